@@ -1,0 +1,72 @@
+import uuid
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tms.api_defaults import ADMIN, DISPATCHER, DRIVER, VIEWER
+from tms.tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(settings):
+    """Each test gets its own key space in the real Redis: throttle counters never leak."""
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin-user", roles=[ADMIN])
+
+
+@pytest.fixture
+def dispatcher_user(db):
+    return UserFactory(username="dispatcher-user", roles=[DISPATCHER])
+
+
+@pytest.fixture
+def viewer_user(db):
+    return UserFactory(username="viewer-user", roles=[VIEWER])
+
+
+@pytest.fixture
+def driver_user(db):
+    return UserFactory(username="driver-user", roles=[DRIVER])
+
+
+@pytest.fixture
+def admin_client(admin_user) -> APIClient:
+    return _client_for(admin_user)
+
+
+@pytest.fixture
+def dispatcher(dispatcher_user) -> APIClient:
+    return _client_for(dispatcher_user)
+
+
+@pytest.fixture
+def viewer(viewer_user) -> APIClient:
+    return _client_for(viewer_user)
+
+
+@pytest.fixture
+def driver_client(driver_user) -> APIClient:
+    return _client_for(driver_user)
+
+
+@pytest.fixture
+def roleless_client(db) -> APIClient:
+    return _client_for(UserFactory(username="nobody"))

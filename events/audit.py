@@ -1,0 +1,86 @@
+"""The audit trail: one `audit_logs` row per mutation, in the mutation's transaction.
+
+The `audited_*` helpers are the generic create/update/delete used by the domain services for
+entities whose changes have no event of their own; they validate the row (field rules and database
+constraints) before writing, so the API, the admin and commands share the same checks.
+"""
+
+import json
+from typing import Any
+
+from django.contrib.gis.geos import GEOSGeometry
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+
+from events.models import AuditAction, AuditLog
+from tms.context import current_correlation_id
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, GEOSGeometry):
+        return json.loads(value.geojson)
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
+    """The row's concrete field values as JSON (foreign keys by id, geometries as GeoJSON)."""
+    values = {}
+    for field in instance._meta.concrete_fields:
+        if fields is not None and field.name not in fields and field.attname not in fields:
+            continue
+        values[field.attname] = _json_value(field.value_from_object(instance))
+    return values
+
+
+def _user_or_none(by):
+    return by if by is not None and getattr(by, "is_authenticated", False) else None
+
+
+def record(*, instance: models.Model, action: AuditAction, changed_data: dict[str, Any], by) -> AuditLog:
+    return AuditLog.objects.create(
+        table_name=instance._meta.db_table,
+        record_id=str(instance.pk),
+        action=action,
+        changed_data=changed_data,
+        user=_user_or_none(by),
+        correlation_id=current_correlation_id(),
+    )
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    """{"field": [old, new]} for every field that differs."""
+    return {key: [before.get(key), value] for key, value in after.items() if before.get(key) != value}
+
+
+@transaction.atomic
+def audited_create(model: type[models.Model], *, by, **fields) -> models.Model:
+    instance = model(**fields)
+    instance.full_clean()
+    instance.save()
+    record(instance=instance, action=AuditAction.CREATE, changed_data=snapshot(instance), by=by)
+    return instance
+
+
+@transaction.atomic
+def audited_update(instance: models.Model, *, by, **fields) -> dict[str, list[Any]]:
+    """Applies `fields` to a locked copy of the row; returns what changed (nothing: no write)."""
+    locked = type(instance).objects.select_for_update().get(pk=instance.pk)
+    before = snapshot(locked)
+    for name, value in fields.items():
+        setattr(locked, name, value)
+    locked.full_clean()
+    diff = changes(before, snapshot(locked))
+    if diff:
+        locked.save()
+        record(instance=locked, action=AuditAction.UPDATE, changed_data=diff, by=by)
+    instance.refresh_from_db()
+    return diff
+
+
+@transaction.atomic
+def audited_delete(instance: models.Model, *, by) -> None:
+    data = snapshot(instance)
+    pk = instance.pk
+    instance.delete()
+    instance.pk = pk
+    record(instance=instance, action=AuditAction.DELETE, changed_data=data, by=by)

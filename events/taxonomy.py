@@ -1,0 +1,58 @@
+"""Every event type the TMS emits, and the Kafka topic that carries it."""
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    LOAD_CREATED = "LOAD_CREATED"
+    LOAD_ASSIGNED = "LOAD_ASSIGNED"
+    LOAD_PICKED_UP = "LOAD_PICKED_UP"
+    LOAD_IN_TRANSIT = "LOAD_IN_TRANSIT"
+    LOAD_DELIVERED = "LOAD_DELIVERED"
+    LOAD_CANCELLED = "LOAD_CANCELLED"
+    LOAD_DELAYED = "LOAD_DELAYED"
+    VEHICLE_STATUS_CHANGED = "VEHICLE_STATUS_CHANGED"
+    VEHICLE_MAINTENANCE_DUE = "VEHICLE_MAINTENANCE_DUE"
+    VEHICLE_LOCATION_UPDATED = "VEHICLE_LOCATION_UPDATED"
+    DRIVER_STATUS_CHANGED = "DRIVER_STATUS_CHANGED"
+    DRIVER_LOCATION_UPDATED = "DRIVER_LOCATION_UPDATED"
+    DRIVER_HOS_VIOLATION = "DRIVER_HOS_VIOLATION"
+    ROUTE_OPTIMIZED = "ROUTE_OPTIMIZED"
+    ROUTE_DEVIATION = "ROUTE_DEVIATION"
+    ROUTE_COMPLETED = "ROUTE_COMPLETED"
+    CARRIER_PERFORMANCE_UPDATED = "CARRIER_PERFORMANCE_UPDATED"
+    CARRIER_CAPACITY_CHANGED = "CARRIER_CAPACITY_CHANGED"
+    SYSTEM_ALERT = "SYSTEM_ALERT"
+    AI_PREDICTION = "AI_PREDICTION"
+    ANOMALY_SUSPECTED = "ANOMALY_SUSPECTED"
+
+
+TOPICS: dict[EventType, str] = {
+    **dict.fromkeys(
+        [
+            EventType.LOAD_CREATED,
+            EventType.LOAD_ASSIGNED,
+            EventType.LOAD_PICKED_UP,
+            EventType.LOAD_IN_TRANSIT,
+            EventType.LOAD_DELIVERED,
+            EventType.LOAD_CANCELLED,
+            EventType.LOAD_DELAYED,
+        ],
+        "tms.loads",
+    ),
+    EventType.VEHICLE_STATUS_CHANGED: "tms.vehicles",
+    EventType.VEHICLE_MAINTENANCE_DUE: "tms.vehicles",
+    EventType.VEHICLE_LOCATION_UPDATED: "tms.vehicles.tracking",
+    EventType.DRIVER_STATUS_CHANGED: "tms.drivers",
+    EventType.DRIVER_LOCATION_UPDATED: "tms.drivers",
+    EventType.DRIVER_HOS_VIOLATION: "tms.drivers",
+    EventType.ROUTE_OPTIMIZED: "tms.routes",
+    EventType.ROUTE_DEVIATION: "tms.routes",
+    EventType.ROUTE_COMPLETED: "tms.routes",
+    EventType.CARRIER_PERFORMANCE_UPDATED: "tms.carriers",
+    EventType.CARRIER_CAPACITY_CHANGED: "tms.carriers",
+    EventType.SYSTEM_ALERT: "tms.system.alerts",
+    EventType.AI_PREDICTION: "tms.ai.predictions",
+    EventType.ANOMALY_SUSPECTED: "tms.anomalies",
+}
+DEAD_LETTER_TOPIC = "tms.dlq"

@@ -1,0 +1,31 @@
+from decimal import Decimal
+
+import factory
+from django.contrib.gis.geos import Point
+
+from fleet.models import Carrier, Vehicle, VehicleType
+
+
+class CarrierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Carrier
+
+    name = factory.Sequence(lambda n: f"Carrier {n} Freight")
+    dot_number = factory.Sequence(lambda n: f"{3000000 + n}")
+    mc_number = factory.Sequence(lambda n: f"MC{700000 + n}")
+
+
+class VehicleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Vehicle
+
+    carrier = factory.SubFactory(CarrierFactory)
+    unit_number = factory.Sequence(lambda n: f"T{1000 + n}")
+    vin = factory.Sequence(lambda n: f"1XKYD49X0NJ{n:06d}")
+    make = "Freightliner"
+    model = "Cascadia"
+    year = 2022
+    vehicle_type = VehicleType.DRY_VAN
+    capacity_weight_kg = Decimal("20000")
+    capacity_volume_m3 = Decimal("95")
+    current_location = factory.LazyFunction(lambda: Point(-87.6298, 41.8781, srid=4326))

@@ -1,0 +1,81 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework.decorators import action
+
+from loads import services
+from loads.api.filters import FacilityFilter, LoadFilter
+from loads.api.serializers import (
+    AssignInput,
+    CancelInput,
+    DelayInput,
+    FacilitySerializer,
+    LoadSerializer,
+    MilestoneInput,
+)
+from loads.models import Facility, Load
+from tms.api import TmsModelViewSet
+
+
+class FacilityViewSet(TmsModelViewSet):
+    queryset = Facility.objects.all()
+    serializer_class = FacilitySerializer
+    filterset_class = FacilityFilter
+    search_fields = ["name", "city", "address", "postal_code"]
+    ordering_fields = ["name", "city", "state", "created_at"]
+    create_service = services.create_facility
+    update_service = services.update_facility
+    delete_service = services.delete_facility
+
+    def driver_queryset(self, queryset, user):
+        return queryset  # drivers need every site's address and hours
+
+
+class LoadViewSet(TmsModelViewSet):
+    """Loads are never deleted: cancel them (POST /api/loads/{id}/cancel/)."""
+
+    queryset = Load.objects.all()
+    serializer_class = LoadSerializer
+    filterset_class = LoadFilter
+    search_fields = ["load_number", "commodity", "pickup_address", "delivery_address"]
+    ordering_fields = ["pickup_at", "delivery_at", "status", "rate", "weight_kg", "created_at"]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    create_service = services.create_load
+    update_service = services.update_load
+
+    def driver_queryset(self, queryset, user):
+        return queryset.filter(driver__user=user)
+
+    @extend_schema(request=AssignInput, responses=LoadSerializer)
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        """Assigns (or reassigns) the load to a vehicle and driver of one carrier."""
+        return self.run_action(AssignInput, services.assign_load)
+
+    @extend_schema(request=MilestoneInput, responses=LoadSerializer)
+    @action(detail=True, methods=["post"], url_path="pickup")
+    def pick_up(self, request, pk=None):
+        """The freight is loaded (ASSIGNED -> PICKED_UP)."""
+        return self.run_action(MilestoneInput, services.pick_up_load)
+
+    @extend_schema(request=MilestoneInput, responses=LoadSerializer)
+    @action(detail=True, methods=["post"], url_path="in-transit")
+    def in_transit(self, request, pk=None):
+        """The truck is on its way (PICKED_UP -> IN_TRANSIT)."""
+        return self.run_action(MilestoneInput, services.start_transit)
+
+    @extend_schema(request=MilestoneInput, responses=LoadSerializer)
+    @action(detail=True, methods=["post"])
+    def deliver(self, request, pk=None):
+        """The consignee has the freight (IN_TRANSIT -> DELIVERED)."""
+        return self.run_action(MilestoneInput, services.deliver_load)
+
+    @extend_schema(request=CancelInput, responses=LoadSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        """Cancels a load that is not delivered, freeing its vehicle and driver."""
+        return self.run_action(CancelInput, services.cancel_load)
+
+    @extend_schema(request=DelayInput, responses=LoadSerializer)
+    @action(detail=True, methods=["post"])
+    def delay(self, request, pk=None):
+        """Flags the load as running late, with a reason and a revised delivery estimate."""
+        return self.run_action(DelayInput, services.delay_load)

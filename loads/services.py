@@ -1,0 +1,430 @@
+"""Every change to facilities and loads: validated, audited and evented in one transaction.
+
+Lock order, always: the load, then vehicles by id, then drivers by id. Two dispatchers assigning
+the same truck serialise on the vehicle row; the second sees it ASSIGNED and gets 409.
+"""
+
+import secrets
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from drivers.models import Driver, DriverStatus
+from drivers.services import change_driver_status
+from events import audit
+from events.models import AuditAction
+from events.outbox import emit
+from events.taxonomy import EventType
+from fleet.models import Vehicle, VehicleStatus
+from fleet.services import change_vehicle_status
+from loads.models import LOAD_TRANSITIONS, Facility, Load, LoadStatus
+from tms.exceptions import (
+    BusinessRuleViolation,
+    CapacityExceeded,
+    CarrierMismatch,
+    Conflict,
+    HoursOfServiceExceeded,
+    InvalidTransition,
+    LicenseExpired,
+    ResourceUnavailable,
+)
+from tms.geo import estimate_road_trip
+from tms.models import check_transition
+
+# A driver must be able to drive this much of a multi-day load before the first mandatory
+# 10-hour break (49 CFR 395.3(a)(3)): later days start with a fresh 11 hours.
+MAX_DRIVING_HOURS_PER_DUTY_PERIOD = Decimal(11)
+EDITABLE_STATUSES = {LoadStatus.PENDING, LoadStatus.ASSIGNED}
+
+
+# --- Facilities ----------------------------------------------------------------------------------
+
+
+def create_facility(*, by, **fields) -> Facility:
+    return audit.audited_create(Facility, by=by, **fields)
+
+
+def update_facility(facility: Facility, *, by, **fields) -> None:
+    audit.audited_update(facility, by=by, **fields)
+
+
+def delete_facility(facility: Facility, *, by) -> None:
+    audit.audited_delete(facility, by=by)
+
+
+# --- Loads: create and edit ----------------------------------------------------------------------
+
+
+def _new_load_number() -> str:
+    return f"L{timezone.now():%y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+def _with_estimates(fields: dict[str, Any]) -> dict[str, Any]:
+    distance_m, hours = estimate_road_trip(fields["pickup_location"], fields["delivery_location"])
+    return {**fields, "estimated_distance_m": distance_m, "estimated_driving_hours": hours}
+
+
+def _event_data(load: Load, previous_status: str | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "load_id": load.pk,
+        "load_number": load.load_number,
+        "previous_status": previous_status,
+        "status": load.status,
+        "carrier_id": load.carrier_id,
+        "vehicle_id": load.vehicle_id,
+        "driver_id": load.driver_id,
+        **extra,
+    }
+
+
+@transaction.atomic
+def create_load(
+    *,
+    by,
+    shipper: Facility,
+    consignee: Facility,
+    pickup_at: datetime,
+    delivery_at: datetime,
+    weight_kg: Decimal,
+    volume_m3: Decimal,
+    rate: Decimal,
+    **fields: Any,
+) -> Load:
+    """Books a load, PENDING until assigned. Pickup and delivery default to the shipper's and
+    consignee's sites; distance and driving time are estimated until a route is computed."""
+    fields.setdefault("pickup_location", shipper.location)
+    fields.setdefault("pickup_address", f"{shipper.address}, {shipper.city}, {shipper.state}")
+    fields.setdefault("delivery_location", consignee.location)
+    fields.setdefault("delivery_address", f"{consignee.address}, {consignee.city}, {consignee.state}")
+    if not fields.get("load_number"):
+        fields["load_number"] = _new_load_number()
+    load = Load(
+        shipper=shipper,
+        consignee=consignee,
+        pickup_at=pickup_at,
+        delivery_at=delivery_at,
+        weight_kg=weight_kg,
+        volume_m3=volume_m3,
+        rate=rate,
+        **_with_estimates(fields),
+    )
+    load.full_clean()
+    load.save()
+    audit.record(instance=load, action=AuditAction.CREATE, changed_data=audit.snapshot(load), by=by)
+    emit(
+        EventType.LOAD_CREATED,
+        subject=load.pk,
+        data=_event_data(
+            load,
+            None,
+            shipper_id=load.shipper_id,
+            consignee_id=load.consignee_id,
+            pickup_at=load.pickup_at,
+            delivery_at=load.delivery_at,
+            weight_kg=load.weight_kg,
+            volume_m3=load.volume_m3,
+            rate=load.rate,
+        ),
+    )
+    return load
+
+
+def _check_capacity(vehicle: Vehicle, weight_kg: Decimal, volume_m3: Decimal) -> None:
+    if weight_kg > vehicle.capacity_weight_kg:
+        raise CapacityExceeded(
+            f"The load weighs {weight_kg} kg; vehicle {vehicle.unit_number} carries "
+            f"{vehicle.capacity_weight_kg} kg.",
+            details={"weight_kg": weight_kg, "capacity_weight_kg": vehicle.capacity_weight_kg},
+        )
+    if volume_m3 > vehicle.capacity_volume_m3:
+        raise CapacityExceeded(
+            f"The load is {volume_m3} m3; vehicle {vehicle.unit_number} holds "
+            f"{vehicle.capacity_volume_m3} m3.",
+            details={"volume_m3": volume_m3, "capacity_volume_m3": vehicle.capacity_volume_m3},
+        )
+
+
+@transaction.atomic
+def update_load(load: Load, *, by, **fields: Any) -> None:
+    """Edits a load while it is PENDING or ASSIGNED; an assigned load must still fit its truck.
+    Its status moves only through the transitions below."""
+    locked = Load.objects.select_for_update().get(pk=load.pk)
+    if locked.status not in EDITABLE_STATUSES:
+        raise Conflict(
+            f"Load {locked.load_number} is {locked.status}; only PENDING or ASSIGNED loads can be edited.",
+            details={"status": locked.status},
+        )
+    if locked.status == LoadStatus.ASSIGNED:
+        if "carrier" in fields and fields["carrier"] != locked.carrier:
+            raise BusinessRuleViolation("An assigned load keeps its vehicle's carrier.")
+        _check_capacity(
+            locked.vehicle,
+            fields.get("weight_kg", locked.weight_kg),
+            fields.get("volume_m3", locked.volume_m3),
+        )
+    if "pickup_location" in fields or "delivery_location" in fields:
+        fields = _with_estimates(
+            {
+                "pickup_location": locked.pickup_location,
+                "delivery_location": locked.delivery_location,
+                **fields,
+            }
+        )
+    audit.audited_update(load, by=by, **fields)
+
+
+# --- Loads: the lifecycle ------------------------------------------------------------------------
+
+
+def _lock_load(load: Load) -> Load:
+    return Load.objects.select_for_update(of=("self",)).get(pk=load.pk)
+
+
+def _lock(model, ids: set) -> dict:
+    rows = model.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
+    return {row.pk: row for row in rows}
+
+
+def _transition(
+    load: Load,
+    target: LoadStatus,
+    *,
+    by,
+    event: EventType,
+    fields: dict[str, Any] | None = None,
+    event_extra: dict[str, Any] | None = None,
+) -> None:
+    """Moves a locked load to `target`, with its audit row and event."""
+    previous = load.status
+    check_transition(LOAD_TRANSITIONS, previous, target, entity="load")
+    before = audit.snapshot(load)
+    load.status = target
+    for name, value in (fields or {}).items():
+        setattr(load, name, value)
+    load.save()
+    audit.record(
+        instance=load,
+        action=AuditAction.TRANSITION,
+        changed_data=audit.changes(before, audit.snapshot(load)),
+        by=by,
+    )
+    emit(event, subject=load.pk, data=_event_data(load, previous, **(event_extra or {})))
+
+
+def _check_assignment(load: Load, vehicle: Vehicle, driver: Driver) -> None:
+    if vehicle.carrier_id != driver.carrier_id:
+        raise CarrierMismatch(
+            f"Vehicle {vehicle.unit_number} and driver {driver.full_name} work for different carriers.",
+            details={"vehicle_carrier": vehicle.carrier_id, "driver_carrier": driver.carrier_id},
+        )
+    if load.carrier_id and load.carrier_id != vehicle.carrier_id:
+        raise CarrierMismatch(
+            f"Load {load.load_number} is tendered to another carrier than vehicle {vehicle.unit_number}'s.",
+            details={"load_carrier": load.carrier_id, "vehicle_carrier": vehicle.carrier_id},
+        )
+    if not vehicle.carrier.is_active:
+        raise BusinessRuleViolation(f"Carrier {vehicle.carrier} is not active.")
+    if vehicle.status != VehicleStatus.AVAILABLE and load.vehicle_id != vehicle.pk:
+        raise ResourceUnavailable(
+            f"Vehicle {vehicle.unit_number} is {vehicle.status}.",
+            details={"vehicle_id": vehicle.pk, "vehicle_status": vehicle.status},
+        )
+    if driver.status != DriverStatus.AVAILABLE and load.driver_id != driver.pk:
+        raise ResourceUnavailable(
+            f"Driver {driver.full_name} is {driver.status}.",
+            details={"driver_id": driver.pk, "driver_status": driver.status},
+        )
+    _check_capacity(vehicle, load.weight_kg, load.volume_m3)
+    needed_until = max(timezone.localdate(), timezone.localdate(load.delivery_at))
+    if driver.license_expiry < needed_until:
+        raise LicenseExpired(
+            f"Driver {driver.full_name}'s licence expires {driver.license_expiry}, before the "
+            f"delivery on {timezone.localdate(load.delivery_at)}.",
+            details={"license_expiry": driver.license_expiry, "needed_until": needed_until},
+        )
+    needed_hours = min(load.estimated_driving_hours, MAX_DRIVING_HOURS_PER_DUTY_PERIOD)
+    if driver.hours_remaining < needed_hours:
+        raise HoursOfServiceExceeded(
+            f"Driver {driver.full_name} has {driver.hours_remaining} h of driving left; the load "
+            f"needs {needed_hours} h before the next 10-hour break.",
+            details={"hours_remaining": driver.hours_remaining, "hours_needed": needed_hours},
+        )
+
+
+@transaction.atomic
+def assign_load(load: Load, *, by, vehicle: Vehicle, driver: Driver) -> Load:
+    """Puts a load on a vehicle and driver of the same carrier: the vehicle must carry its weight
+    and volume, both must be free, and the driver licensed through delivery with enough legal
+    driving time. Reassigning an ASSIGNED load frees the previous vehicle and driver."""
+    load = _lock_load(load)
+    check_transition(LOAD_TRANSITIONS, load.status, LoadStatus.ASSIGNED, entity="load")
+    if load.vehicle_id == vehicle.pk and load.driver_id == driver.pk and load.status == LoadStatus.ASSIGNED:
+        return load
+    vehicles = _lock(Vehicle, {vehicle.pk, load.vehicle_id} - {None})
+    drivers = _lock(Driver, {driver.pk, load.driver_id} - {None})
+    vehicle, driver = vehicles[vehicle.pk], drivers[driver.pk]
+    _check_assignment(load, vehicle, driver)
+    previous_vehicle = vehicles.get(load.vehicle_id)
+    previous_driver = drivers.get(load.driver_id)
+    reason = f"load {load.load_number}"
+    if previous_vehicle and previous_vehicle != vehicle:
+        change_vehicle_status(previous_vehicle, VehicleStatus.AVAILABLE, by=by, reason=f"reassigned {reason}")
+    if previous_driver and previous_driver != driver:
+        change_driver_status(previous_driver, DriverStatus.AVAILABLE, by=by, reason=f"reassigned {reason}")
+    _transition(
+        load,
+        LoadStatus.ASSIGNED,
+        by=by,
+        event=EventType.LOAD_ASSIGNED,
+        fields={
+            "vehicle": vehicle,
+            "driver": driver,
+            "carrier": vehicle.carrier,
+            "assigned_at": timezone.now(),
+        },
+        event_extra={
+            "previous_vehicle_id": previous_vehicle.pk if previous_vehicle else None,
+            "previous_driver_id": previous_driver.pk if previous_driver else None,
+        },
+    )
+    change_vehicle_status(vehicle, VehicleStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
+    change_driver_status(driver, DriverStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
+    return load
+
+
+def _resume_guard(load: Load, target: LoadStatus) -> None:
+    """From DELAYED a load resumes where it was: pick up once, deliver only what moved."""
+    milestones = {
+        LoadStatus.PICKED_UP: load.picked_up_at is None,
+        LoadStatus.IN_TRANSIT: load.picked_up_at is not None,
+        LoadStatus.DELIVERED: load.in_transit_at is not None,
+    }
+    if load.status == LoadStatus.DELAYED and not milestones.get(target, True):
+        raise InvalidTransition(
+            f"Load {load.load_number} cannot go from DELAYED to {target} at this stage.",
+            details={
+                "from": load.status,
+                "to": target,
+                "picked_up_at": load.picked_up_at,
+                "in_transit_at": load.in_transit_at,
+            },
+        )
+
+
+def _check_after(at: datetime, earlier: datetime | None, what: str) -> None:
+    if earlier is not None and at < earlier:
+        raise BusinessRuleViolation(
+            f"{what} at {at.isoformat()} is before {earlier.isoformat()}.",
+            details={"at": at, "earliest": earlier},
+        )
+
+
+@transaction.atomic
+def pick_up_load(load: Load, *, by, at: datetime | None = None) -> Load:
+    """The freight is on the truck."""
+    load = _lock_load(load)
+    at = at or timezone.now()
+    _resume_guard(load, LoadStatus.PICKED_UP)
+    _transition(
+        load,
+        LoadStatus.PICKED_UP,
+        by=by,
+        event=EventType.LOAD_PICKED_UP,
+        fields={"picked_up_at": at},
+        event_extra={"picked_up_at": at, "scheduled_pickup_at": load.pickup_at},
+    )
+    return load
+
+
+def _set_resources(load: Load, vehicle_status: str, driver_status: str, *, by, reason: str) -> None:
+    vehicles = _lock(Vehicle, {load.vehicle_id})
+    drivers = _lock(Driver, {load.driver_id})
+    change_vehicle_status(vehicles[load.vehicle_id], vehicle_status, by=by, reason=reason, load_id=load.pk)
+    change_driver_status(drivers[load.driver_id], driver_status, by=by, reason=reason, load_id=load.pk)
+
+
+@transaction.atomic
+def start_transit(load: Load, *, by, at: datetime | None = None) -> Load:
+    """The truck leaves the shipper with the freight."""
+    load = _lock_load(load)
+    at = at or timezone.now()
+    _resume_guard(load, LoadStatus.IN_TRANSIT)
+    _check_after(at, load.picked_up_at, "Departure")
+    fields = {} if load.in_transit_at else {"in_transit_at": at}
+    _transition(load, LoadStatus.IN_TRANSIT, by=by, event=EventType.LOAD_IN_TRANSIT, fields=fields)
+    _set_resources(
+        load, VehicleStatus.IN_TRANSIT, DriverStatus.IN_TRANSIT, by=by, reason=f"load {load.load_number}"
+    )
+    return load
+
+
+@transaction.atomic
+def deliver_load(load: Load, *, by, at: datetime | None = None) -> Load:
+    """The consignee has the freight; the truck and driver are free again."""
+    load = _lock_load(load)
+    at = at or timezone.now()
+    _resume_guard(load, LoadStatus.DELIVERED)
+    _check_after(at, load.picked_up_at, "Delivery")
+    late_by_s = max(0, int((at - load.delivery_at).total_seconds()))
+    _transition(
+        load,
+        LoadStatus.DELIVERED,
+        by=by,
+        event=EventType.LOAD_DELIVERED,
+        fields={"delivered_at": at},
+        event_extra={"delivered_at": at, "on_time": late_by_s == 0, "late_by_s": late_by_s},
+    )
+    _set_resources(
+        load, VehicleStatus.AVAILABLE, DriverStatus.AVAILABLE, by=by, reason=f"delivered {load.load_number}"
+    )
+    return load
+
+
+@transaction.atomic
+def cancel_load(load: Load, *, by, reason: str) -> Load:
+    """Cancels a load that is not yet delivered, freeing its truck and driver."""
+    load = _lock_load(load)
+    held = load.status != LoadStatus.PENDING
+    _transition(
+        load,
+        LoadStatus.CANCELLED,
+        by=by,
+        event=EventType.LOAD_CANCELLED,
+        fields={"cancelled_at": timezone.now(), "cancellation_reason": reason},
+        event_extra={"reason": reason},
+    )
+    if held:
+        _set_resources(
+            load,
+            VehicleStatus.AVAILABLE,
+            DriverStatus.AVAILABLE,
+            by=by,
+            reason=f"cancelled {load.load_number}",
+        )
+    return load
+
+
+@transaction.atomic
+def delay_load(load: Load, *, by, reason: str, expected_delivery_at: datetime | None = None) -> Load:
+    """Flags a load as running late, with the reason and the revised delivery estimate."""
+    load = _lock_load(load)
+    if expected_delivery_at is not None:
+        _check_after(expected_delivery_at, load.picked_up_at or load.pickup_at, "Expected delivery")
+    expected = expected_delivery_at or load.expected_delivery_at
+    lateness_s = int((expected - load.delivery_at).total_seconds()) if expected else None
+    _transition(
+        load,
+        LoadStatus.DELAYED,
+        by=by,
+        event=EventType.LOAD_DELAYED,
+        fields={"delay_reason": reason, "expected_delivery_at": expected},
+        event_extra={
+            "reason": reason,
+            "expected_delivery_at": expected,
+            "predicted_lateness_s": lateness_s,
+        },
+    )
+    return load

@@ -1,0 +1,61 @@
+from django.contrib.gis.db import models
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import Q
+
+from drivers.models import Driver
+from fleet.models import Vehicle
+from loads.models import Load
+from tms.models import BaseEntity, choices_constraint
+
+
+class RouteProvider(models.TextChoices):
+    GOOGLE_MAPS = "GOOGLE_MAPS"
+    GREAT_CIRCLE = "GREAT_CIRCLE"
+    OR_TOOLS = "OR_TOOLS"
+
+
+class Route(BaseEntity):
+    """A planned path for a load on a vehicle. Re-optimisation adds a route and keeps the old ones."""
+
+    load = models.ForeignKey(Load, on_delete=models.CASCADE, related_name="routes")
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.PROTECT, related_name="routes")
+    # A driver change keeps the route: the driver is not part of the path.
+    driver = models.ForeignKey(
+        Driver, null=True, blank=True, on_delete=models.SET_NULL, related_name="routes"
+    )
+    origin = models.PointField(geography=True)
+    destination = models.PointField(geography=True)
+    path = models.LineStringField(srid=4326)
+    distance_m = models.PositiveIntegerField()
+    duration_s = models.PositiveIntegerField()
+    duration_in_traffic_s = models.PositiveIntegerField(null=True, blank=True)
+    score = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+    fuel_estimate_l = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
+    fuel_cost_estimate = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    toll_estimate = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    provider = models.CharField(max_length=16, choices=RouteProvider.choices)
+    steps = models.JSONField(default=list, blank=True)
+    is_current = models.BooleanField(default=True)
+
+    class Meta:
+        db_table = "routes"
+        ordering = ["-created_at"]
+        constraints = [
+            choices_constraint("provider", RouteProvider, "routes"),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | (Q(score__gte=0) & Q(score__lte=100)),
+                name="routes_score_range",
+            ),
+            models.UniqueConstraint(
+                fields=["load"], condition=Q(is_current=True), name="routes_one_current_per_load"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Route for {self.load} ({self.provider})"

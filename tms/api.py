@@ -1,0 +1,270 @@
+"""API conventions every viewset shares: the error envelope, roles and permissions, pagination,
+throttling, the router, and the base viewset whose writes go through services."""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
+from django.db.models import ProtectedError, RestrictedError
+from django.http import Http404, HttpRequest, JsonResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.routers import SimpleRouter
+from rest_framework.views import APIView, set_rollback
+from rest_framework_gis.fields import GeometryField
+
+from tms.api_defaults import OPERATORS, VIEWER, AuthThrottle, roles_of
+from tms.context import current_correlation_id
+from tms.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+# --- Errors ---------------------------------------------------------------------------------------
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details if details is not None else {},
+            "correlation_id": current_correlation_id(),
+        }
+    }
+
+
+def error_response(status_code: int, code: str, message: str, details: Any = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status_code)
+
+
+def _first_message(details: Any) -> str:
+    """The first readable message in DRF's nested error structure, with its field path."""
+    if isinstance(details, dict):
+        for key, value in details.items():
+            inner = _first_message(value)
+            return inner if key == "non_field_errors" else f"{key}: {inner}"
+    if isinstance(details, list) and details:
+        return _first_message(details[0])
+    return str(details)
+
+
+_DRF_CODES: dict[type, str] = {
+    exceptions.ParseError: "malformed_request",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def _translate(exc: Exception) -> tuple[int, str, str, Any, dict[str, str]]:
+    """(status, code, message, details, headers) for any exception a request can raise."""
+    if isinstance(exc, DomainError):
+        return exc.status_code, exc.code, exc.message, exc.details, {}
+    if isinstance(exc, DjangoValidationError):
+        details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return 400, "validation_error", _first_message(details), details, {}
+    if isinstance(exc, exceptions.ValidationError):
+        return 400, "validation_error", _first_message(exc.detail), exc.detail, {}
+    if isinstance(exc, Http404):
+        return 404, "not_found", "Not found.", {}, {}
+    if isinstance(exc, DjangoPermissionDenied):
+        return 403, "permission_denied", "You do not have permission to perform this action.", {}, {}
+    if isinstance(exc, exceptions.Throttled):
+        headers = {"Retry-After": str(int(exc.wait))} if exc.wait is not None else {}
+        return 429, "throttled", str(exc.detail), {"retry_after_s": exc.wait}, headers
+    if isinstance(exc, exceptions.APIException):
+        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+        headers = {}
+        if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+            headers["WWW-Authenticate"] = "Token"
+        return exc.status_code, code, str(exc.detail), {}, headers
+    if isinstance(exc, ProtectedError | RestrictedError):
+        blocking = sorted({obj._meta.verbose_name_plural for obj in exc.args[1]})
+        return (
+            409,
+            "conflict",
+            f"Still referenced by {', '.join(blocking)}; it cannot be deleted.",
+            {"referenced_by": blocking},
+            {},
+        )
+    if isinstance(exc, IntegrityError):
+        return 409, "conflict", "The change conflicts with existing data.", {}, {}
+    if isinstance(exc, OperationalError | InterfaceError | redis.exceptions.ConnectionError):
+        logger.error("dependency unavailable: %s", exc)
+        return 503, "dependency_unavailable", "A required service is unavailable; retry later.", {}, {}
+    if isinstance(exc, DatabaseError):
+        logger.exception("database error")
+        return 400, "invalid_data", "The database refused the data.", {}, {}
+    logger.exception("unhandled error")
+    return 500, "internal_error", "An unexpected error occurred.", {}, {}
+
+
+def exception_handler(exc: Exception, context: dict) -> Response:
+    """DRF's exception handler: every error leaves as the envelope, never a stack trace."""
+    status_code, code, message, details, headers = _translate(exc)
+    set_rollback()
+    response = Response(error_body(code, message, details), status=status_code)
+    for name, value in headers.items():
+        response[name] = value
+    return response
+
+
+def _django_handler(status_code: int, code: str, message: str):
+    def handler(request: HttpRequest, exception: Exception | None = None):
+        return error_response(status_code, code, message)
+
+    return handler
+
+
+handler400 = _django_handler(400, "bad_request", "Bad request.")
+handler403 = _django_handler(403, "permission_denied", "Permission denied.")
+handler404 = _django_handler(404, "not_found", "Not found.")
+
+
+def handler500(request: HttpRequest):
+    return error_response(500, "internal_error", "An unexpected error occurred.")
+
+
+# --- Routing -------------------------------------------------------------------------------------
+
+
+class Router(SimpleRouter):
+    """Routes with or without the trailing slash (`/api/vehicles/{id}/location` and `.../location/`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+# --- Fields --------------------------------------------------------------------------------------
+
+
+class PointField(GeometryField):
+    """A GeoJSON Point in WGS84 with its coordinates checked: longitude first, then latitude."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", 'GeoJSON Point, {"type": "Point", "coordinates": [lon, lat]}')
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value):
+        if not isinstance(value, dict) or value.get("type") != "Point":
+            raise serializers.ValidationError(
+                'Expected a GeoJSON Point: {"type": "Point", "coordinates": [longitude, latitude]}.'
+            )
+        coordinates = value.get("coordinates")
+        if (
+            not isinstance(coordinates, list)
+            or len(coordinates) != 2
+            or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in coordinates)
+        ):
+            raise serializers.ValidationError("coordinates must be [longitude, latitude] numbers.")
+        validate_lon_lat(*coordinates)
+        # Only type and coordinates reach GDAL: a "crs" member could name a remote resource.
+        point = super().to_internal_value({"type": "Point", "coordinates": coordinates})
+        point.srid = 4326
+        return point
+
+
+def validate_lon_lat(longitude: float, latitude: float) -> None:
+    if not -180 <= longitude <= 180:
+        raise serializers.ValidationError(f"longitude {longitude} is outside -180..180.")
+    if not -90 <= latitude <= 90:
+        raise serializers.ValidationError(f"latitude {latitude} is outside -90..90.")
+
+
+# --- Viewsets ------------------------------------------------------------------------------------
+
+
+class TmsModelViewSet(viewsets.ModelViewSet):
+    """CRUD whose writes go through services.
+
+    Subclasses name the services: `create_service(*, by, **fields)`,
+    `update_service(instance, *, by, **fields)` and `delete_service(instance, *, by)`. Reads are
+    narrowed for DRIVER-only users by `driver_queryset(queryset, user)`.
+    """
+
+    create_service: Callable[..., Any] | None = None
+    update_service: Callable[..., Any] | None = None
+    delete_service: Callable[..., Any] | None = None
+    driver_actions: tuple[str, ...] = ()
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        roles = roles_of(self.request.user)
+        if roles and not roles & (OPERATORS | {VIEWER}):
+            queryset = self.driver_queryset(queryset, self.request.user)
+        return queryset
+
+    def driver_queryset(self, queryset, user):
+        return queryset.none()
+
+    def is_own(self, user, obj) -> bool:
+        return False
+
+    def perform_create(self, serializer):
+        serializer.instance = type(self).create_service(by=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        type(self).update_service(serializer.instance, by=self.request.user, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        type(self).delete_service(instance, by=self.request.user)
+
+    def run_action(self, input_serializer_class, service: Callable[..., Any], **extra) -> Response:
+        """Validates the body with `input_serializer_class`, calls the service, returns the object."""
+        instance = self.get_object()
+        data = self.request.data if isinstance(self.request.data, dict) else None
+        if data is None:
+            raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        payload = input_serializer_class(data=data, context=self.get_serializer_context())
+        payload.is_valid(raise_exception=True)
+        result = service(instance, by=self.request.user, **payload.validated_data, **extra)
+        instance = result if isinstance(result, type(instance)) else self.get_object()
+        return Response(self.get_serializer(instance).data, status=status.HTTP_200_OK)
+
+
+# --- Auth ----------------------------------------------------------------------------------------
+
+
+class ObtainTokenView(APIView):
+    """Exchanges a username and password for an API token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AuthThrottle]
+
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses=inline_serializer(
+            "TokenResponse",
+            {"token": serializers.CharField(), "roles": serializers.ListField(child=serializers.CharField())},
+        ),
+        tags=["auth"],
+    )
+    def post(self, request):
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        try:
+            serializer.is_valid(raise_exception=True)
+        except exceptions.ValidationError as error:
+            if "authorization" in str(error.get_codes()):
+                raise exceptions.AuthenticationFailed(
+                    "Unable to log in with the provided credentials."
+                ) from error
+            raise
+        user = serializer.validated_data["user"]
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key, "roles": sorted(roles_of(user))})

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class TmsConfig(AppConfig):
+    name = "tms"
+    verbose_name = "TMS"
+    default_auto_field = "django.db.models.BigAutoField"

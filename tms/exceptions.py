@@ -1,0 +1,48 @@
+"""Domain errors: values a client can act on, each mapped once to a status and code in tms/api.py."""
+
+
+class DomainError(Exception):
+    status_code = 422
+    code = "business_rule_violation"
+
+    def __init__(self, message: str, *, details: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class InvalidTransition(DomainError):
+    status_code = 409
+    code = "invalid_transition"
+
+
+class Conflict(DomainError):
+    status_code = 409
+    code = "conflict"
+
+
+class ResourceUnavailable(Conflict):
+    """A vehicle or driver that is busy with other work."""
+
+    code = "resource_unavailable"
+
+
+class BusinessRuleViolation(DomainError):
+    status_code = 422
+    code = "business_rule_violation"
+
+
+class CapacityExceeded(BusinessRuleViolation):
+    code = "capacity_exceeded"
+
+
+class CarrierMismatch(BusinessRuleViolation):
+    code = "carrier_mismatch"
+
+
+class LicenseExpired(BusinessRuleViolation):
+    code = "license_expired"
+
+
+class HoursOfServiceExceeded(BusinessRuleViolation):
+    code = "hours_of_service_exceeded"

@@ -1,0 +1,85 @@
+"""GET /health: each dependency, whether it is embedded or external, and whether it answers."""
+
+import time
+
+import redis
+from django.conf import settings
+from django.db import connections
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def _timed(check) -> dict:
+    started = time.perf_counter()
+    try:
+        result = {"status": "up", **check()}
+    except Exception as error:
+        result = {"status": "down", "error": f"{type(error).__name__}: {error}"[:300]}
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def _database(alias: str) -> dict:
+    with connections[alias].cursor() as cursor:
+        cursor.execute("select current_setting('server_version'), postgis_lib_version()")
+        server_version, postgis_version = cursor.fetchone()
+        cursor.execute("select extversion from pg_extension where extname = 'timescaledb'")
+        timescale = cursor.fetchone()
+    return {
+        "postgresql": server_version,
+        "postgis": postgis_version,
+        "timescaledb": timescale[0] if timescale else None,
+    }
+
+
+def _redis() -> dict:
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return {"version": client.info("server")["redis_version"]}
+    finally:
+        client.close()
+
+
+def _backend(external: bool) -> str:
+    return "external" if external else "embedded"
+
+
+@never_cache
+@require_GET
+def health(request: HttpRequest) -> JsonResponse:
+    timeseries_alias = settings.TIMESERIES_DATABASE_ALIAS
+    checks = {
+        "database": {
+            "required": True,
+            "backend": _backend(bool(settings.DATABASE_URL != settings.EMBEDDED_DATABASE_URL)),
+            **_timed(lambda: _database("default")),
+        },
+        "timeseries_database": {
+            "required": True,
+            "backend": "external" if timeseries_alias != "default" else "same as database",
+            **_timed(lambda: _database(timeseries_alias)),
+        },
+        "redis": {
+            "required": True,
+            "backend": _backend(settings.REDIS_URL != settings.EMBEDDED_REDIS_URL),
+            **_timed(_redis),
+        },
+        "kafka": {
+            "required": False,
+            "backend": "external" if settings.KAFKA_BOOTSTRAP_SERVERS else "embedded (outbox)",
+        },
+        "neo4j": {
+            "required": False,
+            "backend": "external" if settings.NEO4J_URI else "embedded (in-process graph)",
+        },
+        "google_maps": {
+            "required": False,
+            "backend": "external" if settings.GOOGLE_MAPS_API_KEY else "embedded (great-circle)",
+        },
+    }
+    healthy = all(c.get("status") == "up" for c in checks.values() if c["required"])
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        status=200 if healthy else 503,
+    )

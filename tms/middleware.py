@@ -1,0 +1,49 @@
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from tms.context import accept_or_new, correlation_id
+
+
+class CorrelationIdMiddleware:
+    """Takes X-Request-ID from the client (or makes one) and echoes it on the response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.correlation_id = accept_or_new(request.headers.get("X-Request-ID"))
+        token = correlation_id.set(request.correlation_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            correlation_id.reset(token)
+        response["X-Request-ID"] = request.correlation_id
+        return response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuses oversize bodies before anything reads them.
+
+    Django checks DATA_UPLOAD_MAX_MEMORY_SIZE only when `request.body` is read; DRF's parsers read
+    the stream directly, so the limit is enforced here on the declared length.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit is not None and length > limit:
+            from tms.api import error_response
+
+            return error_response(
+                413,
+                "request_too_large",
+                f"Request body is {length} bytes; the limit is {limit} bytes.",
+                {"limit_bytes": limit},
+            )
+        return self.get_response(request)

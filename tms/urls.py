@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
+
+from tms import api, health
+
+urlpatterns = [
+    path("health", health.health, name="health"),
+    path("admin/", admin.site.urls),
+    path("api/auth/token/", api.ObtainTokenView.as_view(), name="auth-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/", include("fleet.api.urls")),
+    path("api/", include("drivers.api.urls")),
+    path("api/", include("loads.api.urls")),
+    path("api/", include("routing.api.urls")),
+]
+
+handler400 = "tms.api.handler400"
+handler403 = "tms.api.handler403"
+handler404 = "tms.api.handler404"
+handler500 = "tms.api.handler500"

@@ -93,7 +93,7 @@ def _translate(exc: Exception) -> tuple[int, str, str, Any, dict[str, str]]:
             headers["WWW-Authenticate"] = "Token"
         return exc.status_code, code, str(exc.detail), {}, headers
     if isinstance(exc, ProtectedError | RestrictedError):
-        blocking = sorted({obj._meta.verbose_name_plural for obj in exc.args[1]})
+        blocking = sorted({str(obj._meta.verbose_name_plural) for obj in exc.args[1]})
         return (
             409,
             "conflict",
@@ -246,6 +246,10 @@ class ObtainTokenView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes = [AuthThrottle]
+
+    def get_authenticate_header(self, request) -> str:
+        # Without one, DRF turns a failed login's 401 into 403.
+        return "Token"
 
     @extend_schema(
         request=AuthTokenSerializer,

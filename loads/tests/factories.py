@@ -41,3 +41,35 @@ class LoadFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
         return services.create_load(by=None, **kwargs)
+
+
+def load_in(status: str, **fields) -> Load:
+    """A load brought to `status` through the services, on a fresh vehicle and driver."""
+    from drivers.tests.factories import DriverFactory
+    from fleet.tests.factories import VehicleFactory
+
+    load = LoadFactory(**fields)
+    if status == "PENDING":
+        return load
+    if status == "CANCELLED":
+        return services.cancel_load(load, by=None, reason="test")
+    vehicle = VehicleFactory()
+    services.assign_load(load, by=None, vehicle=vehicle, driver=DriverFactory(carrier=vehicle.carrier))
+    steps = {
+        "ASSIGNED": [],
+        "DELAYED": [lambda: services.delay_load(load, by=None, reason="traffic")],
+        "PICKED_UP": [lambda: services.pick_up_load(load, by=None)],
+        "IN_TRANSIT": [
+            lambda: services.pick_up_load(load, by=None),
+            lambda: services.start_transit(load, by=None),
+        ],
+        "DELIVERED": [
+            lambda: services.pick_up_load(load, by=None),
+            lambda: services.start_transit(load, by=None),
+            lambda: services.deliver_load(load, by=None),
+        ],
+    }[status]
+    for step in steps:
+        step()
+    load.refresh_from_db()
+    return load

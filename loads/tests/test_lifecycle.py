@@ -1,0 +1,349 @@
+"""The load's status machine through the API: every transition from every status, the vehicle and
+driver following it, the assignment rules, and the audit row + event that go with each change."""
+
+import datetime
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from drivers.models import DriverStatus
+from drivers.tests.factories import DriverFactory
+from events.models import AuditLog, OutboxEvent
+from fleet.models import VehicleStatus
+from fleet.tests.factories import CarrierFactory, VehicleFactory
+from loads import services
+from loads.models import Load, LoadStatus
+from loads.tests.factories import LoadFactory, load_in
+from tms.exceptions import ResourceUnavailable
+
+pytestmark = pytest.mark.django_db
+
+ACTIONS = ["assign", "pickup", "in-transit", "deliver", "cancel", "delay"]
+OK, NO = 200, 409
+# Hand-written on purpose: the expected machine, independent of LOAD_TRANSITIONS.
+EXPECTED = {
+    "PENDING": dict(zip(ACTIONS, [OK, NO, NO, NO, OK, NO], strict=True)),
+    "ASSIGNED": dict(zip(ACTIONS, [OK, OK, NO, NO, OK, OK], strict=True)),
+    "PICKED_UP": dict(zip(ACTIONS, [NO, NO, OK, NO, OK, OK], strict=True)),
+    "IN_TRANSIT": dict(zip(ACTIONS, [NO, NO, NO, OK, OK, OK], strict=True)),
+    "DELAYED": dict(zip(ACTIONS, [NO, OK, NO, NO, OK, OK], strict=True)),
+    "DELIVERED": dict(zip(ACTIONS, [NO, NO, NO, NO, NO, NO], strict=True)),
+    "CANCELLED": dict(zip(ACTIONS, [NO, NO, NO, NO, NO, NO], strict=True)),
+}
+RESULT = {
+    "assign": "ASSIGNED",
+    "pickup": "PICKED_UP",
+    "in-transit": "IN_TRANSIT",
+    "deliver": "DELIVERED",
+    "cancel": "CANCELLED",
+    "delay": "DELAYED",
+}
+EVENT = {
+    "assign": "LOAD_ASSIGNED",
+    "pickup": "LOAD_PICKED_UP",
+    "in-transit": "LOAD_IN_TRANSIT",
+    "deliver": "LOAD_DELIVERED",
+    "cancel": "LOAD_CANCELLED",
+    "delay": "LOAD_DELAYED",
+}
+
+
+def body_for(action: str, load: Load) -> dict:
+    if action == "assign":
+        # Once assigned, a load stays with its carrier; reassignment picks another of its trucks.
+        vehicle = VehicleFactory(carrier=load.carrier) if load.carrier else VehicleFactory()
+        return {"vehicle": str(vehicle.pk), "driver": str(DriverFactory(carrier=vehicle.carrier).pk)}
+    if action in ("cancel", "delay"):
+        return {"reason": "shipper asked"}
+    return {}
+
+
+def snapshot_counts() -> tuple[int, int]:
+    return AuditLog.objects.count(), OutboxEvent.objects.count()
+
+
+@pytest.mark.parametrize(
+    ("status", "action"), [(s, a) for s in EXPECTED for a in ACTIONS], ids=lambda v: str(v)
+)
+def test_every_transition_from_every_status(dispatcher, status, action):
+    load = load_in(status)
+    body = body_for(action, load)
+    before = snapshot_counts()
+    response = dispatcher.post(f"/api/loads/{load.pk}/{action}/", body, format="json")
+    expected = EXPECTED[status][action]
+    assert response.status_code == expected, response.json()
+    load.refresh_from_db()
+    if expected == NO:
+        assert response.json()["error"]["code"] == "invalid_transition"
+        assert load.status == status
+        assert snapshot_counts() == before
+    else:
+        assert load.status == RESULT[action] == response.json()["status"]
+        event = OutboxEvent.objects.filter(type=EVENT[action]).latest("sequence")
+        assert event.subject == str(load.pk)
+        assert event.envelope["data"]["previous_status"] == status
+        assert AuditLog.objects.filter(
+            table_name="loads", record_id=str(load.pk), action="TRANSITION"
+        ).exists()
+
+
+def test_vehicle_and_driver_follow_the_load_to_delivery(dispatcher):
+    load = LoadFactory()
+    vehicle = VehicleFactory()
+    driver = DriverFactory(carrier=vehicle.carrier)
+    start = OutboxEvent.objects.count()
+
+    def step(action: str, body: dict | None = None) -> tuple[str, str]:
+        response = dispatcher.post(f"/api/loads/{load.pk}/{action}/", body or {}, format="json")
+        assert response.status_code == 200, response.json()
+        vehicle.refresh_from_db()
+        driver.refresh_from_db()
+        return vehicle.status, driver.status
+
+    assert step("assign", {"vehicle": str(vehicle.pk), "driver": str(driver.pk)}) == ("ASSIGNED", "ASSIGNED")
+    assert step("pickup") == ("ASSIGNED", "ASSIGNED")
+    assert step("in-transit") == ("IN_TRANSIT", "IN_TRANSIT")
+    assert step("deliver") == ("AVAILABLE", "AVAILABLE")
+    types = list(OutboxEvent.objects.filter(sequence__gt=0).order_by("sequence").values_list("type", flat=True))
+    assert types[start:] == [
+        "LOAD_ASSIGNED",
+        "VEHICLE_STATUS_CHANGED",
+        "DRIVER_STATUS_CHANGED",
+        "LOAD_PICKED_UP",
+        "LOAD_IN_TRANSIT",
+        "VEHICLE_STATUS_CHANGED",
+        "DRIVER_STATUS_CHANGED",
+        "LOAD_DELIVERED",
+        "VEHICLE_STATUS_CHANGED",
+        "DRIVER_STATUS_CHANGED",
+    ]
+    load.refresh_from_db()
+    assert load.carrier_id == vehicle.carrier_id
+    assert load.picked_up_at <= load.in_transit_at <= load.delivered_at
+
+
+def test_cancelling_an_assigned_load_frees_the_truck_and_driver(dispatcher):
+    load = load_in("IN_TRANSIT")
+    response = dispatcher.post(f"/api/loads/{load.pk}/cancel/", {"reason": "damaged"}, format="json")
+    assert response.status_code == 200
+    load.vehicle.refresh_from_db()
+    load.driver.refresh_from_db()
+    assert (load.vehicle.status, load.driver.status) == ("AVAILABLE", "AVAILABLE")
+    assert response.json()["cancellation_reason"] == "damaged"
+
+
+def test_a_delayed_load_resumes_and_reports_the_lateness(dispatcher):
+    load = load_in("IN_TRANSIT")
+    expected = load.delivery_at + datetime.timedelta(hours=3)
+    response = dispatcher.post(
+        f"/api/loads/{load.pk}/delay/",
+        {"reason": "snow on I-80", "expected_delivery_at": expected.isoformat()},
+        format="json",
+    )
+    assert response.status_code == 200
+    event = OutboxEvent.objects.filter(type="LOAD_DELAYED").get()
+    assert event.envelope["data"]["predicted_lateness_s"] == 3 * 3600
+    assert event.envelope["data"]["reason"] == "snow on I-80"
+    # In transit before the delay: it may be delivered, and not picked up a second time.
+    assert dispatcher.post(f"/api/loads/{load.pk}/pickup/", {}, format="json").status_code == 409
+    assert dispatcher.post(f"/api/loads/{load.pk}/deliver/", {}, format="json").status_code == 200
+
+
+def test_a_load_delayed_before_pickup_cannot_be_delivered(dispatcher):
+    load = load_in("DELAYED")
+    response = dispatcher.post(f"/api/loads/{load.pk}/deliver/", {}, format="json")
+    assert response.status_code == 409
+    assert dispatcher.post(f"/api/loads/{load.pk}/pickup/", {}, format="json").status_code == 200
+
+
+def test_delivery_reports_lateness(dispatcher):
+    load = load_in("IN_TRANSIT")
+    now = timezone.now()
+    Load.objects.filter(pk=load.pk).update(
+        pickup_at=now - datetime.timedelta(days=1), delivery_at=now - datetime.timedelta(hours=2)
+    )
+    dispatcher.post(f"/api/loads/{load.pk}/deliver/", {}, format="json")
+    data = OutboxEvent.objects.get(type="LOAD_DELIVERED").envelope["data"]
+    assert data["on_time"] is False
+    assert 7100 < data["late_by_s"] < 7300
+
+
+def test_a_milestone_time_in_the_future_is_400(dispatcher):
+    load = load_in("ASSIGNED")
+    at = (timezone.now() + datetime.timedelta(hours=2)).isoformat()
+    response = dispatcher.post(f"/api/loads/{load.pk}/pickup/", {"at": at}, format="json")
+    assert response.status_code == 400
+    assert "at" in response.json()["error"]["details"]
+
+
+def test_delivery_before_pickup_time_is_422(dispatcher):
+    load = load_in("IN_TRANSIT")
+    at = (load.picked_up_at - datetime.timedelta(hours=1)).isoformat()
+    response = dispatcher.post(f"/api/loads/{load.pk}/deliver/", {"at": at}, format="json")
+    assert response.status_code == 422
+    load.refresh_from_db()
+    assert load.status == "IN_TRANSIT"
+
+
+class TestAssignmentRules:
+    def assign(self, client, load, vehicle, driver):
+        return client.post(
+            f"/api/loads/{load.pk}/assign/",
+            {"vehicle": str(vehicle.pk), "driver": str(driver.pk)},
+            format="json",
+        )
+
+    def assert_refused(self, response, status: int, code: str, load, *resources):
+        assert response.status_code == status, response.json()
+        assert response.json()["error"]["code"] == code
+        load.refresh_from_db()
+        assert (load.status, load.vehicle_id, load.driver_id) == ("PENDING", None, None)
+        for resource in resources:
+            before = resource.status
+            resource.refresh_from_db()
+            assert resource.status == before
+        assert not OutboxEvent.objects.filter(type="LOAD_ASSIGNED", subject=str(load.pk)).exists()
+        assert not AuditLog.objects.filter(action="TRANSITION", record_id=str(load.pk)).exists()
+
+    def test_vehicle_and_driver_of_different_carriers_is_422(self, dispatcher):
+        load, vehicle, driver = LoadFactory(), VehicleFactory(), DriverFactory()
+        response = self.assign(dispatcher, load, vehicle, driver)
+        self.assert_refused(response, 422, "carrier_mismatch", load, vehicle, driver)
+
+    def test_load_tendered_to_another_carrier_is_422(self, dispatcher):
+        load = LoadFactory(carrier=CarrierFactory())
+        vehicle = VehicleFactory()
+        driver = DriverFactory(carrier=vehicle.carrier)
+        self.assert_refused(self.assign(dispatcher, load, vehicle, driver), 422, "carrier_mismatch", load)
+
+    @pytest.mark.parametrize(
+        ("weight", "volume"), [(Decimal("20000.1"), Decimal("10")), (Decimal("1000"), Decimal("95.01"))]
+    )
+    def test_over_capacity_is_422(self, dispatcher, weight, volume):
+        load = LoadFactory(weight_kg=weight, volume_m3=volume)
+        vehicle = VehicleFactory()  # 20,000 kg, 95 m3
+        driver = DriverFactory(carrier=vehicle.carrier)
+        response = self.assign(dispatcher, load, vehicle, driver)
+        self.assert_refused(response, 422, "capacity_exceeded", load, vehicle, driver)
+
+    def test_exactly_at_capacity_is_accepted(self, dispatcher):
+        load = LoadFactory(weight_kg=Decimal("20000"), volume_m3=Decimal("95"))
+        vehicle = VehicleFactory()
+        assert self.assign(dispatcher, load, vehicle, DriverFactory(carrier=vehicle.carrier)).status_code == 200
+
+    def test_a_busy_vehicle_is_409(self, dispatcher):
+        busy = load_in("ASSIGNED")
+        load = LoadFactory()
+        driver = DriverFactory(carrier=busy.vehicle.carrier)
+        response = self.assign(dispatcher, load, busy.vehicle, driver)
+        self.assert_refused(response, 409, "resource_unavailable", load, driver)
+
+    def test_a_vehicle_in_maintenance_is_409(self, dispatcher):
+        load = LoadFactory()
+        vehicle = VehicleFactory(status=VehicleStatus.MAINTENANCE)
+        driver = DriverFactory(carrier=vehicle.carrier)
+        self.assert_refused(self.assign(dispatcher, load, vehicle, driver), 409, "resource_unavailable", load)
+
+    @pytest.mark.parametrize("status", [DriverStatus.OFF_DUTY, DriverStatus.INACTIVE])
+    def test_an_unavailable_driver_is_409(self, dispatcher, status):
+        load = LoadFactory()
+        vehicle = VehicleFactory()
+        driver = DriverFactory(carrier=vehicle.carrier, status=status)
+        self.assert_refused(self.assign(dispatcher, load, vehicle, driver), 409, "resource_unavailable", load)
+
+    def test_a_licence_expiring_before_delivery_is_422(self, dispatcher):
+        load = LoadFactory()
+        vehicle = VehicleFactory()
+        driver = DriverFactory(carrier=vehicle.carrier, license_expiry=timezone.localdate(load.pickup_at))
+        response = self.assign(dispatcher, load, vehicle, driver)
+        self.assert_refused(response, 422, "license_expired", load, vehicle, driver)
+
+    def test_a_driver_without_enough_hours_is_422(self, dispatcher):
+        load = LoadFactory()  # Chicago -> Indianapolis, about 3 h of driving
+        vehicle = VehicleFactory()
+        driver = DriverFactory(carrier=vehicle.carrier, hours_remaining=Decimal("1.5"))
+        response = self.assign(dispatcher, load, vehicle, driver)
+        self.assert_refused(response, 422, "hours_of_service_exceeded", load, vehicle, driver)
+        details = response.json()["error"]["details"]
+        assert details["hours_remaining"] == 1.5
+        assert details["hours_needed"] == float(load.estimated_driving_hours) > 1.5
+
+    def test_an_inactive_carrier_is_422(self, dispatcher):
+        load = LoadFactory()
+        vehicle = VehicleFactory(carrier=CarrierFactory(is_active=False))
+        driver = DriverFactory(carrier=vehicle.carrier)
+        self.assert_refused(self.assign(dispatcher, load, vehicle, driver), 422, "business_rule_violation", load)
+
+    def test_an_unknown_vehicle_is_400(self, dispatcher):
+        load = LoadFactory()
+        response = dispatcher.post(
+            f"/api/loads/{load.pk}/assign/",
+            {"vehicle": "00000000-0000-0000-0000-000000000000", "driver": "x"},
+            format="json",
+        )
+        assert response.status_code == 400
+        assert set(response.json()["error"]["details"]) == {"vehicle", "driver"}
+
+    def test_reassigning_frees_the_previous_vehicle_and_driver(self, dispatcher):
+        load = load_in("ASSIGNED")
+        old_vehicle, old_driver = load.vehicle, load.driver
+        vehicle = VehicleFactory(carrier=load.carrier)
+        driver = DriverFactory(carrier=vehicle.carrier)
+        assert self.assign(dispatcher, load, vehicle, driver).status_code == 200
+        for row in (old_vehicle, old_driver):
+            row.refresh_from_db()
+            assert row.status == "AVAILABLE"
+        event = OutboxEvent.objects.filter(type="LOAD_ASSIGNED").latest("sequence")
+        assert event.envelope["data"]["previous_vehicle_id"] == str(old_vehicle.pk)
+
+    def test_assigning_again_to_the_same_pair_changes_nothing(self, dispatcher):
+        load = load_in("ASSIGNED")
+        before = snapshot_counts()
+        assert self.assign(dispatcher, load, load.vehicle, load.driver).status_code == 200
+        assert snapshot_counts() == before
+
+
+@pytest.mark.parametrize("client_fixture", ["viewer", "driver_client"])
+def test_only_operators_may_move_loads(request, client_fixture):
+    client = request.getfixturevalue(client_fixture)
+    load = load_in("ASSIGNED")
+    if client_fixture == "driver_client":
+        load.driver.user = client.user
+        load.driver.save()
+    before = snapshot_counts()
+    response = client.post(f"/api/loads/{load.pk}/pickup/", {}, format="json")
+    assert response.status_code == 403
+    assert snapshot_counts() == before
+    load.refresh_from_db()
+    assert load.status == "ASSIGNED"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_dispatchers_cannot_assign_the_same_truck_at_once():
+    vehicle = VehicleFactory()
+    loads = [LoadFactory(), LoadFactory()]
+    drivers = [DriverFactory(carrier=vehicle.carrier) for _ in loads]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def assign(load, driver):
+        try:
+            barrier.wait()
+            services.assign_load(load, by=None, vehicle=vehicle, driver=driver)
+            outcomes.append("assigned")
+        except ResourceUnavailable:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=assign, args=pair) for pair in zip(loads, drivers, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["assigned", "refused"]
+    assert Load.objects.filter(vehicle=vehicle, status="ASSIGNED").count() == 1
+    assert OutboxEvent.objects.filter(type="LOAD_ASSIGNED").count() == 1

@@ -53,8 +53,8 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any
 
 
 @transaction.atomic
-def audited_create(model: type[models.Model], *, by, **fields) -> models.Model:
-    instance = model(**fields)
+def audited_create(model_class: type[models.Model], /, *, by, **fields) -> models.Model:
+    instance = model_class(**fields)
     instance.full_clean()
     instance.save()
     record(instance=instance, action=AuditAction.CREATE, changed_data=snapshot(instance), by=by)
@@ -62,7 +62,7 @@ def audited_create(model: type[models.Model], *, by, **fields) -> models.Model:
 
 
 @transaction.atomic
-def audited_update(instance: models.Model, *, by, **fields) -> dict[str, list[Any]]:
+def audited_update(instance: models.Model, /, *, by, **fields) -> dict[str, list[Any]]:
     """Applies `fields` to a locked copy of the row; returns what changed (nothing: no write)."""
     locked = type(instance).objects.select_for_update().get(pk=instance.pk)
     before = snapshot(locked)

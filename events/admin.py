@@ -1,0 +1,314 @@
+"""The back office's shared write path (`ServiceModelAdmin`), and the audit trail and outbox, read-only.
+
+Every domain admin inherits `ServiceModelAdmin`: an admin add, change or delete calls the domain
+service, as an API call does, so it writes the same audit row and emits the same event. It lives
+here, below the domain apps, because they all use it and it knows none of them.
+"""
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.apps import apps
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.gis.admin import GISModelAdmin
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import ProtectedError, RestrictedError
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+
+from events.models import AuditLog, OutboxEvent
+from tms.exceptions import DomainError
+
+# What a service may refuse a change with; shown to the dispatcher as a message, never a 500.
+ADMIN_ERRORS = (DomainError, ValidationError, ProtectedError, RestrictedError, IntegrityError)
+
+# The continental US: where a new point's map opens.
+US_MAP = {"attrs": {"default_lon": -96.0, "default_lat": 38.5, "default_zoom": 4}}
+
+
+def error_message(error: Exception) -> str:
+    """The sentence a dispatcher reads for a refused change."""
+    if isinstance(error, DomainError):
+        return error.message
+    if isinstance(error, ValidationError):
+        if hasattr(error, "error_dict"):
+            return "; ".join(
+                " ".join(messages_) if field == "__all__" else f"{field}: {' '.join(messages_)}"
+                for field, messages_ in error.message_dict.items()
+            )
+        return " ".join(error.messages)
+    if isinstance(error, ProtectedError | RestrictedError):
+        blocking = sorted({str(row._meta.verbose_name_plural) for row in error.args[1]})
+        return f"Still referenced by {', '.join(blocking)}; it cannot be deleted."
+    return "The change conflicts with existing data."
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Related rows listed on a parent's page; they are edited on their own page."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ServiceModelAdmin(GISModelAdmin):
+    """A ModelAdmin whose writes go through the domain services.
+
+    Subclasses name `create_service(*, by, **fields)`, `update_service(instance, *, by, **fields)`
+    and `delete_service(instance, *, by)`, as `tms.api.TmsModelViewSet` does. An add passes the
+    form's cleaned data; a change passes only the fields the user changed. The form validates the
+    rules it can (field rules, constraints, the `clean()` of each admin's form); a rule only the
+    service can check comes back as an error message, with nothing written (the admin view's
+    transaction rolls back, its LogEntry included).
+    """
+
+    create_service: Callable[..., Any] | None = None
+    update_service: Callable[..., Any] | None = None
+    delete_service: Callable[..., Any] | None = None
+    gis_widget_kwargs = US_MAP
+
+    # --- the fields a service receives -----------------------------------------------------------
+
+    def model_fields(self, form) -> dict[str, Any]:
+        names = {field.name for field in self.model._meta.concrete_fields}
+        return {name: value for name, value in form.cleaned_data.items() if name in names}
+
+    def create_fields(self, form) -> dict[str, Any]:
+        return self.model_fields(form)
+
+    def change_fields(self, form) -> dict[str, Any]:
+        fields = self.model_fields(form)
+        return {name: fields[name] for name in form.changed_data if name in fields}
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    def create(self, request: HttpRequest, fields: dict[str, Any]) -> models.Model:
+        return type(self).create_service(by=request.user, **fields)
+
+    def update(self, request: HttpRequest, obj: models.Model, fields: dict[str, Any]) -> None:
+        type(self).update_service(obj, by=request.user, **fields)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            fields = self.change_fields(form)
+            if fields:
+                self.update(request, obj, fields)
+            obj.refresh_from_db()
+            return
+        created = self.create(request, self.create_fields(form))
+        # The admin goes on with `obj` (log entry, redirect): make it the row the service wrote.
+        for field in self.model._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+        obj._state.db = created._state.db
+
+    def save_related(self, request, form, formsets, change):
+        """Inlines on these pages are read-only: the service's write is the whole change."""
+
+    def delete_model(self, request, obj):
+        type(self).delete_service(obj, by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for obj in queryset:
+                type(self).delete_service(obj, by=request.user)
+
+    # --- refused changes become messages --------------------------------------------------------
+
+    def _refused(self, request: HttpRequest, error: Exception) -> HttpResponseRedirect:
+        self.message_user(request, error_message(error), messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ADMIN_ERRORS as error:
+            return self._refused(request, error)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ADMIN_ERRORS as error:
+            return self._refused(request, error)
+
+    def response_action(self, request, queryset):
+        # One transaction per action: a bulk delete refused halfway leaves no row deleted and no
+        # LogEntry. Per-object actions run each service in its own savepoint (apply_to_each).
+        try:
+            with transaction.atomic():
+                return super().response_action(request, queryset)
+        except ADMIN_ERRORS as error:
+            return self._refused(request, error)
+
+    # --- helpers for actions ----------------------------------------------------------------------
+
+    def apply_to_each(
+        self,
+        request: HttpRequest,
+        objects: Iterable[models.Model],
+        apply: Callable[[models.Model], Any],
+        *,
+        done: str,
+    ) -> None:
+        """Runs `apply` on each object; reports the ones done and, one by one, the ones refused."""
+        succeeded = []
+        for obj in objects:
+            try:
+                apply(obj)
+            except (DomainError, ValidationError) as error:
+                self.message_user(request, f"{obj}: {error_message(error)}", messages.ERROR)
+            else:
+                succeeded.append(str(obj))
+        if succeeded:
+            self.message_user(request, f"{done}: {', '.join(succeeded)}.", messages.SUCCESS)
+
+    def render_action_form(
+        self,
+        request: HttpRequest,
+        queryset,
+        *,
+        form,
+        action: str,
+        title: str,
+        description: str,
+        submit_label: str,
+        describe: Callable[[models.Model], str] = str,
+    ) -> TemplateResponse:
+        """The intermediate page of an action that needs input; it posts back with `apply`."""
+        objects = list(queryset)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "subtitle": None,
+            "description": description,
+            "opts": self.opts,
+            "form": form,
+            "items": [describe(obj) for obj in objects],
+            "selected_ids": [obj.pk for obj in objects],
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "submit_label": submit_label,
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/intermediate_action.html", context)
+
+
+# --- The audit trail and the outbox: read-only ---------------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+def _pretty_json(value: Any) -> str:
+    return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+_MODELS_BY_TABLE: dict[str, type[models.Model]] = {}
+
+
+def _model_for_table(table_name: str) -> type[models.Model] | None:
+    if not _MODELS_BY_TABLE:
+        _MODELS_BY_TABLE.update({model._meta.db_table: model for model in apps.get_models()})
+    return _MODELS_BY_TABLE.get(table_name)
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "action", "table_name", "record_id", "user", "correlation_id"]
+    list_filter = ["action", "table_name"]
+    search_fields = ["record_id", "correlation_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user"]
+    fields = [
+        "created_at",
+        "action",
+        "table_name",
+        "record_id",
+        "record",
+        "user",
+        "correlation_id",
+        "changes",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="record")
+    def record(self, entry: AuditLog) -> str:
+        model = _model_for_table(entry.table_name)
+        if model is None:
+            return "-"
+        try:
+            url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[entry.record_id])
+        except NoReverseMatch:
+            return "-"
+        return format_html('<a href="{}">{} {}</a>', url, model._meta.verbose_name, entry.record_id)
+
+    @admin.display(description="changed data")
+    def changes(self, entry: AuditLog) -> str:
+        return _pretty_json(entry.changed_data)
+
+
+class PublishedFilter(admin.SimpleListFilter):
+    title = "published"
+    parameter_name = "published"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Published"), ("no", "Waiting")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(published_at=None)
+        if self.value() == "no":
+            return queryset.filter(published_at=None)
+        return queryset
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ReadOnlyAdmin):
+    list_display = ["sequence", "type", "topic", "subject", "created_at", "published_at", "attempts"]
+    list_filter = ["type", "topic", PublishedFilter]
+    search_fields = ["subject", "id", "envelope__correlationid"]
+    date_hierarchy = "created_at"
+    ordering = ["-sequence"]
+    fields = [
+        "sequence",
+        "id",
+        "type",
+        "topic",
+        "subject",
+        "created_at",
+        "published_at",
+        "attempts",
+        "last_error",
+        "event",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="CloudEvent")
+    def event(self, outbox_event: OutboxEvent) -> str:
+        return _pretty_json(outbox_event.envelope)

@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -21,9 +22,17 @@ class UnknownEventType(ValueError):
     pass
 
 
+class EventJSONEncoder(DjangoJSONEncoder):
+    """Decimals as JSON numbers, as the REST API renders them; UUIDs and datetimes as strings."""
+
+    def default(self, o):
+        if isinstance(o, Decimal):
+            return float(o)
+        return super().default(o)
+
+
 def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
-    # Round-trip through Django's encoder: UUIDs, datetimes and Decimals become JSON values.
-    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    return json.loads(json.dumps(data, cls=EventJSONEncoder))
 
 
 def emit(event_type: EventType | str, *, subject: Any, data: dict[str, Any]) -> OutboxEvent:

@@ -1,0 +1,145 @@
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.contrib.gis.geos import Point
+from django.utils import timezone
+
+from drivers.models import Driver
+from drivers.tests.factories import DriverFactory
+from events.models import AuditLog, OutboxEvent
+from fleet.tests.factories import CarrierFactory
+from loads.tests.factories import load_in
+from tms.tests.api_cases import CrudCases
+
+pytestmark = pytest.mark.django_db
+
+
+class TestDriverApi(CrudCases):
+    path = "/api/drivers/"
+    model = Driver
+    factory = staticmethod(DriverFactory)
+    update_body = {"phone": "+1 312 555 0100", "license_state": "WI"}
+    bad_inputs = [
+        ({"license_state": "ZZ"}, "license_state"),
+        ({"license_class": "Z"}, "license_class"),
+        ({"license_expiry": "soon"}, "license_expiry"),
+        ({"first_name": ""}, "first_name"),
+        ({"email": "nope"}, "email"),
+        ({"carrier": None}, "carrier"),
+    ]
+
+    def create_body(self):
+        return {
+            "carrier": str(CarrierFactory().pk),
+            "employee_number": "E-777",
+            "first_name": "Maria",
+            "last_name": "Lopez",
+            "license_number": "L123456",
+            "license_state": "TX",
+            "license_class": "A",
+            "license_expiry": "2030-06-30",
+        }
+
+    def test_the_same_licence_twice_is_400(self, dispatcher):
+        DriverFactory(license_state="TX", license_number="L123456")
+        response = dispatcher.post(self.path, self.create_body(), format="json")
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "validation_error"
+
+
+class TestAvailableForHours:
+    def test_lists_available_drivers_with_enough_hours(self, viewer):
+        rested = DriverFactory(hours_remaining=Decimal("10.5"))
+        DriverFactory(hours_remaining=Decimal("3"))
+        load_in("ASSIGNED")  # its driver has 11 h but is busy
+        rows = viewer.get("/api/drivers/?available_for_hours=8").json()["results"]
+        assert [row["id"] for row in rows] == [str(rested.pk)]
+
+    @pytest.mark.parametrize("value", ["-1", "25", "many"])
+    def test_bad_values_are_400(self, viewer, value):
+        assert viewer.get(f"/api/drivers/?available_for_hours={value}").status_code == 400
+
+
+class TestDriverStatus:
+    def url(self, driver) -> str:
+        return f"/api/drivers/{driver.pk}/status"
+
+    def test_a_driver_reports_their_own_duty_status(self, driver_client):
+        driver = DriverFactory(user=driver_client.user)
+        response = driver_client.put(self.url(driver), {"duty_status": "ON_DUTY"}, format="json")
+        assert response.status_code == 200, response.json()
+        assert response.json()["duty_status"] == "ON_DUTY"
+        event = OutboxEvent.objects.get(type="DRIVER_STATUS_CHANGED")
+        assert event.envelope["data"]["previous_duty_status"] == "OFF_DUTY"
+        audit = AuditLog.objects.get(record_id=str(driver.pk), action="TRANSITION")
+        assert audit.user == driver_client.user
+        assert audit.changed_data["duty_status"] == ["OFF_DUTY", "ON_DUTY"]
+
+    def test_a_driver_cannot_report_for_someone_else(self, driver_client):
+        DriverFactory(user=driver_client.user)
+        other = DriverFactory()
+        response = driver_client.put(self.url(other), {"duty_status": "DRIVING"}, format="json")
+        assert response.status_code == 404  # others are not even visible
+        other.refresh_from_db()
+        assert other.duty_status == "OFF_DUTY"
+        assert not OutboxEvent.objects.exists()
+
+    def test_a_dispatcher_sets_availability(self, dispatcher):
+        driver = DriverFactory()
+        response = dispatcher.put(self.url(driver), {"status": "OFF_DUTY", "reason": "vacation"}, format="json")
+        assert response.json()["status"] == "OFF_DUTY"
+
+    def test_a_driver_on_a_load_cannot_go_off_duty_by_hand(self, dispatcher):
+        driver = load_in("ASSIGNED").driver
+        response = dispatcher.put(self.url(driver), {"status": "OFF_DUTY"}, format="json")
+        assert response.status_code == 409
+        driver.refresh_from_db()
+        assert driver.status == "ASSIGNED"
+
+    @pytest.mark.parametrize(
+        ("body", "field"),
+        [
+            ({}, "non_field_errors"),
+            ({"duty_status": "NAPPING"}, "duty_status"),
+            ({"status": "IN_TRANSIT"}, "status"),
+        ],
+    )
+    def test_bad_status_reports_are_400(self, dispatcher, body, field):
+        driver = DriverFactory()
+        response = dispatcher.put(self.url(driver), body, format="json")
+        assert response.status_code == 400
+        assert field in response.json()["error"]["details"]
+        assert not OutboxEvent.objects.exists()
+
+    def test_viewer_cannot_report_status(self, viewer):
+        driver = DriverFactory()
+        assert viewer.put(self.url(driver), {"duty_status": "ON_DUTY"}, format="json").status_code == 403
+
+
+class TestDriverLocation:
+    def test_a_driver_reports_their_location_forward_in_time_only(self, driver_client):
+        driver = DriverFactory(user=driver_client.user)
+        url = f"/api/drivers/{driver.pk}/location/"
+        now = timezone.now()
+        body = {"longitude": -84.388, "latitude": 33.749, "recorded_at": now.isoformat()}
+        assert driver_client.put(url, body, format="json").json() == {"moved": True}
+        stale = {**body, "longitude": -80, "recorded_at": (now - datetime.timedelta(seconds=1)).isoformat()}
+        assert driver_client.put(url, stale, format="json").json() == {"moved": False}
+        driver.refresh_from_db()
+        assert driver.current_location.equals_exact(Point(-84.388, 33.749, srid=4326), 1e-9)
+        assert OutboxEvent.objects.filter(type="DRIVER_LOCATION_UPDATED").count() == 1
+
+    def test_out_of_range_is_400(self, driver_client):
+        driver = DriverFactory(user=driver_client.user)
+        response = driver_client.put(
+            f"/api/drivers/{driver.pk}/location/", {"longitude": 200, "latitude": 0}, format="json"
+        )
+        assert response.status_code == 400
+
+
+def test_a_driver_sees_only_their_own_record(driver_client):
+    mine = DriverFactory(user=driver_client.user)
+    DriverFactory()
+    rows = driver_client.get("/api/drivers/").json()["results"]
+    assert [row["id"] for row in rows] == [str(mine.pk)]

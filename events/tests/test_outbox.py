@@ -1,0 +1,61 @@
+import uuid
+
+import pytest
+from django.db import transaction
+
+from events.models import AuditLog, OutboxEvent
+from events.outbox import UnknownEventType, emit
+from events.taxonomy import TOPICS, EventType
+from loads.tests.factories import LoadFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_every_event_type_has_a_topic():
+    assert set(TOPICS) == set(EventType)
+    assert len(EventType) == 21
+
+
+def test_emit_writes_a_cloudevent_in_the_callers_transaction():
+    subject = uuid.uuid4()
+    with transaction.atomic():
+        event = emit(EventType.SYSTEM_ALERT, subject=subject, data={"message": "hello"})
+    stored = OutboxEvent.objects.get(pk=event.pk)
+    envelope = stored.envelope
+    assert envelope["specversion"] == "1.0"
+    assert envelope["id"] == str(stored.id)
+    assert envelope["type"] == "SYSTEM_ALERT"
+    assert envelope["subject"] == str(subject)
+    assert envelope["dataschema"] == "/schemas/SYSTEM_ALERT/v1"
+    assert envelope["data"] == {"message": "hello"}
+    assert stored.topic == "tms.system.alerts"
+    assert stored.published_at is None
+
+
+def test_emit_outside_a_transaction_is_refused():
+    with pytest.raises(RuntimeError, match="inside transaction.atomic"):
+        emit(EventType.SYSTEM_ALERT, subject="x", data={})
+    assert not OutboxEvent.objects.exists()
+
+
+def test_unknown_event_types_are_refused():
+    with pytest.raises(UnknownEventType), transaction.atomic():
+        emit("LOAD_TELEPORTED", subject="x", data={})
+
+
+def test_a_rolled_back_change_leaves_no_event_and_no_audit_row():
+    with pytest.raises(ZeroDivisionError), transaction.atomic():
+        LoadFactory()
+        assert OutboxEvent.objects.filter(type="LOAD_CREATED").count() == 1
+        1 / 0  # noqa: B018 - the failure after the write
+    assert not OutboxEvent.objects.exists()
+    assert not AuditLog.objects.exists()
+
+
+def test_events_keep_their_commit_order_per_aggregate():
+    load = LoadFactory()
+    from loads import services
+
+    services.cancel_load(load, by=None, reason="test")
+    types = list(OutboxEvent.objects.filter(subject=str(load.pk)).order_by("sequence").values_list("type", flat=True))
+    assert types == ["LOAD_CREATED", "LOAD_CANCELLED"]

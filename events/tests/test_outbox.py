@@ -32,6 +32,7 @@ def test_emit_writes_a_cloudevent_in_the_callers_transaction():
     assert stored.published_at is None
 
 
+@pytest.mark.django_db(transaction=True)
 def test_emit_outside_a_transaction_is_refused():
     with pytest.raises(RuntimeError, match="inside transaction.atomic"):
         emit(EventType.SYSTEM_ALERT, subject="x", data={})

@@ -87,7 +87,9 @@ class TestDriverStatus:
 
     def test_a_dispatcher_sets_availability(self, dispatcher):
         driver = DriverFactory()
-        response = dispatcher.put(self.url(driver), {"status": "OFF_DUTY", "reason": "vacation"}, format="json")
+        response = dispatcher.put(
+            self.url(driver), {"status": "OFF_DUTY", "reason": "vacation"}, format="json"
+        )
         assert response.json()["status"] == "OFF_DUTY"
 
     def test_a_driver_on_a_load_cannot_go_off_duty_by_hand(self, dispatcher):

@@ -143,14 +143,18 @@ class TestVehicleStatus:
 
     def test_a_vehicle_on_a_load_cannot_go_to_maintenance(self, dispatcher):
         vehicle = load_in("ASSIGNED").vehicle
-        response = dispatcher.post(f"/api/vehicles/{vehicle.pk}/status/", {"status": "MAINTENANCE"}, format="json")
+        response = dispatcher.post(
+            f"/api/vehicles/{vehicle.pk}/status/", {"status": "MAINTENANCE"}, format="json"
+        )
         assert response.status_code == 409
         vehicle.refresh_from_db()
         assert vehicle.status == VehicleStatus.ASSIGNED
 
     def test_load_driven_statuses_cannot_be_set_by_hand(self, dispatcher):
         vehicle = VehicleFactory()
-        response = dispatcher.post(f"/api/vehicles/{vehicle.pk}/status/", {"status": "IN_TRANSIT"}, format="json")
+        response = dispatcher.post(
+            f"/api/vehicles/{vehicle.pk}/status/", {"status": "IN_TRANSIT"}, format="json"
+        )
         assert response.status_code == 400
         assert not OutboxEvent.objects.exists()
 
@@ -167,7 +171,10 @@ class TestVehicleLocation:
         assert response.status_code == 200
         assert response.json() == {"moved": True}
         vehicle.refresh_from_db()
-        assert (round(vehicle.current_location.x, 3), round(vehicle.current_location.y, 4)) == (-90.049, 35.1495)
+        assert (round(vehicle.current_location.x, 3), round(vehicle.current_location.y, 4)) == (
+            -90.049,
+            35.1495,
+        )
         event = OutboxEvent.objects.get(type="VEHICLE_LOCATION_UPDATED")
         assert event.topic == "tms.vehicles.tracking"
         assert event.envelope["data"]["latitude"] == 35.1495
@@ -177,7 +184,11 @@ class TestVehicleLocation:
         vehicle = VehicleFactory()
         now = timezone.now()
         newer = {"longitude": -90, "latitude": 35, "recorded_at": now.isoformat()}
-        older = {"longitude": -91, "latitude": 36, "recorded_at": (now - datetime.timedelta(minutes=5)).isoformat()}
+        older = {
+            "longitude": -91,
+            "latitude": 36,
+            "recorded_at": (now - datetime.timedelta(minutes=5)).isoformat(),
+        }
         assert dispatcher.put(self.url(vehicle), newer, format="json").json() == {"moved": True}
         assert dispatcher.put(self.url(vehicle), older, format="json").json() == {"moved": False}
         vehicle.refresh_from_db()
@@ -208,7 +219,9 @@ class TestVehicleLocation:
 
     def test_viewer_cannot_move_a_vehicle(self, viewer):
         vehicle = VehicleFactory()
-        assert viewer.put(self.url(vehicle), {"longitude": 1, "latitude": 1}, format="json").status_code == 403
+        assert (
+            viewer.put(self.url(vehicle), {"longitude": 1, "latitude": 1}, format="json").status_code == 403
+        )
 
 
 def test_driver_reads_only_their_carriers_fleet(driver_client):
@@ -221,4 +234,9 @@ def test_driver_reads_only_their_carriers_fleet(driver_client):
     assert [row["id"] for row in rows] == [str(mine.pk)]
     carriers = driver_client.get("/api/carriers/").json()["results"]
     assert [row["id"] for row in carriers] == [str(mine.carrier_id)]
-    assert driver_client.put(f"/api/vehicles/{mine.pk}/location", {"longitude": 1, "latitude": 1}, format="json").status_code == 403
+    assert (
+        driver_client.put(
+            f"/api/vehicles/{mine.pk}/location", {"longitude": 1, "latitude": 1}, format="json"
+        ).status_code
+        == 403
+    )

@@ -15,7 +15,7 @@ from events.models import AuditLog, OutboxEvent
 from fleet.models import VehicleStatus
 from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads import services
-from loads.models import Load, LoadStatus
+from loads.models import Load
 from loads.tests.factories import LoadFactory, load_in
 from tms.exceptions import ResourceUnavailable
 
@@ -107,7 +107,9 @@ def test_vehicle_and_driver_follow_the_load_to_delivery(dispatcher):
     assert step("pickup") == ("ASSIGNED", "ASSIGNED")
     assert step("in-transit") == ("IN_TRANSIT", "IN_TRANSIT")
     assert step("deliver") == ("AVAILABLE", "AVAILABLE")
-    types = list(OutboxEvent.objects.filter(sequence__gt=0).order_by("sequence").values_list("type", flat=True))
+    types = list(
+        OutboxEvent.objects.filter(sequence__gt=0).order_by("sequence").values_list("type", flat=True)
+    )
     assert types[start:] == [
         "LOAD_ASSIGNED",
         "VEHICLE_STATUS_CHANGED",
@@ -232,7 +234,9 @@ class TestAssignmentRules:
     def test_exactly_at_capacity_is_accepted(self, dispatcher):
         load = LoadFactory(weight_kg=Decimal("20000"), volume_m3=Decimal("95"))
         vehicle = VehicleFactory()
-        assert self.assign(dispatcher, load, vehicle, DriverFactory(carrier=vehicle.carrier)).status_code == 200
+        assert (
+            self.assign(dispatcher, load, vehicle, DriverFactory(carrier=vehicle.carrier)).status_code == 200
+        )
 
     def test_a_busy_vehicle_is_409(self, dispatcher):
         busy = load_in("ASSIGNED")
@@ -275,7 +279,9 @@ class TestAssignmentRules:
         load = LoadFactory()
         vehicle = VehicleFactory(carrier=CarrierFactory(is_active=False))
         driver = DriverFactory(carrier=vehicle.carrier)
-        self.assert_refused(self.assign(dispatcher, load, vehicle, driver), 422, "business_rule_violation", load)
+        self.assert_refused(
+            self.assign(dispatcher, load, vehicle, driver), 422, "business_rule_violation", load
+        )
 
     def test_an_unknown_vehicle_is_400(self, dispatcher):
         load = LoadFactory()

@@ -71,9 +71,7 @@ class TestErrorEnvelope:
 
     def test_oversize_body_is_413_before_parsing(self, dispatcher, settings):
         settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-        response = dispatcher.post(
-            "/api/carriers/", {"name": "x" * 2000, "dot_number": "1"}, format="json"
-        )
+        response = dispatcher.post("/api/carriers/", {"name": "x" * 2000, "dot_number": "1"}, format="json")
         error = assert_envelope(response, 413, "request_too_large")
         assert error["details"] == {"limit_bytes": 1000}
         assert Carrier.objects.count() == 0

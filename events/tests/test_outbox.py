@@ -4,11 +4,13 @@ import pytest
 from django.db import transaction
 
 from events.models import AuditLog, OutboxEvent
-from events.outbox import UnknownEventType, emit
+from events.outbox import InvalidEventData, UnknownEventType, emit
+from events.schemas import SCHEMAS
 from events.taxonomy import TOPICS, EventType
 from loads.tests.factories import LoadFactory
 
 pytestmark = pytest.mark.django_db
+ALERT = {"severity": "WARNING", "message": "hello", "source": "tests"}
 
 
 def test_every_event_type_has_a_topic():
@@ -19,7 +21,7 @@ def test_every_event_type_has_a_topic():
 def test_emit_writes_a_cloudevent_in_the_callers_transaction():
     subject = uuid.uuid4()
     with transaction.atomic():
-        event = emit(EventType.SYSTEM_ALERT, subject=subject, data={"message": "hello"})
+        event = emit(EventType.SYSTEM_ALERT, subject=subject, data=ALERT)
     stored = OutboxEvent.objects.get(pk=event.pk)
     envelope = stored.envelope
     assert envelope["specversion"] == "1.0"
@@ -27,7 +29,7 @@ def test_emit_writes_a_cloudevent_in_the_callers_transaction():
     assert envelope["type"] == "SYSTEM_ALERT"
     assert envelope["subject"] == str(subject)
     assert envelope["dataschema"] == "/schemas/SYSTEM_ALERT/v1"
-    assert envelope["data"] == {"message": "hello"}
+    assert envelope["data"] == {**ALERT, "details": {}}
     assert stored.topic == "tms.system.alerts"
     assert stored.published_at is None
 
@@ -35,8 +37,26 @@ def test_emit_writes_a_cloudevent_in_the_callers_transaction():
 @pytest.mark.django_db(transaction=True)
 def test_emit_outside_a_transaction_is_refused():
     with pytest.raises(RuntimeError, match=r"inside transaction\.atomic"):
-        emit(EventType.SYSTEM_ALERT, subject="x", data={})
+        emit(EventType.SYSTEM_ALERT, subject="x", data=ALERT)
     assert not OutboxEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {**ALERT, "severity": "MILD"},
+        {**ALERT, "unexpected": 1},
+    ],
+)
+def test_data_that_breaks_the_schema_is_refused(data):
+    with pytest.raises(InvalidEventData), transaction.atomic():
+        emit(EventType.SYSTEM_ALERT, subject="x", data=data)
+    assert not OutboxEvent.objects.exists()
+
+
+def test_every_type_has_a_schema():
+    assert set(SCHEMAS) == set(EventType)
 
 
 def test_unknown_event_types_are_refused():

@@ -1,0 +1,221 @@
+"""One versioned Pydantic schema per event type: the contract of each event's `data`.
+
+`emit` validates against these, so an event with missing or mistyped data never reaches the outbox.
+A breaking change to a schema adds a new version (and a new `dataschema` URI); consumers read
+`dataschema` to know which one they hold.
+"""
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from events.taxonomy import EventType
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    schema_version: ClassVar[int] = 1
+
+
+class LoadEvent(EventData):
+    load_id: UUID
+    load_number: str
+    previous_status: str | None
+    status: str
+    carrier_id: UUID | None
+    vehicle_id: UUID | None
+    driver_id: UUID | None
+
+
+class LoadCreated(LoadEvent):
+    shipper_id: UUID
+    consignee_id: UUID
+    pickup_at: datetime
+    delivery_at: datetime
+    weight_kg: float = Field(gt=0)
+    volume_m3: float = Field(gt=0)
+    rate: float = Field(ge=0)
+
+
+class LoadAssigned(LoadEvent):
+    previous_vehicle_id: UUID | None = None
+    previous_driver_id: UUID | None = None
+
+
+class LoadPickedUp(LoadEvent):
+    picked_up_at: datetime
+    scheduled_pickup_at: datetime
+
+
+class LoadInTransit(LoadEvent):
+    pass
+
+
+class LoadDelivered(LoadEvent):
+    delivered_at: datetime
+    on_time: bool
+    late_by_s: int = Field(ge=0)
+
+
+class LoadCancelled(LoadEvent):
+    reason: str
+
+
+class LoadDelayed(LoadEvent):
+    reason: str
+    expected_delivery_at: datetime | None
+    predicted_lateness_s: int | None
+
+
+class VehicleStatusChanged(EventData):
+    vehicle_id: UUID
+    carrier_id: UUID
+    previous_status: str
+    status: str
+    reason: str = ""
+    load_id: UUID | None = None
+
+
+class VehicleMaintenanceDue(EventData):
+    vehicle_id: UUID
+    carrier_id: UUID
+    reason: str
+    odometer_km: float | None = None
+    engine_hours: float | None = None
+    due_at: datetime | None = None
+
+
+class Location(EventData):
+    longitude: float = Field(ge=-180, le=180)
+    latitude: float = Field(ge=-90, le=90)
+    recorded_at: datetime
+
+
+class VehicleLocationUpdated(Location):
+    vehicle_id: UUID
+    carrier_id: UUID
+    speed_kmh: float | None = None
+    heading: float | None = None
+
+
+class DriverStatusChanged(EventData):
+    driver_id: UUID
+    carrier_id: UUID
+    previous_status: str
+    status: str
+    previous_duty_status: str
+    duty_status: str
+    hours_remaining: float
+    reason: str = ""
+    load_id: UUID | None = None
+
+
+class DriverLocationUpdated(Location):
+    driver_id: UUID
+    carrier_id: UUID
+
+
+class DriverHosViolation(EventData):
+    model_config = ConfigDict(extra="allow")
+    driver_id: UUID
+    rule: str
+    start: datetime
+    end: datetime | None = None
+    message: str = ""
+
+
+class RouteOptimized(EventData):
+    route_id: UUID
+    load_id: UUID
+    vehicle_id: UUID
+    driver_id: UUID | None = None
+    provider: str
+    distance_m: int = Field(ge=0)
+    duration_s: int = Field(ge=0)
+    score: float | None = None
+
+
+class RouteDeviation(EventData):
+    route_id: UUID
+    load_id: UUID
+    vehicle_id: UUID
+    distance_from_route_m: float = Field(ge=0)
+    longitude: float = Field(ge=-180, le=180)
+    latitude: float = Field(ge=-90, le=90)
+    started_at: datetime
+
+
+class RouteCompleted(EventData):
+    route_id: UUID
+    load_id: UUID
+    vehicle_id: UUID
+    planned_distance_m: int
+    actual_distance_m: int
+    planned_duration_s: int
+    actual_duration_s: int
+
+
+class CarrierPerformanceUpdated(EventData):
+    carrier_id: UUID
+    on_time_rate: float = Field(ge=0, le=1)
+    loads_delivered: int = Field(ge=0)
+    period_start: datetime
+    period_end: datetime
+
+
+class CarrierCapacityChanged(EventData):
+    carrier_id: UUID
+    available_vehicles: int = Field(ge=0)
+    total_vehicles: int = Field(ge=0)
+
+
+class SystemAlert(EventData):
+    severity: Literal["INFO", "WARNING", "CRITICAL"]
+    message: str
+    source: str
+    details: dict[str, Any] = {}
+
+
+class AiPrediction(EventData):
+    model: str
+    subject_type: str
+    subject_id: str
+    prediction: dict[str, Any]
+    confidence: float | None = Field(default=None, ge=0, le=1)
+
+
+class AnomalySuspected(EventData):
+    rule: str
+    user_id: int | None
+    mutations: int = Field(ge=0)
+    window_s: float = Field(gt=0)
+    rate_per_s: float = Field(ge=0)
+    first_at: datetime
+    last_at: datetime
+
+
+SCHEMAS: dict[EventType, type[EventData]] = {
+    EventType.LOAD_CREATED: LoadCreated,
+    EventType.LOAD_ASSIGNED: LoadAssigned,
+    EventType.LOAD_PICKED_UP: LoadPickedUp,
+    EventType.LOAD_IN_TRANSIT: LoadInTransit,
+    EventType.LOAD_DELIVERED: LoadDelivered,
+    EventType.LOAD_CANCELLED: LoadCancelled,
+    EventType.LOAD_DELAYED: LoadDelayed,
+    EventType.VEHICLE_STATUS_CHANGED: VehicleStatusChanged,
+    EventType.VEHICLE_MAINTENANCE_DUE: VehicleMaintenanceDue,
+    EventType.VEHICLE_LOCATION_UPDATED: VehicleLocationUpdated,
+    EventType.DRIVER_STATUS_CHANGED: DriverStatusChanged,
+    EventType.DRIVER_LOCATION_UPDATED: DriverLocationUpdated,
+    EventType.DRIVER_HOS_VIOLATION: DriverHosViolation,
+    EventType.ROUTE_OPTIMIZED: RouteOptimized,
+    EventType.ROUTE_DEVIATION: RouteDeviation,
+    EventType.ROUTE_COMPLETED: RouteCompleted,
+    EventType.CARRIER_PERFORMANCE_UPDATED: CarrierPerformanceUpdated,
+    EventType.CARRIER_CAPACITY_CHANGED: CarrierCapacityChanged,
+    EventType.SYSTEM_ALERT: SystemAlert,
+    EventType.AI_PREDICTION: AiPrediction,
+    EventType.ANOMALY_SUSPECTED: AnomalySuspected,
+}

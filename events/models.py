@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import Q
 
@@ -67,3 +68,53 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.subject}"
+
+
+class ProcessedEvent(models.Model):
+    """Which events a consumer has handled: redelivery of the same event id has no second effect."""
+
+    consumer = models.CharField(max_length=64)
+    event_id = models.UUIDField()
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "processed_events"
+        constraints = [models.UniqueConstraint(fields=["consumer", "event_id"], name="processed_events_once")]
+
+
+class DeadLetter(models.Model):
+    """An event a consumer could not handle after its retries, with the error."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    consumer = models.CharField(max_length=64)
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=64)
+    envelope = models.JSONField()
+    error = models.TextField()
+    attempts = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "dead_letters"
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["consumer", "created_at"])]
+
+
+class StoredEvent(models.Model):
+    """The event store: every event ever relayed, a time series on the `timeseries` alias."""
+
+    event_id = models.UUIDField(primary_key=True)
+    type = models.CharField(max_length=64)
+    subject = models.CharField(max_length=64)
+    time = models.DateTimeField()
+    correlation_id = models.CharField(max_length=128, blank=True)
+    envelope = models.JSONField()
+
+    class Meta:
+        db_table = "event_store"
+        indexes = [
+            models.Index(fields=["subject", "time"]),
+            models.Index(fields=["type", "time"]),
+            BrinIndex(fields=["time"], name="event_store_time_brin"),
+        ]

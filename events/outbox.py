@@ -3,7 +3,7 @@
 import uuid
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import ValidationError
 
@@ -66,4 +66,13 @@ def emit(event_type: EventType | str, *, subject: Any, data: dict[str, Any]) -> 
         subject=str(subject),
         envelope=envelope,
     )
+    _schedule_relay()
     return event
+
+
+def _schedule_relay() -> None:
+    """One relay wake-up per transaction, however many events it emits."""
+    from events.relay import wake_relay
+
+    if not any(func is wake_relay for _, func, _ in connection.run_on_commit):
+        transaction.on_commit(wake_relay)

@@ -41,6 +41,12 @@ def _redis() -> dict:
         client.close()
 
 
+def _outbox() -> dict:
+    from events.relay import backlog  # tms sits below events; health reads it at request time
+
+    return backlog()
+
+
 def _backend(external: bool) -> str:
     return "external" if external else "embedded"
 
@@ -67,8 +73,9 @@ def health(request: HttpRequest) -> JsonResponse:
         },
         "kafka": {
             "required": False,
-            "backend": "external" if settings.KAFKA_BOOTSTRAP_SERVERS else "embedded (outbox)",
+            "backend": "external" if settings.KAFKA_BOOTSTRAP_SERVERS else "embedded (in-process relay)",
         },
+        "outbox": {"required": False, **_timed(_outbox)},
         "neo4j": {
             "required": False,
             "backend": "external" if settings.NEO4J_URI else "embedded (in-process graph)",

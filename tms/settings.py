@@ -169,6 +169,11 @@ CHANNEL_LAYERS = {
     }
 }
 
+# --- Events: outbox relay ------------------------------------------------------------------------
+EVENTS_RELAY_ON_COMMIT = env_bool("EVENTS_RELAY_ON_COMMIT", True)
+EVENTS_RELAY_BATCH_SIZE = env_int("EVENTS_RELAY_BATCH_SIZE", 500)
+EVENTS_OUTBOX_RETENTION_HOURS = env_int("EVENTS_OUTBOX_RETENTION_HOURS", 72)
+
 # --- Other backends (embedded when unset; later issues give them their clients) ----------------
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS")
 NEO4J_URI = env("NEO4J_URI")

@@ -230,7 +230,8 @@ class TestHealthAndSchema:
         assert checks["database"]["postgis"].startswith("3.")
         assert checks["timeseries_database"]["backend"] == "same as database"
         assert checks["redis"]["status"] == "up"
-        assert checks["kafka"]["backend"] == "embedded (outbox)"
+        assert checks["kafka"]["backend"] == "embedded (in-process relay)"
+        assert checks["outbox"]["unpublished"] == 0
         assert checks["google_maps"]["backend"] == "embedded (great-circle)"
 
     def test_health_is_503_when_redis_is_down(self, client, settings):

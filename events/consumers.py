@@ -1,0 +1,112 @@
+"""Consumers: named handlers of events, each idempotent on the event id, with retries and dead letters.
+
+A consumer is a Kafka consumer group when Kafka is configured (`manage.py consume NAME`), and is
+called by the in-process relay otherwise; `deliver` is the same in both cases.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from events.models import DeadLetter, ProcessedEvent
+from events.taxonomy import TOPICS, EventType
+
+logger = logging.getLogger(__name__)
+
+Envelope = dict[str, Any]
+Handler = Callable[[Envelope], None]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    name: str
+    handler: Handler
+    event_types: frozenset[str] = field(default_factory=frozenset)  # empty: every type
+    max_attempts: int = 3
+    backoff_s: float = 0.05
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+    @property
+    def topics(self) -> list[str]:
+        types = self.event_types or {t.value for t in EventType}
+        return sorted({TOPICS[EventType(t)] for t in types})
+
+
+REGISTRY: dict[str, Consumer] = {}
+
+
+def register(
+    name: str, *, types: Iterable[EventType | str] = (), max_attempts: int = 3, backoff_s: float = 0.05
+) -> Callable[[Handler], Handler]:
+    """Registers `handler` as the consumer `name` for `types` (all types when empty)."""
+
+    def decorator(handler: Handler) -> Handler:
+        REGISTRY[name] = Consumer(
+            name=name,
+            handler=handler,
+            event_types=frozenset(EventType(t).value for t in types),
+            max_attempts=max_attempts,
+            backoff_s=backoff_s,
+        )
+        return handler
+
+    return decorator
+
+
+class Outcome:
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
+    DEAD_LETTERED = "dead_lettered"
+
+
+def deliver(consumer: Consumer, envelope: Envelope, *, dead_letter_sink: Callable | None = None) -> str:
+    """Hands one event to a consumer: at most one effect per event id (the processed-event row
+    commits with the handler's own writes), retried with exponential backoff, then dead-lettered."""
+    if not consumer.wants(envelope["type"]):
+        return Outcome.SKIPPED
+    error: Exception | None = None
+    for attempt in range(1, consumer.max_attempts + 1):
+        try:
+            with transaction.atomic():
+                try:
+                    with transaction.atomic():
+                        ProcessedEvent.objects.create(consumer=consumer.name, event_id=envelope["id"])
+                except IntegrityError:
+                    return Outcome.DUPLICATE
+                consumer.handler(envelope)
+            return Outcome.PROCESSED
+        except Exception as caught:
+            error = caught
+            logger.warning(
+                "consumer %s failed on event %s (attempt %d/%d): %s",
+                consumer.name,
+                envelope["id"],
+                attempt,
+                consumer.max_attempts,
+                caught,
+            )
+            if attempt < consumer.max_attempts:
+                time.sleep(consumer.backoff_s * 2 ** (attempt - 1))
+    letter = DeadLetter.objects.create(
+        consumer=consumer.name,
+        event_id=envelope["id"],
+        event_type=envelope["type"],
+        envelope=envelope,
+        error=f"{type(error).__name__}: {error}",
+        attempts=consumer.max_attempts,
+    )
+    if dead_letter_sink is not None:
+        dead_letter_sink(letter)
+    return Outcome.DEAD_LETTERED
+
+
+def deliver_to_all(envelope: Envelope, consumers: Iterable[Consumer] | None = None) -> dict[str, str]:
+    """The embedded transport: every registered consumer, in registration order."""
+    return {c.name: deliver(c, envelope) for c in (consumers or REGISTRY.values())}

@@ -1,0 +1,151 @@
+"""The relay: outbox rows, in order, to Kafka (or to the in-process consumers), marked published
+only once the transport has them.
+
+One relay works at a time: each batch holds a transaction-level PostgreSQL advisory lock, so a
+second relay (another process, or a request's wake-up) waits for the batch to finish. Per-aggregate
+order holds because services lock the aggregate's row, so a later change to the same aggregate
+commits its outbox row after the earlier one.
+"""
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Protocol
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from events.consumers import deliver_to_all
+from events.models import OutboxEvent
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key: "tmsrelay" as a 64-bit integer.
+RELAY_LOCK_KEY = int.from_bytes(b"tmsrelay", "big") - 2**63
+
+
+class Transport(Protocol):
+    name: str
+
+    def publish(self, events: Sequence[OutboxEvent]) -> None:
+        """Returns once every event is acknowledged; raises if any is not."""
+
+
+class InProcessTransport:
+    """The embedded default: events go straight to the registered consumers."""
+
+    name = "in-process"
+
+    def publish(self, events: Sequence[OutboxEvent]) -> None:
+        for event in events:
+            deliver_to_all(event.envelope)
+
+
+def default_transport() -> Transport:
+    if settings.KAFKA_BOOTSTRAP_SERVERS:
+        from events.kafka import KafkaTransport
+
+        return KafkaTransport.shared()
+    return InProcessTransport()
+
+
+def relay_batch(transport: Transport, batch_size: int | None = None) -> int:
+    """Publishes the oldest unpublished events; returns how many. A transport failure leaves
+    the rows unpublished, counts the attempt, and raises."""
+    batch_size = batch_size or settings.EVENTS_RELAY_BATCH_SIZE
+    failure: Exception | None = None
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("select pg_advisory_xact_lock(%s)", [RELAY_LOCK_KEY])
+        events = list(OutboxEvent.objects.filter(published_at=None).order_by("sequence")[:batch_size])
+        if not events:
+            return 0
+        sequences = [event.sequence for event in events]
+        try:
+            transport.publish(events)
+        except Exception as error:
+            failure = error
+            transaction.set_rollback(True)
+        else:
+            OutboxEvent.objects.filter(sequence__in=sequences).update(published_at=timezone.now())
+    if failure is not None:
+        OutboxEvent.objects.filter(sequence__in=sequences).update(
+            attempts=F("attempts") + 1, last_error=f"{type(failure).__name__}: {failure}"[:2000]
+        )
+        raise failure
+    return len(events)
+
+
+def relay_pending(transport: Transport | None = None, *, max_batches: int | None = None) -> int:
+    """Relays until the outbox is empty (or `max_batches`); returns how many events."""
+    transport = transport or default_transport()
+    total = batches = 0
+    while max_batches is None or batches < max_batches:
+        count = relay_batch(transport)
+        total += count
+        batches += 1
+        if count == 0:
+            break
+    return total
+
+
+def wake_relay() -> None:
+    """Called on commit of every transaction that emitted: relay now.
+
+    Embedded: the in-process relay runs here, after the commit. With Kafka: a Celery task; if the
+    broker cannot be reached, the `relay_events` process still finds the rows when it polls.
+    """
+    if not settings.EVENTS_RELAY_ON_COMMIT:
+        return
+    if settings.KAFKA_BOOTSTRAP_SERVERS:
+        from events.tasks import relay_outbox
+
+        try:
+            relay_outbox.delay()
+        except Exception as error:
+            logger.warning("could not queue the relay task (%s); relay_events will pick it up", error)
+        return
+    try:
+        relay_pending()
+    except Exception:
+        logger.exception("in-process relay failed; events stay in the outbox")
+
+
+def run_forever(*, poll_interval_s: float = 0.5, transport: Transport | None = None, stop=None) -> None:
+    """The long-running relay (`manage.py relay_events`): polls, relays, backs off while the
+    broker is down, and prunes published rows past their retention."""
+    transport = transport or default_transport()
+    delay = poll_interval_s
+    last_prune = 0.0
+    while stop is None or not stop():
+        try:
+            count = relay_pending(transport, max_batches=20)
+            delay = poll_interval_s
+        except Exception as error:
+            logger.warning("relay failed, retrying in %.1fs: %s", delay, error)
+            count = 0
+            delay = min(delay * 2, 30.0)
+        if time.monotonic() - last_prune > 60:
+            prune_published()
+            last_prune = time.monotonic()
+        if count == 0:
+            time.sleep(delay)
+
+
+def prune_published(retention: timedelta | None = None) -> int:
+    """Deletes published outbox rows older than the retention period."""
+    retention = retention or timedelta(hours=settings.EVENTS_OUTBOX_RETENTION_HOURS)
+    deleted, _ = OutboxEvent.objects.filter(published_at__lt=timezone.now() - retention).delete()
+    return deleted
+
+
+def backlog() -> dict:
+    """Unpublished events and the age of the oldest: what /health reports."""
+    oldest = OutboxEvent.objects.filter(published_at=None).order_by("sequence").first()
+    return {
+        "unpublished": OutboxEvent.objects.filter(published_at=None).count(),
+        "oldest_age_s": round((timezone.now() - oldest.created_at).total_seconds(), 1) if oldest else 0,
+    }

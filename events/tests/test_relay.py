@@ -1,0 +1,156 @@
+"""The outbox relay and the consumers, through the embedded (in-process) transport."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from events import relay
+from events.consumers import Consumer, Outcome, deliver, deliver_to_all
+from events.models import DeadLetter, OutboxEvent, ProcessedEvent, StoredEvent
+from events.outbox import emit
+from events.taxonomy import EventType
+from loads.tests.factories import LoadFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def alert(message: str = "m") -> dict:
+    return {"severity": "INFO", "message": message, "source": "tests"}
+
+
+def emit_alerts(count: int) -> list[OutboxEvent]:
+    with transaction.atomic():
+        return [emit(EventType.SYSTEM_ALERT, subject=f"s{i}", data=alert(str(i))) for i in range(count)]
+
+
+class Recording:
+    name = "recording"
+
+    def __init__(self, fail_times: int = 0):
+        self.published: list[str] = []
+        self.fail_times = fail_times
+
+    def publish(self, events):
+        if self.fail_times:
+            self.fail_times -= 1
+            raise ConnectionError("broker unreachable")
+        self.published.extend(str(e.id) for e in events)
+
+
+def test_a_committed_change_reaches_the_event_store(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        load = LoadFactory()
+    assert len(callbacks) == 1  # one wake-up per transaction, however many events
+    stored = StoredEvent.objects.get(subject=str(load.pk))
+    assert stored.type == "LOAD_CREATED"
+    assert OutboxEvent.objects.get(subject=str(load.pk)).published_at is not None
+
+
+def test_relay_publishes_in_order_and_marks_rows_once():
+    events = emit_alerts(5)
+    transport = Recording()
+    assert relay.relay_pending(transport) == 5
+    assert transport.published == [str(e.id) for e in events]
+    assert not OutboxEvent.objects.filter(published_at=None).exists()
+    assert relay.relay_pending(transport) == 0
+    assert len(transport.published) == 5
+
+
+def test_relay_batches_are_bounded(settings):
+    settings.EVENTS_RELAY_BATCH_SIZE = 2
+    emit_alerts(5)
+    assert relay.relay_batch(Recording()) == 2
+    assert OutboxEvent.objects.filter(published_at=None).count() == 3
+
+
+def test_a_transport_failure_keeps_the_events_and_counts_the_attempt():
+    events = emit_alerts(3)
+    transport = Recording(fail_times=1)
+    with pytest.raises(ConnectionError):
+        relay.relay_pending(transport)
+    assert OutboxEvent.objects.filter(published_at=None).count() == 3
+    failed = OutboxEvent.objects.get(pk=events[0].pk)
+    assert failed.attempts == 1
+    assert failed.last_error == "ConnectionError: broker unreachable"
+    assert relay.relay_pending(transport) == 3
+    assert transport.published == [str(e.id) for e in events]
+
+
+def test_backlog_reports_count_and_age():
+    assert relay.backlog() == {"unpublished": 0, "oldest_age_s": 0}
+    events = emit_alerts(2)
+    OutboxEvent.objects.filter(pk=events[0].pk).update(created_at=timezone.now() - timedelta(seconds=90))
+    backlog = relay.backlog()
+    assert backlog["unpublished"] == 2
+    assert 89 < backlog["oldest_age_s"] < 95
+
+
+def test_published_rows_are_pruned_after_the_retention():
+    old, recent = emit_alerts(2)
+    relay.relay_pending(Recording())
+    OutboxEvent.objects.filter(pk=old.pk).update(published_at=timezone.now() - timedelta(hours=100))
+    assert relay.prune_published(timedelta(hours=72)) == 1
+    assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+class TestConsumers:
+    def envelope(self, event_type: str = "SYSTEM_ALERT") -> dict:
+        return {"id": str(uuid.uuid4()), "type": event_type, "subject": "x", "data": {}}
+
+    def test_redelivery_has_no_second_effect(self):
+        seen: list[str] = []
+        consumer = Consumer(name="counter", handler=lambda e: seen.append(e["id"]))
+        envelope = self.envelope()
+        assert deliver(consumer, envelope) == Outcome.PROCESSED
+        assert deliver(consumer, envelope) == Outcome.DUPLICATE
+        assert seen == [envelope["id"]]
+        assert ProcessedEvent.objects.filter(consumer="counter").count() == 1
+
+    def test_consumers_only_get_their_types(self):
+        seen: list[str] = []
+        consumer = Consumer(
+            name="loads-only",
+            handler=lambda e: seen.append(e["type"]),
+            event_types=frozenset({"LOAD_CREATED"}),
+        )
+        assert deliver(consumer, self.envelope("SYSTEM_ALERT")) == Outcome.SKIPPED
+        assert deliver(consumer, self.envelope("LOAD_CREATED")) == Outcome.PROCESSED
+        assert seen == ["LOAD_CREATED"]
+        assert consumer.topics == ["tms.loads"]
+
+    def test_a_transient_failure_is_retried(self):
+        calls: list[int] = []
+
+        def flaky(envelope):
+            calls.append(1)
+            if len(calls) < 3:
+                raise TimeoutError("slow")
+
+        consumer = Consumer(name="flaky", handler=flaky, max_attempts=3, backoff_s=0)
+        assert deliver(consumer, self.envelope()) == Outcome.PROCESSED
+        assert len(calls) == 3
+        assert not DeadLetter.objects.exists()
+
+    def test_a_poison_event_is_dead_lettered_and_others_still_run(self):
+        written: list[str] = []
+
+        def broken(envelope):
+            ProcessedEvent.objects.create(consumer="side-effect", event_id=uuid.uuid4())
+            raise ValueError("cannot parse")
+
+        consumers = [
+            Consumer(name="broken", handler=broken, max_attempts=2, backoff_s=0),
+            Consumer(name="fine", handler=lambda e: written.append(e["id"])),
+        ]
+        envelope = self.envelope()
+        outcomes = deliver_to_all(envelope, consumers)
+        assert outcomes == {"broken": Outcome.DEAD_LETTERED, "fine": Outcome.PROCESSED}
+        letter = DeadLetter.objects.get()
+        assert (letter.consumer, letter.attempts, letter.error) == ("broken", 2, "ValueError: cannot parse")
+        assert letter.envelope == envelope
+        # The failed attempts left nothing behind: no side effect, not marked processed.
+        assert not ProcessedEvent.objects.filter(consumer__in=["side-effect", "broken"]).exists()
+        assert written == [envelope["id"]]

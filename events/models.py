@@ -81,6 +81,9 @@ class ProcessedEvent(models.Model):
         db_table = "processed_events"
         constraints = [models.UniqueConstraint(fields=["consumer", "event_id"], name="processed_events_once")]
 
+    def __str__(self) -> str:
+        return f"{self.consumer}: {self.event_id}"
+
 
 class DeadLetter(models.Model):
     """An event a consumer could not handle after its retries, with the error."""
@@ -100,6 +103,9 @@ class DeadLetter(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["consumer", "created_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.consumer}: {self.event_type} {self.event_id}"
+
 
 class StoredEvent(models.Model):
     """The event store: every event ever relayed, a time series on the `timeseries` alias."""
@@ -118,3 +124,6 @@ class StoredEvent(models.Model):
             models.Index(fields=["type", "time"]),
             BrinIndex(fields=["time"], name="event_store_time_brin"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.subject} at {self.time}"

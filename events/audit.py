@@ -5,6 +5,7 @@ entities whose changes have no event of their own; they validate the row (field 
 constraints) before writing, so the API, the admin and commands share the same checks.
 """
 
+import datetime
 import json
 from typing import Any
 
@@ -19,6 +20,8 @@ from tms.context import current_correlation_id
 def _json_value(value: Any) -> Any:
     if isinstance(value, GEOSGeometry):
         return json.loads(value.geojson)
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()  # full precision: Django's encoder keeps only milliseconds
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 

@@ -66,13 +66,13 @@ def emit(event_type: EventType | str, *, subject: Any, data: dict[str, Any]) -> 
         subject=str(subject),
         envelope=envelope,
     )
-    _schedule_relay()
+    # Several events in one transaction wake the relay several times; all but the first find
+    # nothing to do (one indexed query each).
+    transaction.on_commit(_wake_relay)
     return event
 
 
-def _schedule_relay() -> None:
-    """One relay wake-up per transaction, however many events it emits."""
-    from events.relay import wake_relay
+def _wake_relay() -> None:
+    from events.relay import wake_relay  # the relay imports the consumers, which import models
 
-    if not any(func is wake_relay for _, func, _ in connection.run_on_commit):
-        transaction.on_commit(wake_relay)
+    wake_relay()

@@ -39,6 +39,12 @@ class LoadCreated(LoadEvent):
     rate: float = Field(ge=0)
 
 
+class LoadUpdated(LoadEvent):
+    """An edit of a pending or assigned load: {"field": [old, new]} as in its audit row."""
+
+    changes: dict[str, list[Any]]
+
+
 class LoadAssigned(LoadEvent):
     previous_vehicle_id: UUID | None = None
     previous_driver_id: UUID | None = None
@@ -198,6 +204,7 @@ class AnomalySuspected(EventData):
 
 SCHEMAS: dict[EventType, type[EventData]] = {
     EventType.LOAD_CREATED: LoadCreated,
+    EventType.LOAD_UPDATED: LoadUpdated,
     EventType.LOAD_ASSIGNED: LoadAssigned,
     EventType.LOAD_PICKED_UP: LoadPickedUp,
     EventType.LOAD_IN_TRANSIT: LoadInTransit,

@@ -5,6 +5,7 @@ from enum import StrEnum
 
 class EventType(StrEnum):
     LOAD_CREATED = "LOAD_CREATED"
+    LOAD_UPDATED = "LOAD_UPDATED"
     LOAD_ASSIGNED = "LOAD_ASSIGNED"
     LOAD_PICKED_UP = "LOAD_PICKED_UP"
     LOAD_IN_TRANSIT = "LOAD_IN_TRANSIT"
@@ -31,6 +32,7 @@ TOPICS: dict[EventType, str] = {
     **dict.fromkeys(
         [
             EventType.LOAD_CREATED,
+            EventType.LOAD_UPDATED,
             EventType.LOAD_ASSIGNED,
             EventType.LOAD_PICKED_UP,
             EventType.LOAD_IN_TRANSIT,

@@ -46,3 +46,10 @@ class LicenseExpired(BusinessRuleViolation):
 
 class HoursOfServiceExceeded(BusinessRuleViolation):
     code = "hours_of_service_exceeded"
+
+
+class DependencyUnavailable(DomainError):
+    """A service this call needs (the broker, a routing provider) does not answer."""
+
+    status_code = 503
+    code = "dependency_unavailable"

@@ -128,6 +128,9 @@ def _database(url: str) -> dict:
 
 
 DATABASES = {"default": _database(DATABASE_URL)}
+if env("TMS_TEST_DATABASE_NAME"):
+    # Lets two test runs share one server (pytest-xdist appends its worker id to this name).
+    DATABASES["default"]["TEST"] = {"NAME": env("TMS_TEST_DATABASE_NAME")}
 if TIMESERIES_DATABASE_URL:
     DATABASES["timeseries"] = _database(TIMESERIES_DATABASE_URL)
     TIMESERIES_DATABASE_ALIAS = "timeseries"

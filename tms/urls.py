@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/", include("events.api.urls")),
     path("api/", include("fleet.api.urls")),
     path("api/", include("drivers.api.urls")),
     path("api/", include("loads.api.urls")),

@@ -41,9 +41,8 @@ class Recording:
 
 
 def test_a_committed_change_reaches_the_event_store(django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+    with django_capture_on_commit_callbacks(execute=True):
         load = LoadFactory()
-    assert len(callbacks) == 1  # one wake-up per transaction, however many events
     stored = StoredEvent.objects.get(subject=str(load.pk))
     assert stored.type == "LOAD_CREATED"
     assert OutboxEvent.objects.get(subject=str(load.pk)).published_at is not None

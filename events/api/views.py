@@ -1,0 +1,126 @@
+"""The event backbone over HTTP: publish a taxonomy event, see the topics, read the event store."""
+
+import django_filters
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from events import audit
+from events.models import AuditAction, OutboxEvent, StoredEvent
+from events.outbox import InvalidEventData, emit
+from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
+from tms.api_defaults import OPERATORS, VIEWER, RolePermission, roles_of
+from tms.exceptions import DependencyUnavailable
+
+
+class OperatorsAndViewers(RolePermission):
+    """The event stream shows every change in the system: not for drivers."""
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and bool(roles_of(request.user) & (OPERATORS | {VIEWER}))
+
+
+class PublishInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=[t.value for t in EventType])
+    subject = serializers.CharField(max_length=64)
+    data = serializers.DictField()
+
+
+class PublishResult(serializers.Serializer):
+    id = serializers.UUIDField()
+    type = serializers.CharField()
+    topic = serializers.CharField()
+
+
+class PublishView(APIView):
+    permission_classes = [OperatorsAndViewers]
+
+    @extend_schema(request=PublishInput, responses={202: PublishResult}, tags=["events"])
+    def post(self, request):
+        """Publishes any taxonomy event: its data is validated against the type's schema and it is
+        routed to the type's topic through the outbox, like every other event."""
+        payload = PublishInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        event_type = EventType(payload.validated_data["type"])
+        try:
+            with transaction.atomic():
+                event = emit(
+                    event_type, subject=payload.validated_data["subject"], data=payload.validated_data["data"]
+                )
+                audit.record(
+                    instance=event,
+                    action=AuditAction.CREATE,
+                    changed_data={
+                        "type": event.type,
+                        "subject": event.subject,
+                        "data": event.envelope["data"],
+                    },
+                    by=request.user,
+                )
+        except InvalidEventData as error:
+            raise exceptions.ValidationError({"data": [str(error)]}) from error
+        return Response(
+            {"id": event.id, "type": event.type, "topic": event.topic}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class TopicsView(APIView):
+    permission_classes = [OperatorsAndViewers]
+
+    @extend_schema(tags=["events"])
+    def get(self, request):
+        """Every topic with its partitions, end offsets and consumer-group lag (Kafka), or the
+        events still waiting in the outbox (embedded)."""
+        if settings.KAFKA_BOOTSTRAP_SERVERS:
+            from events.kafka import describe_topics
+
+            try:
+                return Response({"backend": "kafka", "topics": describe_topics()})
+            except Exception as error:  # noqa: BLE001 - the broker is a dependency of this call
+                raise DependencyUnavailable(f"Kafka is unavailable: {error}") from error
+        waiting = dict(
+            OutboxEvent.objects.values_list("topic").annotate(
+                n=Count("sequence", filter=Q(published_at=None))
+            )
+        )
+        topics = sorted(set(TOPICS.values()) | {DEAD_LETTER_TOPIC})
+        return Response(
+            {
+                "backend": "embedded",
+                "topics": [{"topic": topic, "unpublished": waiting.get(topic, 0)} for topic in topics],
+            }
+        )
+
+
+class StoredEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = StoredEvent
+        fields = ["event_id", "type", "subject", "time", "correlation_id", "envelope"]
+
+
+class StoredEventFilter(django_filters.FilterSet):
+    type = django_filters.MultipleChoiceFilter(choices=[(t.value, t.value) for t in EventType])
+    start = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte")
+    end = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt")
+
+    class Meta:
+        model = StoredEvent
+        fields = ["type", "subject", "correlation_id"]
+
+
+class StoredEventList(generics.ListAPIView):
+    """The event store: every relayed event, newest first; filter by type, subject (the
+    aggregate id), correlation id and time range [start, end)."""
+
+    permission_classes = [OperatorsAndViewers]
+    serializer_class = StoredEventSerializer
+    filterset_class = StoredEventFilter
+    ordering_fields = ["time"]
+    search_fields: list[str] = []
+
+    def get_queryset(self):
+        return StoredEvent.objects.using(settings.TIMESERIES_DATABASE_ALIAS).order_by("-time")

@@ -82,7 +82,7 @@ def deliver(consumer: Consumer, envelope: Envelope, *, dead_letter_sink: Callabl
                     return Outcome.DUPLICATE
                 consumer.handler(envelope)
             return Outcome.PROCESSED
-        except Exception as caught:
+        except Exception as caught:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
             error = caught
             logger.warning(
                 "consumer %s failed on event %s (attempt %d/%d): %s",

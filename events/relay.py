@@ -66,7 +66,7 @@ def relay_batch(transport: Transport, batch_size: int | None = None) -> int:
         sequences = [event.sequence for event in events]
         try:
             transport.publish(events)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - re-raised below, after recording it
             failure = error
             transaction.set_rollback(True)
         else:
@@ -105,12 +105,12 @@ def wake_relay() -> None:
 
         try:
             relay_outbox.delay()
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - the poller is the fallback
             logger.warning("could not queue the relay task (%s); relay_events will pick it up", error)
         return
     try:
         relay_pending()
-    except Exception:
+    except Exception:  # the change is committed; its events wait in the outbox
         logger.exception("in-process relay failed; events stay in the outbox")
 
 
@@ -124,7 +124,7 @@ def run_forever(*, poll_interval_s: float = 0.5, transport: Transport | None = N
         try:
             count = relay_pending(transport, max_batches=20)
             delay = poll_interval_s
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - keep running; events wait in the outbox
             logger.warning("relay failed, retrying in %.1fs: %s", delay, error)
             count = 0
             delay = min(delay * 2, 30.0)

@@ -80,7 +80,7 @@ class TopicsView(APIView):
 
             try:
                 return Response({"backend": "kafka", "topics": describe_topics()})
-            except Exception as error:  # noqa: BLE001 - the broker is a dependency of this call
+            except Exception as error:  # the broker is a dependency of this call
                 raise DependencyUnavailable(f"Kafka is unavailable: {error}") from error
         waiting = dict(
             OutboxEvent.objects.values_list("topic").annotate(

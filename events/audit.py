@@ -6,13 +6,16 @@ constraints) before writing, so the API, the admin and commands share the same c
 """
 
 import datetime
+import functools
 import json
+import time
 from typing import Any
 
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 
+from events.anomaly import observe_mutation
 from events.models import AuditAction, AuditLog
 from tms.context import current_correlation_id
 
@@ -40,14 +43,19 @@ def _user_or_none(by):
 
 
 def record(*, instance: models.Model, action: AuditAction, changed_data: dict[str, Any], by) -> AuditLog:
-    return AuditLog.objects.create(
+    """Writes the audit row; once the mutation commits, the anomaly detector sees it."""
+    user = _user_or_none(by)
+    entry = AuditLog.objects.create(
         table_name=instance._meta.db_table,
         record_id=str(instance.pk),
         action=action,
         changed_data=changed_data,
-        user=_user_or_none(by),
+        user=user,
         correlation_id=current_correlation_id(),
     )
+    if user is not None:
+        transaction.on_commit(functools.partial(observe_mutation, user.pk, time.time()))
+    return entry
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:

@@ -177,6 +177,11 @@ EVENTS_RELAY_ON_COMMIT = env_bool("EVENTS_RELAY_ON_COMMIT", True)
 EVENTS_RELAY_BATCH_SIZE = env_int("EVENTS_RELAY_BATCH_SIZE", 500)
 EVENTS_OUTBOX_RETENTION_HOURS = env_int("EVENTS_OUTBOX_RETENTION_HOURS", 72)
 
+# --- Anomaly detection on the audit stream ---------------------------------------------------------
+ANOMALY_RULES = env_list("TMS_ANOMALY_RULES", "events.anomaly.SustainedMutationRate")
+ANOMALY_RATE_PER_S = float(env("TMS_ANOMALY_RATE_PER_S", "1"))
+ANOMALY_WINDOW_S = env_int("TMS_ANOMALY_WINDOW_S", 10)
+
 # --- Other backends (embedded when unset; later issues give them their clients) ----------------
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS")
 NEO4J_URI = env("NEO4J_URI")

@@ -1,9 +1,12 @@
 """The built-in consumers: registered when the app is ready."""
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from events.consumers import register
 from events.models import StoredEvent
+from events.taxonomy import TOPICS, EventType
 
 
 @register("event-store")
@@ -22,3 +25,25 @@ def store_event(envelope: dict) -> None:
         ],
         ignore_conflicts=True,
     )
+
+
+def topic_group(topic: str) -> str:
+    return topic  # "tms.loads": already a valid Channels group name
+
+
+def entity_group(subject: str) -> str:
+    return f"entity.{subject}"[:99]
+
+
+@register("websocket-broadcast")
+def broadcast(envelope: dict) -> None:
+    """The WebSocket hook: hands each event to the Channels groups of its topic and of its
+    aggregate; WebSocket consumers join the groups their clients subscribe to. Groups stay
+    small (per topic, per entity), as channels-redis is slow with large ones."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    message = {"type": "tms.event", "event": envelope}
+    topic = TOPICS[EventType(envelope["type"])]
+    async_to_sync(layer.group_send)(topic_group(topic), message)
+    async_to_sync(layer.group_send)(entity_group(envelope["subject"]), message)

@@ -1,0 +1,139 @@
+"""Drivers in the back office; every write goes through drivers.services."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from drivers import services
+from drivers.models import Driver, DriverStatus
+from events.admin import ReadOnlyInline, ServiceModelAdmin
+from fleet.admin import RECORD_FIELDS, CarrierAdmin
+from tms.api_defaults import DRIVER
+
+BUSY_STATUSES = (DriverStatus.ASSIGNED, DriverStatus.IN_TRANSIT)
+
+
+class DriverInline(ReadOnlyInline):
+    model = Driver
+    fields = ["employee_number", "first_name", "last_name", "status", "license_class", "license_expiry"]
+
+
+# fleet does not import drivers (dependency direction), so the carrier page gets its drivers here.
+CarrierAdmin.inlines = [*CarrierAdmin.inlines, DriverInline]
+
+
+class DriverForm(forms.ModelForm):
+    class Meta:
+        model = Driver
+        fields = "__all__"  # noqa: DJ007 - the admin narrows them to its fieldsets
+
+    def clean(self):
+        cleaned = super().clean()
+        driver = self.instance
+        carrier = cleaned.get("carrier")
+        if (
+            not driver._state.adding
+            and carrier
+            and carrier.pk != driver.carrier_id
+            and driver.status in BUSY_STATUSES
+        ):
+            self.add_error("carrier", "A driver on a load cannot change carrier.")
+        return cleaned
+
+
+class LicenseExpiredFilter(admin.SimpleListFilter):
+    title = "licence"
+    parameter_name = "licence"
+
+    def lookups(self, request, model_admin):
+        return [("valid", "Valid"), ("expired", "Expired")]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "valid":
+            return queryset.filter(license_expiry__gte=today)
+        if self.value() == "expired":
+            return queryset.filter(license_expiry__lt=today)
+        return queryset
+
+
+@admin.register(Driver)
+class DriverAdmin(ServiceModelAdmin):
+    form = DriverForm
+    list_display = [
+        "full_name",
+        "employee_number",
+        "carrier",
+        "status",
+        "duty_status",
+        "hours_remaining",
+        "license_class",
+        "license_state",
+        "license_expiry",
+        "licence_valid",
+        "user",
+    ]
+    list_filter = ["status", "duty_status", LicenseExpiredFilter, "license_class", "carrier", "license_state"]
+    search_fields = ["employee_number", "first_name", "last_name", "license_number", "email", "phone"]
+    list_select_related = ["carrier", "user"]
+    autocomplete_fields = ["carrier"]
+    readonly_fields = ["status", "duty_status", "hours_remaining", "location_updated_at", *RECORD_FIELDS]
+    fieldsets = [
+        (None, {"fields": ["employee_number", "first_name", "last_name", "carrier", "user"]}),
+        ("Contact", {"fields": ["phone", "email"]}),
+        ("Licence", {"fields": ["license_number", "license_state", "license_class", "license_expiry"]}),
+        ("Status", {"fields": ["status", "duty_status", "hours_remaining"]}),
+        ("Position", {"fields": ["current_location", "location_updated_at"]}),
+        ("Record", {"fields": RECORD_FIELDS, "classes": ["collapse"]}),
+    ]
+    actions = ["set_available", "set_off_duty"]
+    create_service = services.create_driver
+    update_service = services.update_driver
+    delete_service = services.delete_driver
+
+    @admin.display(description="name", ordering="last_name")
+    def full_name(self, driver: Driver) -> str:
+        return driver.full_name
+
+    @admin.display(description="licence valid", boolean=True)
+    def licence_valid(self, driver: Driver) -> bool:
+        return driver.license_expiry >= timezone.localdate()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            # The login a driver uses is a DRIVER-role account; dispatchers need not see the rest.
+            kwargs["queryset"] = get_user_model().objects.filter(groups__name=DRIVER).order_by("username")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def update(self, request, driver, fields):
+        # A position set on the map is a location report (see VehicleAdmin.update).
+        if fields.get("current_location") is not None:
+            location = fields.pop("current_location")
+            services.update_driver_location(
+                driver, by=request.user, longitude=location.x, latitude=location.y
+            )
+        if fields:
+            super().update(request, driver, fields)
+
+    @admin.action(description="Set available", permissions=["change"])
+    def set_available(self, request, queryset):
+        self.apply_to_each(
+            request,
+            queryset,
+            lambda driver: services.report_driver_status(
+                driver, by=request.user, status=DriverStatus.AVAILABLE, reason="set available"
+            ),
+            done="Available",
+        )
+
+    @admin.action(description="Set off duty", permissions=["change"])
+    def set_off_duty(self, request, queryset):
+        self.apply_to_each(
+            request,
+            queryset,
+            lambda driver: services.report_driver_status(
+                driver, by=request.user, status=DriverStatus.OFF_DUTY, reason="set off duty"
+            ),
+            done="Off duty",
+        )

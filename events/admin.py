@@ -12,6 +12,7 @@ from typing import Any
 from django.apps import apps
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.gis.admin import GISModelAdmin
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
@@ -84,6 +85,19 @@ class ServiceModelAdmin(GISModelAdmin):
     delete_service: Callable[..., Any] | None = None
     gis_widget_kwargs = US_MAP
 
+    def get_fieldsets(self, request, obj=None):
+        # A field added to the model after its fieldsets were written still shows, under "Other".
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self.fieldsets:
+            return fieldsets
+        listed = set(flatten_fieldsets(fieldsets))
+        unlisted = [
+            field.name
+            for field in self.model._meta.concrete_fields
+            if field.editable and not field.primary_key and field.name not in listed
+        ]
+        return [*fieldsets, ("Other", {"fields": unlisted})] if unlisted else fieldsets
+
     # --- the fields a service receives -----------------------------------------------------------
 
     def model_fields(self, form) -> dict[str, Any]:
@@ -121,6 +135,9 @@ class ServiceModelAdmin(GISModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         """Inlines on these pages are read-only: the service's write is the whole change."""
+        for formset in formsets:
+            # What the admin's change message reads from a saved formset: nothing was.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
 
     def delete_model(self, request, obj):
         type(self).delete_service(obj, by=request.user)
@@ -263,7 +280,9 @@ class AuditLogAdmin(ReadOnlyAdmin):
         if model is None:
             return "-"
         try:
-            url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[entry.record_id])
+            url = reverse(
+                f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[entry.record_id]
+            )
         except NoReverseMatch:
             return "-"
         return format_html('<a href="{}">{} {}</a>', url, model._meta.verbose_name, entry.record_id)

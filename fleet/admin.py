@@ -1,0 +1,142 @@
+"""Carriers and vehicles in the back office; every write goes through fleet.services."""
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count
+
+from events.admin import ReadOnlyInline, ServiceModelAdmin
+from fleet import services
+from fleet.models import Carrier, Vehicle, VehicleStatus
+
+BUSY_STATUSES = (VehicleStatus.ASSIGNED, VehicleStatus.IN_TRANSIT)
+RECORD_FIELDS = ["id", "created_at", "updated_at"]
+
+
+class VehicleInline(ReadOnlyInline):
+    model = Vehicle
+    fields = ["unit_number", "vehicle_type", "make", "model", "year", "status"]
+
+
+@admin.register(Carrier)
+class CarrierAdmin(ServiceModelAdmin):
+    list_display = ["name", "dot_number", "mc_number", "is_active", "vehicle_count", "contact_phone"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "dot_number", "mc_number"]
+    readonly_fields = RECORD_FIELDS
+    fieldsets = [
+        (None, {"fields": ["name", "dot_number", "mc_number", "is_active"]}),
+        ("Contact", {"fields": ["contact_email", "contact_phone"]}),
+        ("Record", {"fields": RECORD_FIELDS, "classes": ["collapse"]}),
+    ]
+    # drivers.admin adds the drivers inline: fleet does not import drivers.
+    inlines = [VehicleInline]
+    create_service = services.create_carrier
+    update_service = services.update_carrier
+    delete_service = services.delete_carrier
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(vehicle_count=Count("vehicles"))
+
+    @admin.display(description="vehicles", ordering="vehicle_count")
+    def vehicle_count(self, carrier: Carrier) -> int:
+        return carrier.vehicle_count
+
+
+class VehicleForm(forms.ModelForm):
+    class Meta:
+        model = Vehicle
+        fields = "__all__"  # noqa: DJ007 - the admin narrows them to its fieldsets
+
+    def clean(self):
+        cleaned = super().clean()
+        vehicle = self.instance
+        carrier = cleaned.get("carrier")
+        if (
+            not vehicle._state.adding
+            and carrier
+            and carrier.pk != vehicle.carrier_id
+            and vehicle.status in BUSY_STATUSES
+        ):
+            self.add_error("carrier", "A vehicle on a load cannot change carrier.")
+        return cleaned
+
+
+@admin.register(Vehicle)
+class VehicleAdmin(ServiceModelAdmin):
+    form = VehicleForm
+    list_display = [
+        "unit_number",
+        "carrier",
+        "vehicle_type",
+        "make",
+        "model",
+        "year",
+        "status",
+        "capacity_weight_kg",
+        "capacity_volume_m3",
+        "location_updated_at",
+    ]
+    list_filter = ["status", "vehicle_type", "fuel_type", "carrier"]
+    search_fields = ["unit_number", "vin", "license_plate", "make", "model", "carrier__name"]
+    list_select_related = ["carrier"]
+    autocomplete_fields = ["carrier"]
+    readonly_fields = ["status", "location_updated_at", *RECORD_FIELDS]
+    fieldsets = [
+        (None, {"fields": ["unit_number", "carrier", "status"]}),
+        (
+            "Equipment",
+            {
+                "fields": [
+                    "vehicle_type",
+                    "make",
+                    "model",
+                    "year",
+                    "vin",
+                    "license_plate",
+                    "fuel_type",
+                    "fuel_consumption_l_per_100km",
+                ]
+            },
+        ),
+        ("Capacity", {"fields": ["capacity_weight_kg", "capacity_volume_m3"]}),
+        ("Position", {"fields": ["current_location", "location_updated_at"]}),
+        ("Maintenance", {"fields": ["odometer_km", "engine_hours", "last_maintenance_at"]}),
+        ("Record", {"fields": RECORD_FIELDS, "classes": ["collapse"]}),
+    ]
+    actions = ["send_to_maintenance", "return_to_service"]
+    create_service = services.create_vehicle
+    update_service = services.update_vehicle
+    delete_service = services.delete_vehicle
+
+    def update(self, request, vehicle, fields):
+        # A position set on the map is a location report: it moves location_updated_at and emits
+        # VEHICLE_LOCATION_UPDATED for the live map, as a GPS fix does. Clearing it is an edit.
+        if fields.get("current_location") is not None:
+            location = fields.pop("current_location")
+            services.update_vehicle_location(
+                vehicle, by=request.user, longitude=location.x, latitude=location.y
+            )
+        if fields:
+            super().update(request, vehicle, fields)
+
+    @admin.action(description="Send to maintenance", permissions=["change"])
+    def send_to_maintenance(self, request, queryset):
+        self.apply_to_each(
+            request,
+            queryset,
+            lambda vehicle: services.set_vehicle_status(
+                vehicle, by=request.user, status=VehicleStatus.MAINTENANCE, reason="sent to maintenance"
+            ),
+            done="Sent to maintenance",
+        )
+
+    @admin.action(description="Return to service", permissions=["change"])
+    def return_to_service(self, request, queryset):
+        self.apply_to_each(
+            request,
+            queryset,
+            lambda vehicle: services.set_vehicle_status(
+                vehicle, by=request.user, status=VehicleStatus.AVAILABLE, reason="returned to service"
+            ),
+            done="Returned to service",
+        )

@@ -1,0 +1,852 @@
+"""`manage.py seed_demo`: a realistic, deterministic demo, written through the services.
+
+Five carriers with fifty trucks and sixty drivers, thirty-odd shipper and consignee sites in US
+freight cities, and two hundred loads in every status with times relative to now. Every write is a
+service call by the `admin` user, so the demo has the audit rows and outbox events real work leaves.
+
+Idempotent: entities are looked up by their natural keys (USDOT number, unit number, employee
+number, facility name, load number DEMO-0001...) and only the missing ones are created; a second
+run writes nothing but the demo users' passwords. The data come from a seeded random.Random, so two
+databases seeded the same day hold the same demo.
+"""
+
+import math
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.gis.geos import Point
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from drivers import services as driver_services
+from drivers.models import Driver, DriverStatus, DutyStatus, LicenseClass
+from events.models import AuditLog, OutboxEvent
+from fleet import services as fleet_services
+from fleet.models import Carrier, FuelType, Vehicle, VehicleStatus, VehicleType
+from loads import services as load_services
+from loads.models import Facility, FacilityType, Load, LoadStatus
+from tms.api_defaults import ADMIN, DISPATCHER, DRIVER, VIEWER
+from tms.context import correlation_id
+from tms.exceptions import DomainError
+from tms.geo import estimate_road_trip, great_circle_m
+
+SEED = 20240601
+ADMIN_URL = "http://127.0.0.1:8000/admin/"
+
+# --- Static data ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CarrierSpec:
+    prefix: str
+    name: str
+    dot_number: str
+    mc_number: str
+    city: str
+    state: str
+    longitude: float
+    latitude: float
+    area_code: str
+    domain: str
+
+
+CARRIERS = [
+    CarrierSpec("GLF", "Great Lakes Freightways", "2847193", "MC913204", "Chicago", "IL",
+                -87.7400, 41.7900, "708", "greatlakesfreightways.example"),
+    CarrierSpec("LST", "Lone Star Transport Co.", "3190427", "MC1047782", "Dallas", "TX",
+                -96.8500, 32.7300, "214", "lonestartransport.example"),
+    CarrierSpec("PSL", "Peach State Logistics", "2561088", "MC872311", "Atlanta", "GA",
+                -84.4700, 33.6900, "404", "peachstatelogistics.example"),
+    CarrierSpec("PCC", "Pacific Crest Carriers", "3378215", "MC1160459", "Ontario", "CA",
+                -117.6000, 34.0500, "909", "pacificcrestcarriers.example"),
+    CarrierSpec("RMH", "Rocky Mountain Haulers", "2930654", "MC985127", "Denver", "CO",
+                -104.9000, 39.7800, "303", "rockymountainhaulers.example"),
+]  # fmt: skip
+
+NEIGHBOUR_STATES = {
+    "IL": ["IN", "WI"],
+    "TX": ["OK", "LA"],
+    "GA": ["AL", "SC"],
+    "CA": ["NV", "AZ"],
+    "CO": ["WY"],
+}
+
+# (name, type, address, city, state, postal code, longitude, latitude, IANA zone)
+FACILITIES = [
+    ("Midwest Grocers Distribution Center", "WAREHOUSE", "4800 S Central Ave", "Chicago", "IL", "60638",
+     -87.7617, 41.8055, "America/Chicago"),
+    ("Will County Intermodal Yard", "TERMINAL", "2100 Arsenal Rd", "Elwood", "IL", "60421",
+     -88.1125, 41.4064, "America/Chicago"),
+    ("Lone Star Beverage Bottling", "SHIPPER", "3100 Irving Blvd", "Dallas", "TX", "75247",
+     -96.8710, 32.8120, "America/Chicago"),
+    ("Alliance Fulfillment Center", "WAREHOUSE", "2600 Eagle Pkwy", "Fort Worth", "TX", "76177",
+     -97.3180, 32.9860, "America/Chicago"),
+    ("Peachtree Paper Mill", "SHIPPER", "1500 Fulton Industrial Blvd SW", "Atlanta", "GA", "30336",
+     -84.5490, 33.7560, "America/New_York"),
+    ("Harbor Gateway Cold Storage", "SHIPPER_CONSIGNEE", "2000 E Anaheim St", "Los Angeles", "CA", "90744",
+     -118.2390, 33.7800, "America/Los_Angeles"),
+    ("Inland Empire Retail DC", "CONSIGNEE", "4500 E Airport Dr", "Ontario", "CA", "91761",
+     -117.5770, 34.0590, "America/Los_Angeles"),
+    ("Mid-South Distribution Hub", "WAREHOUSE", "3900 Air Park St", "Memphis", "TN", "38118",
+     -89.9560, 35.0550, "America/Chicago"),
+    ("Buckeye Consumer Goods", "SHIPPER", "2200 Rickenbacker Pkwy W", "Columbus", "OH", "43217",
+     -82.9320, 39.8140, "America/New_York"),
+    ("Crossroads Auto Parts", "SHIPPER", "5700 W Minnesota St", "Indianapolis", "IN", "46241",
+     -86.2560, 39.7410, "America/Indiana/Indianapolis"),
+    ("Heartland Foods Cold Storage", "SHIPPER_CONSIGNEE", "8200 NE Underground Dr", "Kansas City", "MO",
+     "64161", -94.4700, 39.1630, "America/Chicago"),
+    ("Front Range Building Supply", "CONSIGNEE", "4900 Brighton Blvd", "Denver", "CO", "80216",
+     -104.9670, 39.7820, "America/Denver"),
+    ("Sonoran Produce Terminal", "SHIPPER_CONSIGNEE", "4200 W Buckeye Rd", "Phoenix", "AZ", "85043",
+     -112.1490, 33.4360, "America/Phoenix"),
+    ("Puget Sound Import Warehouse", "WAREHOUSE", "5600 1st Ave S", "Seattle", "WA", "98108",
+     -122.3340, 47.5520, "America/Los_Angeles"),
+    ("Port Newark Container Depot", "TERMINAL", "1210 Corbin St", "Newark", "NJ", "07114",
+     -74.1500, 40.6920, "America/New_York"),
+    ("Coastal Empire Logistics Park", "WAREHOUSE", "400 Grange Rd", "Savannah", "GA", "31407",
+     -81.1400, 32.1280, "America/New_York"),
+    ("Gulf Coast Plastics", "SHIPPER", "8800 Clinton Dr", "Houston", "TX", "77029",
+     -95.2640, 29.7450, "America/Chicago"),
+    ("Border Crossing Cross-Dock", "TERMINAL", "12000 Mines Rd", "Laredo", "TX", "78045",
+     -99.5760, 27.6180, "America/Chicago"),
+    ("Bluegrass Air Freight Center", "WAREHOUSE", "1400 Grade Ln", "Louisville", "KY", "40213",
+     -85.7310, 38.1640, "America/Kentucky/Louisville"),
+    ("Music City Appliance DC", "CONSIGNEE", "700 Massman Dr", "Nashville", "TN", "37210",
+     -86.6970, 36.1420, "America/Chicago"),
+    ("Piedmont Textile Works", "SHIPPER", "3100 Westinghouse Blvd", "Charlotte", "NC", "28273",
+     -80.9340, 35.1290, "America/New_York"),
+    ("Keystone Retail Distribution", "CONSIGNEE", "4400 Paxton St", "Harrisburg", "PA", "17111",
+     -76.8150, 40.2600, "America/New_York"),
+    ("Wasatch Outdoor Goods", "SHIPPER_CONSIGNEE", "2200 S 5370 W", "Salt Lake City", "UT", "84120",
+     -111.9980, 40.7260, "America/Denver"),
+    ("High Desert Fulfillment", "WAREHOUSE", "900 Waltham Way", "Reno", "NV", "89502",
+     -119.7600, 39.5050, "America/Los_Angeles"),
+    ("Columbia River Lumber", "SHIPPER", "5500 NE Columbia Blvd", "Portland", "OR", "97218",
+     -122.6060, 45.5780, "America/Los_Angeles"),
+    ("North Star Dairy Co-op", "SHIPPER", "2500 Broadway St NE", "Minneapolis", "MN", "55413",
+     -93.2240, 45.0000, "America/Chicago"),
+    ("Gateway Steel Service Center", "SHIPPER", "9300 Riverview Dr", "St. Louis", "MO", "63147",
+     -90.2180, 38.7080, "America/Chicago"),
+    ("First Coast Grocery DC", "CONSIGNEE", "8000 Westside Industrial Dr", "Jacksonville", "FL", "32219",
+     -81.7860, 30.3890, "America/New_York"),
+    ("Motor City Assembly Plant", "CONSIGNEE", "6600 W Fort St", "Detroit", "MI", "48209",
+     -83.1230, 42.2980, "America/Detroit"),
+    ("Sooner Farm Equipment", "SHIPPER_CONSIGNEE", "5200 SW 29th St", "Oklahoma City", "OK", "73179",
+     -97.6030, 35.4380, "America/Chicago"),
+    ("Rio Grande Maquila Warehouse", "WAREHOUSE", "12000 Pellicano Dr", "El Paso", "TX", "79927",
+     -106.2920, 31.7410, "America/Denver"),
+    ("Lehigh Valley Fulfillment", "WAREHOUSE", "7000 Snowdrift Rd", "Allentown", "PA", "18106",
+     -75.5900, 40.5820, "America/New_York"),
+]  # fmt: skip
+PICKUP_TYPES = {
+    FacilityType.SHIPPER,
+    FacilityType.SHIPPER_CONSIGNEE,
+    FacilityType.WAREHOUSE,
+    FacilityType.TERMINAL,
+}
+DELIVERY_TYPES = {
+    FacilityType.CONSIGNEE,
+    FacilityType.SHIPPER_CONSIGNEE,
+    FacilityType.WAREHOUSE,
+    FacilityType.TERMINAL,
+}
+AREA_CODES = {"IL": "312", "TX": "713", "GA": "912", "CA": "323", "TN": "901", "OH": "614", "IN": "317",
+              "MO": "816", "CO": "720", "AZ": "602", "WA": "206", "NJ": "973", "KY": "502", "NC": "704",
+              "PA": "717", "UT": "801", "NV": "775", "OR": "503", "MN": "612", "FL": "904", "MI": "313",
+              "OK": "405"}  # fmt: skip
+
+FIRST_NAMES = [
+    "James", "Maria", "Robert", "Linda", "Michael", "Patricia", "David", "Jennifer", "William", "Elizabeth",
+    "Carlos", "Angela", "Joseph", "Denise", "Thomas", "Sandra", "Marcus", "Tamika", "Daniel", "Rosa",
+    "Kevin", "Brenda", "Anthony", "Lisa", "Terrence", "Kimberly", "Jose", "Monica", "Brian", "Shawn",
+    "Luis", "Andre", "Travis", "Heather", "Dwayne", "Crystal", "Ray", "Tonya", "Gary", "Yolanda",
+]  # fmt: skip
+LAST_NAMES = [
+    "Johnson", "Williams", "Brown", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez", "Hernandez",
+    "Lopez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Thompson",
+    "White", "Harris", "Clark", "Lewis", "Robinson", "Walker", "Young", "Allen", "King", "Wright",
+    "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall", "Rivera",
+    "Campbell", "Mitchell", "Carter", "Roberts", "Phillips", "Evans", "Turner", "Parker", "Collins",
+    "Edwards", "Stewart", "Morris", "Murphy", "Cook", "Rogers", "Morgan", "Cooper", "Peterson", "Reed",
+]  # fmt: skip
+
+# (make, model, VIN world manufacturer identifier)
+TRACTORS = [
+    ("Freightliner", "Cascadia", "3AK"),
+    ("Kenworth", "T680", "1XK"),
+    ("Peterbilt", "579", "1XP"),
+    ("Volvo", "VNL 760", "4V4"),
+    ("International", "LT625", "3HS"),
+    ("Mack", "Anthem", "1M1"),
+]
+BOX_TRUCKS = [("Freightliner", "M2 106", "1FV"), ("International", "MV607", "3HA"), ("Isuzu", "FTR", "JAL")]
+
+# Typical capacity of each equipment type: payload kg, cubic metres (a 53' dry van holds about 20 t
+# and 3,400 ft3; a food-grade tanker about 9,000 gallons).
+CAPACITY = {
+    VehicleType.DRY_VAN: (20000, 95),
+    VehicleType.REEFER: (19500, 85),
+    VehicleType.FLATBED: (21300, 75),
+    VehicleType.STEP_DECK: (21800, 80),
+    VehicleType.TANKER: (22500, 34),
+    VehicleType.BOX_TRUCK: (4500, 45),
+}
+# Ten units per carrier: mostly dry vans, with reefers, open decks, a tanker or step deck and a box truck.
+FLEET_MIX = (
+    [VehicleType.DRY_VAN] * 5 + [VehicleType.REEFER] * 2 + [VehicleType.FLATBED, None, VehicleType.BOX_TRUCK]
+)
+COMMODITIES = {
+    VehicleType.DRY_VAN: ["Packaged beverages", "Paper products", "Consumer electronics", "Auto parts",
+                          "Canned goods", "Household goods", "Pet food", "Apparel", "Retail merchandise"],
+    VehicleType.REEFER: ["Frozen poultry", "Fresh produce", "Dairy products", "Frozen seafood", "Ice cream"],
+    VehicleType.FLATBED: ["Steel coils", "Lumber", "Rebar", "Structural steel beams"],
+    VehicleType.STEP_DECK: ["Construction equipment", "Agricultural machinery", "Industrial transformer"],
+    VehicleType.TANKER: ["Liquid sweetener", "Vegetable oil", "Food-grade glycerin"],
+    VehicleType.BOX_TRUCK: ["Furniture", "Appliances", "Restaurant supplies"],
+}  # fmt: skip
+RATE_PER_MILE = {VehicleType.REEFER: 0.35, VehicleType.FLATBED: 0.45, VehicleType.STEP_DECK: 0.6}
+NOTES = [
+    "Appointment required; call 24 h ahead.",
+    "Driver assist unload.",
+    "Seal number must match the BOL.",
+    "No touch freight; lumper paid by consignee.",
+    "Two-hour free time at the dock, then detention.",
+    "Load bars required.",
+]
+DELAY_REASONS = [
+    "Weather: winter storm on the interstate",
+    "Shipper loading delay",
+    "Traffic: construction lane closures",
+    "Mechanical: tire replacement",
+    "Consignee rescheduled the appointment",
+]
+CANCEL_REASONS = [
+    "Customer cancelled the order",
+    "Shipper rescheduled; will retender",
+    "Freight not ready",
+    "Rate not accepted",
+    "Covered by another carrier",
+]
+
+# How many loads in each state; the active ones (assigned to a truck right now) need a free truck
+# and driver each, so they stay below the fleet's 46 serviceable units.
+DELIVERED, CANCELLED_UNASSIGNED, CANCELLED_ASSIGNED = (
+    "DELIVERED",
+    "CANCELLED_UNASSIGNED",
+    "CANCELLED_ASSIGNED",
+)
+DELAYED_IN_TRANSIT, DELAYED_BEFORE_PICKUP = "DELAYED_IN_TRANSIT", "DELAYED_BEFORE_PICKUP"
+LOAD_MIX = {
+    DELIVERED: 96,
+    CANCELLED_UNASSIGNED: 10,
+    CANCELLED_ASSIGNED: 6,
+    "PENDING": 48,
+    "ASSIGNED": 12,
+    "PICKED_UP": 6,
+    "IN_TRANSIT": 14,
+    DELAYED_IN_TRANSIT: 6,
+    DELAYED_BEFORE_PICKUP: 2,
+}
+ACTIVE = {"ASSIGNED", "PICKED_UP", "IN_TRANSIT", DELAYED_IN_TRANSIT, DELAYED_BEFORE_PICKUP}
+STATUS_OF = {
+    DELIVERED: LoadStatus.DELIVERED,
+    CANCELLED_UNASSIGNED: LoadStatus.CANCELLED,
+    CANCELLED_ASSIGNED: LoadStatus.CANCELLED,
+    DELAYED_IN_TRANSIT: LoadStatus.DELAYED,
+    DELAYED_BEFORE_PICKUP: LoadStatus.DELAYED,
+}
+# Units in the shop and a driver off duty per carrier: they haul history, not current loads.
+MAINTENANCE_UNITS = {
+    "GLF-108": VehicleStatus.MAINTENANCE,
+    "LST-110": VehicleStatus.MAINTENANCE,
+    "PSL-109": VehicleStatus.OUT_OF_SERVICE,
+    "RMH-107": VehicleStatus.MAINTENANCE,
+}
+OFF_DUTY_SLOT = 11  # the 12th driver of each carrier
+EXPIRED_LICENCES = {("LST", 9): 12, ("PCC", 9): 64}  # (carrier, driver slot): days since expiry
+
+USERS = [
+    # username, role, staff, superuser, what the login is for
+    ("admin", ADMIN, True, True, "superuser"),
+    ("dispatcher", DISPATCHER, True, False, "DISPATCHER: runs the back office"),
+    ("viewer", VIEWER, True, False, "VIEWER: read-only back office"),
+    ("driver1", DRIVER, False, False, "DRIVER: API only (POST /api/auth/token/)"),
+]
+DRIVER1_EMPLOYEE_NUMBER = "GLF-1001"
+
+# --- Specs: what the demo holds, derived from the seed alone -------------------------------------
+
+VIN_VALUES = {**{str(d): d for d in range(10)}, **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
+              **dict(zip("JKLMNPR", [1, 2, 3, 4, 5, 7, 9], strict=True)),
+              **dict(zip("STUVWXYZ", range(2, 10), strict=True))}  # fmt: skip
+VIN_WEIGHTS = [8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2]
+VIN_YEARS = dict(zip(range(2016, 2027), "GHJKLMNPRST", strict=True))
+VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+
+
+def vin(rng: random.Random, wmi: str, year: int, serial: int) -> str:
+    """A 17-character VIN with a valid check digit (position 9, 49 CFR 565)."""
+    body = wmi + "".join(rng.choice(VIN_CHARS) for _ in range(5)) + "0" + VIN_YEARS[year]
+    body += rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ") + f"{serial:06d}"
+    total = sum(VIN_VALUES[char] * weight for char, weight in zip(body, VIN_WEIGHTS, strict=True))
+    check = "X" if total % 11 == 10 else str(total % 11)
+    return body[:8] + check + body[9:]
+
+
+@dataclass
+class VehicleSpec:
+    carrier: CarrierSpec
+    unit_number: str
+    fields: dict
+    home: tuple[float, float]
+
+
+@dataclass
+class DriverSpec:
+    carrier: CarrierSpec
+    employee_number: str
+    fields: dict
+    slot: int
+
+
+@dataclass
+class LoadPlan:
+    kind: str
+    shipper: int
+    consignee: int
+    pickup_at: datetime
+    delivery_at: datetime
+    distance_km: float
+    load_number: str = ""
+    carrier: CarrierSpec | None = None
+    vehicle: VehicleSpec | None = None
+    driver: DriverSpec | None = None
+    weight_kg: Decimal = Decimal(0)
+    volume_m3: Decimal = Decimal(0)
+    rate: Decimal = Decimal(0)
+    commodity: str = ""
+    notes: str = ""
+    picked_up_at: datetime | None = None
+    in_transit_at: datetime | None = None
+    delivered_at: datetime | None = None
+    reason: str = ""
+    expected_delivery_at: datetime | None = None
+    progress: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return STATUS_OF.get(self.kind, self.kind)
+
+
+def vehicle_specs(rng: random.Random) -> list[VehicleSpec]:
+    specs = []
+    for carrier_index, carrier in enumerate(CARRIERS):
+        special = VehicleType.STEP_DECK if carrier_index % 2 else VehicleType.TANKER
+        mix = [special if vehicle_type is None else vehicle_type for vehicle_type in FLEET_MIX]
+        for slot, vehicle_type in enumerate(mix):
+            serial = 100000 * (carrier_index + 1) + rng.randint(1000, 9999) * 10 + slot
+            year = rng.randint(2017, 2025)
+            if vehicle_type == VehicleType.BOX_TRUCK:
+                make, model, wmi = rng.choice(BOX_TRUCKS)
+                consumption = rng.uniform(22, 28)
+            else:
+                make, model, wmi = rng.choice(TRACTORS)
+                consumption = rng.uniform(32, 39)
+            weight, volume = CAPACITY[vehicle_type]
+            if vehicle_type in (VehicleType.DRY_VAN, VehicleType.REEFER):
+                weight -= rng.choice([0, 200, 400, 600])  # a heavier tractor leaves less payload
+            fuel = FuelType.CNG if (carrier_index, slot) in {(0, 2), (3, 4)} else FuelType.DIESEL
+            age = 2026 - year
+            odometer = max(5000, int(rng.gauss(170000, 30000) * age))
+            home = (
+                carrier.longitude + rng.uniform(-0.25, 0.25),
+                carrier.latitude + rng.uniform(-0.18, 0.18),
+            )
+            unit_number = f"{carrier.prefix}-{101 + slot}"
+            specs.append(
+                VehicleSpec(
+                    carrier=carrier,
+                    unit_number=unit_number,
+                    home=home,
+                    fields={
+                        "unit_number": unit_number,
+                        "vin": vin(rng, wmi, year, serial % 1000000),
+                        "license_plate": f"{carrier.state} {rng.choice('PRT')}{rng.randint(100000, 999999)}",
+                        "make": make,
+                        "model": model,
+                        "year": year,
+                        "vehicle_type": vehicle_type,
+                        "fuel_type": fuel,
+                        "capacity_weight_kg": Decimal(weight),
+                        "capacity_volume_m3": Decimal(volume),
+                        "fuel_consumption_l_per_100km": Decimal(f"{consumption:.1f}"),
+                        "odometer_km": Decimal(odometer),
+                        "engine_hours": Decimal(odometer // 70),
+                    },
+                )
+            )
+    return specs
+
+
+def _licence_number(rng: random.Random, state: str, last_name: str) -> str:
+    digits = lambda n: "".join(str(rng.randint(0, 9)) for _ in range(n))  # noqa: E731
+    formats = {
+        "IL": lambda: last_name[0] + digits(11),
+        "TX": lambda: digits(8),
+        "GA": lambda: digits(9),
+        "CA": lambda: rng.choice("ABCDEFGNRY") + digits(7),
+        "CO": lambda: digits(9),
+    }
+    return formats.get(state, lambda: rng.choice("ABDKMS") + digits(8))()
+
+
+def driver_specs(rng: random.Random, today: date) -> list[DriverSpec]:
+    specs = []
+    names = rng.sample([(first, last) for first in FIRST_NAMES for last in LAST_NAMES], 12 * len(CARRIERS))
+    for carrier_index, carrier in enumerate(CARRIERS):
+        for slot in range(12):
+            first, last = names[carrier_index * 12 + slot]
+            state = carrier.state if rng.random() < 0.8 else rng.choice(NEIGHBOUR_STATES[carrier.state])
+            expired_days = EXPIRED_LICENCES.get((carrier.prefix, slot))
+            expiry = (
+                today - timedelta(days=expired_days)
+                if expired_days
+                else today + timedelta(days=rng.randint(40, 1500))
+            )
+            employee_number = f"{carrier.prefix}-{1001 + slot}"
+            specs.append(
+                DriverSpec(
+                    carrier=carrier,
+                    employee_number=employee_number,
+                    slot=slot,
+                    fields={
+                        "employee_number": employee_number,
+                        "first_name": first,
+                        "last_name": last,
+                        "phone": f"({carrier.area_code}) 555-01{rng.randint(0, 99):02d}",
+                        "email": f"{first}.{last}@{carrier.domain}".lower(),
+                        "license_number": _licence_number(rng, state, last),
+                        "license_state": state,
+                        # The box-truck driver of each carrier holds a class B licence.
+                        "license_class": LicenseClass.B if slot == 10 else LicenseClass.A,
+                        "license_expiry": expiry,
+                    },
+                )
+            )
+    return specs
+
+
+def _half_hour(moment: datetime) -> datetime:
+    """Appointments fall on the half hour."""
+    moment = moment.replace(second=0, microsecond=0)
+    return moment - timedelta(minutes=moment.minute % 30)
+
+
+def _trip_duration(driving_hours: float) -> timedelta:
+    """Door to door: driving, a 10-hour rest per 11 hours and a 30-minute break per 8, the docks."""
+    rests = int(driving_hours // 11) * 10 + int(driving_hours // 8) * 0.5
+    return timedelta(hours=driving_hours + rests + 2)
+
+
+def _minutes(rng: random.Random, low: int, high: int) -> timedelta:
+    return timedelta(minutes=rng.randint(low, high))
+
+
+def plan_loads(
+    rng: random.Random, now: datetime, vehicles: list[VehicleSpec], drivers: list[DriverSpec]
+) -> list[LoadPlan]:
+    """The two hundred loads, with times relative to `now` and the truck and driver of each.
+
+    Trucks and drivers are booked so that no two of a unit's loads overlap in time, and a unit
+    on a current load has no later one.
+    """
+    today = timezone.localdate(now)
+    points = [Point(f[6], f[7], srid=4326) for f in FACILITIES]
+    origins = [i for i, f in enumerate(FACILITIES) if f[1] in PICKUP_TYPES]
+    destinations = [i for i, f in enumerate(FACILITIES) if f[1] in DELIVERY_TYPES]
+    plans = []
+    for kind, count in LOAD_MIX.items():
+        for _ in range(count):
+            while True:
+                shipper, consignee = rng.choice(origins), rng.choice(destinations)
+                distance_km = great_circle_m(points[shipper], points[consignee]) / 1000
+                if shipper != consignee and 250 <= distance_km <= 3200:
+                    break
+            _, hours = estimate_road_trip(points[shipper], points[consignee])
+            duration = _trip_duration(float(hours))
+            plan = LoadPlan(kind, shipper, consignee, now, now, distance_km)
+            _schedule(plan, rng, now, duration)
+            plans.append(plan)
+    plans.sort(key=lambda plan: plan.pickup_at)
+    for number, plan in enumerate(plans, start=1):
+        plan.load_number = f"DEMO-{number:04d}"
+
+    free_at: dict[str, datetime] = {}
+    for plan in plans:
+        if plan.kind in {"PENDING", CANCELLED_UNASSIGNED}:
+            if plan.kind == "PENDING" and rng.random() < 0.25:
+                plan.carrier = rng.choice(CARRIERS)  # tendered, not yet covered
+            _freight(plan, rng, None)
+            continue
+        _book(plan, rng, today, vehicles, drivers, free_at)
+        _freight(plan, rng, plan.vehicle)
+    return plans
+
+
+def _schedule(plan: LoadPlan, rng: random.Random, now: datetime, duration: timedelta) -> None:
+    kind = plan.kind
+    if kind == DELIVERED:
+        pickup = now - timedelta(days=rng.uniform(1, 45))
+        pickup = min(pickup, now - duration - timedelta(hours=3))
+    elif kind in ("PENDING", CANCELLED_UNASSIGNED):
+        pickup = now + timedelta(hours=rng.uniform(4, 12 * 24))
+    elif kind in ("ASSIGNED", CANCELLED_ASSIGNED):
+        pickup = now + timedelta(hours=rng.uniform(2, 72))
+    elif kind in ("PICKED_UP", DELAYED_BEFORE_PICKUP):
+        pickup = now - timedelta(hours=rng.uniform(1, 3))
+    else:  # on the road: somewhere between 10% and 75% of the trip
+        plan.progress = rng.uniform(0.1, 0.75)
+        pickup = now - max(duration * plan.progress, timedelta(hours=2))
+    plan.pickup_at = _half_hour(pickup)
+    plan.delivery_at = _half_hour(plan.pickup_at + duration + timedelta(minutes=59))
+
+    if kind in (DELIVERED, "PICKED_UP", "IN_TRANSIT", DELAYED_IN_TRANSIT):
+        latest = now - timedelta(minutes=5)
+        plan.picked_up_at = min(plan.pickup_at + _minutes(rng, -20, 45), latest - timedelta(minutes=45))
+    if kind in (DELIVERED, "IN_TRANSIT", DELAYED_IN_TRANSIT):
+        plan.in_transit_at = plan.picked_up_at + _minutes(rng, 20, 40)
+    if kind == DELIVERED:
+        late = rng.random() < 0.15
+        offset = _minutes(rng, 60, 8 * 60) if late else -_minutes(rng, 0, 180)
+        plan.delivered_at = min(max(plan.delivery_at + offset, plan.in_transit_at + timedelta(hours=1)), now)
+    if kind.startswith("DELAYED"):
+        plan.reason = rng.choice(DELAY_REASONS[1:2] if kind == DELAYED_BEFORE_PICKUP else DELAY_REASONS)
+        plan.expected_delivery_at = plan.delivery_at + timedelta(hours=rng.choice([2, 3, 4, 6, 8]))
+    if kind.startswith("CANCELLED"):
+        plan.reason = rng.choice(CANCEL_REASONS)
+
+
+def _book(plan, rng, today, vehicles, drivers, free_at) -> None:
+    """Picks a truck and driver of one carrier, free for the whole load."""
+    active = plan.kind in ACTIVE
+    start = plan.pickup_at - timedelta(hours=2)
+    needed_until = max(today, timezone.localdate(plan.delivery_at))
+    long_haul = plan.distance_km > 700
+    carriers = rng.sample(CARRIERS, len(CARRIERS))
+    for carrier in carriers:
+        trucks = [
+            v for v in vehicles
+            if v.carrier is carrier
+            and free_at.get(v.unit_number, start) <= start
+            and not (active and v.unit_number in MAINTENANCE_UNITS)
+            and not (long_haul and v.fields["vehicle_type"] == VehicleType.BOX_TRUCK)
+        ]  # fmt: skip
+        crew = [
+            d for d in drivers
+            if d.carrier is carrier
+            and free_at.get(d.employee_number, start) <= start
+            and d.fields["license_expiry"] >= needed_until
+            and not (active and d.slot == OFF_DUTY_SLOT)
+        ]  # fmt: skip
+        if not trucks or not crew:
+            continue
+        vehicle = rng.choice(trucks)
+        box_truck = vehicle.fields["vehicle_type"] == VehicleType.BOX_TRUCK
+        matching = [d for d in crew if (d.fields["license_class"] == LicenseClass.B) == box_truck]
+        driver = rng.choice(
+            matching or [d for d in crew if d.fields["license_class"] == LicenseClass.A] or crew
+        )
+        if active:
+            busy_until = datetime.max.replace(tzinfo=plan.pickup_at.tzinfo)
+        elif plan.kind == DELIVERED:
+            busy_until = plan.delivered_at + timedelta(hours=1)
+        else:  # assigned, then cancelled at once
+            busy_until = start
+        free_at[vehicle.unit_number] = free_at[driver.employee_number] = busy_until
+        plan.carrier, plan.vehicle, plan.driver = carrier, vehicle, driver
+        return
+    raise RuntimeError(f"no free truck and driver for {plan.load_number}; adjust LOAD_MIX")
+
+
+def _freight(plan: LoadPlan, rng: random.Random, vehicle: VehicleSpec | None) -> None:
+    if vehicle is None:
+        vehicle_type = rng.choice([VehicleType.DRY_VAN] * 3 + [VehicleType.REEFER])
+        weight, volume = rng.uniform(5000, 19000), rng.uniform(25, 84)
+    else:
+        vehicle_type = vehicle.fields["vehicle_type"]
+        weight = float(vehicle.fields["capacity_weight_kg"]) * rng.uniform(0.35, 0.95)
+        volume = float(vehicle.fields["capacity_volume_m3"]) * rng.uniform(0.3, 0.95)
+        if vehicle_type == VehicleType.TANKER:
+            volume = float(vehicle.fields["capacity_volume_m3"]) * rng.uniform(0.85, 0.97)
+    miles = plan.distance_km * 1.2 / 1.609344
+    per_mile = rng.uniform(2.1, 3.3) + RATE_PER_MILE.get(vehicle_type, 0)
+    plan.weight_kg = Decimal(f"{weight:.0f}")
+    plan.volume_m3 = Decimal(f"{volume:.1f}")
+    plan.rate = Decimal(f"{max(450, miles * per_mile):.2f}")
+    plan.commodity = rng.choice(COMMODITIES[vehicle_type])
+    plan.notes = rng.choice(NOTES) if rng.random() < 0.3 else ""
+
+
+# --- The command ---------------------------------------------------------------------------------
+
+
+class Command(BaseCommand):
+    help = "Seeds a realistic demo (carriers, fleet, drivers, facilities, 200 loads) through the services."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Do nothing (but print the logins) if any load exists.",
+        )
+
+    def handle(self, *args, if_empty: bool = False, **options):
+        if if_empty and Load.objects.exists():
+            self.stdout.write("Loads already exist; nothing seeded.")
+            self._print_logins()
+            return
+        token = correlation_id.set(f"seed-demo-{uuid.uuid4()}")
+        try:
+            with transaction.atomic():
+                created = self._seed()
+        finally:
+            correlation_id.reset(token)
+        self._print_summary(created)
+        self._print_logins()
+
+    # --- seeding ---------------------------------------------------------------------------------
+
+    def _seed(self) -> dict[str, int]:
+        rng = random.Random(SEED)  # the demo's content: drawn in full on every run
+        live = random.Random(SEED + 1)  # positions reported as entities are created
+        now = timezone.now().replace(second=0, microsecond=0)
+        created = dict.fromkeys(["users", "carriers", "vehicles", "drivers", "facilities", "loads"], 0)
+        users = self._users(created)
+        by = users["admin"]
+
+        carriers = {}
+        for spec in CARRIERS:
+            carrier = Carrier.objects.filter(dot_number=spec.dot_number).first()
+            if carrier is None:
+                carrier = fleet_services.create_carrier(
+                    by=by,
+                    name=spec.name,
+                    dot_number=spec.dot_number,
+                    mc_number=spec.mc_number,
+                    contact_email=f"dispatch@{spec.domain}",
+                    contact_phone=f"({spec.area_code}) 555-0100",
+                )
+                created["carriers"] += 1
+            carriers[spec.prefix] = carrier
+
+        vehicle_plan = vehicle_specs(rng)
+        vehicles, new_vehicles = {}, set()
+        existing = {
+            v.unit_number: v
+            for v in Vehicle.objects.filter(unit_number__in=[s.unit_number for s in vehicle_plan])
+        }
+        for spec in vehicle_plan:
+            vehicle = existing.get(spec.unit_number)
+            if vehicle is None:
+                vehicle = fleet_services.create_vehicle(
+                    by=by, carrier=carriers[spec.carrier.prefix], **spec.fields
+                )
+                fleet_services.update_vehicle_location(
+                    vehicle,
+                    by=by,
+                    longitude=spec.home[0],
+                    latitude=spec.home[1],
+                    recorded_at=now - _minutes(live, 30, 720),
+                )
+                new_vehicles.add(spec.unit_number)
+                created["vehicles"] += 1
+            vehicles[spec.unit_number] = vehicle
+
+        driver_plan = driver_specs(rng, timezone.localdate(now))
+        drivers, new_drivers = {}, set()
+        existing = {
+            d.employee_number: d
+            for d in Driver.objects.filter(employee_number__in=[s.employee_number for s in driver_plan])
+        }
+        for spec in driver_plan:
+            driver = existing.get(spec.employee_number)
+            if driver is None:
+                driver = driver_services.create_driver(
+                    by=by, carrier=carriers[spec.carrier.prefix], **spec.fields
+                )
+                new_drivers.add(spec.employee_number)
+                created["drivers"] += 1
+            drivers[spec.employee_number] = driver
+
+        facilities = []
+        existing = {f.name: f for f in Facility.objects.filter(name__in=[row[0] for row in FACILITIES])}
+        for name, facility_type, address, city, state, postal_code, lon, lat, zone in FACILITIES:
+            # Drawn whether or not the site exists, so the loads planned below are the same on every run.
+            contact = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+            phone = f"({AREA_CODES.get(state, '800')}) 555-01{rng.randint(0, 99):02d}"
+            facility = existing.get(name)
+            if facility is None:
+                facility = load_services.create_facility(
+                    by=by,
+                    name=name,
+                    facility_type=facility_type,
+                    address=address,
+                    city=city,
+                    state=state,
+                    postal_code=postal_code,
+                    location=Point(lon, lat, srid=4326),
+                    timezone=zone,
+                    contact_name=contact,
+                    contact_phone=phone,
+                )
+                created["facilities"] += 1
+            facilities.append(facility)
+
+        plans = plan_loads(rng, now, vehicle_plan, driver_plan)
+        present = set(
+            Load.objects.filter(load_number__startswith="DEMO-").values_list("load_number", flat=True)
+        )
+        for plan in plans:
+            if plan.load_number in present:
+                continue
+            try:
+                with transaction.atomic():
+                    self._run_load(plan, by, now, live, carriers, vehicles, drivers, facilities)
+            except DomainError as error:
+                # Only when someone changed the demo's trucks or drivers since the last run.
+                self.stderr.write(f"{plan.load_number} skipped: {error.message}")
+            else:
+                created["loads"] += 1
+
+        # After the loads: these units hauled history but are out of service now.
+        for unit_number, status in MAINTENANCE_UNITS.items():
+            if unit_number in new_vehicles:
+                fleet_services.set_vehicle_status(vehicles[unit_number], by=by, status=status, reason="demo")
+        for spec in driver_plan:
+            if spec.slot == OFF_DUTY_SLOT and spec.employee_number in new_drivers:
+                driver_services.report_driver_status(
+                    drivers[spec.employee_number], by=by, status=DriverStatus.OFF_DUTY, reason="home time"
+                )
+
+        driver1 = Driver.objects.filter(employee_number=DRIVER1_EMPLOYEE_NUMBER).first()
+        login = users["driver1"]
+        if driver1 is not None and driver1.user_id is None and not Driver.objects.filter(user=login).exists():
+            driver_services.update_driver(driver1, by=by, user=login)
+        return created
+
+    def _users(self, created: dict[str, int]) -> dict:
+        User = get_user_model()
+        users = {}
+        for username, role, is_staff, is_superuser, _ in USERS:
+            user, was_created = User.objects.get_or_create(
+                username=username, defaults={"email": f"{username}@tms.example"}
+            )
+            created["users"] += was_created
+            user.is_staff, user.is_superuser, user.is_active = is_staff, is_superuser, True
+            # The demo's logins always work with the configured password, whatever happened since.
+            if was_created or not user.check_password(settings.TMS_DEMO_PASSWORD):
+                user.set_password(settings.TMS_DEMO_PASSWORD)
+            user.save()
+            user.groups.add(Group.objects.get(name=role))
+            users[username] = user
+        return users
+
+    def _run_load(self, plan: LoadPlan, by, now, rng, carriers, vehicles, drivers, facilities) -> None:
+        shipper, consignee = facilities[plan.shipper], facilities[plan.consignee]
+        load = load_services.create_load(
+            by=by,
+            load_number=plan.load_number,
+            shipper=shipper,
+            consignee=consignee,
+            carrier=carriers[plan.carrier.prefix] if plan.carrier and not plan.vehicle else None,
+            pickup_at=plan.pickup_at,
+            delivery_at=plan.delivery_at,
+            weight_kg=plan.weight_kg,
+            volume_m3=plan.volume_m3,
+            rate=plan.rate,
+            commodity=plan.commodity,
+            notes=plan.notes,
+        )
+        kind = plan.kind
+        if kind == "PENDING":
+            return
+        if kind == CANCELLED_UNASSIGNED:
+            load_services.cancel_load(load, by=by, reason=plan.reason)
+            return
+        vehicle, driver = vehicles[plan.vehicle.unit_number], drivers[plan.driver.employee_number]
+        load_services.assign_load(load, by=by, vehicle=vehicle, driver=driver)
+        if kind == CANCELLED_ASSIGNED:
+            load_services.cancel_load(load, by=by, reason=plan.reason)
+            return
+        if kind in ("ASSIGNED", DELAYED_BEFORE_PICKUP):
+            driver_services.report_driver_status(driver, by=by, duty_status=DutyStatus.ON_DUTY)
+            if kind == DELAYED_BEFORE_PICKUP:
+                load_services.delay_load(
+                    load, by=by, reason=plan.reason, expected_delivery_at=plan.expected_delivery_at
+                )
+            return
+        load_services.pick_up_load(load, by=by, at=plan.picked_up_at)
+        if kind == "PICKED_UP":
+            driver_services.report_driver_status(driver, by=by, duty_status=DutyStatus.ON_DUTY)
+            return
+        load_services.start_transit(load, by=by, at=plan.in_transit_at)
+        if kind == DELIVERED:
+            load_services.deliver_load(load, by=by, at=plan.delivered_at)
+            return
+        # On the road: the truck and driver report a position along the lane.
+        driver_services.report_driver_status(driver, by=by, duty_status=DutyStatus.DRIVING)
+        if kind == DELAYED_IN_TRANSIT:
+            load_services.delay_load(
+                load, by=by, reason=plan.reason, expected_delivery_at=plan.expected_delivery_at
+            )
+        start, end = shipper.location, consignee.location
+        longitude = start.x + (end.x - start.x) * plan.progress
+        latitude = start.y + (end.y - start.y) * plan.progress
+        recorded_at = now - _minutes(rng, 1, 10)
+        heading = math.degrees(math.atan2(end.x - start.x, end.y - start.y)) % 360
+        fleet_services.update_vehicle_location(
+            vehicle,
+            by=by,
+            longitude=longitude,
+            latitude=latitude,
+            recorded_at=recorded_at,
+            speed_kmh=Decimal(f"{rng.uniform(80, 105):.1f}"),
+            heading=Decimal(f"{heading:.1f}"),
+        )
+        driver_services.update_driver_location(
+            driver, by=by, longitude=longitude, latitude=latitude, recorded_at=recorded_at
+        )
+
+    # --- output ----------------------------------------------------------------------------------
+
+    def _print_summary(self, created: dict[str, int]) -> None:
+        made = ", ".join(f"{count} {name}" for name, count in created.items())
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready (created: {made})."))
+
+        def by_status(model) -> str:
+            counts = dict(model.objects.values_list("status").annotate(n=Count("pk")).order_by("status"))
+            statuses = [value for value, _ in model._meta.get_field("status").choices]
+            return ", ".join(f"{status} {counts[status]}" for status in statuses if status in counts)
+
+        self.stdout.write(f"  carriers    {Carrier.objects.count()}")
+        self.stdout.write(f"  vehicles    {Vehicle.objects.count()}  ({by_status(Vehicle)})")
+        self.stdout.write(f"  drivers     {Driver.objects.count()}  ({by_status(Driver)})")
+        self.stdout.write(f"  facilities  {Facility.objects.count()}")
+        self.stdout.write(f"  loads       {Load.objects.count()}  ({by_status(Load)})")
+        self.stdout.write(
+            f"  audit rows  {AuditLog.objects.count()}, outbox events {OutboxEvent.objects.count()}"
+        )
+
+    def _print_logins(self) -> None:
+        self.stdout.write(f"Log in at {ADMIN_URL} with password {settings.TMS_DEMO_PASSWORD!r}:")
+        for username, _, _, _, purpose in USERS:
+            self.stdout.write(f"  {username:<11} {purpose}")

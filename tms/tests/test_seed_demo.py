@@ -1,0 +1,202 @@
+"""`manage.py seed_demo`: the demo is complete, written through the services, deterministic and
+idempotent, and its logins work with the roles they are named after."""
+
+import io
+import itertools
+import random
+from datetime import datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db.models import Count
+from django.utils import timezone
+
+from drivers.models import Driver
+from events.models import AuditAction, AuditLog, OutboxEvent
+from fleet.models import Carrier, Vehicle
+from loads.models import Facility, Load, LoadStatus
+from loads.tests.factories import LoadFactory
+from tms.management.commands import seed_demo
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "demo-pass"
+
+
+def seed(*args: str) -> str:
+    out = io.StringIO()
+    call_command("seed_demo", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def totals() -> dict[str, int]:
+    return {
+        model.__name__: model.objects.count()
+        for model in (User, Carrier, Vehicle, Driver, Facility, Load, AuditLog, OutboxEvent)
+    }
+
+
+def statuses(model) -> dict[str, int]:
+    return dict(model.objects.values_list("status").annotate(n=Count("pk")))
+
+
+def test_seeding_an_empty_database_builds_the_demo_through_the_services():
+    output = seed("--if-empty")
+
+    assert (Carrier.objects.count(), Vehicle.objects.count(), Driver.objects.count()) == (5, 50, 60)
+    assert Facility.objects.count() >= 30
+    assert Load.objects.count() == 200
+    loads = statuses(Load)
+    assert set(loads) == set(LoadStatus.values)
+    assert loads == {
+        "PENDING": 48,
+        "ASSIGNED": 12,
+        "PICKED_UP": 6,
+        "IN_TRANSIT": 14,
+        "DELAYED": 8,
+        "DELIVERED": 96,
+        "CANCELLED": 16,
+    }
+    assert {"AVAILABLE", "ASSIGNED", "IN_TRANSIT", "MAINTENANCE", "OUT_OF_SERVICE"} <= set(statuses(Vehicle))
+    assert {"AVAILABLE", "ASSIGNED", "IN_TRANSIT", "OFF_DUTY"} <= set(statuses(Driver))
+
+    # Through the services: every write has its audit row by `admin`, every load its events.
+    admin = User.objects.get(username="admin")
+    assert not AuditLog.objects.exclude(user=admin).exists()
+    assert not AuditLog.objects.exclude(correlation_id__startswith="seed-demo-").exists()
+    creates = (
+        AuditLog.objects.filter(action=AuditAction.CREATE).values_list("table_name").annotate(n=Count("pk"))
+    )
+    expected = {"carriers": 5, "vehicles": 50, "drivers": 60, "facilities": 32, "loads": 200}
+    assert {table: dict(creates).get(table) for table in expected} == expected
+    events = dict(OutboxEvent.objects.values_list("type").annotate(n=Count("pk")))
+    assert events["LOAD_CREATED"] == 200
+    assert events["LOAD_DELIVERED"] == 96
+    assert events["LOAD_CANCELLED"] == 16
+    assert events["LOAD_ASSIGNED"] == 200 - 48 - 10  # all but the pending and those cancelled unassigned
+    assert events["VEHICLE_LOCATION_UPDATED"] == 50 + 20  # home positions, then the trucks on the road
+
+    # Plausible data.
+    now = timezone.now()
+    assert not Load.objects.filter(status=LoadStatus.PENDING, pickup_at__lte=now).exists()
+    assert not Load.objects.filter(status=LoadStatus.DELIVERED, delivered_at__gt=now).exists()
+    assert not Load.objects.filter(status=LoadStatus.IN_TRANSIT, in_transit_at=None).exists()
+    for load in Load.objects.filter(status=LoadStatus.DELIVERED):
+        assert load.pickup_at < load.delivery_at
+        assert load.picked_up_at <= load.in_transit_at <= load.delivered_at
+        assert load.weight_kg <= load.vehicle.capacity_weight_kg
+    vins = list(Vehicle.objects.values_list("vin", flat=True))
+    assert all(len(vin) == 17 and check_digit_is_valid(vin) for vin in vins)
+    assert Driver.objects.filter(license_expiry__lt=timezone.localdate()).count() == 2
+    assert Vehicle.objects.filter(current_location=None).count() == 0
+
+    # Users and roles.
+    assert admin.is_superuser and admin.groups.filter(name="ADMIN").exists()
+    dispatcher = User.objects.get(username="dispatcher")
+    assert dispatcher.is_staff and not dispatcher.is_superuser
+    assert [g.name for g in dispatcher.groups.all()] == ["DISPATCHER"]
+    assert User.objects.get(username="driver1").driver.employee_number == "GLF-1001"
+    assert User.objects.get(username="viewer").is_staff
+    assert "loads       200" in output
+    assert "http://127.0.0.1:8000/admin/" in output
+    assert "dispatcher" in output
+
+
+def check_digit_is_valid(vin: str) -> bool:
+    total = sum(seed_demo.VIN_VALUES[c] * w for c, w in zip(vin, seed_demo.VIN_WEIGHTS, strict=True))
+    return vin[8] == ("X" if total % 11 == 10 else str(total % 11))
+
+
+def test_a_second_run_creates_nothing_and_the_demo_logins_work(client):
+    seed()
+    dispatcher = User.objects.get(username="dispatcher")
+    dispatcher.set_password("changed-since")
+    dispatcher.save()
+    before = totals()
+
+    output = seed()
+
+    assert totals() == before
+    assert "created: 0 users, 0 carriers, 0 vehicles, 0 drivers, 0 facilities, 0 loads" in output
+    # Logins, each with its role's back-office rights.
+    assert client.login(username="dispatcher", password=PASSWORD)
+    load = Load.objects.filter(status=LoadStatus.PENDING).first()
+    page = client.get(f"/admin/loads/load/{load.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="_save"' in page.content.decode()
+    dispatcher = User.objects.get(username="dispatcher")
+    assert dispatcher.has_perms(["loads.add_load", "loads.change_load", "fleet.delete_vehicle"])
+    assert not dispatcher.has_perm("loads.delete_load")
+
+    assert client.login(username="viewer", password=PASSWORD)
+    page = client.get(f"/admin/loads/load/{load.pk}/change/")
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert client.get("/admin/events/auditlog/").status_code == 200
+
+    assert client.login(username="admin", password=PASSWORD)
+    assert client.get("/admin/auth/user/").status_code == 200
+    token = client.post(
+        "/api/auth/token/", {"username": "driver1", "password": PASSWORD}, content_type="application/json"
+    )
+    assert token.status_code == 200
+    assert token.json()["roles"] == ["DRIVER"]
+
+
+def test_if_empty_does_nothing_when_a_load_exists():
+    LoadFactory()
+    before = totals()
+    output = seed("--if-empty")
+    assert totals() == before
+    assert Carrier.objects.count() == 0
+    assert "nothing seeded" in output
+    assert "dispatcher" in output
+
+
+def test_the_demo_is_the_same_on_every_run():
+    now = timezone.now().replace(second=0, microsecond=0)
+    today = timezone.localdate(now)
+
+    def build(now: datetime):
+        rng = random.Random(seed_demo.SEED)
+        vehicles = seed_demo.vehicle_specs(rng)
+        drivers = seed_demo.driver_specs(rng, today)
+        plans = seed_demo.plan_loads(rng, now, vehicles, drivers)
+        return vehicles, drivers, plans
+
+    first, second = build(now), build(now)
+    assert [v.fields for v in first[0]] == [v.fields for v in second[0]]
+    assert [d.fields for d in first[1]] == [d.fields for d in second[1]]
+    assert [(p.load_number, p.kind, p.pickup_at, p.weight_kg) for p in first[2]] == [
+        (p.load_number, p.kind, p.pickup_at, p.weight_kg) for p in second[2]
+    ]
+    # A later run plans the same loads, shifted in time with it.
+    later = build(now + timedelta(hours=5))[2]
+    assert [(p.load_number, p.kind, p.pickup_at + timedelta(hours=5)) for p in first[2]] == [
+        (p.load_number, p.kind, p.pickup_at) for p in later
+    ]
+
+
+def test_no_truck_or_driver_is_booked_on_overlapping_loads():
+    now = timezone.now().replace(second=0, microsecond=0)
+    rng = random.Random(seed_demo.SEED)
+    vehicles = seed_demo.vehicle_specs(rng)
+    drivers = seed_demo.driver_specs(rng, timezone.localdate(now))
+    plans = seed_demo.plan_loads(rng, now, vehicles, drivers)
+    far_future = now + timedelta(days=365)
+    for resource in ("vehicle", "driver"):
+        booked: dict[int, list[tuple[datetime, datetime]]] = {}
+        for plan in plans:
+            unit = getattr(plan, resource)
+            if unit is None or plan.kind == seed_demo.CANCELLED_ASSIGNED:
+                continue
+            end = plan.delivered_at if plan.kind == seed_demo.DELIVERED else far_future
+            booked.setdefault(id(unit), []).append((plan.pickup_at, end))
+        for intervals in booked.values():
+            intervals.sort()
+            assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(intervals))
+    for plan in plans:
+        if plan.vehicle is not None:
+            assert plan.vehicle.carrier is plan.driver.carrier
+            assert plan.weight_kg <= plan.vehicle.fields["capacity_weight_kg"]
+            assert plan.volume_m3 <= plan.vehicle.fields["capacity_volume_m3"]

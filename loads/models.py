@@ -1,3 +1,4 @@
+import functools
 import zoneinfo
 
 from django.contrib.gis.db import models
@@ -9,8 +10,14 @@ from fleet.models import Carrier, Vehicle
 from tms.models import BaseEntity, choices_constraint
 
 
+@functools.cache
+def _time_zones() -> frozenset[str]:
+    # available_timezones() walks the whole tz database on disk: read it once per process.
+    return frozenset(zoneinfo.available_timezones())
+
+
 def validate_timezone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
+    if value not in _time_zones():
         raise ValidationError(f"{value!r} is not an IANA time zone (e.g. America/Chicago).")
 
 

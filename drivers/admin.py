@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from drivers import services
+from drivers.admin_eld import eld_urls
 from drivers.models import Driver, DriverStatus
 from events.admin import ReadOnlyInline, ServiceModelAdmin
 from fleet.admin import RECORD_FIELDS, CarrierAdmin
@@ -83,6 +84,7 @@ class DriverAdmin(ServiceModelAdmin):
         (None, {"fields": ["employee_number", "first_name", "last_name", "carrier", "user"]}),
         ("Contact", {"fields": ["phone", "email"]}),
         ("Licence", {"fields": ["license_number", "license_state", "license_class", "license_expiry"]}),
+        ("Hours of service", {"fields": ["hos_cycle", "short_haul_exception", "home_terminal_timezone"]}),
         ("Status", {"fields": ["status", "duty_status", "hours_remaining"]}),
         ("Position", {"fields": ["current_location", "location_updated_at"]}),
         ("Record", {"fields": RECORD_FIELDS, "classes": ["collapse"]}),
@@ -99,6 +101,10 @@ class DriverAdmin(ServiceModelAdmin):
     @admin.display(description="licence valid", boolean=True)
     def licence_valid(self, driver: Driver) -> bool:
         return driver.license_expiry >= timezone.localdate()
+
+    def get_urls(self):
+        # Before the defaults: their "<path:object_id>/" would swallow "<id>/eld/".
+        return eld_urls(self) + super().get_urls()
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user":

@@ -1,6 +1,10 @@
+import uuid
+import zoneinfo
+
 from django.conf import settings
 from django.contrib.gis.db import models
-from django.db.models import Q
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q
 
 from fleet.models import Carrier
 from tms.models import BaseEntity, choices_constraint
@@ -34,6 +38,20 @@ class DutyStatus(models.TextChoices):
     SLEEPER_BERTH = "SLEEPER_BERTH"
     DRIVING = "DRIVING"
     ON_DUTY = "ON_DUTY"
+
+
+class HosCycle(models.TextChoices):
+    """The on-duty cycle a driver works under (49 CFR 395.3(b)); values as the engine names them."""
+
+    CYCLE_70_8 = "70/8", "70 hours / 8 days"
+    CYCLE_60_7 = "60/7", "60 hours / 7 days"
+
+
+def validate_timezone(value: str) -> None:
+    # drivers must not import loads (dependency direction), so this mirrors
+    # loads.models.validate_timezone.
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. America/Chicago).")
 
 
 class LicenseClass(models.TextChoices):
@@ -126,6 +144,22 @@ class Driver(BaseEntity):
     )
     current_location = models.PointField(geography=True, null=True, blank=True)
     location_updated_at = models.DateTimeField(null=True, blank=True)
+    hos_cycle = models.CharField(
+        max_length=8,
+        choices=HosCycle.choices,
+        default=HosCycle.CYCLE_70_8,
+        help_text="On-duty cycle: 70 hours in 8 days or 60 hours in 7 days (395.3(b)).",
+    )
+    short_haul_exception = models.BooleanField(
+        default=False,
+        help_text="Works under the 150 air-mile short-haul exception: no 30-minute break (395.1(e)(1)).",
+    )
+    home_terminal_timezone = models.CharField(
+        max_length=64,
+        default="America/Chicago",
+        validators=[validate_timezone],
+        help_text="IANA time zone of the home terminal: the driver's log days start at its midnight.",
+    )
 
     class Meta:
         db_table = "drivers"
@@ -135,6 +169,7 @@ class Driver(BaseEntity):
             choices_constraint("status", DriverStatus, "drivers"),
             choices_constraint("duty_status", DutyStatus, "drivers"),
             choices_constraint("license_class", LicenseClass, "drivers"),
+            choices_constraint("hos_cycle", HosCycle, "drivers"),
             models.UniqueConstraint(
                 fields=["license_state", "license_number"], name="drivers_license_unique"
             ),
@@ -150,3 +185,71 @@ class Driver(BaseEntity):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
+
+
+class DutyStatusRecord(models.Model):
+    """One line of a driver's ELD log: a duty status from `started_at` until `ended_at`.
+
+    A time series (tms.routers.TIMESERIES_MODELS): it may live in another database, so the driver
+    is referenced by id without a foreign key. At most one record per driver is open
+    (`ended_at` null); appending a record closes the open one at the new record's start.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    driver_id = models.UUIDField()
+    status = models.CharField(max_length=16, choices=DutyStatus.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    location = models.PointField(geography=True, null=True, blank=True)
+    note = models.CharField(max_length=255, blank=True)
+    recorded_by_id = models.IntegerField(null=True, blank=True, help_text="The user who reported it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "duty_status_records"
+        ordering = ["driver_id", "started_at"]
+        # The unique constraint's (driver_id, started_at) B-tree is the index every read uses:
+        # one driver's records over a time range.
+        constraints = [
+            choices_constraint("status", DutyStatus, "duty_status_records"),
+            models.UniqueConstraint(
+                fields=["driver_id", "started_at"], name="duty_status_records_unique_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gt=F("started_at")),
+                name="duty_status_records_ends_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["driver_id"],
+                condition=Q(ended_at__isnull=True),
+                name="duty_status_records_one_open_per_driver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.started_at:%Y-%m-%d %H:%M} - {self.ended_at or 'now'}"
+
+
+class HosViolation(models.Model):
+    """An hours-of-service violation as detected from the log; DRIVER_HOS_VIOLATION is emitted when
+    its row is inserted, so once per (driver, rule, start) however often the clock is recomputed."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    driver = models.ForeignKey(Driver, on_delete=models.PROTECT, related_name="hos_violations")
+    rule = models.CharField(max_length=32, help_text="49 CFR 395 paragraph, e.g. 395.3(a)(3)(i).")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    message = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "hos_violations"
+        ordering = ["driver", "start", "rule"]
+        constraints = [
+            models.UniqueConstraint(fields=["driver", "rule", "start"], name="hos_violations_unique"),
+            models.CheckConstraint(condition=Q(end__gte=F("start")), name="hos_violations_end_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.start:%Y-%m-%d %H:%M}"

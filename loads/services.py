@@ -5,7 +5,7 @@ the same truck serialise on the vehicle row; the second sees it ASSIGNED and get
 """
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from drivers.models import Driver, DriverStatus
+from drivers.selectors import legal_driving_time, limit_name, rule_set
 from drivers.services import change_driver_status
 from events import audit
 from events.models import AuditAction
@@ -173,7 +174,10 @@ def update_load(load: Load, *, by, **fields: Any) -> None:
                 **fields,
             }
         )
-    audit.audited_update(load, by=by, **fields)
+    changes = audit.audited_update(load, by=by, **fields)
+    if changes:
+        load.refresh_from_db()
+        emit(EventType.LOAD_UPDATED, subject=load.pk, data=_event_data(load, load.status, changes=changes))
 
 
 # --- Loads: the lifecycle ------------------------------------------------------------------------
@@ -245,12 +249,27 @@ def _check_assignment(load: Load, vehicle: Vehicle, driver: Driver) -> None:
             f"delivery on {timezone.localdate(load.delivery_at)}.",
             details={"license_expiry": driver.license_expiry, "needed_until": needed_until},
         )
+    # Hours of service, from the driver's duty-status log: the first duty period of the load (up
+    # to 11 h of driving) must be legal from the later of now and pickup; the time until then is
+    # off duty, and 30-minute breaks are taken when 8 hours of driving require one.
     needed_hours = min(load.estimated_driving_hours, MAX_DRIVING_HOURS_PER_DUTY_PERIOD)
-    if driver.hours_remaining < needed_hours:
+    start = max(timezone.now(), load.pickup_at)
+    plan = legal_driving_time(driver, start, needed=timedelta(hours=float(needed_hours)))
+    if plan.binding is not None:
+        hours_available = Decimal(str(plan.hours)).quantize(Decimal("0.01"))
         raise HoursOfServiceExceeded(
-            f"Driver {driver.full_name} has {driver.hours_remaining} h of driving left; the load "
-            f"needs {needed_hours} h before the next 10-hour break.",
-            details={"hours_remaining": driver.hours_remaining, "hours_needed": needed_hours},
+            f"Driver {driver.full_name} can legally drive {hours_available} h from "
+            f"{plan.start:%Y-%m-%d %H:%M %Z}; the load needs {needed_hours} h before the next "
+            f"10-hour break. Binding: {limit_name(plan.binding, rule_set(driver))}.",
+            details={
+                "limit": plan.binding,
+                "rule": plan.rule,
+                "hours_available": hours_available,
+                "hours_remaining": hours_available,
+                "hours_needed": needed_hours,
+                "start_at": start,
+                "breaks_planned_at": plan.breaks,
+            },
         )
 
 

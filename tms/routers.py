@@ -1,7 +1,7 @@
 from django.conf import settings
 
 # Models whose rows are a time series: routed to the `timeseries` alias, referenced by id only.
-TIMESERIES_MODELS: set[str] = set()
+TIMESERIES_MODELS: set[str] = {"drivers.dutystatusrecord", "events.storedevent", "fleet.gpspoint"}
 
 
 def _is_timeseries(model) -> bool:

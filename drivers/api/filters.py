@@ -1,5 +1,9 @@
-import django_filters
+from datetime import timedelta
 
+import django_filters
+from django.utils import timezone
+
+from drivers import selectors
 from drivers.models import Driver, DriverStatus, DutyStatus
 from tms.filters import NearbyFilterSet
 
@@ -8,12 +12,13 @@ class DriverFilter(NearbyFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=DriverStatus.choices)
     duty_status = django_filters.MultipleChoiceFilter(choices=DutyStatus.choices)
     available_for_hours = django_filters.NumberFilter(
-        field_name="hours_remaining",
-        lookup_expr="gte",
         min_value=0,
         max_value=24,
-        label="AVAILABLE drivers with at least this many driving hours left",
-        method="filter_available_for_hours",
+        label=(
+            "AVAILABLE drivers who may legally drive this many hours from now, taking 30-minute "
+            "breaks as required, before the next 10-hour break (computed from their duty-status logs)"
+        ),
+        method="_applied_last",
     )
     license_valid_on = django_filters.DateFilter(field_name="license_expiry", lookup_expr="gte")
 
@@ -21,5 +26,23 @@ class DriverFilter(NearbyFilterSet):
         model = Driver
         fields = ["carrier", "status", "duty_status", "license_state"]
 
-    def filter_available_for_hours(self, queryset, name, value):
-        return queryset.filter(status=DriverStatus.AVAILABLE, hours_remaining__gte=value)
+    def _applied_last(self, queryset, name, value):
+        return queryset  # see filter_queryset
+
+    def filter_queryset(self, queryset):
+        """The hours filter runs the engine per driver, so it runs last, on the candidates every
+        other filter left: the cached `hours_remaining` is only as fresh as the last duty change
+        (rest restores hours), so it is not used."""
+        queryset = super().filter_queryset(queryset)
+        value = self.form.cleaned_data.get("available_for_hours")
+        if value is None:
+            return queryset
+        queryset = queryset.filter(status=DriverStatus.AVAILABLE)
+        needed = timedelta(hours=float(value))
+        if not needed:
+            return queryset
+        if needed > selectors.DUTY_PERIOD_DRIVING:
+            return queryset.none()
+        candidates = list(queryset.values_list("pk", "hos_cycle", "short_haul_exception"))
+        able = selectors.drivers_able_to_drive(candidates, needed, timezone.now())
+        return queryset.filter(pk__in=able)

@@ -2,8 +2,12 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from drivers.models import MANUAL_DRIVER_STATUSES, Driver, DutyStatus
+from drivers.selectors import Limit
 from fleet.api.serializers import MAX_CLOCK_SKEW
 from tms.api import PointField
+
+# A violations window longer than this is a report, not a clock: FMCSA keeps logs for 6 months.
+MAX_VIOLATIONS_WINDOW = timezone.timedelta(days=184)
 
 
 class DriverSerializer(serializers.ModelSerializer):
@@ -32,6 +36,9 @@ class DriverSerializer(serializers.ModelSerializer):
             "status",
             "duty_status",
             "hours_remaining",
+            "hos_cycle",
+            "short_haul_exception",
+            "home_terminal_timezone",
             "current_location",
             "location_updated_at",
             "distance_m",
@@ -54,6 +61,17 @@ class DriverStatusInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=sorted(MANUAL_DRIVER_STATUSES), required=False)
     duty_status = serializers.ChoiceField(choices=DutyStatus.choices, required=False)
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+    at = serializers.DateTimeField(
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="When the duty status changed (default now); not before the current record's start.",
+    )
+
+    def validate_at(self, value):
+        if value is not None and value > timezone.now() + MAX_CLOCK_SKEW:
+            raise serializers.ValidationError("at is more than 5 minutes in the future.")
+        return value
 
     def validate(self, attrs):
         if "status" not in attrs and "duty_status" not in attrs:
@@ -70,3 +88,60 @@ class DriverLocationInput(serializers.Serializer):
         if value is not None and value > timezone.now() + MAX_CLOCK_SKEW:
             raise serializers.ValidationError("recorded_at is in the future.")
         return value
+
+
+class _QueryDateTimeField(serializers.DateTimeField):
+    def to_internal_value(self, value):
+        # An unencoded "+" in a query string arrives as a space: 10:00:00 02:00 means +02:00.
+        if isinstance(value, str) and "T" in value and " " in value:
+            value = value.replace(" ", "+")
+        return super().to_internal_value(value)
+
+
+class HosQuery(serializers.Serializer):
+    at = _QueryDateTimeField(required=False, help_text="The instant of the clock (default now).")
+    start = _QueryDateTimeField(required=False, help_text="Violations from (default end - 8 days).")
+    end = _QueryDateTimeField(required=False, help_text="Violations until (default `at`).")
+
+    def validate(self, attrs):
+        attrs["at"] = attrs.get("at") or timezone.now()
+        attrs["end"] = attrs.get("end") or attrs["at"]
+        attrs["start"] = attrs.get("start") or attrs["end"] - timezone.timedelta(days=8)
+        if attrs["start"] >= attrs["end"]:
+            raise serializers.ValidationError({"start": ["start must be before end."]})
+        if attrs["end"] - attrs["start"] > MAX_VIOLATIONS_WINDOW:
+            raise serializers.ValidationError({"start": ["The window is limited to 184 days."]})
+        return attrs
+
+
+class HosViolationOutput(serializers.Serializer):
+    rule = serializers.CharField(help_text="49 CFR 395 paragraph, e.g. 395.3(a)(3)(i).")
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    message = serializers.CharField()
+
+
+class HosClockOutput(serializers.Serializer):
+    driver_id = serializers.UUIDField()
+    at = serializers.DateTimeField()
+    time_zone = serializers.CharField(help_text="Home terminal zone; the explanations use its local times.")
+    cycle = serializers.CharField()
+    short_haul_exception = serializers.BooleanField()
+    drive_remaining_h = serializers.FloatField(help_text="Driving left under the 11-hour limit.")
+    window_remaining_h = serializers.FloatField(help_text="Time left in the 14-hour duty window.")
+    window_end = serializers.DateTimeField(allow_null=True, help_text="Null while the window is not open.")
+    break_required_in_h = serializers.FloatField(
+        allow_null=True, help_text="Driving left before a 30-minute break; null when short-haul exempt."
+    )
+    cycle_remaining_h = serializers.FloatField()
+    cycle_used_h = serializers.FloatField()
+    restart_completed_at = serializers.DateTimeField(allow_null=True)
+    in_violation = serializers.BooleanField(help_text="Driving past a limit at `at`.")
+    legal_driving_h = serializers.FloatField(
+        help_text="Driving the driver may legally do from `at`, with 30-minute breaks as required."
+    )
+    binding_limit = serializers.ChoiceField(choices=[limit.value for limit in Limit], allow_null=True)
+    violations_start = serializers.DateTimeField()
+    violations_end = serializers.DateTimeField()
+    violations = HosViolationOutput(many=True)
+    explanations = serializers.DictField(child=serializers.CharField())

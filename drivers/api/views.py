@@ -1,10 +1,17 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from drivers import services
+from drivers import selectors, services
 from drivers.api.filters import DriverFilter
-from drivers.api.serializers import DriverLocationInput, DriverSerializer, DriverStatusInput
+from drivers.api.serializers import (
+    DriverLocationInput,
+    DriverSerializer,
+    DriverStatusInput,
+    HosClockOutput,
+    HosQuery,
+)
 from drivers.models import Driver
 from fleet.api.serializers import LocationResult
 from tms.api import TmsModelViewSet
@@ -31,8 +38,47 @@ class DriverViewSet(TmsModelViewSet):
     @action(detail=True, methods=["put"], url_path="status")
     def status(self, request, pk=None):
         """Reports a duty-status change (OFF_DUTY, SLEEPER_BERTH, DRIVING, ON_DUTY) and/or
-        availability (AVAILABLE, OFF_DUTY, INACTIVE). Drivers may report their own."""
+        availability (AVAILABLE, OFF_DUTY, INACTIVE). Drivers may report their own.
+
+        A duty-status change is appended to the driver's ELD log as of `at` (default now; 400 if
+        more than 5 minutes ahead, 422 if not after the current record's start), `hours_remaining`
+        is recomputed from the log, and each new hours-of-service violation emits
+        DRIVER_HOS_VIOLATION once."""
         return self.run_action(DriverStatusInput, services.report_driver_status)
+
+    @extend_schema(
+        summary="Hours-of-service clock",
+        description=(
+            "The driver's hours-of-service clock under 49 CFR 395 (property-carrying, 2020 rule) at "
+            "`at`, computed from the duty-status log: driving left under the 11-hour limit, time "
+            "left in the 14-hour window, driving before the 30-minute break (null when short-haul "
+            "exempt), the 60/70-hour cycle, the last 34-hour restart, whether the driver is "
+            "driving past a limit, and how much they may legally drive from `at` with breaks as "
+            "required. Lists the violations in [`start`, `end`] (default the 8 days before `at`) "
+            "and explains each number in a sentence, in the home terminal's local time. Time not "
+            "covered by the log counts as off duty. Drivers may read only their own."
+        ),
+        parameters=[
+            OpenApiParameter("at", OpenApiTypes.DATETIME, description="Instant of the clock (default now)."),
+            OpenApiParameter(
+                "start", OpenApiTypes.DATETIME, description="Violations from (default end - 8 days)."
+            ),
+            OpenApiParameter("end", OpenApiTypes.DATETIME, description="Violations until (default `at`)."),
+        ],
+        responses={
+            200: HosClockOutput,
+            400: OpenApiResponse(description="A malformed `at`, `start` or `end`."),
+            404: OpenApiResponse(description="No such driver, or not the requesting driver's own."),
+        },
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="hos", filter_backends=[])
+    def hos(self, request, pk=None):
+        driver = self.get_object()
+        query = HosQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        report = selectors.hos_report(driver, **query.validated_data)
+        return Response(HosClockOutput(report).data)
 
     @extend_schema(request=DriverLocationInput, responses=LocationResult)
     @action(detail=True, methods=["put"], url_path="location")

@@ -3,16 +3,20 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.gis.geos import Point
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from drivers.models import Driver
-from drivers.tests.factories import DriverFactory
+from drivers.tests.factories import DriverFactory, duty_log
 from events.models import AuditLog, OutboxEvent
 from fleet.tests.factories import CarrierFactory
 from loads.tests.factories import load_in
 from tms.tests.api_cases import CrudCases
 
 pytestmark = pytest.mark.django_db
+
+H = datetime.timedelta(hours=1)
 
 
 class TestDriverApi(CrudCases):
@@ -27,6 +31,8 @@ class TestDriverApi(CrudCases):
         ({"first_name": ""}, "first_name"),
         ({"email": "nope"}, "email"),
         ({"carrier": None}, "carrier"),
+        ({"hos_cycle": "80/8"}, "hos_cycle"),
+        ({"home_terminal_timezone": "Mars/Olympus_Mons"}, "home_terminal_timezone"),
     ]
 
     def create_body(self):
@@ -41,6 +47,28 @@ class TestDriverApi(CrudCases):
             "license_expiry": "2030-06-30",
         }
 
+    def test_hours_of_service_rules_are_set_per_driver(self, dispatcher):
+        body = {
+            **self.create_body(),
+            "hos_cycle": "60/7",
+            "short_haul_exception": True,
+            "home_terminal_timezone": "America/Denver",
+        }
+        response = dispatcher.post(self.path, body, format="json")
+        assert response.status_code == 201, response.json()
+        driver = Driver.objects.get(pk=response.json()["id"])
+        assert (driver.hos_cycle, driver.short_haul_exception, driver.home_terminal_timezone) == (
+            "60/7",
+            True,
+            "America/Denver",
+        )
+        defaults = DriverFactory()
+        assert (defaults.hos_cycle, defaults.short_haul_exception, defaults.home_terminal_timezone) == (
+            "70/8",
+            False,
+            "America/Chicago",
+        )
+
     def test_the_same_licence_twice_is_400(self, dispatcher):
         DriverFactory(license_state="TX", license_number="L123456")
         response = dispatcher.post(self.path, self.create_body(), format="json")
@@ -49,12 +77,46 @@ class TestDriverApi(CrudCases):
 
 
 class TestAvailableForHours:
-    def test_lists_available_drivers_with_enough_hours(self, viewer):
-        rested = DriverFactory(hours_remaining=Decimal("10.5"))
-        DriverFactory(hours_remaining=Decimal("3"))
+    """Who may legally drive H hours from now, computed from the logs, not the cached column."""
+
+    def ids(self, client, query: str) -> set[str]:
+        response = client.get(f"/api/drivers/?{query}")
+        assert response.status_code == 200, response.json()
+        return {row["id"] for row in response.json()["results"]}
+
+    def test_lists_available_drivers_who_can_legally_drive_that_long(self, viewer):
+        now = timezone.now()
+        fresh = DriverFactory()  # no log at all
+        rested = DriverFactory(hours_remaining=Decimal("2"))  # the cached value predates the rest
+        duty_log(rested, now - 22 * H, ("DRIVING", 4.5), ("OFF_DUTY", 0.5), ("DRIVING", 4.5))
+        tired = DriverFactory(hours_remaining=Decimal("11"))  # 2 h left under the 11-hour limit
+        duty_log(tired, now - 9.5 * H, ("DRIVING", 4.5), ("OFF_DUTY", 0.5), ("DRIVING", 4.5))
         load_in("ASSIGNED")  # its driver has 11 h but is busy
-        rows = viewer.get("/api/drivers/?available_for_hours=8").json()["results"]
-        assert [row["id"] for row in rows] == [str(rested.pk)]
+        everyone = {str(fresh.pk), str(rested.pk), str(tired.pk)}
+        assert self.ids(viewer, "available_for_hours=8") == everyone - {str(tired.pk)}
+        assert self.ids(viewer, "available_for_hours=2") == everyone
+        assert self.ids(viewer, "available_for_hours=2.5") == everyone - {str(tired.pk)}
+        assert self.ids(viewer, "available_for_hours=11") == everyone - {str(tired.pk)}
+        assert self.ids(viewer, "available_for_hours=11.5") == set()  # more than one duty period
+
+    def test_combines_with_the_other_filters(self, viewer):
+        driver = DriverFactory()
+        DriverFactory()
+        assert self.ids(viewer, f"available_for_hours=8&carrier={driver.carrier_id}") == {str(driver.pk)}
+
+    def test_the_query_count_does_not_grow_with_the_drivers(self, viewer):
+        def queries_for_the_list() -> int:
+            with CaptureQueriesContext(connection) as queries:
+                assert viewer.get("/api/drivers/?available_for_hours=4").status_code == 200
+            return len(queries)
+
+        now = timezone.now()
+        for _ in range(2):
+            duty_log(DriverFactory(), now - 5 * H, ("ON_DUTY", 1), ("DRIVING", 3))
+        few = queries_for_the_list()
+        for _ in range(6):
+            duty_log(DriverFactory(), now - 5 * H, ("ON_DUTY", 1), ("DRIVING", 3))
+        assert queries_for_the_list() == few
 
     @pytest.mark.parametrize("value", ["-1", "25", "many"])
     def test_bad_values_are_400(self, viewer, value):

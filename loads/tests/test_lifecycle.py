@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from drivers.models import DriverStatus
-from drivers.tests.factories import DriverFactory
+from drivers.tests.factories import DriverFactory, duty_log
 from events.models import AuditLog, OutboxEvent
 from fleet.models import VehicleStatus
 from fleet.tests.factories import CarrierFactory, VehicleFactory
@@ -266,9 +266,14 @@ class TestAssignmentRules:
         self.assert_refused(response, 422, "license_expired", load, vehicle, driver)
 
     def test_a_driver_without_enough_hours_is_422(self, dispatcher):
-        load = LoadFactory()  # Chicago -> Indianapolis, about 3 h of driving
+        now = timezone.now()
+        load = LoadFactory(pickup_at=now + datetime.timedelta(minutes=5))  # Chicago -> Indianapolis, ~3.6 h
         vehicle = VehicleFactory()
-        driver = DriverFactory(carrier=vehicle.carrier, hours_remaining=Decimal("1.5"))
+        driver = DriverFactory(carrier=vehicle.carrier)
+        # 9.5 h driven since the last 10-hour break, ending now: 1.5 h left under the 11-hour limit.
+        duty_log(
+            driver, now - datetime.timedelta(hours=10), ("DRIVING", 5), ("OFF_DUTY", 0.5), ("DRIVING", 4.5)
+        )
         response = self.assign(dispatcher, load, vehicle, driver)
         self.assert_refused(response, 422, "hours_of_service_exceeded", load, vehicle, driver)
         details = response.json()["error"]["details"]

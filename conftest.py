@@ -48,7 +48,7 @@ def driver_user(db):
 
 
 @pytest.fixture
-def admin_client(admin_user) -> APIClient:
+def admin_api(admin_user) -> APIClient:
     return _client_for(admin_user)
 
 

@@ -53,7 +53,7 @@ class CrudCases:
         assert client.delete(self.url(obj)).status_code in (403, 405)
         assert counts(self.model) == before
 
-    @pytest.mark.parametrize("client_fixture", ["dispatcher", "admin_client"])
+    @pytest.mark.parametrize("client_fixture", ["dispatcher", "admin_api"])
     def test_operators_create_with_an_audit_row(self, request, client_fixture):
         client = request.getfixturevalue(client_fixture)
         response = client.post(self.url(), self.create_body(), format="json")

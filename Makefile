@@ -31,7 +31,7 @@ test: services
 	@$(PY) manage.py check --fail-level WARNING
 	@$(PY) manage.py makemigrations --check --dry-run >/dev/null || { echo "missing migrations: run manage.py makemigrations"; exit 1; }
 	@.venv/bin/ruff check .
-	@$(PY) -m pytest -n 2 -q
+	@TMS_TEST_KAFKA_BOOTSTRAP=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$${TMS_KAFKA_PORT:-29092}} $(PY) -m pytest -n 2 -q
 
 lint: bootstrap
 	@.venv/bin/ruff check .

@@ -1,6 +1,9 @@
 """The built-in consumers: registered when the app is ready."""
 
-from asgiref.sync import async_to_sync
+import asyncio
+import os
+import threading
+
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -35,6 +38,24 @@ def entity_group(subject: str) -> str:
     return f"entity.{subject}"[:99]
 
 
+class _LayerLoop:
+    """One long-lived event loop per process for the channel layer. `async_to_sync` would start
+    a loop, and with it a Redis connection, for every event (about 10 ms each)."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _pid: int | None = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def run(cls, coroutine, timeout_s: float = 5.0):
+        with cls._lock:
+            if cls._loop is None or cls._pid != os.getpid():  # none yet, or inherited by a fork
+                cls._loop = asyncio.new_event_loop()
+                cls._pid = os.getpid()
+                threading.Thread(target=cls._loop.run_forever, name="channel-layer", daemon=True).start()
+        return asyncio.run_coroutine_threadsafe(coroutine, cls._loop).result(timeout_s)
+
+
 @register("websocket-broadcast")
 def broadcast(envelope: dict) -> None:
     """The WebSocket hook: hands each event to the Channels groups of its topic and of its
@@ -45,5 +66,11 @@ def broadcast(envelope: dict) -> None:
         return
     message = {"type": "tms.event", "event": envelope}
     topic = TOPICS[EventType(envelope["type"])]
-    async_to_sync(layer.group_send)(topic_group(topic), message)
-    async_to_sync(layer.group_send)(entity_group(envelope["subject"]), message)
+
+    async def send() -> None:
+        await asyncio.gather(
+            layer.group_send(topic_group(topic), message),
+            layer.group_send(entity_group(envelope["subject"]), message),
+        )
+
+    _LayerLoop.run(send())

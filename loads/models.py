@@ -3,6 +3,7 @@ import zoneinfo
 
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F, Q
 
 from drivers.models import Driver
@@ -45,12 +46,29 @@ class Facility(BaseEntity):
     timezone = models.CharField(max_length=64, validators=[validate_timezone])
     contact_name = models.CharField(max_length=100, blank=True)
     contact_phone = models.CharField(max_length=32, blank=True)
+    geofence_radius_m = models.PositiveIntegerField(
+        default=300,
+        validators=[MinValueValidator(10), MaxValueValidator(50_000)],
+        help_text="A vehicle within this many metres of the location is at the facility (without a polygon).",
+    )
+    geofence = models.PolygonField(
+        geography=True,
+        null=True,
+        blank=True,
+        help_text="The site's outline; when set, it is the geofence instead of the radius.",
+    )
 
     class Meta:
         db_table = "facilities"
         verbose_name_plural = "facilities"
         ordering = ["name"]
-        constraints = [choices_constraint("facility_type", FacilityType, "facilities")]
+        constraints = [
+            choices_constraint("facility_type", FacilityType, "facilities"),
+            models.CheckConstraint(
+                condition=Q(geofence_radius_m__gte=10) & Q(geofence_radius_m__lte=50_000),
+                name="facilities_geofence_radius_range",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.city}, {self.state})"
@@ -169,3 +187,51 @@ class Load(BaseEntity):
 
     def __str__(self) -> str:
         return self.load_number
+
+
+class StopKind(models.TextChoices):
+    PICKUP = "PICKUP"
+    DELIVERY = "DELIVERY"
+
+
+class StopEvent(BaseEntity):
+    """A vehicle's visit to its load's pickup or delivery facility, seen by the facility's geofence.
+
+    Arrival is the first fix inside the geofence; departure the first later fix beyond the geofence
+    plus the exit margin (loads.geofence), so GPS jitter at the boundary does not end the visit.
+    """
+
+    load = models.ForeignKey(Load, on_delete=models.CASCADE, related_name="stops")
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.PROTECT, related_name="stops")
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="stops")
+    kind = models.CharField(max_length=16, choices=StopKind.choices)
+    arrived_at = models.DateTimeField()
+    departed_at = models.DateTimeField(null=True, blank=True)
+    dwell_s = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds from arrival to departure."
+    )
+    last_inside_at = models.DateTimeField(help_text="The latest fix inside the exit boundary.")
+
+    class Meta:
+        db_table = "stop_events"
+        ordering = ["arrived_at"]
+        indexes = [models.Index(fields=["vehicle", "departed_at"])]
+        constraints = [
+            choices_constraint("kind", StopKind, "stop_events"),
+            models.CheckConstraint(
+                condition=Q(departed_at=None, dwell_s=None)
+                | Q(departed_at__gt=F("arrived_at"), dwell_s__isnull=False),
+                name="stop_events_departure_after_arrival",
+            ),
+            models.CheckConstraint(
+                condition=Q(last_inside_at__gte=F("arrived_at")), name="stop_events_inside_after_arrival"
+            ),
+            # One visit at a time: a second open stop for the same load and kind is a duplicate.
+            models.UniqueConstraint(
+                fields=["load", "kind"], condition=Q(departed_at=None), name="stop_events_one_open_per_load"
+            ),
+            models.UniqueConstraint(fields=["load", "kind", "arrived_at"], name="stop_events_unique_arrival"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.load_id} at {self.facility_id}"

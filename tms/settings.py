@@ -172,6 +172,14 @@ CHANNEL_LAYERS = {
     }
 }
 
+# --- WebSocket live stream (/ws, events/ws.py) ---------------------------------------------------
+TMS_WS_HEARTBEAT_S = float(env("TMS_WS_HEARTBEAT_S", "25"))  # server keepalive message period
+TMS_WS_IDLE_TIMEOUT_S = float(env("TMS_WS_IDLE_TIMEOUT_S", "120"))  # close after this long silent
+TMS_WS_LOCATION_MAX_PER_S = float(env("TMS_WS_LOCATION_MAX_PER_S", "1"))  # per vehicle, client; 0: all
+TMS_WS_SEND_QUEUE_SIZE = env_int("TMS_WS_SEND_QUEUE_SIZE", 256)  # messages waiting per connection
+TMS_WS_MAX_MESSAGE_BYTES = env_int("TMS_WS_MAX_MESSAGE_BYTES", 16384)  # largest client message
+TMS_WS_DRIVER_SCOPE_REFRESH_S = float(env("TMS_WS_DRIVER_SCOPE_REFRESH_S", "60"))
+
 # --- Events: outbox relay ------------------------------------------------------------------------
 EVENTS_RELAY_ON_COMMIT = env_bool("EVENTS_RELAY_ON_COMMIT", True)
 EVENTS_RELAY_BATCH_SIZE = env_int("EVENTS_RELAY_BATCH_SIZE", 500)
@@ -184,6 +192,8 @@ ANOMALY_WINDOW_S = env_int("TMS_ANOMALY_WINDOW_S", 10)
 
 # --- Other backends (embedded when unset; later issues give them their clients) ----------------
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS")
+KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 3)
+KAFKA_REPLICATION_FACTOR = env_int("KAFKA_REPLICATION_FACTOR", 1)
 NEO4J_URI = env("NEO4J_URI")
 GOOGLE_MAPS_API_KEY = env("GOOGLE_MAPS_API_KEY")
 
@@ -271,6 +281,13 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Leaflet comes from npm (package.json; scripts/bootstrap runs `npm ci`).
+STATICFILES_DIRS = [("leaflet", BASE_DIR / "node_modules" / "leaflet" / "dist"), BASE_DIR / "static"]
+
+# --- Geofences and the dispatch board ------------------------------------------------------------
+TMS_GEOFENCE_AUTO_ADVANCE = env_bool("TMS_GEOFENCE_AUTO_ADVANCE", False)
+TMS_GEOFENCE_EXIT_MARGIN_M = env_int("TMS_GEOFENCE_EXIT_MARGIN_M", 100)
+TMS_MAP_TILE_URL = env("TMS_MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 
 # --- Logging: one line per record, with the request's correlation id ---------------------------
 LOG_LEVEL = env("TMS_LOG_LEVEL", "INFO")
@@ -287,4 +304,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # kafka-python logs every connection at INFO.
+    "loggers": {"kafka": {"level": "WARNING"}},
 }

@@ -6,10 +6,12 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
-from tms import api, health
+from tms import api, dashboard, health
 
 urlpatterns = [
     path("health", health.health, name="health"),
+    # Before the admin's catch-all:
+    path("admin/dispatch-board/", dashboard.dispatch_board, name="dispatch-board"),
     path("admin/", admin.site.urls),
     path("api/auth/token/", api.ObtainTokenView.as_view(), name="auth-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -20,6 +22,7 @@ urlpatterns = [
     path("api/", include("drivers.api.urls")),
     path("api/", include("loads.api.urls")),
     path("api/", include("routing.api.urls")),
+    path("api/", include("loads.api.stops")),
 ]
 
 handler400 = "tms.api.handler400"

@@ -1,0 +1,381 @@
+"""Kafka: the relay's transport, the topics, and the consumer-group runner.
+
+The same code runs against Apache Kafka (production, `docker-compose.yml`) and against Tansu, the
+in-memory Kafka-compatible broker that `scripts/services` starts for development and tests.
+
+- `KafkaTransport` publishes a relay batch: key = the aggregate id (`subject`), so one aggregate's
+  events stay in one partition and in order; value = the CloudEvent as compact JSON; `ce_type` and
+  `ce_id` headers for routers that do not parse the value. The whole batch is sent, then every acknowledgement
+  awaited: the relay marks rows published only when all are in the broker.
+- `run_consumer(name)` is the consumer group `name` (`manage.py consume NAME`): it hands each event
+  to `events.consumers.deliver` and commits offsets after the batch is handled, so a crash
+  redelivers (at least once) and the processed-event table makes that harmless.
+"""
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic, OffsetSpec
+from kafka.errors import TopicAlreadyExistsError
+
+from events.consumers import REGISTRY, Consumer, deliver
+from events.models import DeadLetter, OutboxEvent
+from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS
+
+logger = logging.getLogger(__name__)
+
+PRODUCER_CONFIG: dict[str, Any] = {
+    "acks": "all",
+    # Idempotence keeps per-partition order across retries with 5 requests in flight (Tansu grants
+    # a producer id, as Apache Kafka does).
+    "enable_idempotence": True,
+    "max_in_flight_requests_per_connection": 5,
+    "linger_ms": 5,
+    "batch_size": 256 * 1024,
+    "max_request_size": 4 * 1024 * 1024,
+    # A relay batch fails (and stays in the outbox) within these bounds when the broker is down.
+    "request_timeout_ms": 10_000,
+    "delivery_timeout_ms": 30_000,
+    "max_block_ms": 10_000,
+    "reconnect_backoff_max_ms": 2_000,
+}
+
+
+def all_topics() -> list[str]:
+    """Every topic the TMS writes: one per event family, and the dead-letter topic."""
+    return sorted({*TOPICS.values(), DEAD_LETTER_TOPIC})
+
+
+def encode(envelope: dict[str, Any]) -> bytes:
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _headers(envelope: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """The type and id also as headers, so a router can filter without parsing the value. Two only:
+    every header costs the producer time per message."""
+    return [("ce_type", str(envelope["type"]).encode()), ("ce_id", str(envelope["id"]).encode())]
+
+
+def _bootstrap(bootstrap_servers: str | None) -> str:
+    servers = bootstrap_servers or settings.KAFKA_BOOTSTRAP_SERVERS
+    if not servers:
+        raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set")
+    return servers
+
+
+class KafkaTransport:
+    """The relay's transport to Kafka. One producer per process (`shared()`); after any failure the
+    producer is dropped and the next batch connects afresh (and recreates missing topics, which an
+    in-memory development broker loses when it restarts)."""
+
+    name = "kafka"
+    _shared: "KafkaTransport | None" = None
+    _shared_lock = threading.Lock()
+
+    def __init__(self, bootstrap_servers: str | None = None, *, create_topics: bool = True, **config: Any):
+        self.bootstrap_servers = _bootstrap(bootstrap_servers)
+        self.create_topics = create_topics
+        self.config = {**PRODUCER_CONFIG, **config}
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    @classmethod
+    def shared(cls) -> "KafkaTransport":
+        """The process-wide transport for settings.KAFKA_BOOTSTRAP_SERVERS; a forked child (Celery
+        prefork) gets its own, since a producer's I/O thread does not survive fork."""
+        with cls._shared_lock:
+            current = cls._shared
+            if (
+                current is None
+                or current._pid != os.getpid()
+                or current.bootstrap_servers != settings.KAFKA_BOOTSTRAP_SERVERS
+            ):
+                if current is not None and current._pid == os.getpid():
+                    current.close()
+                cls._shared = current = cls()
+            return current
+
+    def _connect(self) -> KafkaProducer:
+        if self.create_topics:
+            ensure_topics(self.bootstrap_servers, timeout_ms=self.config["max_block_ms"])
+        return KafkaProducer(bootstrap_servers=self.bootstrap_servers, client_id="tms-relay", **self.config)
+
+    def publish(self, events: Sequence[OutboxEvent]) -> None:
+        """Sends the whole batch, then waits for every acknowledgement; raises if any failed."""
+        with self._lock:
+            try:
+                producer = self._producer = self._producer or self._connect()
+                futures = [
+                    producer.send(
+                        event.topic,
+                        key=event.subject.encode(),
+                        value=encode(event.envelope),
+                        headers=_headers(event.envelope),
+                    )
+                    for event in events
+                ]
+                # One flush per batch: the batch leaves now instead of after linger_ms.
+                producer.flush(timeout=self.config["delivery_timeout_ms"] / 1000)
+                for future in futures:
+                    future.get(timeout=0)
+            except Exception:
+                self._reset()
+                raise
+
+    def _reset(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except Exception:
+                logger.debug("closing a failed producer", exc_info=True)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._producer is not None:
+                self._producer.close(timeout=5)
+                self._producer = None
+
+
+def admin_client(bootstrap_servers: str | None = None, *, timeout_ms: int = 10_000) -> KafkaAdminClient:
+    return KafkaAdminClient(
+        bootstrap_servers=_bootstrap(bootstrap_servers),
+        client_id="tms-admin",
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
+    )
+
+
+def ensure_topics(
+    bootstrap_servers: str | None = None,
+    *,
+    partitions: int | None = None,
+    replication_factor: int | None = None,
+    timeout_ms: int = 10_000,
+) -> dict[str, str]:
+    """Creates the topics that do not exist yet; returns {topic: "created" | "exists"}.
+    Partitions of an existing topic are left alone (Tansu cannot add partitions anyway)."""
+    partitions = partitions or settings.KAFKA_TOPIC_PARTITIONS
+    replication_factor = replication_factor or settings.KAFKA_REPLICATION_FACTOR
+    admin = admin_client(bootstrap_servers, timeout_ms=timeout_ms)
+    try:
+        existing = set(admin.list_topics())
+        result = {topic: "exists" for topic in all_topics() if topic in existing}
+        missing = [topic for topic in all_topics() if topic not in existing]
+        if missing:
+            response = admin.create_topics(
+                [NewTopic(topic, partitions, replication_factor) for topic in missing],
+                timeout_ms=timeout_ms,
+                raise_errors=False,
+            )
+            for created in response["topics"]:
+                if created["error_code"] == 0:
+                    result[created["name"]] = "created"
+                elif created["error_code"] == TopicAlreadyExistsError.errno:  # another process won
+                    result[created["name"]] = "exists"
+                else:
+                    raise RuntimeError(
+                        f"creating topic {created['name']} failed: error {created['error_code']} "
+                        f"{created.get('error_message') or ''}".strip()
+                    )
+            admin.wait_for_topics(missing, timeout_ms=timeout_ms)
+        return dict(sorted(result.items()))
+    finally:
+        admin.close()
+
+
+def describe_topics(bootstrap_servers: str | None = None, *, timeout_ms: int = 10_000) -> list[dict]:
+    """The TMS topics with their partition count, the sum of their end offsets, and each consumer
+    group's lag (end offset minus committed offset, summed over partitions). On Tansu the reported
+    end offset is approximate when a produce batch held several messages, so lag is too."""
+    admin = admin_client(bootstrap_servers, timeout_ms=timeout_ms)
+    try:
+        existing = set(admin.list_topics())
+        topics = [topic for topic in all_topics() if topic in existing]
+        described = admin.describe_topics(topics) if topics else []
+        partitions = {t["name"]: [p["partition_index"] for p in t["partitions"]] for t in described}
+        specs = {
+            TopicPartition(topic, index): OffsetSpec.LATEST for topic in topics for index in partitions[topic]
+        }
+        ends = (
+            {tp: offset.offset for tp, offset in admin.list_partition_offsets(specs).items()} if specs else {}
+        )
+        lag: dict[str, dict[str, int]] = {topic: {} for topic in topics}
+        try:
+            group_ids = sorted(group["group_id"] for group in admin.list_groups())
+            for group_id in group_ids:
+                committed = admin.list_group_offsets({group_id: None}).get(group_id, {})
+                for tp, offset in committed.items():
+                    if tp in ends and offset.offset >= 0:
+                        per_group = lag[tp.topic]
+                        per_group[group_id] = per_group.get(group_id, 0) + max(0, ends[tp] - offset.offset)
+        except Exception as error:  # noqa: BLE001 - lag is a nicety: the broker may not list groups
+            logger.warning("could not read consumer group offsets: %s", error)
+        return [
+            {
+                "topic": topic,
+                "partitions": len(partitions[topic]),
+                "end_offsets": sum(ends.get(TopicPartition(topic, i), 0) for i in partitions[topic]),
+                "lag": lag[topic],
+            }
+            for topic in topics
+        ]
+    finally:
+        admin.close()
+
+
+class DeadLetterProducer:
+    """Publishes what a consumer gave up on to `tms.dlq`: the original envelope, the error, the
+    consumer. Waits for the acknowledgement: the batch's offsets are committed only afterwards."""
+
+    def __init__(self, bootstrap_servers: str, *, timeout_s: float = 30.0):
+        self.bootstrap_servers = bootstrap_servers
+        self.timeout_s = timeout_s
+        self._producer: KafkaProducer | None = None
+
+    def _send(self, key: str, value: dict[str, Any], headers: list[tuple[str, bytes]]) -> None:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap_servers, client_id="tms-dlq", acks="all", linger_ms=0
+            )
+        try:
+            self._producer.send(
+                DEAD_LETTER_TOPIC, key=key.encode(), value=encode(value), headers=headers
+            ).get(timeout=self.timeout_s)
+        except Exception:
+            self._producer.close(timeout=0)
+            self._producer = None
+            raise
+
+    def __call__(self, letter: DeadLetter) -> None:
+        envelope = letter.envelope
+        self._send(
+            str(envelope.get("subject") or letter.event_id),
+            {
+                "consumer": letter.consumer,
+                "error": letter.error,
+                "attempts": letter.attempts,
+                "event_id": str(letter.event_id),
+                "event_type": letter.event_type,
+                "dead_letter_id": str(letter.id),
+                "dead_lettered_at": letter.created_at.isoformat(),
+                "envelope": envelope,
+            },
+            [*_headers(envelope), ("tms_consumer", letter.consumer.encode())],
+        )
+
+    def unreadable(self, consumer: str, record: Any, error: Exception) -> None:
+        """A record that is not a CloudEvent at all: kept raw, since no event id can be stored."""
+        self._send(
+            f"{record.topic}/{record.partition}",
+            {
+                "consumer": consumer,
+                "error": f"{type(error).__name__}: {error}",
+                "source": {"topic": record.topic, "partition": record.partition, "offset": record.offset},
+                "raw": (record.value or b"").decode(errors="replace"),
+                "dead_lettered_at": timezone.now().isoformat(),
+            },
+            [("tms_consumer", consumer.encode())],
+        )
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
+
+
+def _parse(value: bytes | None) -> dict[str, Any]:
+    envelope = json.loads(value or b"")
+    if not isinstance(envelope, dict) or "id" not in envelope or "type" not in envelope:
+        raise ValueError("not a CloudEvent: no id or type")
+    return envelope
+
+
+def run_consumer(
+    name: str,
+    *,
+    stop: Callable[[], bool] | None = None,
+    poll_timeout_ms: int = 500,
+    bootstrap_servers: str | None = None,
+    session_timeout_ms: int = 10_000,
+    heartbeat_interval_ms: int = 1_000,
+    auto_offset_reset: str = "earliest",
+    max_poll_records: int = 500,
+    fetch_max_wait_ms: int = 25,
+    retry_backoff_s: float = 1.0,
+) -> Counter:
+    """Runs the registered consumer `name` as the Kafka consumer group `name` until `stop()` is true;
+    returns how many records ended in each outcome.
+
+    Offsets are committed after each polled batch has been handled (dead letters included). If
+    handling fails (the database is down, say), the batch's partitions are rewound and retried:
+    nothing is skipped, and events already handled are recognised by their id.
+
+    Tansu completes a group join in about half of `session_timeout_ms`, and answers a fetch only
+    when `fetch_max_wait_ms` has passed even if records arrived meanwhile (Apache Kafka answers at
+    once): the short default keeps commit-to-consumer latency low on both, at the price of a few
+    dozen empty fetches a second while idle.
+    """
+    consumer: Consumer = REGISTRY[name]
+    servers = _bootstrap(bootstrap_servers)
+    outcomes: Counter = Counter()
+    dead_letters = DeadLetterProducer(servers)
+    kafka = KafkaConsumer(
+        *consumer.topics,
+        bootstrap_servers=servers,
+        group_id=name,
+        client_id=f"tms-{name}",
+        enable_auto_commit=False,
+        auto_offset_reset=auto_offset_reset,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=heartbeat_interval_ms,
+        max_poll_records=max_poll_records,
+        fetch_max_wait_ms=fetch_max_wait_ms,
+    )
+    logger.info("consumer %s: group %s on %s", name, name, ", ".join(consumer.topics))
+    try:
+        while stop is None or not stop():
+            batches = kafka.poll(timeout_ms=poll_timeout_ms)
+            if not batches:
+                continue
+            close_old_connections()
+            handled: Counter = Counter()
+            try:
+                for records in batches.values():
+                    for record in records:
+                        try:
+                            envelope = _parse(record.value)
+                        except ValueError as error:
+                            logger.error("consumer %s: unreadable record at %s: %s", name, record, error)
+                            dead_letters.unreadable(name, record, error)
+                            handled["unreadable"] += 1
+                            continue
+                        handled[deliver(consumer, envelope, dead_letter_sink=dead_letters)] += 1
+                kafka.commit()
+            except Exception as error:  # noqa: BLE001 - rewound and retried: nothing is skipped
+                logger.warning(
+                    "consumer %s: batch failed, retrying in %.1fs: %s", name, retry_backoff_s, error
+                )
+                assigned = kafka.assignment()
+                for tp, records in batches.items():
+                    if tp in assigned:  # a partition lost to a rebalance restarts from its commit
+                        kafka.seek(tp, records[0].offset)
+                time.sleep(retry_backoff_s)
+                continue
+            outcomes.update(handled)
+    finally:
+        kafka.close(autocommit=False)
+        dead_letters.close()
+        close_old_connections()
+    return outcomes

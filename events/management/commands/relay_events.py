@@ -1,0 +1,48 @@
+"""`manage.py relay_events`: the outbox relay as a long-running process (or `--once`)."""
+
+import logging
+import signal
+
+from django.core.management.base import BaseCommand
+
+from events import relay
+
+
+class Command(BaseCommand):
+    help = (
+        "Relays committed outbox events, in order, to Kafka (KAFKA_BOOTSTRAP_SERVERS) or to the "
+        "in-process consumers; runs until SIGTERM/Ctrl-C, backing off while the broker is down."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--once", action="store_true", help="relay what is pending, print the count, exit"
+        )
+        parser.add_argument(
+            "--poll-interval",
+            type=float,
+            default=0.05,
+            help="seconds between outbox polls when idle (default 0.05: commit-to-broker latency)",
+        )
+
+    def handle(self, *args, once: bool, poll_interval: float, verbosity: int, **options):
+        if verbosity < 2:
+            logging.getLogger("kafka").setLevel(logging.WARNING)
+        transport = relay.default_transport()
+        if once:
+            count = relay.relay_pending(transport)
+            self.stdout.write(f"relayed {count} event{'s' if count != 1 else ''} via {transport.name}")
+            return
+        stopping = False
+
+        def stop(signum, frame):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.stdout.write(
+            f"relaying the outbox via {transport.name} (poll every {poll_interval}s); Ctrl-C stops"
+        )
+        relay.run_forever(poll_interval_s=poll_interval, transport=transport, stop=lambda: stopping)
+        self.stdout.write(f"stopped; backlog: {relay.backlog()}")

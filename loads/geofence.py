@@ -1,0 +1,295 @@
+"""Geofences around facilities: stops (arrival, dwell, departure) detected from the GPS stream, and
+the load's next status that they support.
+
+A facility's geofence is its polygon when it has one, else a circle of `geofence_radius_m` around
+its location. A vehicle arrives with its first fix inside the geofence and departs with its first
+later fix beyond the geofence plus TMS_GEOFENCE_EXIT_MARGIN_M: fixes in the band between the two
+boundaries keep the visit going, so GPS jitter at the edge neither ends a visit nor starts a new one.
+The times of a stop are those of the fixes that established it: their accuracy is the reporting
+interval.
+
+Fixes can arrive late, twice, or out of order. The rules below never create a second stop for a
+visit: a late fix inside the geofence before a recorded arrival moves the arrival earlier, one
+inside a visit only extends it, and a late fix beyond the exit boundary between the last fix
+inside and the recorded departure moves the departure earlier. (A departure fix processed before
+any fix of its visit is lost: the next fix beyond the boundary departs instead.)
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from loads import services
+from loads.models import ACTIVE_LOAD_STATUSES, Load, LoadStatus, StopEvent, StopKind
+from tms.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EXIT_MARGIN_M = 100
+
+
+def exit_margin_m() -> int:
+    return getattr(settings, "TMS_GEOFENCE_EXIT_MARGIN_M", DEFAULT_EXIT_MARGIN_M)
+
+
+def auto_advance() -> bool:
+    return getattr(settings, "TMS_GEOFENCE_AUTO_ADVANCE", False)
+
+
+# --- Where is the fix? -----------------------------------------------------------------------------
+
+
+class Zone:
+    INSIDE = "INSIDE"  # inside the geofence: arrives, or stays
+    BAND = "BAND"  # beyond the geofence but within the exit margin: stays if there, does not arrive
+    OUTSIDE = "OUTSIDE"  # beyond the exit margin: departs
+
+
+@dataclass(frozen=True)
+class FenceHit:
+    load_id: UUID
+    facility_id: UUID
+    kind: str
+    zone: str
+    has_stop: bool  # an open stop, or one that departed after the fix
+
+
+# The facilities to test a fix against: the pickup and delivery sites of the vehicle's active load,
+# and those of its stops that are still open (or departed after the fix, for late fixes).
+_FENCE_HITS_SQL = """
+WITH fix AS (
+    SELECT ST_SetSRID(ST_MakePoint(%(longitude)s, %(latitude)s), 4326)::geography AS point
+),
+candidate AS (
+    SELECT id AS load_id, shipper_id AS facility_id, 'PICKUP' AS kind
+      FROM loads WHERE vehicle_id = %(vehicle_id)s AND status = ANY(%(active)s)
+    UNION
+    SELECT id, consignee_id, 'DELIVERY'
+      FROM loads WHERE vehicle_id = %(vehicle_id)s AND status = ANY(%(active)s)
+    UNION
+    SELECT load_id, facility_id, kind
+      FROM stop_events
+     WHERE vehicle_id = %(vehicle_id)s AND (departed_at IS NULL OR departed_at > %(recorded_at)s)
+)
+SELECT candidate.load_id,
+       candidate.facility_id,
+       candidate.kind,
+       CASE WHEN f.geofence IS NULL THEN ST_DWithin(f.location, fix.point, f.geofence_radius_m)
+            ELSE ST_Covers(f.geofence, fix.point) END AS inside,
+       CASE WHEN f.geofence IS NULL
+            THEN ST_DWithin(f.location, fix.point, f.geofence_radius_m + %(margin)s)
+            ELSE ST_DWithin(f.geofence, fix.point, %(margin)s) END AS within_exit,
+       EXISTS (
+           SELECT 1 FROM stop_events s
+            WHERE s.vehicle_id = %(vehicle_id)s AND s.load_id = candidate.load_id
+              AND s.kind = candidate.kind
+              AND (s.departed_at IS NULL OR s.departed_at > %(recorded_at)s)
+       ) AS has_stop
+  FROM candidate
+  JOIN facilities f ON f.id = candidate.facility_id
+ CROSS JOIN fix
+ ORDER BY candidate.load_id, candidate.kind
+"""
+
+
+def fence_hits(
+    *, vehicle_id: UUID, longitude: float, latitude: float, recorded_at: datetime
+) -> list[FenceHit]:
+    """Where the fix lies relative to each facility the vehicle is bound for or stopped at (one query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FENCE_HITS_SQL,
+            {
+                "longitude": longitude,
+                "latitude": latitude,
+                "vehicle_id": vehicle_id,
+                "recorded_at": recorded_at,
+                "active": [str(status) for status in ACTIVE_LOAD_STATUSES],
+                "margin": exit_margin_m(),
+            },
+        )
+        rows = cursor.fetchall()
+    return [
+        FenceHit(
+            load_id=load_id,
+            facility_id=facility_id,
+            kind=kind,
+            zone=Zone.INSIDE if inside else Zone.BAND if within_exit else Zone.OUTSIDE,
+            has_stop=has_stop,
+        )
+        for load_id, facility_id, kind, inside, within_exit, has_stop in rows
+    ]
+
+
+# --- Stops ---------------------------------------------------------------------------------------
+
+
+def _set_departure(stop: StopEvent, departed_at: datetime) -> None:
+    stop.departed_at = departed_at
+    stop.dwell_s = round((departed_at - stop.arrived_at).total_seconds())
+
+
+def apply_fix(stops: list[StopEvent], *, at: datetime, zone: str) -> tuple[StopEvent | None, bool]:
+    """Applies one fix to the visits of a vehicle at one facility (sorted by arrival).
+
+    Returns (the stop to save or create, or None; whether its arrival or departure changed).
+    A new stop comes back unsaved, without load, vehicle or facility.
+    """
+    if any(stop.departed_at == at for stop in stops):
+        return None, False  # the fix that departed, or a contradictory twin of it
+    visit = next(
+        (s for s in stops if s.arrived_at <= at and (s.departed_at is None or at < s.departed_at)), None
+    )
+    if zone == Zone.OUTSIDE:
+        if visit is not None and at > visit.last_inside_at:
+            _set_departure(visit, at)  # the first fix beyond the margin after the last one inside
+            return visit, True
+        return None, False
+    if visit is not None:
+        if at <= visit.last_inside_at:
+            return None, False
+        visit.last_inside_at = at
+        return visit, False
+    if zone == Zone.BAND:
+        return None, False  # near the edge without having arrived: approaching, or jitter
+    later = next((s for s in stops if s.arrived_at > at), None)
+    if later is not None:
+        later.arrived_at = at  # a late fix: the vehicle was already inside
+        if later.departed_at is not None:
+            _set_departure(later, later.departed_at)
+        return later, True
+    return StopEvent(arrived_at=at, last_inside_at=at), True
+
+
+def record_vehicle_fix(
+    *, vehicle_id: UUID, longitude: float, latitude: float, recorded_at: datetime
+) -> list[StopEvent]:
+    """Records the arrivals and departures that one GPS fix of a vehicle makes at the facilities of
+    its active load (and of stops it has not yet left), and advances the load when
+    TMS_GEOFENCE_AUTO_ADVANCE is on. Returns the stops whose arrival or departure changed.
+
+    A fix far from those facilities, the usual case, costs the one query of `fence_hits`."""
+    hits = fence_hits(vehicle_id=vehicle_id, longitude=longitude, latitude=latitude, recorded_at=recorded_at)
+    hits = [hit for hit in hits if hit.zone != Zone.OUTSIDE or hit.has_stop]
+    if not hits:
+        return []
+    with transaction.atomic():
+        changed = _record_stops(hits, vehicle_id=vehicle_id, recorded_at=recorded_at)
+        if changed and auto_advance():
+            for stop in changed:
+                advance_load(stop)
+    return changed
+
+
+def _record_stops(hits: list[FenceHit], *, vehicle_id: UUID, recorded_at: datetime) -> list[StopEvent]:
+    # Lock order as in loads.services: loads first, by id.
+    loads = {
+        load.pk: load
+        for load in Load.objects.select_for_update(of=("self",))
+        .filter(pk__in={hit.load_id for hit in hits})
+        .order_by("pk")
+    }
+    stops: dict[tuple[UUID, str], list[StopEvent]] = {}
+    for stop in (
+        StopEvent.objects.select_for_update()
+        .filter(vehicle_id=vehicle_id, load_id__in=loads)
+        .order_by("arrived_at")
+    ):
+        stops.setdefault((stop.load_id, stop.kind), []).append(stop)
+    changed: list[StopEvent] = []
+    for hit in hits:
+        load = loads[hit.load_id]
+        stop, moved = apply_fix(stops.get((hit.load_id, hit.kind), []), at=recorded_at, zone=hit.zone)
+        if stop is None:
+            continue
+        if stop._state.adding:
+            if load.vehicle_id != vehicle_id or load.status not in ACTIVE_LOAD_STATUSES:
+                continue  # only the vehicle's active load starts stops (it may have changed since)
+            stop.load, stop.vehicle_id = load, vehicle_id
+            stop.facility_id, stop.kind = hit.facility_id, hit.kind
+        stop.save()
+        if moved:
+            stop.load = load
+            changed.append(stop)
+            logger.info(
+                "vehicle %s %s %s facility %s of load %s at %s",
+                vehicle_id,
+                "departed" if stop.departed_at == recorded_at else "arrived at",
+                hit.kind.lower(),
+                hit.facility_id,
+                load.load_number,
+                recorded_at.isoformat(),
+            )
+    return changed
+
+
+# --- The load's next status ------------------------------------------------------------------------
+
+# How far a load has come, from its milestones: a DELAYED load resumes where it was.
+_PROGRESS_STEPS = [LoadStatus.PICKED_UP, LoadStatus.IN_TRANSIT, LoadStatus.DELIVERED]
+
+
+def _progress(load: Load) -> int:
+    if load.delivered_at is not None:
+        return 3
+    if load.in_transit_at is not None:
+        return 2
+    return 1 if load.picked_up_at is not None else 0
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    status: str
+    at: datetime
+
+
+def suggested_transition(stop: StopEvent, load: Load | None = None) -> Suggestion | None:
+    """The load's next status that this stop supports, and when it happened, or None.
+
+    Arrival at pickup suggests PICKED_UP (the truck is at the dock; the dispatcher confirms the
+    freight is on), departure from pickup IN_TRANSIT (after PICKED_UP if that is still open, at the
+    arrival), and arrival at delivery DELIVERED once the load is in transit. Nothing is suggested
+    for a load that is no longer active on this stop's vehicle.
+    """
+    load = load or stop.load
+    if load.status not in ACTIVE_LOAD_STATUSES or load.vehicle_id != stop.vehicle_id:
+        return None
+    progress = _progress(load)
+    if stop.kind == StopKind.PICKUP:
+        if progress == 0:
+            return Suggestion(LoadStatus.PICKED_UP, stop.arrived_at)
+        if progress == 1 and stop.departed_at is not None:
+            return Suggestion(LoadStatus.IN_TRANSIT, stop.departed_at)
+        return None
+    if progress == 2:
+        return Suggestion(LoadStatus.DELIVERED, stop.arrived_at)
+    return None
+
+
+_SERVICES = {
+    LoadStatus.PICKED_UP: services.pick_up_load,
+    LoadStatus.IN_TRANSIT: services.start_transit,
+    LoadStatus.DELIVERED: services.deliver_load,
+}
+
+
+def advance_load(stop: StopEvent) -> list[str]:
+    """Applies the stop's suggestions through the load services, as a dispatcher would (audit row
+    and event), at the GPS times. A transition the load no longer allows (a dispatcher was first)
+    is logged and skipped. Returns the statuses applied."""
+    applied: list[str] = []
+    load = stop.load
+    while (suggestion := suggested_transition(stop, load)) is not None:
+        try:
+            load = _SERVICES[suggestion.status](load, by=None, at=suggestion.at)
+        except DomainError as error:
+            logger.warning(
+                "geofence could not move load %s to %s: %s", load.load_number, suggestion.status, error
+            )
+            break
+        applied.append(suggestion.status)
+    return applied

@@ -1,0 +1,21 @@
+"""Reactions of the loads app to domain events: registered when the app is ready."""
+
+from uuid import UUID
+
+from django.utils.dateparse import parse_datetime
+
+from events.consumers import register
+from events.taxonomy import EventType
+from loads import geofence
+
+
+@register("loads-geofence", types=[EventType.VEHICLE_LOCATION_UPDATED])
+def record_stops(envelope: dict) -> None:
+    """Each stored GPS fix: arrivals at and departures from the facilities of the vehicle's load."""
+    data = envelope["data"]
+    geofence.record_vehicle_fix(
+        vehicle_id=UUID(data["vehicle_id"]),
+        longitude=float(data["longitude"]),
+        latitude=float(data["latitude"]),
+        recorded_at=parse_datetime(data["recorded_at"]),
+    )

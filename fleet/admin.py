@@ -99,7 +99,7 @@ class VehicleAdmin(ServiceModelAdmin):
             },
         ),
         ("Capacity", {"fields": ["capacity_weight_kg", "capacity_volume_m3"]}),
-        ("Position", {"fields": ["current_location", "location_updated_at"]}),
+        ("Position", {"fields": ["current_location", "location_updated_at", "tracker_device_id"]}),
         ("Maintenance", {"fields": ["odometer_km", "engine_hours", "last_maintenance_at"]}),
         ("Record", {"fields": RECORD_FIELDS, "classes": ["collapse"]}),
     ]

@@ -1,6 +1,8 @@
 from django.contrib.gis.db import models
+from django.contrib.postgres.indexes import BrinIndex, GistIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q
+from django.db.models.functions import Cast
 
 from tms.models import BaseEntity, choices_constraint
 
@@ -87,6 +89,12 @@ class Vehicle(BaseEntity):
     status = models.CharField(max_length=16, choices=VehicleStatus.choices, default=VehicleStatus.AVAILABLE)
     current_location = models.PointField(geography=True, null=True, blank=True)
     location_updated_at = models.DateTimeField(null=True, blank=True)
+    tracker_device_id = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        help_text="The id a phone or tracker reports with (OsmAnd protocol); it is the device's credential.",
+    )
     odometer_km = models.DecimalField(max_digits=10, decimal_places=1, default=0)
     engine_hours = models.DecimalField(max_digits=9, decimal_places=1, default=0)
     last_maintenance_at = models.DateTimeField(null=True, blank=True)
@@ -94,11 +102,18 @@ class Vehicle(BaseEntity):
     class Meta:
         db_table = "vehicles"
         ordering = ["unit_number"]
-        indexes = [models.Index(fields=["carrier", "status"])]
+        indexes = [
+            models.Index(fields=["carrier", "status"]),
+            # `?within=` tests points against planar GeoJSON polygons: geometry, not geography.
+            GistIndex(
+                Cast("current_location", models.PointField(srid=4326)), name="vehicles_location_geom_gist"
+            ),
+        ]
         constraints = [
             choices_constraint("status", VehicleStatus, "vehicles"),
             choices_constraint("vehicle_type", VehicleType, "vehicles"),
             choices_constraint("fuel_type", FuelType, "vehicles"),
+            models.UniqueConstraint(fields=["tracker_device_id"], name="vehicles_tracker_device_id_unique"),
             models.CheckConstraint(
                 condition=Q(capacity_weight_kg__gt=0) & Q(capacity_volume_m3__gt=0),
                 name="vehicles_capacity_positive",
@@ -113,3 +128,60 @@ class Vehicle(BaseEntity):
 
     def __str__(self) -> str:
         return self.unit_number
+
+
+class GpsPoint(models.Model):
+    """One GPS fix of a vehicle: the tracking time series (tms.routers.TIMESERIES_MODELS).
+
+    It may live in another database, so the vehicle is referenced by id without a foreign key. The
+    composite primary key (vehicle_id, recorded_at) makes a repeated fix a no-op and is the B-tree
+    every history read uses; the BRIN index serves time-range scans across vehicles. This table is
+    the record of every fix: ingestion writes no audit row per fix.
+
+    `relay_txid` marks the fixes whose VEHICLE_LOCATION_UPDATED event the tracking relay publishes
+    from this table (the inserting transaction's id; see fleet.tracking); it is null for fixes whose
+    event went through the outbox with them.
+    """
+
+    pk = models.CompositePrimaryKey("vehicle_id", "recorded_at")
+    vehicle_id = models.UUIDField()
+    recorded_at = models.DateTimeField(help_text="When the device took the fix (UTC).")
+    location = models.PointField(geography=True, spatial_index=False)
+    speed_kmh = models.FloatField(null=True, blank=True)
+    heading = models.FloatField(null=True, blank=True, help_text="Degrees clockwise from north, 0-360.")
+    accuracy_m = models.FloatField(null=True, blank=True)
+    fuel_level_pct = models.FloatField(null=True, blank=True)
+    odometer_km = models.FloatField(null=True, blank=True)
+    engine_hours = models.FloatField(null=True, blank=True)
+    received_at = models.DateTimeField(help_text="When the TMS stored it.")
+    relay_txid = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "gps_points"
+        indexes = [
+            BrinIndex(fields=["recorded_at"], name="gps_points_recorded_at_brin"),
+            # One value per ingesting transaction, ever growing: the cheapest index to append to
+            # (a three-column one cost 60% more per fix); the relay sorts within a transaction.
+            models.Index(
+                fields=["relay_txid"], condition=Q(relay_txid__isnull=False), name="gps_points_relay"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vehicle_id} at {self.recorded_at:%Y-%m-%d %H:%M:%S}"
+
+
+class TrackingRelayCursor(models.Model):
+    """How far the tracking relay has published gps_points: every fix of the transactions up to
+    `relay_txid` (fleet.tracking.relay_fixes)."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    relay_txid = models.BigIntegerField(default=0)
+    published = models.BigIntegerField(default=0, help_text="Events published since the start.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "tracking_relay_cursors"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.published} published"

@@ -1,5 +1,6 @@
 """Every change to carriers and vehicles: validated, audited, and evented in one transaction."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from events import audit
 from events.models import AuditAction
 from events.outbox import emit
 from events.taxonomy import EventType
+from fleet import tracking
 from fleet.models import (
     MANUAL_VEHICLE_STATUSES,
     VEHICLE_TRANSITIONS,
@@ -139,6 +141,10 @@ def move_current_location(
     return True
 
 
+def _float(value: Decimal | float | None) -> float | None:
+    return None if value is None else float(value)
+
+
 @transaction.atomic
 def update_vehicle_location(
     vehicle: Vehicle,
@@ -147,21 +153,52 @@ def update_vehicle_location(
     longitude: float,
     latitude: float,
     recorded_at: datetime | None = None,
-    speed_kmh: Decimal | None = None,
-    heading: Decimal | None = None,
+    speed_kmh: Decimal | float | None = None,
+    heading: Decimal | float | None = None,
+    accuracy_m: float | None = None,
+    fuel_level_pct: float | None = None,
+    odometer_km: float | None = None,
+    engine_hours: float | None = None,
 ) -> bool:
-    """Reports where the vehicle is now (see move_current_location)."""
-    return move_current_location(
-        vehicle,
-        by=by,
-        longitude=longitude,
-        latitude=latitude,
-        recorded_at=recorded_at,
-        event_type=EventType.VEHICLE_LOCATION_UPDATED,
-        data={
-            "vehicle_id": vehicle.pk,
-            "carrier_id": vehicle.carrier_id,
-            "speed_kmh": speed_kmh,
-            "heading": heading,
-        },
+    """Someone reports where the vehicle is (the API's PUT, the admin, the demo seed).
+
+    The fix is stored like any other (record_gps_fixes), its event goes through the outbox, and the
+    vehicle moves only forward in time; when it moves, the change of the vehicle row is audited.
+    Returns whether it moved.
+    """
+    recorded_at = recorded_at or timezone.now()
+    fix = tracking.GpsFix(
+        vehicle.pk,
+        recorded_at,
+        float(longitude),
+        float(latitude),
+        _float(speed_kmh),
+        _float(heading),
+        _float(accuracy_m),
+        _float(fuel_level_pct),
+        _float(odometer_km),
+        _float(engine_hours),
     )
+    result = record_gps_fixes([fix], publish=tracking.Publish.OUTBOX)
+    if not result.vehicles_moved:
+        return False
+    audit.record(
+        instance=vehicle,
+        action=AuditAction.UPDATE,
+        changed_data={
+            "current_location": {"longitude": fix.longitude, "latitude": fix.latitude},
+            "location_updated_at": recorded_at.isoformat(),
+        },
+        by=by,
+    )
+    return True
+
+
+def record_gps_fixes(
+    fixes: Sequence[tracking.GpsFix], *, publish: tracking.Publish = tracking.Publish.RELAY
+) -> tracking.IngestResult:
+    """Stores GPS fixes of known vehicles (batches, trackers): a fix is stored once (a repeat of
+    the same vehicle and recorded_at is a duplicate), each stored fix is published as
+    VEHICLE_LOCATION_UPDATED, and a vehicle's current location only moves forward in time. No
+    audit row per fix: gps_points is the record (fleet.tracking)."""
+    return tracking.ingest(fixes, publish=publish)

@@ -47,6 +47,12 @@ def _outbox() -> dict:
     return backlog()
 
 
+def _tracking_backlog() -> dict:
+    from fleet.tracking import relay_backlog  # GPS fixes stored by batches wait for their relay
+
+    return relay_backlog()
+
+
 def _backend(external: bool) -> str:
     return "external" if external else "embedded"
 
@@ -76,6 +82,7 @@ def health(request: HttpRequest) -> JsonResponse:
             "backend": "external" if settings.KAFKA_BOOTSTRAP_SERVERS else "embedded (in-process relay)",
         },
         "outbox": {"required": False, **_timed(_outbox)},
+        "tracking_relay": {"required": False, **_timed(_tracking_backlog)},
         "neo4j": {
             "required": False,
             "backend": "external" if settings.NEO4J_URI else "embedded (in-process graph)",

@@ -224,6 +224,8 @@ REST_FRAMEWORK = {
         "anon": env("TMS_THROTTLE_ANON", "60/minute"),
         "user": env("TMS_THROTTLE_USER", "6000/minute"),
         "auth": env("TMS_THROTTLE_AUTH", "20/minute"),
+        "osmand": env("TMS_THROTTLE_OSMAND", "120/minute"),  # per device id
+        "osmand_address": env("TMS_THROTTLE_OSMAND_ADDRESS", "1200/minute"),  # per client address
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -283,6 +285,12 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 # Leaflet comes from npm (package.json; scripts/bootstrap runs `npm ci`).
 STATICFILES_DIRS = [("leaflet", BASE_DIR / "node_modules" / "leaflet" / "dist"), BASE_DIR / "static"]
+
+# --- GPS tracking -------------------------------------------------------------------------------------
+GPS_RETENTION_DAYS = env_int("TMS_GPS_RETENTION_DAYS", 365)  # TimescaleDB retention; older fixes refused
+GPS_COMPRESS_AFTER_DAYS = env_int("TMS_GPS_COMPRESS_AFTER_DAYS", 7)
+GPS_CHUNK_INTERVAL_HOURS = env_int("TMS_GPS_CHUNK_INTERVAL_HOURS", 24)
+GPS_BATCH_MAX_POINTS = env_int("TMS_GPS_BATCH_MAX_POINTS", 10_000)
 
 # --- Geofences and the dispatch board ------------------------------------------------------------
 TMS_GEOFENCE_AUTO_ADVANCE = env_bool("TMS_GEOFENCE_AUTO_ADVANCE", False)

@@ -3,11 +3,10 @@ from decimal import Decimal
 from django.utils import timezone
 from rest_framework import serializers
 
+from fleet.api.points import MAX_CLOCK_SKEW, MEASUREMENTS, oldest_accepted
 from fleet.models import MANUAL_VEHICLE_STATUSES, Carrier, Vehicle
+from fleet.tracking import BUCKETS
 from tms.api import PointField
-
-# A fix more than this far in the future is a device clock error, not a position.
-MAX_CLOCK_SKEW = timezone.timedelta(minutes=5)
 
 
 class CarrierSerializer(serializers.ModelSerializer):
@@ -51,6 +50,7 @@ class VehicleSerializer(serializers.ModelSerializer):
             "status",
             "current_location",
             "location_updated_at",
+            "tracker_device_id",
             "odometer_km",
             "engine_hours",
             "last_maintenance_at",
@@ -71,27 +71,93 @@ class VehicleSerializer(serializers.ModelSerializer):
         distance = getattr(vehicle, "distance", None)
         return round(distance.m, 1) if distance is not None else None
 
+    def validate_tracker_device_id(self, value: str | None) -> str | None:
+        return value or None  # blank is "no tracker": the column is unique but nullable
+
 
 class VehicleStatusInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=sorted(MANUAL_VEHICLE_STATUSES))
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
 
 
-class LocationInput(serializers.Serializer):
-    longitude = serializers.FloatField(min_value=-180, max_value=180)
-    latitude = serializers.FloatField(min_value=-90, max_value=90)
-    recorded_at = serializers.DateTimeField(required=False, default=None, allow_null=True)
-    speed_kmh = serializers.DecimalField(
-        max_digits=5, decimal_places=1, min_value=0, max_value=300, required=False, default=None
-    )
-    heading = serializers.DecimalField(
-        max_digits=4, decimal_places=1, min_value=0, max_value=360, required=False, default=None
+def _measurement(field: str, help_text: str) -> serializers.FloatField:
+    low, high = MEASUREMENTS[field]
+    return serializers.FloatField(
+        min_value=low, max_value=high, required=False, default=None, allow_null=True, help_text=help_text
     )
 
+
+class LocationInput(serializers.Serializer):
+    """One fix, as the PUT endpoint takes it; the limits are those of the batch (fleet.api.points)."""
+
+    longitude = serializers.FloatField(min_value=-180, max_value=180)
+    latitude = serializers.FloatField(min_value=-90, max_value=90)
+    recorded_at = serializers.DateTimeField(
+        required=False, default=None, allow_null=True, help_text="When the fix was taken; default: now."
+    )
+    speed_kmh = _measurement("speed_kmh", "Speed, km/h.")
+    heading = _measurement("heading", "Degrees clockwise from north.")
+    accuracy_m = _measurement("accuracy_m", "Horizontal accuracy, metres.")
+    fuel_level_pct = _measurement("fuel_level_pct", "Fuel level, percent of the tank.")
+    odometer_km = _measurement("odometer_km", "Odometer, km.")
+    engine_hours = _measurement("engine_hours", "Engine hours.")
+
     def validate_recorded_at(self, value):
-        if value is not None and value > timezone.now() + MAX_CLOCK_SKEW:
+        now = timezone.now()
+        if value is not None and value > now + MAX_CLOCK_SKEW:
             raise serializers.ValidationError("recorded_at is in the future.")
+        if value is not None and value < oldest_accepted(now):
+            raise serializers.ValidationError("recorded_at is older than the retention period.")
         return value
+
+
+class BatchPointInput(LocationInput):
+    """Documentation only: the batch is validated by fleet.api.points, not by this serializer."""
+
+    vehicle_id = serializers.UUIDField()
+    recorded_at = serializers.DateTimeField()
+
+
+class BatchInput(serializers.Serializer):
+    points = BatchPointInput(many=True, help_text="At most 10,000 fixes, of any vehicles.")
+
+
+class RejectedPoint(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the fix in `points`.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="Messages per field."
+    )
+
+
+class BatchResult(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="Fixes stored now.")
+    duplicates = serializers.IntegerField(help_text="Fixes already stored (same vehicle and recorded_at).")
+    rejected = RejectedPoint(
+        many=True, help_text="Fixes refused, with the reasons; nothing else was dropped."
+    )
+
+
+class TrackingQuery(serializers.Serializer):
+    start = serializers.DateTimeField(required=False, help_text="Default: `end` minus 24 hours.")
+    end = serializers.DateTimeField(required=False, help_text="Default: now.")
+    bucket = serializers.ChoiceField(
+        choices=list(BUCKETS), required=False, help_text="Aggregate into buckets of this size."
+    )
+    limit = serializers.IntegerField(
+        min_value=1, max_value=10_000, default=1000, help_text="Raw fixes: at most this many per page."
+    )
+
+    def validate(self, data):
+        end = data.get("end") or timezone.now()
+        start = data.get("start") or end - timezone.timedelta(hours=24)
+        if start >= end:
+            raise serializers.ValidationError({"end": ["end must be after start."]})
+        bucket = data.get("bucket")
+        if bucket and (end - start) / BUCKETS[bucket] > 10_000:
+            raise serializers.ValidationError(
+                {"bucket": ["More than 10,000 buckets: widen them or narrow the window."]}
+            )
+        return {**data, "start": start, "end": end}
 
 
 class LocationResult(serializers.Serializer):

@@ -5,7 +5,7 @@ from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from events.models import AuditLog, OutboxEvent
-from fleet.models import Carrier, Vehicle, VehicleStatus
+from fleet.models import Carrier, GpsPoint, Vehicle, VehicleStatus
 from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads.tests.factories import load_in
 from tms.tests.api_cases import CrudCases
@@ -180,7 +180,7 @@ class TestVehicleLocation:
         assert event.envelope["data"]["latitude"] == 35.1495
         assert AuditLog.objects.filter(record_id=str(vehicle.pk), action="UPDATE").count() == 1
 
-    def test_an_older_fix_does_not_move_the_vehicle_back(self, dispatcher):
+    def test_an_older_fix_is_kept_in_the_track_but_does_not_move_the_vehicle_back(self, dispatcher):
         vehicle = VehicleFactory()
         now = timezone.now()
         newer = {"longitude": -90, "latitude": 35, "recorded_at": now.isoformat()}
@@ -193,7 +193,10 @@ class TestVehicleLocation:
         assert dispatcher.put(self.url(vehicle), older, format="json").json() == {"moved": False}
         vehicle.refresh_from_db()
         assert vehicle.current_location.x == -90
-        assert OutboxEvent.objects.filter(type="VEHICLE_LOCATION_UPDATED").count() == 1
+        # Both fixes are stored, and every stored fix is published; only the newer one moved it.
+        assert GpsPoint.objects.filter(vehicle_id=vehicle.pk).count() == 2
+        assert OutboxEvent.objects.filter(type="VEHICLE_LOCATION_UPDATED").count() == 2
+        assert AuditLog.objects.filter(record_id=str(vehicle.pk), action="UPDATE").count() == 1
 
     @pytest.mark.parametrize(
         ("body", "field"),

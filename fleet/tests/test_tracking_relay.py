@@ -1,0 +1,228 @@
+"""The tracking relay: every fix stored by a batch reaches the transport once, as
+VEHICLE_LOCATION_UPDATED, never before its transaction has committed, and nothing for duplicates or
+refused fixes. These tests commit for real (transaction=True): the relay reads committed work only."""
+
+import datetime
+import time
+import uuid
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connections
+from django.utils import timezone
+
+from events.models import OutboxEvent, StoredEvent
+from events.relay import InProcessTransport
+from events.schemas import VehicleLocationUpdated
+from fleet import tracking
+from fleet.models import TrackingRelayCursor
+from fleet.tests.factories import VehicleFactory
+from fleet.tracking import GpsFix
+from tms.api_defaults import ROLES
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _relay_by_hand(settings, transactional_db):
+    """Each test runs the relay itself (the embedded in-process relay after commit is off); the
+    roles the migration created come back after the tables were emptied by an earlier test."""
+    settings.EVENTS_RELAY_ON_COMMIT = False
+    for role in ROLES:
+        Group.objects.get_or_create(name=role)
+
+
+class Recording:
+    name = "recording"
+
+    def __init__(self, fail: bool = False):
+        self.events = []
+        self.fail = fail
+
+    def publish(self, events):
+        if self.fail:
+            raise ConnectionError("broker unreachable")
+        self.events.extend(events)
+
+
+def minute(n: float) -> datetime.datetime:
+    return timezone.now().replace(second=0, microsecond=0) - datetime.timedelta(hours=1, minutes=-n)
+
+
+def post(client, vehicle, *minutes, **extra):
+    points = [
+        {
+            "vehicle_id": str(vehicle.pk),
+            "longitude": -90 + n / 100,
+            "latitude": 35.0,
+            "recorded_at": minute(n).isoformat(),
+        }
+        | extra
+        for n in minutes
+    ]
+    return client.post("/api/tracking/batch", {"points": points}, format="json").json()
+
+
+def drain(transport, expect: int = 0, timeout_s: float = 30) -> int:
+    """Relays until `expect` fixes were read (or nothing is left when expect is 0). The relay
+    waits for every older writing transaction of the cluster, including other test runs sharing
+    the server: allow them a moment to finish."""
+    total = 0
+    deadline = time.monotonic() + timeout_s
+    while True:
+        count = tracking.relay_fixes(transport)
+        total += count
+        if total >= expect and not count:
+            return total
+        if not count:
+            if time.monotonic() > deadline:
+                return total
+            time.sleep(0.05)
+
+
+def test_each_stored_fix_is_published_once_as_the_schema_says(dispatcher):
+    truck = VehicleFactory()
+    assert post(dispatcher, truck, 2, 0, 1, speed_kmh=72.5)["accepted"] == 3
+    transport = Recording()
+    assert drain(transport, expect=3) == 3
+    assert [event.envelope["data"]["recorded_at"] for event in transport.events] == [
+        minute(n).isoformat() for n in (0, 1, 2)
+    ]
+    for event in transport.events:
+        assert (event.type, event.topic, event.subject) == (
+            "VEHICLE_LOCATION_UPDATED",
+            "tms.vehicles.tracking",
+            str(truck.pk),
+        )
+        data = VehicleLocationUpdated.model_validate(event.envelope["data"])
+        assert (data.vehicle_id, data.carrier_id, data.latitude, data.speed_kmh) == (
+            truck.pk,
+            truck.carrier_id,
+            35.0,
+            72.5,
+        )
+        assert event.envelope["id"] == event.id == str(tracking.event_id(truck.pk, data.recorded_at))
+        assert event.envelope["dataschema"] == "/schemas/VEHICLE_LOCATION_UPDATED/v1"
+        assert event.envelope["specversion"] == "1.0"
+    assert not OutboxEvent.objects.exists()
+    assert TrackingRelayCursor.objects.get().published == 3
+
+
+def test_duplicates_and_refused_fixes_publish_nothing(dispatcher):
+    truck = VehicleFactory()
+    post(dispatcher, truck, 0, 1)
+    assert drain(Recording(), expect=2) == 2
+    again = post(dispatcher, truck, 0, 1)
+    assert again["duplicates"] == 2
+    refused = post(dispatcher, truck, 5, latitude=91)
+    assert len(refused["rejected"]) == 1
+    transport = Recording()
+    assert drain(transport) == 0
+    assert transport.events == []
+    assert tracking.relay_backlog()["unpublished"] == 0
+
+
+def test_a_fix_waits_until_every_older_transaction_has_finished():
+    first, second = VehicleFactory(), VehicleFactory()
+    other = connections.create_connection("default")
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:  # a batch still in flight in another request
+            cursor.execute(
+                "INSERT INTO gps_points (vehicle_id, recorded_at, location, received_at, relay_txid)"
+                " VALUES (%s, %s, 'SRID=4326;POINT(-90 35)', now(), pg_current_xact_id()::text::bigint)",
+                [first.pk, minute(0)],
+            )
+        tracking.ingest([GpsFix(second.pk, minute(1), -91.0, 36.0)])  # a later batch, committed
+        transport = Recording()
+        # The later fix is not published ahead of the open transaction: once the relay's cursor
+        # passed it, the earlier fix would be skipped for ever.
+        assert drain(transport) == 0
+        other.commit()
+        assert drain(transport, expect=2) == 2
+        assert [event.subject for event in transport.events] == [str(first.pk), str(second.pk)]
+    finally:
+        other.close()
+
+
+def test_a_rolled_back_batch_publishes_nothing():
+    truck = VehicleFactory()
+    other = connections.create_connection("default")
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO gps_points (vehicle_id, recorded_at, location, received_at, relay_txid)"
+                " VALUES (%s, %s, 'SRID=4326;POINT(-90 35)', now(), pg_current_xact_id()::text::bigint)",
+                [truck.pk, minute(0)],
+            )
+        other.rollback()
+    finally:
+        other.close()
+    tracking.ingest([GpsFix(truck.pk, minute(1), -91.0, 36.0)])
+    transport = Recording()
+    assert drain(transport, expect=1) == 1
+    assert transport.events[0].envelope["data"]["longitude"] == -91.0
+
+
+def test_a_failed_publish_leaves_the_cursor_and_is_retried_with_the_same_ids():
+    truck = VehicleFactory()
+    tracking.ingest([GpsFix(truck.pk, minute(n), -90.0 - n, 35.0) for n in range(3)])
+    with pytest.raises(ConnectionError):
+        drain(Recording(fail=True), expect=3)
+    assert tracking.relay_backlog()["unpublished"] == 3
+    transport = Recording()
+    assert drain(transport, expect=3) == 3
+    assert [event.id for event in transport.events] == [
+        str(tracking.event_id(truck.pk, minute(n))) for n in range(3)
+    ]
+
+
+def test_one_relay_at_a_time():
+    truck = VehicleFactory()
+    tracking.ingest([GpsFix(truck.pk, minute(0), -90.0, 35.0)])
+    TrackingRelayCursor.objects.get_or_create(name=tracking.RELAY_CURSOR)
+    other = connections.create_connection("default")
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM tracking_relay_cursors WHERE name = 'gps' FOR UPDATE")
+        assert tracking.relay_fixes(Recording()) == 0
+        other.rollback()
+        assert drain(Recording(), expect=1) == 1
+    finally:
+        other.close()
+
+
+def test_the_in_process_transport_hands_every_fix_to_the_consumers():
+    truck = VehicleFactory()
+    tracking.ingest([GpsFix(truck.pk, minute(n), -90.0, 35.0 + n / 100) for n in range(4)])
+    assert drain(InProcessTransport(), expect=4) == 4
+    stored = StoredEvent.objects.filter(type="VEHICLE_LOCATION_UPDATED", subject=str(truck.pk))
+    assert sorted(str(event_id) for event_id in stored.values_list("event_id", flat=True)) == sorted(
+        str(tracking.event_id(truck.pk, minute(n))) for n in range(4)
+    )
+
+
+def test_a_fix_of_a_deleted_vehicle_is_passed_over():
+    kept = VehicleFactory()
+    tracking.ingest([GpsFix(uuid.uuid4(), minute(0), -90.0, 35.0), GpsFix(kept.pk, minute(0), -91.0, 35.0)])
+    transport = Recording()
+    assert drain(transport, expect=2) == 2
+    assert [event.subject for event in transport.events] == [str(kept.pk)]
+    assert tracking.relay_backlog() == {"unpublished": 0, "oldest_age_s": 0, "published": 1}
+
+
+def test_embedded_the_fixes_reach_the_consumers_after_the_commit(settings, monkeypatch):
+    settings.EVENTS_RELAY_ON_COMMIT = True
+    wakes = []
+    wake = tracking.wake_relay_in_process
+    monkeypatch.setattr(tracking, "wake_relay_in_process", lambda: wakes.append(1) or wake())
+    truck = VehicleFactory()
+    tracking.ingest([GpsFix(truck.pk, minute(0), -90.0, 35.0)])
+    assert wakes == [1]
+    deadline = time.monotonic() + 30  # another test run's open transaction may hold it a moment
+    while not StoredEvent.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+        wake()
+    assert StoredEvent.objects.get().event_id == tracking.event_id(truck.pk, minute(0))

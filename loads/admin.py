@@ -14,7 +14,7 @@ from events.admin import ServiceModelAdmin
 from fleet.admin import RECORD_FIELDS
 from fleet.models import Vehicle, VehicleStatus
 from loads import services
-from loads.models import Facility, Load, LoadStatus
+from loads.models import TRANSITION_FIELDS, Facility, Load, LoadStatus
 from tms.exceptions import Conflict
 
 TIME_ZONES = sorted(zoneinfo.available_timezones())
@@ -62,21 +62,6 @@ DEFAULTED_ON_CREATE = [
     "pickup_address",
     "delivery_location",
     "delivery_address",
-]
-TRANSITION_FIELDS = [
-    "status",
-    "vehicle",
-    "driver",
-    "assigned_at",
-    "picked_up_at",
-    "in_transit_at",
-    "delivered_at",
-    "cancelled_at",
-    "cancellation_reason",
-    "delay_reason",
-    "expected_delivery_at",
-    "estimated_distance_m",
-    "estimated_driving_hours",
 ]
 
 

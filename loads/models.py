@@ -106,6 +106,25 @@ ACTIVE_LOAD_STATUSES = [
 ]
 
 
+# Columns only the lifecycle services write (and the estimates they derive): read-only in the API
+# and the admin.
+TRANSITION_FIELDS = [
+    "status",
+    "vehicle",
+    "driver",
+    "assigned_at",
+    "picked_up_at",
+    "in_transit_at",
+    "delivered_at",
+    "cancelled_at",
+    "cancellation_reason",
+    "delay_reason",
+    "expected_delivery_at",
+    "estimated_distance_m",
+    "estimated_driving_hours",
+]
+
+
 class Load(BaseEntity):
     load_number = models.CharField(max_length=32, unique=True)
     shipper = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="shipments")

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from drivers.models import Driver
 from fleet.api.serializers import MAX_CLOCK_SKEW
 from fleet.models import Vehicle
-from loads.models import Facility, Load
+from loads.models import TRANSITION_FIELDS, Facility, Load
 from tms.api import PointField
 
 
@@ -72,21 +72,7 @@ class LoadSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [
-            "status",
-            "vehicle",
-            "driver",
-            "estimated_distance_m",
-            "estimated_driving_hours",
-            "assigned_at",
-            "picked_up_at",
-            "in_transit_at",
-            "delivered_at",
-            "cancelled_at",
-            "cancellation_reason",
-            "delay_reason",
-            "expected_delivery_at",
-        ]
+        read_only_fields = TRANSITION_FIELDS
         extra_kwargs = {
             "load_number": {"required": False, "help_text": "Generated when omitted."},
             "pickup_address": {"required": False},

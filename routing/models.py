@@ -39,6 +39,9 @@ class Route(BaseEntity):
     fuel_estimate_l = models.DecimalField(max_digits=8, decimal_places=1, null=True, blank=True)
     fuel_cost_estimate = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
     toll_estimate = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    score_explanation = models.JSONField(
+        default=dict, blank=True, help_text="The score's formula and the figures behind it."
+    )
     provider = models.CharField(max_length=16, choices=RouteProvider.choices)
     steps = models.JSONField(default=list, blank=True)
     is_current = models.BooleanField(default=True)

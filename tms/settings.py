@@ -162,6 +162,7 @@ CACHES = {
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or REDIS_URL
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND") or REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 86400)  # also how long route job ids stay readable
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
@@ -272,6 +273,20 @@ CORS_ALLOW_HEADERS = [
 # --- Routing estimates used before the routing service has a real route ------------------------
 ROUTING_CIRCUITY_FACTOR = float(env("ROUTING_CIRCUITY_FACTOR", "1.2"))
 ROUTING_AVERAGE_SPEED_KMH = float(env("ROUTING_AVERAGE_SPEED_KMH", "88"))
+
+# --- Street routing (Google Maps Directions, with the great-circle fallback) -------------------------
+ROUTING_GOOGLE_TIMEOUT_S = float(env("ROUTING_GOOGLE_TIMEOUT_S", "10"))
+ROUTING_GOOGLE_RETRY_TIMEOUT_S = float(env("ROUTING_GOOGLE_RETRY_TIMEOUT_S", "20"))
+ROUTING_GOOGLE_AVOID = env_list("ROUTING_GOOGLE_AVOID", "ferries")  # any of tolls,highways,ferries
+ROUTING_GOOGLE_TRAFFIC_MODEL = env("ROUTING_GOOGLE_TRAFFIC_MODEL", "best_guess")
+ROUTING_BREAKER_FAILURES = env_int("ROUTING_BREAKER_FAILURES", 5)
+ROUTING_BREAKER_COOLDOWN_S = env_int("ROUTING_BREAKER_COOLDOWN_S", 60)
+ROUTING_CACHE_TTL_S = env_int("ROUTING_CACHE_TTL_S", 900)
+ROUTING_DEPARTURE_BUCKET_S = env_int("ROUTING_DEPARTURE_BUCKET_S", 900)
+ROUTING_FUEL_PRICE_PER_L = env("ROUTING_FUEL_PRICE_PER_L", "1.05")
+# An estimate: the Directions API gives no truck tolls.
+ROUTING_TOLL_RATE_PER_KM = env("ROUTING_TOLL_RATE_PER_KM", "0.05")
+ROUTING_SCORE_SLACK_TARGET_S = env_int("ROUTING_SCORE_SLACK_TARGET_S", 7200)
 
 # --- i18n, static --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -1,6 +1,9 @@
 from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 
+from drivers.models import Driver
+from fleet.models import Vehicle
+from loads.models import Load
 from routing.models import Route
 from tms.api import PointField
 
@@ -24,6 +27,7 @@ class RouteSerializer(serializers.ModelSerializer):
             "duration_s",
             "duration_in_traffic_s",
             "score",
+            "score_explanation",
             "fuel_estimate_l",
             "fuel_cost_estimate",
             "toll_estimate",
@@ -34,3 +38,19 @@ class RouteSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+
+class OptimizeLoadRouteSerializer(serializers.Serializer):
+    load = serializers.PrimaryKeyRelatedField(queryset=Load.objects.all())
+    vehicle = serializers.PrimaryKeyRelatedField(queryset=Vehicle.objects.all())
+    driver = serializers.PrimaryKeyRelatedField(
+        queryset=Driver.objects.all(), required=False, allow_null=True
+    )
+
+
+class RouteJobSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["PENDING", "SUCCEEDED", "FAILED"])
+    route = serializers.UUIDField(required=False, allow_null=True)
+    error = serializers.CharField(required=False, allow_null=True)
+    status_url = serializers.CharField(required=False)

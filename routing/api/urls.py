@@ -1,6 +1,13 @@
-from routing.api.views import RouteViewSet
+from django.urls import path
+
+from routing.api.views import OptimizeLoadRouteView, RouteJobView, RouteViewSet
 from tms.api import Router
 
 router = Router()
 router.register("routes", RouteViewSet)
-urlpatterns = router.urls
+# Before the router: "optimize-load" would otherwise be read as a route id.
+urlpatterns = [
+    path("routes/optimize-load", OptimizeLoadRouteView.as_view(), name="route-optimize-load"),
+    path("routes/jobs/<str:job_id>", RouteJobView.as_view(), name="route-job"),
+    *router.urls,
+]

@@ -1,8 +1,26 @@
-import django_filters
+import uuid
 
-from routing.api.serializers import RouteSerializer
+import django_filters
+import kombu.exceptions
+from celery.result import AsyncResult
+from django.conf import settings
+from django.core.cache import cache
+from django.http import Http404
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, status
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from routing.api.serializers import OptimizeLoadRouteSerializer, RouteJobSerializer, RouteSerializer
 from routing.models import Route, RouteProvider
+from routing.services import check_routable
+from routing.tasks import optimize_load_route_task
 from tms.api import TmsModelViewSet
+from tms.api_defaults import is_operator
+from tms.context import current_correlation_id
+from tms.exceptions import DependencyUnavailable, DomainError
 
 
 class RouteFilter(django_filters.FilterSet):
@@ -24,3 +42,73 @@ class RouteViewSet(TmsModelViewSet):
 
     def driver_queryset(self, queryset, user):
         return queryset.filter(load__driver__user=user)
+
+
+class IsOperator(BasePermission):
+    """ADMIN and DISPATCHER only, reads included: routing jobs are dispatch work."""
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and is_operator(request.user))
+
+
+def _job_key(job_id: str) -> str:
+    return f"routing:job:{job_id}"
+
+
+def _status_url(request, job_id: str) -> str:
+    return request.build_absolute_uri(reverse("route-job", kwargs={"job_id": job_id}))
+
+
+class OptimizeLoadRouteView(APIView):
+    """Queues the routing of a load on a vehicle; the job's status URL tells how it ended."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(request=OptimizeLoadRouteSerializer, responses={202: RouteJobSerializer}, tags=["routes"])
+    def post(self, request):
+        if not isinstance(request.data, dict):
+            raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        payload = OptimizeLoadRouteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        load, vehicle, driver = (payload.validated_data.get(name) for name in ("load", "vehicle", "driver"))
+        check_routable(load)  # refused now rather than as a failed job
+        job_id = str(uuid.uuid4())
+        # Only jobs started here are readable at the status URL, for as long as Celery keeps results.
+        ttl = int(getattr(settings, "CELERY_RESULT_EXPIRES", 86_400) or 86_400)
+        cache.set(_job_key(job_id), {"load": str(load.pk)}, timeout=ttl)
+        try:
+            optimize_load_route_task.apply_async(
+                args=[str(load.pk), str(vehicle.pk), str(driver.pk) if driver else None, request.user.pk],
+                kwargs={"correlation_id": current_correlation_id()},
+                task_id=job_id,
+            )
+        except kombu.exceptions.OperationalError as error:
+            cache.delete(_job_key(job_id))
+            raise DependencyUnavailable("The job queue is unavailable; retry later.") from error
+        body = {"job_id": job_id, "status": "PENDING", "status_url": _status_url(request, job_id)}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class RouteJobView(APIView):
+    """A routing job's state: PENDING, SUCCEEDED with the route's id, or FAILED with the error."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(responses=RouteJobSerializer, tags=["routes"])
+    def get(self, request, job_id: str):
+        if cache.get(_job_key(job_id)) is None:
+            raise Http404
+        result = AsyncResult(job_id, app=optimize_load_route_task.app)
+        body: dict = {"job_id": job_id, "status": "PENDING", "route": None, "error": None}
+        if result.successful():
+            body.update(status="SUCCEEDED", route=result.result)
+        elif result.failed():
+            error = result.result
+            if isinstance(error, DomainError):
+                body.update(status="FAILED", error={"code": error.code, "message": error.message})
+            else:
+                body.update(
+                    status="FAILED",
+                    error={"code": "routing_failed", "message": "The route could not be computed."},
+                )
+        return Response(body)

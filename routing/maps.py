@@ -1,0 +1,359 @@
+"""Street routing providers: Google Directions behind a circuit breaker and an answer cache, with the
+great-circle estimate (tms.geo) as the fallback that always answers.
+
+Settings (read at call time, defaults in brackets): GOOGLE_MAPS_API_KEY [unset: great circle only],
+ROUTING_GOOGLE_TIMEOUT_S [10], ROUTING_GOOGLE_RETRY_TIMEOUT_S [20], ROUTING_GOOGLE_AVOID
+[["ferries"]], ROUTING_GOOGLE_TRAFFIC_MODEL ["best_guess"], ROUTING_BREAKER_FAILURES [5],
+ROUTING_BREAKER_COOLDOWN_S [60], ROUTING_CACHE_TTL_S [900], ROUTING_DEPARTURE_BUCKET_S [900].
+"""
+
+import datetime
+import hashlib
+import html
+import itertools
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import googlemaps
+from django.conf import settings
+from django.contrib.gis.geos import LineString, Point
+from django.core.cache import cache
+from django.utils import timezone
+
+from routing.models import RouteProvider
+from tms.exceptions import BusinessRuleViolation
+from tms.geo import estimate_road_trip
+
+logger = logging.getLogger(__name__)
+
+QUOTA_STATUSES = {"OVER_QUERY_LIMIT", "OVER_DAILY_LIMIT"}
+_TAG = re.compile(r"<[^>]+>")
+_BLOCK_TAG = re.compile(r"<div[^>]*>", re.IGNORECASE)
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+class NoRoadRoute(BusinessRuleViolation):
+    """The provider answered, and there is no road between the points (ZERO_RESULTS)."""
+
+    code = "no_road_route"
+
+
+class ProviderFailed(Exception):
+    """The provider did not give a usable answer; `quota` when its quota is exhausted."""
+
+    def __init__(self, message: str, *, quota: bool = False):
+        super().__init__(message)
+        self.quota = quota
+
+
+@dataclass
+class RouteResult:
+    provider: str
+    path: LineString
+    distance_m: int
+    duration_s: int
+    duration_in_traffic_s: int | None
+    departure_at: datetime.datetime
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    # Why the fallback answered instead of the street router ("" when it did not).
+    fallback_reason: str = ""
+
+    def to_cache(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = list(self.path.coords)
+        data["departure_at"] = self.departure_at.isoformat()
+        return data
+
+    @classmethod
+    def from_cache(cls, data: dict[str, Any]) -> "RouteResult":
+        data = dict(data)
+        data["path"] = LineString([tuple(c) for c in data["path"]], srid=4326)
+        data["departure_at"] = datetime.datetime.fromisoformat(data["departure_at"])
+        return cls(**data)
+
+
+# --- Circuit breaker ------------------------------------------------------------------------------
+
+
+def _now() -> float:
+    return time.time()
+
+
+class CircuitBreaker:
+    """Consecutive-failure breaker whose state lives in the shared cache (Redis), so every worker
+    sees it. Closed: calls pass. After `failures` consecutive failures it opens for `cooldown_s`;
+    then one caller gets a half-open trial: success closes it, failure opens it again."""
+
+    def __init__(self, name: str):
+        self.prefix = f"routing:breaker:{name}"
+
+    @property
+    def threshold(self) -> int:
+        return int(_setting("ROUTING_BREAKER_FAILURES", 5))
+
+    @property
+    def cooldown_s(self) -> float:
+        return float(_setting("ROUTING_BREAKER_COOLDOWN_S", 60))
+
+    def state(self) -> str:
+        open_until = cache.get(f"{self.prefix}:open_until")
+        if open_until is None:
+            return "CLOSED"
+        return "OPEN" if _now() < open_until else "HALF_OPEN"
+
+    def allow(self) -> bool:
+        state = self.state()
+        if state == "CLOSED":
+            return True
+        if state == "OPEN":
+            return False
+        # Half-open: only the caller that claims the trial goes through.
+        return cache.add(f"{self.prefix}:trial", 1, timeout=max(int(self.cooldown_s), 1))
+
+    def record_success(self) -> None:
+        cache.delete_many([f"{self.prefix}:failures", f"{self.prefix}:open_until", f"{self.prefix}:trial"])
+
+    def record_failure(self) -> None:
+        if self.state() == "HALF_OPEN":
+            self.trip()
+            return
+        key = f"{self.prefix}:failures"
+        cache.add(key, 0, timeout=None)
+        if cache.incr(key) >= self.threshold:
+            self.trip()
+
+    def trip(self) -> None:
+        cache.set(f"{self.prefix}:open_until", _now() + self.cooldown_s, timeout=None)
+        cache.delete_many([f"{self.prefix}:failures", f"{self.prefix}:trial"])
+
+
+# --- Providers -----------------------------------------------------------------------------------
+
+
+def _departure(departure_at: datetime.datetime | None) -> datetime.datetime:
+    # Google refuses a departure time in the past; a pickup already due leaves now.
+    now = timezone.now()
+    return now if departure_at is None or departure_at < now else departure_at
+
+
+class GreatCircle:
+    """Great circle x circuity factor at the average truck speed, on a straight path."""
+
+    provider = RouteProvider.GREAT_CIRCLE
+
+    def route(
+        self,
+        origin: Point,
+        destination: Point,
+        *,
+        waypoints: Sequence[Point] = (),
+        departure_at: datetime.datetime | None = None,
+        fallback_reason: str = "",
+    ) -> RouteResult:
+        points = [origin, *waypoints, destination]
+        distance_m = 0
+        duration_s = 0
+        for a, b in itertools.pairwise(points):
+            leg_m, _hours = estimate_road_trip(a, b)
+            distance_m += leg_m
+            duration_s += round(leg_m / 1000 / settings.ROUTING_AVERAGE_SPEED_KMH * 3600)
+        return RouteResult(
+            provider=self.provider,
+            path=LineString([(p.x, p.y) for p in points], srid=4326),
+            distance_m=distance_m,
+            duration_s=duration_s,
+            duration_in_traffic_s=None,
+            departure_at=_departure(departure_at),
+            steps=[],
+            fallback_reason=fallback_reason,
+        )
+
+
+def strip_html(instruction: str) -> str:
+    """Google's html_instructions as plain text ("Turn <b>left</b><div>Toll road</div>")."""
+    text = _BLOCK_TAG.sub(". ", instruction)
+    text = html.unescape(_TAG.sub("", text))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _lat_lng(point: Point) -> tuple[float, float]:
+    return (point.y, point.x)
+
+
+class GoogleDirections:
+    """Google Maps Directions (driving, traffic-aware) through the official client."""
+
+    provider = RouteProvider.GOOGLE_MAPS
+
+    def __init__(self, key: str):
+        try:
+            self.client = googlemaps.Client(
+                key=key,
+                timeout=float(_setting("ROUTING_GOOGLE_TIMEOUT_S", 10)),
+                retry_timeout=float(_setting("ROUTING_GOOGLE_RETRY_TIMEOUT_S", 20)),
+                # Quota exhaustion is answered by the fallback at once, not retried for retry_timeout.
+                retry_over_query_limit=False,
+            )
+        except ValueError as error:  # a malformed key
+            raise ProviderFailed(f"Google Directions: {error}") from error
+
+    def request_params(
+        self,
+        origin: Point,
+        destination: Point,
+        *,
+        waypoints: Sequence[Point] = (),
+        departure_at: datetime.datetime,
+    ) -> dict[str, Any]:
+        avoid = list(_setting("ROUTING_GOOGLE_AVOID", ["ferries"]))
+        return {
+            "origin": _lat_lng(origin),
+            "destination": _lat_lng(destination),
+            "mode": "driving",
+            "waypoints": [_lat_lng(p) for p in waypoints] or None,
+            "avoid": "|".join(avoid) or None,
+            "departure_time": departure_at,
+            "traffic_model": _setting("ROUTING_GOOGLE_TRAFFIC_MODEL", "best_guess"),
+            "units": "metric",
+        }
+
+    def route(
+        self,
+        origin: Point,
+        destination: Point,
+        *,
+        waypoints: Sequence[Point] = (),
+        departure_at: datetime.datetime,
+    ) -> RouteResult:
+        params = self.request_params(origin, destination, waypoints=waypoints, departure_at=departure_at)
+        try:
+            routes = self.client.directions(**params)
+        except googlemaps.exceptions.ApiError as error:
+            quota = error.status in QUOTA_STATUSES
+            raise ProviderFailed(f"Google Directions: {error}", quota=quota) from error
+        except (
+            googlemaps.exceptions.TransportError,
+            googlemaps.exceptions.Timeout,
+            ValueError,
+            KeyError,
+        ) as error:
+            raise ProviderFailed(f"Google Directions: {error!r}") from error
+        if not routes:
+            raise NoRoadRoute("Google Directions found no road route between the load's stops.")
+        try:
+            return self._parse(routes[0], departure_at)
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise ProviderFailed(f"Google Directions: unexpected answer ({error!r})") from error
+
+    def _parse(self, route: dict[str, Any], departure_at: datetime.datetime) -> RouteResult:
+        legs = route["legs"]
+        polyline = googlemaps.convert.decode_polyline(route["overview_polyline"]["points"])
+        coords = [(p["lng"], p["lat"]) for p in polyline]
+        if len(coords) < 2:
+            raise ValueError("overview polyline has fewer than two points")
+        in_traffic = [leg.get("duration_in_traffic", {}).get("value") for leg in legs]
+        steps = [
+            {
+                "instruction": strip_html(step.get("html_instructions", "")),
+                "distance_m": step["distance"]["value"],
+                "duration_s": step["duration"]["value"],
+            }
+            for leg in legs
+            for step in leg["steps"]
+        ]
+        return RouteResult(
+            provider=self.provider,
+            path=LineString(coords, srid=4326),
+            distance_m=sum(leg["distance"]["value"] for leg in legs),
+            duration_s=sum(leg["duration"]["value"] for leg in legs),
+            duration_in_traffic_s=sum(in_traffic) if all(v is not None for v in in_traffic) else None,
+            departure_at=departure_at,
+            steps=steps,
+        )
+
+
+# --- The entry point -----------------------------------------------------------------------------
+
+google_breaker = CircuitBreaker("google")
+
+
+def _cache_key(
+    origin: Point, destination: Point, waypoints: Sequence[Point], departure_at: datetime.datetime
+) -> str:
+    bucket_s = int(_setting("ROUTING_DEPARTURE_BUCKET_S", 900))
+    request = {
+        "origin": [round(origin.x, 5), round(origin.y, 5)],
+        "destination": [round(destination.x, 5), round(destination.y, 5)],
+        "waypoints": [[round(p.x, 5), round(p.y, 5)] for p in waypoints],
+        "departure_bucket": int(departure_at.timestamp()) // bucket_s,
+        "avoid": list(_setting("ROUTING_GOOGLE_AVOID", ["ferries"])),
+        "traffic_model": _setting("ROUTING_GOOGLE_TRAFFIC_MODEL", "best_guess"),
+    }
+    digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+    return f"routing:directions:{digest}"
+
+
+def compute_route(
+    origin: Point,
+    destination: Point,
+    *,
+    waypoints: Sequence[Point] = (),
+    departure_at: datetime.datetime | None = None,
+) -> RouteResult:
+    """The street route from Google when it can answer, else the great-circle estimate.
+
+    Google's answers are cached per request (points, waypoints, departure bucket) for
+    ROUTING_CACHE_TTL_S; fallbacks are not cached, so Google answers again once it is back.
+    Raises NoRoadRoute when Google says no road connects the points.
+    """
+    departure_at = _departure(departure_at)
+    key = getattr(settings, "GOOGLE_MAPS_API_KEY", None)
+    if not key:
+        return GreatCircle().route(
+            origin, destination, waypoints=waypoints, departure_at=departure_at, fallback_reason="no_api_key"
+        )
+    cache_key = _cache_key(origin, destination, waypoints, departure_at)
+    cached = cache.get(cache_key)
+    if cached is not None:
+        result = RouteResult.from_cache(cached)
+        result.departure_at = departure_at  # the same bucket, this caller's departure
+        return result
+    if not google_breaker.allow():
+        return GreatCircle().route(
+            origin,
+            destination,
+            waypoints=waypoints,
+            departure_at=departure_at,
+            fallback_reason="breaker_open",
+        )
+    try:
+        result = GoogleDirections(key).route(
+            origin, destination, waypoints=waypoints, departure_at=departure_at
+        )
+    except ProviderFailed as error:
+        logger.warning("routing falls back to the great circle: %s", error)
+        if error.quota:
+            google_breaker.trip()  # a spent quota does not come back within seconds
+        else:
+            google_breaker.record_failure()
+        return GreatCircle().route(
+            origin,
+            destination,
+            waypoints=waypoints,
+            departure_at=departure_at,
+            fallback_reason="quota_exhausted" if error.quota else "provider_error",
+        )
+    except NoRoadRoute:
+        google_breaker.record_success()
+        raise
+    google_breaker.record_success()
+    cache.set(cache_key, result.to_cache(), timeout=int(_setting("ROUTING_CACHE_TTL_S", 900)))
+    return result

@@ -1,0 +1,192 @@
+"""Routing writes: a load's route, its costs and its score."""
+
+import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from drivers.models import Driver
+from events.audit import record, snapshot
+from events.models import AuditAction
+from events.outbox import emit
+from events.taxonomy import EventType
+from fleet.models import Vehicle
+from loads.models import Load, LoadStatus
+from routing import maps
+from routing.models import Route
+from tms.exceptions import BusinessRuleViolation
+from tms.geo import great_circle_m
+
+CENT = Decimal("0.01")
+DECILITRE = Decimal("0.1")
+
+# The score's weights; they sum to 1.
+DETOUR_WEIGHT = Decimal("0.4")
+TRAFFIC_WEIGHT = Decimal("0.3")
+SLACK_WEIGHT = Decimal("0.3")
+SCORE_FORMULA = (
+    "score = 100 x (0.4 x detour + 0.3 x traffic + 0.3 x slack), each part clamped to 0..1: "
+    "detour = 2 - distance / great-circle distance (1 on the straight line, 0 at twice it); "
+    "traffic = 2 - duration in traffic / free-flow duration (1 without delay, 0 when traffic "
+    "doubles the time); slack = time left before the delivery appointment after the drive / "
+    "ROUTING_SCORE_SLACK_TARGET_S (1 with at least that much margin, 0 when late)"
+)
+
+UNROUTABLE_STATUSES = {LoadStatus.DELIVERED, LoadStatus.CANCELLED}
+
+
+def _decimal_setting(name: str, default: str) -> Decimal:
+    return Decimal(str(getattr(settings, name, default)))
+
+
+def _clamp(value: Decimal) -> Decimal:
+    return min(max(value, Decimal(0)), Decimal(1))
+
+
+def _ratio(numerator: float, denominator: float) -> Decimal:
+    return Decimal(1) if denominator <= 0 else Decimal(str(numerator)) / Decimal(str(denominator))
+
+
+def route_score(
+    *,
+    distance_m: int,
+    great_circle_distance_m: float,
+    duration_s: int,
+    duration_in_traffic_s: int | None,
+    departure_at: datetime.datetime,
+    delivery_at: datetime.datetime,
+    slack_target_s: int,
+) -> tuple[Decimal, dict[str, Any]]:
+    """The route's score 0-100 (SCORE_FORMULA) and the figures behind it."""
+    detour_ratio = _ratio(distance_m, great_circle_distance_m)
+    detour = _clamp(2 - detour_ratio)
+    driving_s = duration_in_traffic_s if duration_in_traffic_s is not None else duration_s
+    traffic_ratio = _ratio(driving_s, duration_s)
+    traffic = _clamp(2 - traffic_ratio)
+    slack_s = int((delivery_at - departure_at).total_seconds()) - driving_s
+    if slack_target_s > 0:
+        slack = _clamp(Decimal(slack_s) / Decimal(slack_target_s))
+    else:
+        slack = Decimal(1) if slack_s >= 0 else Decimal(0)
+    score = (100 * (DETOUR_WEIGHT * detour + TRAFFIC_WEIGHT * traffic + SLACK_WEIGHT * slack)).quantize(
+        CENT, ROUND_HALF_UP
+    )
+    explanation = {
+        "formula": SCORE_FORMULA,
+        "score": float(score),
+        "detour": {
+            "weight": float(DETOUR_WEIGHT),
+            "value": round(float(detour), 4),
+            "distance_m": distance_m,
+            "great_circle_m": round(great_circle_distance_m),
+            "ratio": round(float(detour_ratio), 4),
+        },
+        "traffic": {
+            "weight": float(TRAFFIC_WEIGHT),
+            "value": round(float(traffic), 4),
+            "duration_s": duration_s,
+            "duration_in_traffic_s": duration_in_traffic_s,
+            "ratio": round(float(traffic_ratio), 4),
+        },
+        "slack": {
+            "weight": float(SLACK_WEIGHT),
+            "value": round(float(slack), 4),
+            "departure_at": departure_at.isoformat(),
+            "delivery_at": delivery_at.isoformat(),
+            "slack_s": slack_s,
+            "target_s": slack_target_s,
+        },
+    }
+    return score, explanation
+
+
+def route_costs(*, distance_m: int, vehicle: Vehicle) -> dict[str, Decimal]:
+    """Fuel litres from the vehicle's consumption, their cost at ROUTING_FUEL_PRICE_PER_L, and a toll
+    estimate at ROUTING_TOLL_RATE_PER_KM on the whole distance: Google's Directions API gives no
+    truck tolls, so the toll figure is a planning estimate, not a quote."""
+    fuel_l = (Decimal(distance_m) * vehicle.fuel_consumption_l_per_100km / Decimal(100_000)).quantize(
+        DECILITRE, ROUND_HALF_UP
+    )
+    fuel_cost = (fuel_l * _decimal_setting("ROUTING_FUEL_PRICE_PER_L", "1.05")).quantize(CENT, ROUND_HALF_UP)
+    toll = (Decimal(distance_m) / 1000 * _decimal_setting("ROUTING_TOLL_RATE_PER_KM", "0.05")).quantize(
+        CENT, ROUND_HALF_UP
+    )
+    return {"fuel_estimate_l": fuel_l, "fuel_cost_estimate": fuel_cost, "toll_estimate": toll}
+
+
+def check_routable(load: Load) -> None:
+    if load.status in UNROUTABLE_STATUSES:
+        raise BusinessRuleViolation(
+            f"Load {load.load_number} is {load.status}; it needs no route.",
+            details={"status": load.status},
+        )
+
+
+def optimize_load_route(*, load: Load, vehicle: Vehicle, driver: Driver | None = None, by) -> Route:
+    """Routes the load from pickup to delivery on the vehicle and makes it the load's current route.
+
+    The street route comes from the provider layer (Google, else the great-circle estimate; the
+    route records which). The previous current route stays as history with is_current=False. A
+    delivered or cancelled load is not routed. The provider is asked before the transaction, so no
+    row lock waits on the network.
+    """
+    check_routable(load)
+    result = maps.compute_route(load.pickup_location, load.delivery_location, departure_at=load.pickup_at)
+    score, explanation = route_score(
+        distance_m=result.distance_m,
+        great_circle_distance_m=great_circle_m(load.pickup_location, load.delivery_location),
+        duration_s=result.duration_s,
+        duration_in_traffic_s=result.duration_in_traffic_s,
+        departure_at=result.departure_at,
+        delivery_at=load.delivery_at,
+        slack_target_s=int(getattr(settings, "ROUTING_SCORE_SLACK_TARGET_S", 7200)),
+    )
+    explanation["provider"] = result.provider
+    explanation["fallback_reason"] = result.fallback_reason
+    costs = route_costs(distance_m=result.distance_m, vehicle=vehicle)
+
+    with transaction.atomic():
+        # Locking the load serialises re-optimisations of the same load.
+        load = Load.objects.select_for_update().get(pk=load.pk)
+        check_routable(load)
+        previous = list(Route.objects.select_for_update().filter(load=load, is_current=True).order_by("pk"))
+        Route.objects.filter(pk__in=[route.pk for route in previous]).update(is_current=False)
+        for route in previous:
+            record(
+                instance=route, action=AuditAction.UPDATE, changed_data={"is_current": [True, False]}, by=by
+            )
+        route = Route.objects.create(
+            load=load,
+            vehicle=vehicle,
+            driver=driver,
+            origin=load.pickup_location,
+            destination=load.delivery_location,
+            path=result.path,
+            distance_m=result.distance_m,
+            duration_s=result.duration_s,
+            duration_in_traffic_s=result.duration_in_traffic_s,
+            score=score,
+            score_explanation=explanation,
+            provider=result.provider,
+            steps=result.steps,
+            is_current=True,
+            **costs,
+        )
+        record(instance=route, action=AuditAction.CREATE, changed_data=snapshot(route), by=by)
+        emit(
+            EventType.ROUTE_OPTIMIZED,
+            subject=route.pk,
+            data={
+                "route_id": route.pk,
+                "load_id": load.pk,
+                "vehicle_id": vehicle.pk,
+                "driver_id": driver.pk if driver else None,
+                "provider": route.provider,
+                "distance_m": route.distance_m,
+                "duration_s": route.duration_s,
+                "score": float(score),
+            },
+        )
+    return route

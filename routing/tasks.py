@@ -1,0 +1,28 @@
+from celery import shared_task
+from django.contrib.auth import get_user_model
+
+from drivers.models import Driver
+from fleet.models import Vehicle
+from loads.models import Load
+from routing.services import optimize_load_route
+from tms.context import correlation_id as correlation_id_var
+
+
+@shared_task
+def optimize_load_route_task(
+    load_id: str, vehicle_id: str, driver_id: str | None, user_id: int | None, correlation_id: str = ""
+) -> str:
+    """Routes a load in the background; the result is the new route's id. The request's correlation
+    id travels with the job, so the audit row and the event carry it."""
+    token = correlation_id_var.set(correlation_id)
+    try:
+        user = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
+        route = optimize_load_route(
+            load=Load.objects.get(pk=load_id),
+            vehicle=Vehicle.objects.get(pk=vehicle_id),
+            driver=Driver.objects.get(pk=driver_id) if driver_id else None,
+            by=user,
+        )
+    finally:
+        correlation_id_var.reset(token)
+    return str(route.pk)

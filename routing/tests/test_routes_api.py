@@ -1,0 +1,260 @@
+"""POST /api/routes/optimize-load and GET /api/routes/jobs/{id}: Celery runs eagerly, its results
+in the real Redis backend; Google is mocked at the HTTP layer."""
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+import responses
+
+from drivers.tests.factories import DriverFactory
+from events.models import AuditLog, OutboxEvent
+from fleet.tests.factories import VehicleFactory
+from loads.tests.factories import LoadFactory, load_in
+from routing.models import Route, RouteProvider
+
+DIRECTIONS_URL = "https://maps.googleapis.com/maps/api/directions/json"
+FIXTURES = Path(__file__).parent / "fixtures"
+OPTIMIZE_URL = "/api/routes/optimize-load"
+
+
+def directions(name: str) -> dict:
+    return json.loads((FIXTURES / f"directions_{name}.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def eager_celery(settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.CELERY_TASK_EAGER_PROPAGATES = True
+    settings.CELERY_TASK_STORE_EAGER_RESULT = True
+
+
+@pytest.fixture
+def google(settings):
+    settings.GOOGLE_MAPS_API_KEY = "AIzaTestKeyForRecordedAnswers"
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(DIRECTIONS_URL, json=directions("ok"))
+        yield mock
+
+
+@pytest.fixture
+def load(db):
+    return LoadFactory()
+
+
+@pytest.fixture
+def vehicle(db):
+    return VehicleFactory()
+
+
+def nothing_written() -> bool:
+    return (
+        not Route.objects.exists()
+        and not AuditLog.objects.filter(table_name="routes").exists()
+        and not OutboxEvent.objects.filter(type="ROUTE_OPTIMIZED").exists()
+    )
+
+
+def test_optimizing_returns_202_and_the_job_reports_the_route(dispatcher, google, load, vehicle):
+    driver = DriverFactory(carrier=vehicle.carrier)
+
+    response = dispatcher.post(
+        OPTIMIZE_URL,
+        {"load": str(load.pk), "vehicle": str(vehicle.pk), "driver": str(driver.pk)},
+        format="json",
+    )
+
+    assert response.status_code == 202, response.content
+    job_id = response.json()["job_id"]
+    assert uuid.UUID(job_id)
+    assert response.json()["status"] == "PENDING"
+    assert response.json()["status_url"] == f"http://testserver/api/routes/jobs/{job_id}"
+    status = dispatcher.get(response.json()["status_url"])
+    assert status.status_code == 200
+    route = Route.objects.get(load=load)
+    assert status.json() == {"job_id": job_id, "status": "SUCCEEDED", "route": str(route.pk), "error": None}
+    assert (route.vehicle, route.driver, route.provider) == (vehicle, driver, RouteProvider.GOOGLE_MAPS)
+    assert AuditLog.objects.get(table_name="routes").user == dispatcher.user
+
+
+def test_the_route_reads_as_geojson_with_steps(dispatcher, viewer, google, load, vehicle):
+    dispatcher.post(OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json")
+    route = Route.objects.get(load=load)
+
+    response = viewer.get(f"/api/routes/{route.pk}")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["path"]["type"] == "LineString"
+    assert body["path"]["coordinates"][0] == pytest.approx([-87.6298, 41.8781])
+    assert body["path"]["coordinates"][-1] == pytest.approx([-86.1581, 39.7684])
+    assert body["origin"]["type"] == "Point"
+    assert body["steps"][1] == {
+        "instruction": "Merge onto I-65 S. Toll road",
+        "distance_m": 288_000,
+        "duration_s": 9800,
+    }
+    assert (body["distance_m"], body["duration_in_traffic_s"], body["provider"]) == (
+        290_000,
+        11_220,
+        "GOOGLE_MAPS",
+    )
+    assert body["driver"] is None
+    assert body["score_explanation"]["traffic"]["ratio"] == 1.1
+
+
+def test_a_failed_job_reports_the_error(dispatcher, google, load, vehicle, settings):
+    settings.CELERY_TASK_EAGER_PROPAGATES = False
+    google.replace(responses.GET, DIRECTIONS_URL, json=directions("zero_results"))
+
+    response = dispatcher.post(
+        OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json"
+    )
+
+    assert response.status_code == 202
+    status = dispatcher.get(response.json()["status_url"])
+    assert status.json()["status"] == "FAILED"
+    assert status.json()["route"] is None
+    assert status.json()["error"]["code"] == "no_road_route"
+    assert nothing_written()
+
+
+def test_a_queued_job_is_pending(dispatcher, load, vehicle, settings, monkeypatch):
+    from routing.api import views
+
+    monkeypatch.setattr(views.optimize_load_route_task, "apply_async", lambda *args, **kwargs: None)
+
+    response = dispatcher.post(
+        OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json"
+    )
+    status = dispatcher.get(response.json()["status_url"])
+
+    assert status.json()["status"] == "PENDING"
+    assert nothing_written()
+
+
+def test_an_unknown_job_is_404(dispatcher):
+    response = dispatcher.get(f"/api/routes/jobs/{uuid.uuid4()}")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("client_name", ["viewer", "driver_client"])
+def test_only_operators_may_optimize(request, client_name, google, load, vehicle):
+    client = request.getfixturevalue(client_name)
+
+    response = client.post(OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json")
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert len(google.calls) == 0
+    assert nothing_written()
+
+
+def test_anonymous_callers_are_asked_to_authenticate(anon_client, load, vehicle):
+    response = anon_client.post(
+        OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json"
+    )
+
+    assert response.status_code == 401
+    assert nothing_written()
+
+
+@pytest.mark.parametrize("client_name", ["viewer", "driver_client"])
+def test_only_operators_may_read_job_status(request, client_name, dispatcher, google, load, vehicle):
+    job = dispatcher.post(OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json")
+
+    response = request.getfixturevalue(client_name).get(job.json()["status_url"])
+
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "load"),
+        ({"vehicle": "{vehicle}"}, "load"),
+        ({"load": "{load}"}, "vehicle"),
+        ({"load": "not-a-uuid", "vehicle": "{vehicle}"}, "load"),
+        ({"load": str(uuid.uuid4()), "vehicle": "{vehicle}"}, "load"),
+        ({"load": "{load}", "vehicle": str(uuid.uuid4())}, "vehicle"),
+        ({"load": "{load}", "vehicle": "{vehicle}", "driver": str(uuid.uuid4())}, "driver"),
+        ({"load": "{load}", "vehicle": 7}, "vehicle"),
+    ],
+)
+def test_bad_input_is_400(dispatcher, google, load, vehicle, body, field):
+    filled = {
+        key: value.format(load=load.pk, vehicle=vehicle.pk) if isinstance(value, str) else value
+        for key, value in body.items()
+    }
+
+    response = dispatcher.post(OPTIMIZE_URL, filled, format="json")
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert field in error["details"]
+    assert len(google.calls) == 0
+    assert nothing_written()
+
+
+def test_a_body_that_is_not_an_object_is_400(dispatcher, load, vehicle):
+    response = dispatcher.post(OPTIMIZE_URL, [str(load.pk), str(vehicle.pk)], format="json")
+
+    assert response.status_code == 400
+    assert nothing_written()
+
+
+def test_a_cancelled_load_is_refused_before_queueing(dispatcher, google):
+    load = load_in("CANCELLED")
+
+    response = dispatcher.post(
+        OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(VehicleFactory().pk)}, format="json"
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "business_rule_violation"
+    assert len(google.calls) == 0
+    assert nothing_written()
+
+
+def test_routes_stay_read_only(dispatcher, google, load, vehicle):
+    dispatcher.post(OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json")
+    route = Route.objects.get(load=load)
+
+    assert dispatcher.post("/api/routes", {}, format="json").status_code == 405
+    assert dispatcher.patch(f"/api/routes/{route.pk}", {"score": 1}, format="json").status_code == 405
+    assert dispatcher.delete(f"/api/routes/{route.pk}").status_code == 405
+
+
+def test_a_driver_sees_only_routes_of_their_loads(driver_client, dispatcher, google, load, vehicle):
+    dispatcher.post(OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json")
+
+    response = driver_client.get("/api/routes")
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 0
+
+
+def test_the_job_carries_the_requests_correlation_id(dispatcher, google, load, vehicle):
+    dispatcher.post(
+        OPTIMIZE_URL,
+        {"load": str(load.pk), "vehicle": str(vehicle.pk)},
+        format="json",
+        HTTP_X_REQUEST_ID="plan-42",
+    )
+
+    assert AuditLog.objects.get(table_name="routes").correlation_id == "plan-42"
+    assert OutboxEvent.objects.get(type="ROUTE_OPTIMIZED").envelope["correlationid"] == "plan-42"
+
+
+def test_a_worker_sets_the_correlation_id_it_was_given(google, load, vehicle):
+    from routing.tasks import optimize_load_route_task
+
+    route_id = optimize_load_route_task.apply(
+        args=[str(load.pk), str(vehicle.pk), None, None], kwargs={"correlation_id": "worker-7"}
+    ).get()
+
+    assert AuditLog.objects.get(table_name="routes", record_id=route_id).correlation_id == "worker-7"

@@ -198,6 +198,9 @@ KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 3)
 KAFKA_REPLICATION_FACTOR = env_int("KAFKA_REPLICATION_FACTOR", 1)
 NEO4J_URI = env("NEO4J_URI")
+NEO4J_USER = env("NEO4J_USER", "neo4j")
+NEO4J_PASSWORD = env("NEO4J_PASSWORD")
+NEO4J_DATABASE = env("NEO4J_DATABASE")  # empty: the server's default database
 GOOGLE_MAPS_API_KEY = env("GOOGLE_MAPS_API_KEY")
 
 # --- Auth ----------------------------------------------------------------------------------------

@@ -62,3 +62,22 @@ class Route(BaseEntity):
 
     def __str__(self) -> str:
         return f"Route for {self.load} ({self.provider})"
+
+
+class RouteFollowing(models.Model):
+    """What the route follower (routing.following) remembers of one route between two fixes."""
+
+    route = models.OneToOneField(Route, on_delete=models.CASCADE, primary_key=True, related_name="following")
+    last_fix_at = models.DateTimeField(null=True, blank=True, help_text="The newest fix applied.")
+    excursion_started_at = models.DateTimeField(
+        null=True, blank=True, help_text="First fix of the current run outside the corridor."
+    )
+    excursion_reported = models.BooleanField(default=False)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    last_prediction_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "route_followings"
+
+    def __str__(self) -> str:
+        return f"Following of {self.route_id}"

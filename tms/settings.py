@@ -290,6 +290,12 @@ ROUTING_FUEL_PRICE_PER_L = env("ROUTING_FUEL_PRICE_PER_L", "1.05")
 # An estimate: the Directions API gives no truck tolls.
 ROUTING_TOLL_RATE_PER_KM = env("ROUTING_TOLL_RATE_PER_KM", "0.05")
 ROUTING_SCORE_SLACK_TARGET_S = env_int("ROUTING_SCORE_SLACK_TARGET_S", 7200)
+# Following the route from the GPS stream (routing/following.py).
+ROUTING_DEVIATION_CORRIDOR_M = env_int("ROUTING_DEVIATION_CORRIDOR_M", 500)  # off route beyond this
+ROUTING_DEVIATION_MIN_S = env_int("ROUTING_DEVIATION_MIN_S", 120)  # off route this long: ROUTE_DEVIATION
+ROUTING_ARRIVAL_RADIUS_M = env_int("ROUTING_ARRIVAL_RADIUS_M", 300)  # this close to the destination: arrived
+ROUTING_DELAY_GRACE_S = env_int("ROUTING_DELAY_GRACE_S", 900)  # ETA lateness tolerated before LOAD_DELAYED
+ROUTING_ETA_SPEED_SAMPLES = env_int("ROUTING_ETA_SPEED_SAMPLES", 5)  # recent fixes averaged for the ETA
 
 # --- i18n, static --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

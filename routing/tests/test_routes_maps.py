@@ -38,7 +38,9 @@ def google(settings):
 
 @pytest.fixture
 def departure():
-    return (timezone.now() + datetime.timedelta(days=1)).replace(microsecond=0)
+    # A minute into a 15-minute departure bucket, so "+30 s" stays in the same bucket.
+    tomorrow = int((timezone.now() + datetime.timedelta(days=1)).timestamp())
+    return datetime.datetime.fromtimestamp(tomorrow // 900 * 900 + 60, tz=datetime.UTC)
 
 
 def route(departure, **kwargs):

@@ -93,6 +93,7 @@ class DriverAdmin(ServiceModelAdmin):
     create_service = services.create_driver
     update_service = services.update_driver
     delete_service = services.delete_driver
+    location_service = services.update_driver_location
 
     @admin.display(description="name", ordering="last_name")
     def full_name(self, driver: Driver) -> str:
@@ -111,16 +112,6 @@ class DriverAdmin(ServiceModelAdmin):
             # The login a driver uses is a DRIVER-role account; dispatchers need not see the rest.
             kwargs["queryset"] = get_user_model().objects.filter(groups__name=DRIVER).order_by("username")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def update(self, request, driver, fields):
-        # A position set on the map is a location report (see VehicleAdmin.update).
-        if fields.get("current_location") is not None:
-            location = fields.pop("current_location")
-            services.update_driver_location(
-                driver, by=request.user, longitude=location.x, latitude=location.y
-            )
-        if fields:
-            super().update(request, driver, fields)
 
     @admin.action(description="Set available", permissions=["change"])
     def set_available(self, request, queryset):

@@ -83,6 +83,8 @@ class ServiceModelAdmin(GISModelAdmin):
     create_service: Callable[..., Any] | None = None
     update_service: Callable[..., Any] | None = None
     delete_service: Callable[..., Any] | None = None
+    # For models with a live position: `location_service(instance, *, by, longitude, latitude)`.
+    location_service: Callable[..., Any] | None = None
     gis_widget_kwargs = US_MAP
 
     def get_fieldsets(self, request, obj=None):
@@ -117,7 +119,13 @@ class ServiceModelAdmin(GISModelAdmin):
         return type(self).create_service(by=request.user, **fields)
 
     def update(self, request: HttpRequest, obj: models.Model, fields: dict[str, Any]) -> None:
-        type(self).update_service(obj, by=request.user, **fields)
+        # A position set on the map is a location report: it moves location_updated_at and emits
+        # the location event for the live map, as a GPS fix does. Clearing it is an edit.
+        if type(self).location_service is not None and fields.get("current_location") is not None:
+            location = fields.pop("current_location")
+            type(self).location_service(obj, by=request.user, longitude=location.x, latitude=location.y)
+        if fields:
+            type(self).update_service(obj, by=request.user, **fields)
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -107,17 +107,7 @@ class VehicleAdmin(ServiceModelAdmin):
     create_service = services.create_vehicle
     update_service = services.update_vehicle
     delete_service = services.delete_vehicle
-
-    def update(self, request, vehicle, fields):
-        # A position set on the map is a location report: it moves location_updated_at and emits
-        # VEHICLE_LOCATION_UPDATED for the live map, as a GPS fix does. Clearing it is an edit.
-        if fields.get("current_location") is not None:
-            location = fields.pop("current_location")
-            services.update_vehicle_location(
-                vehicle, by=request.user, longitude=location.x, latitude=location.y
-            )
-        if fields:
-            super().update(request, vehicle, fields)
+    location_service = services.update_vehicle_location
 
     @admin.action(description="Send to maintenance", permissions=["change"])
     def send_to_maintenance(self, request, queryset):

@@ -30,7 +30,7 @@ import itertools
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -341,41 +341,54 @@ def find_bks_table(instance_path: str | Path, name: str = "bks_table.csv") -> Pa
 
 @dataclass(frozen=True)
 class Vehicle:
-    capacity: int
+    capacities: Sequence[int] = ()  # one per `RoutingProblem.quantities`
     max_driving: int | None = None  # total travel time on the route, service excluded
-    fixed_cost: int = 0  # paid once if the vehicle leaves the depot
+    max_duration: int | None = None  # route span on the clock (needs time windows), waiting included
+    fixed_cost: int = 0  # paid once if the vehicle leaves its start
+    start: int = 0  # the node the route starts at
+    end: int = 0  # the node it ends at; arcs of cost and time 0 into it make the route open
 
 
 @dataclass
 class RoutingProblem:
-    """Integer routing model; node 0 is the depot where every vehicle starts and ends.
+    """Integer routing model. Each vehicle starts at its `start` node and ends at its `end` node
+    (by default node 0, the depot); every other node is a stop.
 
     `travel_cost[i][j]` is the objective per arc, `travel_time[i][j]` the driving time (also what
     `max_driving` limits). A stop's service time is spent at the stop before leaving it. Time
-    windows bound the start of service (waiting is free); the depot's bounds the whole route.
-    `demands` are loaded at the stop: a pickup's quantity positive, its delivery's negative.
-    `pickup_deliveries` pairs are served by the same vehicle, pickup first. With
-    `unserved_penalty` a stop (or a whole pair) may be left out at that cost; otherwise every
-    stop is served or there is no solution.
+    windows bound the start of service (waiting is free); a vehicle's start and end nodes' windows
+    bound its route. `quantities` are the capacity dimensions (weight, volume, ...), each the
+    amount loaded at every node: a pickup's positive, its delivery's negative; every vehicle has a
+    capacity per dimension. `pickup_deliveries` pairs are served by the same vehicle, pickup
+    first. `allowed_vehicles` restricts a stop to some vehicles. With `unserved_penalty` a stop
+    (or a whole pair) may be left out at that cost; otherwise every stop is served or there is no
+    solution.
     """
 
     travel_cost: Sequence[Sequence[int]]
     travel_time: Sequence[Sequence[int]]
     vehicles: Sequence[Vehicle]
-    demands: Sequence[int] | None = None
+    quantities: Sequence[Sequence[int]] = ()
     service_times: Sequence[int] | None = None
     time_windows: Sequence[tuple[int, int]] | None = None
     pickup_deliveries: Sequence[tuple[int, int]] = ()
+    allowed_vehicles: Mapping[int, Sequence[int]] | None = None
     unserved_penalty: int | None = None
 
     @property
     def size(self) -> int:
         return len(self.travel_cost)
 
+    @property
+    def stops(self) -> list[int]:
+        """Every node that is no vehicle's start or end."""
+        ends = {vehicle.start for vehicle in self.vehicles} | {vehicle.end for vehicle in self.vehicles}
+        return [node for node in range(self.size) if node not in ends]
+
 
 @dataclass(frozen=True)
 class ModelSolution:
-    routes: list[list[int]]  # per vehicle, in `problem.vehicles` order; stop nodes, no depot
+    routes: list[list[int]]  # per vehicle, in `problem.vehicles` order; stop nodes, no start or end
     cost: int
     unserved: list[int] = field(default_factory=list)
 
@@ -402,36 +415,44 @@ class SearchSettings:
 
 def _build(problem: RoutingProblem) -> tuple[pywrapcp.RoutingIndexManager, pywrapcp.RoutingModel]:
     size, fleet = problem.size, len(problem.vehicles)
-    manager = pywrapcp.RoutingIndexManager(size, fleet, 0)
+    starts = [spec.start for spec in problem.vehicles]
+    ends = [spec.end for spec in problem.vehicles]
+    if set(starts) | set(ends) == {0}:
+        manager = pywrapcp.RoutingIndexManager(size, fleet, 0)
+    else:
+        manager = pywrapcp.RoutingIndexManager(size, fleet, starts, ends)
     routing = pywrapcp.RoutingModel(manager)
+    stops = problem.stops
     cost = routing.RegisterTransitMatrix([list(row) for row in problem.travel_cost])
     routing.SetArcCostEvaluatorOfAllVehicles(cost)
     for vehicle, spec in enumerate(problem.vehicles):
         if spec.fixed_cost:
             routing.SetFixedCostOfVehicle(spec.fixed_cost, vehicle)
 
-    if problem.demands is not None:
-        demand = routing.RegisterUnaryTransitVector(list(problem.demands))
-        capacities = [spec.capacity for spec in problem.vehicles]
-        routing.AddDimensionWithVehicleCapacity(demand, 0, capacities, True, "load")
+    for dimension, amounts in enumerate(problem.quantities):
+        demand = routing.RegisterUnaryTransitVector(list(amounts))
+        capacities = [spec.capacities[dimension] for spec in problem.vehicles]
+        routing.AddDimensionWithVehicleCapacity(demand, 0, capacities, True, f"quantity-{dimension}")
 
     service = problem.service_times or [0] * size
     if problem.time_windows is not None:
-        horizon = problem.time_windows[0][1]
+        horizon = max(end for _, end in problem.time_windows)
         duration = [[service[i] + problem.travel_time[i][j] for j in range(size)] for i in range(size)]
         routing.AddDimension(routing.RegisterTransitMatrix(duration), horizon, horizon, False, "time")
         clock = routing.GetDimensionOrDie("time")
-        for node in range(1, size):
+        for node in stops:
             start, end = problem.time_windows[node]
             clock.CumulVar(manager.NodeToIndex(node)).SetRange(start, end)
-        depot_start, depot_end = problem.time_windows[0]
-        for vehicle in range(fleet):
-            for index in (routing.Start(vehicle), routing.End(vehicle)):
-                clock.CumulVar(index).SetRange(depot_start, depot_end)
+        for vehicle, spec in enumerate(problem.vehicles):
+            begin, finish = routing.Start(vehicle), routing.End(vehicle)
+            clock.CumulVar(begin).SetRange(*problem.time_windows[spec.start])
+            clock.CumulVar(finish).SetRange(*problem.time_windows[spec.end])
+            if spec.max_duration is not None:
+                clock.SetSpanUpperBoundForVehicle(spec.max_duration, vehicle)
             # Leave as late and come back as early as the windows allow: a schedule, not just a
             # feasible one.
-            routing.AddVariableMaximizedByFinalizer(clock.CumulVar(routing.Start(vehicle)))
-            routing.AddVariableMinimizedByFinalizer(clock.CumulVar(routing.End(vehicle)))
+            routing.AddVariableMaximizedByFinalizer(clock.CumulVar(begin))
+            routing.AddVariableMinimizedByFinalizer(clock.CumulVar(finish))
 
     limits = [spec.max_driving for spec in problem.vehicles]
     if any(limit is not None for limit in limits):
@@ -440,6 +461,12 @@ def _build(problem: RoutingProblem) -> tuple[pywrapcp.RoutingIndexManager, pywra
         routing.AddDimensionWithVehicleCapacity(
             driving, 0, [unlimited if limit is None else limit for limit in limits], True, "driving"
         )
+
+    for node, allowed in (problem.allowed_vehicles or {}).items():
+        # -1 is "unserved"; only a stop with a penalty can take it. (SetAllowedVehiclesForIndex
+        # does the same but its Python binding refuses lists, and reads an empty one as "any".)
+        optional = [-1] if problem.unserved_penalty is not None else []
+        routing.VehicleVar(manager.NodeToIndex(node)).SetValues([*optional, *allowed])
 
     paired: set[int] = set()
     if problem.pickup_deliveries:
@@ -462,7 +489,7 @@ def _build(problem: RoutingProblem) -> tuple[pywrapcp.RoutingIndexManager, pywra
             solver.Add(routing.ActiveVar(pickup_index) == routing.ActiveVar(delivery_index))
         paired |= {pickup, delivery}
     if problem.unserved_penalty is not None:
-        for node in range(1, size):
+        for node in stops:
             if node not in paired:
                 routing.AddDisjunction([manager.NodeToIndex(node)], problem.unserved_penalty)
     return manager, routing
@@ -562,7 +589,7 @@ def solve_model(
 def _solution(problem: RoutingProblem, routes: list[list[int]], cost: int) -> ModelSolution:
     served = {node for route in routes for node in route}
     return ModelSolution(
-        routes=routes, cost=cost, unserved=[node for node in range(1, problem.size) if node not in served]
+        routes=routes, cost=cost, unserved=[node for node in problem.stops if node not in served]
     )
 
 
@@ -584,8 +611,8 @@ def _problem(instance: Instance, convention: Convention, fleet: int, fixed_cost:
     return RoutingProblem(
         travel_cost=cost,
         travel_time=travel,
-        vehicles=[Vehicle(capacity=instance.vehicle_capacity, fixed_cost=fixed_cost)] * fleet,
-        demands=[site.demand for site in sites],
+        vehicles=[Vehicle(capacities=(instance.vehicle_capacity,), fixed_cost=fixed_cost)] * fleet,
+        quantities=[[site.demand for site in sites]],
         service_times=[round(site.service * scale) for site in sites],
         time_windows=windows,
     )

@@ -322,7 +322,7 @@ def _costs(size: int, cheap: dict[tuple[int, int], int], default: int = 50) -> l
 def _on_board(problem: RoutingProblem, route: list[int]) -> list[int]:
     load, profile = 0, []
     for node in route:
-        load += problem.demands[node]
+        load += problem.quantities[0][node]
         profile.append(load)
     return profile
 
@@ -332,8 +332,8 @@ def test_pickup_precedes_its_delivery_even_when_the_reverse_is_cheaper():
     problem = RoutingProblem(
         travel_cost=_costs(3, {(0, 2): 1, (2, 1): 1, (1, 0): 1}),
         travel_time=_costs(3, {}, 1),
-        vehicles=[Vehicle(capacity=1)],
-        demands=[0, 1, -1],
+        vehicles=[Vehicle(capacities=(1,))],
+        quantities=[[0, 1, -1]],
         pickup_deliveries=[(1, 2)],
     )
 
@@ -350,8 +350,8 @@ def test_pickup_and_delivery_pairs_share_a_vehicle_and_respect_capacity_and_wind
     problem = RoutingProblem(
         travel_cost=_costs(7, {(2, 3): 5, (4, 5): 5}, 20),
         travel_time=_costs(7, {}, 10),
-        vehicles=[Vehicle(capacity=1), Vehicle(capacity=1)],
-        demands=[0, 1, -1, 1, -1, 1, -1],
+        vehicles=[Vehicle(capacities=(1,)), Vehicle(capacities=(1,))],
+        quantities=[[0, 1, -1, 1, -1, 1, -1]],
         service_times=[0, 5, 5, 5, 5, 5, 5],
         time_windows=windows,
         pickup_deliveries=pairs,
@@ -371,8 +371,8 @@ def test_max_driving_time_splits_work_across_vehicles():
     problem = RoutingProblem(
         travel_cost=_costs(5, {}, 10),
         travel_time=_costs(5, {}, 10),
-        vehicles=[Vehicle(capacity=2, max_driving=45), Vehicle(capacity=2, max_driving=45)],
-        demands=[0, 1, -1, 1, -1],
+        vehicles=[Vehicle(capacities=(2,), max_driving=45), Vehicle(capacities=(2,), max_driving=45)],
+        quantities=[[0, 1, -1, 1, -1]],
         pickup_deliveries=[(1, 2), (3, 4)],
     )
 
@@ -394,8 +394,8 @@ def test_a_load_no_vehicle_can_serve_is_left_out_whole_at_the_penalty(windows):
     problem = RoutingProblem(
         travel_cost=_costs(5, {}, 10),
         travel_time=_costs(5, {}, 10),
-        vehicles=[Vehicle(capacity=2)],
-        demands=[0, 1, -1, 1, -1],
+        vehicles=[Vehicle(capacities=(2,))],
+        quantities=[[0, 1, -1, 1, -1]],
         time_windows=windows,
         pickup_deliveries=[(1, 2), (3, 4)],
         unserved_penalty=1000,
@@ -465,3 +465,66 @@ def test_solve_vrp_exits_with_status_2_and_prints_nothing_on_bad_input(tmp_path,
 
     assert raised.value.returncode == 2
     assert out.getvalue() == ""
+
+
+# --------------------------------------------------------------------------- fleet-shaped models
+
+
+def test_vehicles_start_where_they_are_and_end_after_their_last_stop():
+    # Nodes: 0 = open end (free to reach), 1 and 2 = the trucks' positions, 3 -> 4 and 5 -> 6 two
+    # loads. Truck 1 is next to load 3 -> 4, truck 2 next to load 5 -> 6.
+    cheap = {(1, 3): 1, (3, 4): 10, (2, 5): 1, (5, 6): 10}
+    costs = _costs(7, cheap, 100)
+    for node in range(7):
+        costs[node][0] = 0
+    problem = RoutingProblem(
+        travel_cost=costs,
+        travel_time=costs,
+        vehicles=[Vehicle(start=1), Vehicle(start=2)],
+        pickup_deliveries=[(3, 4), (5, 6)],
+    )
+
+    found = solve_model(problem, time_limit_s=QUICK)
+
+    assert (found.routes, found.cost, found.unserved) == ([[3, 4], [5, 6]], 22, [])
+    assert problem.stops == [3, 4, 5, 6]
+
+
+def test_each_capacity_dimension_and_allowed_vehicles_bind():
+    # Load 3 -> 4 is heavy (weight 8) and load 5 -> 6 bulky (volume 8): truck 1 carries weight,
+    # truck 2 volume. Load 7 -> 8 is light but allowed on truck 1 only.
+    costs = _costs(9, {}, 10)
+    for node in range(9):
+        costs[node][0] = 0
+    problem = RoutingProblem(
+        travel_cost=costs,
+        travel_time=costs,
+        vehicles=[Vehicle(capacities=(10, 2), start=1), Vehicle(capacities=(2, 10), start=2)],
+        quantities=[[0, 0, 0, 8, -8, 1, -1, 1, -1], [0, 0, 0, 1, -1, 8, -8, 1, -1]],
+        pickup_deliveries=[(3, 4), (5, 6), (7, 8)],
+        allowed_vehicles={7: [0], 8: [0]},
+    )
+
+    found = solve_model(problem, time_limit_s=QUICK)
+
+    assert {3, 4, 7, 8} == set(found.routes[0]) and sorted(found.routes[1]) == [5, 6]
+
+
+def test_max_duration_bounds_the_route_span_waiting_included():
+    # Truck 1's driver is on duty since t=0, truck 2's may start any time. The second load cannot
+    # be picked up before t=100, so truck 1 working both spans 110 > 90 and truck 2 takes it.
+    costs = _costs(7, {}, 10)
+    for node in range(7):
+        costs[node][0] = 0
+    windows = [(0, 1000), (0, 0), (0, 1000), (0, 1000), (0, 1000), (100, 200), (0, 1000)]
+    problem = RoutingProblem(
+        travel_cost=costs,
+        travel_time=costs,
+        vehicles=[Vehicle(start=1, max_duration=90), Vehicle(start=2, max_duration=90, fixed_cost=1)],
+        time_windows=windows,
+        pickup_deliveries=[(3, 4), (5, 6)],
+    )
+
+    found = solve_model(problem, time_limit_s=QUICK)
+
+    assert (found.routes, found.unserved) == ([[3, 4], [5, 6]], [])

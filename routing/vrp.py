@@ -391,6 +391,9 @@ class ModelSolution:
     routes: list[list[int]]  # per vehicle, in `problem.vehicles` order; stop nodes, no start or end
     cost: int
     unserved: list[int] = field(default_factory=list)
+    # With time windows, the final solution's clock per vehicle: [start, each stop's service
+    # start, end]: finishing as early as the windows allow, leaving as late as that allows.
+    schedules: list[list[int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -449,10 +452,10 @@ def _build(problem: RoutingProblem) -> tuple[pywrapcp.RoutingIndexManager, pywra
             clock.CumulVar(finish).SetRange(*problem.time_windows[spec.end])
             if spec.max_duration is not None:
                 clock.SetSpanUpperBoundForVehicle(spec.max_duration, vehicle)
-            # Leave as late and come back as early as the windows allow: a schedule, not just a
-            # feasible one.
-            routing.AddVariableMaximizedByFinalizer(clock.CumulVar(begin))
+            # A schedule, not just a feasible one: finish as early as the windows allow, and
+            # leave as late as that finish allows (finalizers apply in the order added).
             routing.AddVariableMinimizedByFinalizer(clock.CumulVar(finish))
+            routing.AddVariableMaximizedByFinalizer(clock.CumulVar(begin))
 
     limits = [spec.max_driving for spec in problem.vehicles]
     if any(limit is not None for limit in limits):
@@ -583,7 +586,13 @@ def solve_model(
         assignment = routing.SolveWithParameters(parameters)
     if assignment is None:
         return None
-    return _solution(problem, _read_routes(manager, routing, assignment), assignment.ObjectiveValue())
+    found = _solution(problem, _read_routes(manager, routing, assignment), assignment.ObjectiveValue())
+    if problem.time_windows is not None:
+        clock = routing.GetDimensionOrDie("time")
+        for vehicle, route in enumerate(found.routes):
+            indices = [routing.Start(vehicle), *map(manager.NodeToIndex, route), routing.End(vehicle)]
+            found.schedules.append([assignment.Min(clock.CumulVar(index)) for index in indices])
+    return found
 
 
 def _solution(problem: RoutingProblem, routes: list[list[int]], cost: int) -> ModelSolution:

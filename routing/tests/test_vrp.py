@@ -528,3 +528,5 @@ def test_max_duration_bounds_the_route_span_waiting_included():
     found = solve_model(problem, time_limit_s=QUICK)
 
     assert (found.routes, found.unserved) == ([[3, 4], [5, 6]], [])
+    # Truck 1 leaves at once; truck 2 leaves to be at the pickup when its window opens.
+    assert found.schedules == [[0, 10, 20, 20], [90, 100, 110, 110]]

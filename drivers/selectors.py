@@ -238,10 +238,21 @@ def legal_driving_time(driver: Driver, at: datetime, *, needed: timedelta | None
 
 def clock_and_plan(driver: Driver, at: datetime) -> tuple[hos.HosClock, DrivingPlan]:
     """The clock at `at` and what the driver may drive from then, from one read of the log."""
-    at = at.astimezone(home_zone(driver))
-    rules = rule_set(driver)
-    segments = driver_segments(driver, since=at - LOOKBACK, until=at)
-    return hos.evaluate(segments, at, rules), plan_driving(segments, at, rules)
+    return clocks_and_plans([driver], at)[driver.pk]
+
+
+def clocks_and_plans(
+    drivers: Sequence[Driver], at: datetime
+) -> dict[UUID, tuple[hos.HosClock, DrivingPlan]]:
+    """`clock_and_plan` for many drivers: one query for all their records."""
+    records = records_by_driver([driver.pk for driver in drivers], since=at - LOOKBACK, until=at)
+    outlook = {}
+    for driver in drivers:
+        local = at.astimezone(home_zone(driver))
+        rules = rule_set(driver)
+        segments = to_segments(records.get(driver.pk, []), until=at)
+        outlook[driver.pk] = (hos.evaluate(segments, local, rules), plan_driving(segments, local, rules))
+    return outlook
 
 
 def hos_report(driver: Driver, *, at: datetime, start: datetime, end: datetime) -> dict:

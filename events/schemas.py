@@ -163,6 +163,25 @@ class RouteCompleted(EventData):
     actual_duration_s: int
 
 
+class FleetPlanProposed(EventData):
+    """The fleet optimiser finished: PROPOSED with its figures, or FAILED."""
+
+    plan_id: UUID
+    status: Literal["PROPOSED", "FAILED"]
+    loads_planned: int = Field(ge=0)
+    loads_unserved: int = Field(ge=0)
+    vehicles_used: int = Field(ge=0)
+    distance_m: int = Field(ge=0)
+
+
+class FleetPlanAccepted(EventData):
+    """A dispatcher accepted a fleet plan; each assignment has its own LOAD_ASSIGNED."""
+
+    plan_id: UUID
+    loads_assigned: list[UUID]
+    loads_failed: list[UUID]
+
+
 class CarrierPerformanceUpdated(EventData):
     carrier_id: UUID
     on_time_rate: float = Field(ge=0, le=1)
@@ -220,6 +239,8 @@ SCHEMAS: dict[EventType, type[EventData]] = {
     EventType.ROUTE_OPTIMIZED: RouteOptimized,
     EventType.ROUTE_DEVIATION: RouteDeviation,
     EventType.ROUTE_COMPLETED: RouteCompleted,
+    EventType.FLEET_PLAN_PROPOSED: FleetPlanProposed,
+    EventType.FLEET_PLAN_ACCEPTED: FleetPlanAccepted,
     EventType.CARRIER_PERFORMANCE_UPDATED: CarrierPerformanceUpdated,
     EventType.CARRIER_CAPACITY_CHANGED: CarrierCapacityChanged,
     EventType.SYSTEM_ALERT: SystemAlert,

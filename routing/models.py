@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.gis.db import models
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q
@@ -81,3 +82,55 @@ class RouteFollowing(models.Model):
 
     def __str__(self) -> str:
         return f"Following of {self.route_id}"
+
+
+class FleetPlanStatus(models.TextChoices):
+    QUEUED = "QUEUED"  # waiting for the solver (a Celery job)
+    PROPOSED = "PROPOSED"  # solved: the dispatcher may accept it
+    FAILED = "FAILED"  # the solver job failed; `error` says why
+    ACCEPTED = "ACCEPTED"  # the first load of each accepted route was assigned
+    DISCARDED = "DISCARDED"  # the dispatcher set it aside
+
+
+_P = FleetPlanStatus
+FLEET_PLAN_TRANSITIONS: dict[str, set[str]] = {
+    _P.QUEUED: {_P.PROPOSED, _P.FAILED},
+    _P.PROPOSED: {_P.ACCEPTED, _P.DISCARDED},
+    _P.FAILED: set(),
+    _P.ACCEPTED: set(),
+    _P.DISCARDED: set(),
+}
+
+
+class FleetPlan(BaseEntity):
+    """A proposed assignment of open loads to available trucks and drivers (routing.fleet).
+
+    `request` holds the parameters as asked, `result` the routes, the unserved loads and the idle
+    trucks with their reasons, `acceptance` what accepting did to each load."""
+
+    status = models.CharField(max_length=16, choices=FleetPlanStatus.choices, default=FleetPlanStatus.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    planned_at = models.DateTimeField(help_text="The instant the plan starts from.")
+    request = models.JSONField(default=dict)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    loads_planned = models.PositiveIntegerField(null=True, blank=True)
+    loads_unserved = models.PositiveIntegerField(null=True, blank=True)
+    vehicles_used = models.PositiveIntegerField(null=True, blank=True)
+    distance_m = models.PositiveBigIntegerField(null=True, blank=True)
+    solved_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acceptance = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        db_table = "fleet_plans"
+        ordering = ["-created_at"]
+        constraints = [choices_constraint("status", FleetPlanStatus, "fleet_plans")]
+
+    def __str__(self) -> str:
+        return f"Fleet plan {self.pk} ({self.status})"

@@ -6,18 +6,21 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from drivers.models import Driver
-from events.audit import record, snapshot
+from events.audit import changes, record, snapshot
 from events.models import AuditAction
 from events.outbox import emit
 from events.taxonomy import EventType
 from fleet.models import Vehicle
 from loads.models import Load, LoadStatus
-from routing import maps
-from routing.models import Route
-from tms.exceptions import BusinessRuleViolation
+from loads.services import assign_load
+from routing import fleet, maps
+from routing.models import FLEET_PLAN_TRANSITIONS, FleetPlan, FleetPlanStatus, Route
+from tms.exceptions import BusinessRuleViolation, Conflict, DomainError
 from tms.geo import great_circle_m
+from tms.models import check_transition
 
 CENT = Decimal("0.01")
 DECILITRE = Decimal("0.1")
@@ -190,3 +193,190 @@ def optimize_load_route(*, load: Load, vehicle: Vehicle, driver: Driver | None =
             },
         )
     return route
+
+
+# --------------------------------------------------------------------------- fleet plans
+
+# The plan's columns an audit row shows; `result` (the routes) stays in the plan itself.
+PLAN_AUDIT_FIELDS = [
+    "status",
+    "planned_at",
+    "request",
+    "error",
+    "loads_planned",
+    "loads_unserved",
+    "vehicles_used",
+    "distance_m",
+    "solved_at",
+    "accepted_at",
+    "accepted_by",
+    "acceptance",
+]
+
+
+class PlanExpired(Conflict):
+    code = "plan_expired"
+
+
+def _plan_transition(plan: FleetPlan, target: str, *, by, **fields: Any) -> None:
+    """Moves a locked plan to `target` with its audit row (the audit shows the summary columns)."""
+    check_transition(FLEET_PLAN_TRANSITIONS, plan.status, target, entity="fleet plan")
+    before = snapshot(plan, PLAN_AUDIT_FIELDS)
+    plan.status = target
+    for name, value in fields.items():
+        setattr(plan, name, value)
+    plan.save()
+    record(
+        instance=plan,
+        action=AuditAction.TRANSITION,
+        changed_data=changes(before, snapshot(plan, PLAN_AUDIT_FIELDS)),
+        by=by,
+    )
+
+
+def request_fleet_plan(request: fleet.PlanRequest, *, by) -> FleetPlan:
+    """Records a QUEUED plan; `solve_fleet_plan` (a Celery job) fills it in."""
+    with transaction.atomic():
+        plan = FleetPlan.objects.create(requested_by=by, planned_at=request.at, request=request.as_json())
+        record(
+            instance=plan, action=AuditAction.CREATE, changed_data=snapshot(plan, PLAN_AUDIT_FIELDS), by=by
+        )
+    return plan
+
+
+def _emit_proposed(plan: FleetPlan) -> None:
+    emit(
+        EventType.FLEET_PLAN_PROPOSED,
+        subject=plan.pk,
+        data={
+            "plan_id": plan.pk,
+            "status": plan.status,
+            "loads_planned": plan.loads_planned or 0,
+            "loads_unserved": plan.loads_unserved or 0,
+            "vehicles_used": plan.vehicles_used or 0,
+            "distance_m": plan.distance_m or 0,
+        },
+    )
+
+
+def solve_fleet_plan(plan_id, *, by=None) -> FleetPlan:
+    """Solves a QUEUED plan (outside any transaction: the solver runs for its time limit) and
+    stores it as PROPOSED, or FAILED with the error; either way FLEET_PLAN_PROPOSED says so."""
+    plan = FleetPlan.objects.get(pk=plan_id)
+    if plan.status != FleetPlanStatus.QUEUED:
+        return plan  # a retried job: solved already
+    try:
+        result = fleet.plan_fleet(fleet.PlanRequest.from_json(plan.request))
+    except Exception as error:
+        if isinstance(error, DomainError):
+            fail_fleet_plan(plan, code=error.code, message=error.message, by=by)
+        else:
+            fail_fleet_plan(
+                plan, code="planning_failed", message="The fleet plan could not be computed.", by=by
+            )
+        raise
+    summary = result["summary"]
+    with transaction.atomic():
+        plan = FleetPlan.objects.select_for_update().get(pk=plan_id)
+        if plan.status != FleetPlanStatus.QUEUED:
+            return plan
+        _plan_transition(
+            plan,
+            FleetPlanStatus.PROPOSED,
+            by=by,
+            result=result,
+            solved_at=timezone.now(),
+            loads_planned=summary["loads_planned"],
+            loads_unserved=summary["loads_unserved"],
+            vehicles_used=summary["vehicles_used"],
+            distance_m=summary["distance_m"],
+        )
+        _emit_proposed(plan)
+    return plan
+
+
+def fail_fleet_plan(plan: FleetPlan, *, code: str, message: str, by) -> FleetPlan:
+    """A QUEUED plan that will not be solved: FAILED with the error, and FLEET_PLAN_PROPOSED."""
+    with transaction.atomic():
+        plan = FleetPlan.objects.select_for_update().get(pk=plan.pk)
+        if plan.status == FleetPlanStatus.QUEUED:
+            error = {"code": code, "message": message}
+            _plan_transition(plan, FleetPlanStatus.FAILED, by=by, solved_at=timezone.now(), error=error)
+            _emit_proposed(plan)
+    return plan
+
+
+def accept_fleet_plan(plan: FleetPlan, *, by, vehicles: list | None = None) -> FleetPlan:
+    """Assigns the first load of each route (all routes, or those of `vehicles`) through
+    `loads.services.assign_load`, which checks everything again as of now.
+
+    Full truckload: a vehicle works one load at a time, so a route's later loads stay PENDING
+    ("planned") until its truck delivers. Each assignment runs in its own savepoint: one that
+    fails (the truck was taken meanwhile, the driver's hours changed) is reported with its error
+    and the others stand. The plan, its audit row and FLEET_PLAN_ACCEPTED commit with them.
+    """
+    with transaction.atomic():
+        plan = FleetPlan.objects.select_for_update().get(pk=plan.pk)
+        check_transition(FLEET_PLAN_TRANSITIONS, plan.status, FleetPlanStatus.ACCEPTED, entity="fleet plan")
+        ttl = datetime.timedelta(seconds=int(getattr(settings, "ROUTING_FLEET_PLAN_TTL_S", 3600)))
+        if plan.solved_at is not None and timezone.now() - plan.solved_at > ttl:
+            raise PlanExpired(
+                f"The plan was solved at {plan.solved_at:%Y-%m-%d %H:%M %Z}, more than {ttl} ago; "
+                "loads, trucks and hours have moved since: request a new plan.",
+                details={"solved_at": plan.solved_at, "ttl_s": int(ttl.total_seconds())},
+            )
+        routes = plan.result.get("routes", [])
+        if vehicles is not None:
+            wanted = {str(pk) for pk in vehicles}
+            unknown = wanted - {route["vehicle"] for route in routes}
+            if unknown:
+                raise BusinessRuleViolation(
+                    "These vehicles have no route in the plan.", details={"vehicles": sorted(unknown)}
+                )
+            routes = [route for route in routes if route["vehicle"] in wanted]
+        outcomes, assigned, failed = [], [], []
+        for route in routes:
+            first, *later = route["loads"]
+            try:
+                with transaction.atomic():
+                    assign_load(
+                        Load.objects.get(pk=first),
+                        by=by,
+                        vehicle=Vehicle.objects.get(pk=route["vehicle"]),
+                        driver=Driver.objects.get(pk=route["driver"]),
+                    )
+            except DomainError as error:
+                failed.append(first)
+                outcomes.append(
+                    {
+                        "load": first,
+                        "vehicle": route["vehicle"],
+                        "status": "FAILED",
+                        "error": {"code": error.code, "message": error.message},
+                    }
+                )
+            else:
+                assigned.append(first)
+                outcomes.append({"load": first, "vehicle": route["vehicle"], "status": "ASSIGNED"})
+            outcomes += [{"load": load, "vehicle": route["vehicle"], "status": "PLANNED"} for load in later]
+        _plan_transition(
+            plan,
+            FleetPlanStatus.ACCEPTED,
+            by=by,
+            accepted_at=timezone.now(),
+            accepted_by=by if getattr(by, "pk", None) else None,
+            acceptance={"loads": outcomes},
+        )
+        emit(
+            EventType.FLEET_PLAN_ACCEPTED,
+            subject=plan.pk,
+            data={"plan_id": plan.pk, "loads_assigned": assigned, "loads_failed": failed},
+        )
+    return plan
+
+
+@transaction.atomic
+def discard_fleet_plan(plan: FleetPlan, *, by) -> FleetPlan:
+    plan = FleetPlan.objects.select_for_update().get(pk=plan.pk)
+    _plan_transition(plan, FleetPlanStatus.DISCARDED, by=by)
+    return plan

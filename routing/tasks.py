@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from drivers.models import Driver
 from fleet.models import Vehicle
 from loads.models import Load
-from routing.services import optimize_load_route
+from routing.services import optimize_load_route, solve_fleet_plan
 from tms.context import correlation_id as correlation_id_var
 
 
@@ -26,3 +26,15 @@ def optimize_load_route_task(
     finally:
         correlation_id_var.reset(token)
     return str(route.pk)
+
+
+@shared_task
+def optimize_fleet_task(plan_id: str, user_id: int | None, correlation_id: str = "") -> str:
+    """Solves a queued fleet plan; the result is its status (PROPOSED, or the job fails)."""
+    token = correlation_id_var.set(correlation_id)
+    try:
+        user = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
+        plan = solve_fleet_plan(plan_id, by=user)
+    finally:
+        correlation_id_var.reset(token)
+    return plan.status

@@ -12,7 +12,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest, JsonResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.permissions import AllowAny
@@ -189,17 +189,10 @@ def validate_lon_lat(longitude: float, latitude: float) -> None:
 # --- Viewsets ------------------------------------------------------------------------------------
 
 
-class TmsModelViewSet(viewsets.ModelViewSet):
-    """CRUD whose writes go through services.
+class TmsReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
+    """Reads narrowed for DRIVER-only users by `driver_queryset(queryset, user)`, and actions
+    that run a service (`run_action`)."""
 
-    Subclasses name the services: `create_service(*, by, **fields)`,
-    `update_service(instance, *, by, **fields)` and `delete_service(instance, *, by)`. Reads are
-    narrowed for DRIVER-only users by `driver_queryset(queryset, user)`.
-    """
-
-    create_service: Callable[..., Any] | None = None
-    update_service: Callable[..., Any] | None = None
-    delete_service: Callable[..., Any] | None = None
     driver_actions: tuple[str, ...] = ()
 
     def get_queryset(self):
@@ -215,15 +208,6 @@ class TmsModelViewSet(viewsets.ModelViewSet):
     def is_own(self, user, obj) -> bool:
         return False
 
-    def perform_create(self, serializer):
-        serializer.instance = type(self).create_service(by=self.request.user, **serializer.validated_data)
-
-    def perform_update(self, serializer):
-        type(self).update_service(serializer.instance, by=self.request.user, **serializer.validated_data)
-
-    def perform_destroy(self, instance):
-        type(self).delete_service(instance, by=self.request.user)
-
     def run_action(self, input_serializer_class, service: Callable[..., Any], **extra) -> Response:
         """Validates the body with `input_serializer_class`, calls the service, returns the object."""
         instance = self.get_object()
@@ -235,6 +219,29 @@ class TmsModelViewSet(viewsets.ModelViewSet):
         result = service(instance, by=self.request.user, **payload.validated_data, **extra)
         instance = result if isinstance(result, type(instance)) else self.get_object()
         return Response(self.get_serializer(instance).data, status=status.HTTP_200_OK)
+
+
+class TmsModelViewSet(
+    mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, TmsReadOnlyViewSet
+):
+    """CRUD whose writes go through services.
+
+    Subclasses name the services: `create_service(*, by, **fields)`,
+    `update_service(instance, *, by, **fields)` and `delete_service(instance, *, by)`.
+    """
+
+    create_service: Callable[..., Any] | None = None
+    update_service: Callable[..., Any] | None = None
+    delete_service: Callable[..., Any] | None = None
+
+    def perform_create(self, serializer):
+        serializer.instance = type(self).create_service(by=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        type(self).update_service(serializer.instance, by=self.request.user, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        type(self).delete_service(instance, by=self.request.user)
 
 
 # --- Auth ----------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ ALERT = {"severity": "WARNING", "message": "hello", "source": "tests"}
 
 def test_every_event_type_has_a_topic():
     assert set(TOPICS) == set(EventType)
-    assert len(EventType) == 22
+    assert len(EventType) == 24
 
 
 def test_emit_writes_a_cloudevent_in_the_callers_transaction():

@@ -1,10 +1,15 @@
+import datetime
+
+from django.conf import settings
+from django.utils import timezone
 from rest_framework import serializers
 from rest_framework_gis.fields import GeometryField
 
 from drivers.models import Driver
 from fleet.models import Vehicle
-from loads.models import Load
-from routing.models import Route
+from loads.models import Load, LoadStatus
+from routing.fleet import PlanRequest
+from routing.models import FleetPlan, Route
 from tms.api import PointField
 
 
@@ -54,3 +59,117 @@ class RouteJobSerializer(serializers.Serializer):
     route = serializers.UUIDField(required=False, allow_null=True)
     error = serializers.CharField(required=False, allow_null=True)
     status_url = serializers.CharField(required=False)
+
+
+def _setting(name: str) -> int:
+    return int(getattr(settings, name))
+
+
+class OptimizeFleetSerializer(serializers.Serializer):
+    """What to plan; every field is optional. Defaults come from the ROUTING_FLEET_* settings."""
+
+    loads = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        min_length=1,
+        help_text="PENDING loads to plan; default: every PENDING load picked up within the horizon.",
+    )
+    vehicles = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        min_length=1,
+        max_length=1000,
+        help_text="Trucks to plan with; default: every AVAILABLE truck of an active carrier.",
+    )
+    at = serializers.DateTimeField(required=False, help_text="When the plan starts; default now.")
+    horizon_hours = serializers.IntegerField(min_value=1, max_value=72, required=False)
+    time_limit_s = serializers.IntegerField(min_value=1, max_value=120, required=False)
+    pickup_window_minutes = serializers.IntegerField(min_value=0, max_value=24 * 60, required=False)
+    stop_minutes = serializers.IntegerField(min_value=0, max_value=8 * 60, required=False)
+    shift_hours = serializers.IntegerField(min_value=1, max_value=14, required=False)
+
+    def validate_loads(self, value: list) -> list:
+        if len(value) > _setting("ROUTING_FLEET_MAX_LOADS"):
+            raise serializers.ValidationError(
+                f"At most {_setting('ROUTING_FLEET_MAX_LOADS')} loads per plan."
+            )
+        found = dict(Load.objects.filter(pk__in=value).values_list("pk", "status"))
+        unknown = [str(pk) for pk in value if pk not in found]
+        if unknown:
+            raise serializers.ValidationError(f"Unknown loads: {', '.join(unknown)}.")
+        open_ = [str(pk) for pk, status in found.items() if status != LoadStatus.PENDING]
+        if open_:
+            raise serializers.ValidationError(
+                f"Only PENDING loads can be planned; not: {', '.join(sorted(open_))}."
+            )
+        return list(dict.fromkeys(value))
+
+    def validate_vehicles(self, value: list) -> list:
+        found = set(Vehicle.objects.filter(pk__in=value).values_list("pk", flat=True))
+        unknown = [str(pk) for pk in value if pk not in found]
+        if unknown:
+            raise serializers.ValidationError(f"Unknown vehicles: {', '.join(unknown)}.")
+        return list(dict.fromkeys(value))
+
+    def validate_at(self, value):
+        now = timezone.now()
+        if not now - datetime.timedelta(hours=1) <= value <= now + datetime.timedelta(days=7):
+            raise serializers.ValidationError("Must be within the last hour or the next 7 days.")
+        return value
+
+    def plan_request(self) -> PlanRequest:
+        data = self.validated_data
+
+        def given(name: str, setting: str) -> int:
+            return data.get(name, _setting(setting))
+
+        return PlanRequest(
+            at=data.get("at") or timezone.now(),
+            horizon=datetime.timedelta(hours=given("horizon_hours", "ROUTING_FLEET_HORIZON_HOURS")),
+            time_limit_s=given("time_limit_s", "ROUTING_FLEET_TIME_LIMIT_S"),
+            pickup_window=datetime.timedelta(
+                minutes=given("pickup_window_minutes", "ROUTING_FLEET_PICKUP_WINDOW_MINUTES")
+            ),
+            stop_time=datetime.timedelta(minutes=given("stop_minutes", "ROUTING_FLEET_STOP_MINUTES")),
+            shift=datetime.timedelta(hours=given("shift_hours", "ROUTING_FLEET_SHIFT_HOURS")),
+            load_ids=data.get("loads"),
+            vehicle_ids=data.get("vehicles"),
+        )
+
+
+class FleetPlanSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FleetPlan
+        fields = [
+            "id",
+            "status",
+            "planned_at",
+            "request",
+            "loads_planned",
+            "loads_unserved",
+            "vehicles_used",
+            "distance_m",
+            "result",
+            "error",
+            "requested_by",
+            "solved_at",
+            "accepted_at",
+            "accepted_by",
+            "acceptance",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class AcceptFleetPlanSerializer(serializers.Serializer):
+    vehicles = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        min_length=1,
+        help_text="Accept only these trucks' routes; default: every route.",
+    )
+
+
+class DiscardFleetPlanSerializer(serializers.Serializer):
+    pass

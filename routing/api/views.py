@@ -7,17 +7,27 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import Http404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from routing.api.serializers import OptimizeLoadRouteSerializer, RouteJobSerializer, RouteSerializer
-from routing.models import Route, RouteProvider
+from routing import services
+from routing.api.serializers import (
+    AcceptFleetPlanSerializer,
+    DiscardFleetPlanSerializer,
+    FleetPlanSerializer,
+    OptimizeFleetSerializer,
+    OptimizeLoadRouteSerializer,
+    RouteJobSerializer,
+    RouteSerializer,
+)
+from routing.models import FleetPlan, FleetPlanStatus, Route, RouteProvider
 from routing.services import check_routable
-from routing.tasks import optimize_load_route_task
-from tms.api import TmsModelViewSet
+from routing.tasks import optimize_fleet_task, optimize_load_route_task
+from tms.api import TmsModelViewSet, TmsReadOnlyViewSet
 from tms.api_defaults import is_operator
 from tms.context import current_correlation_id
 from tms.exceptions import DependencyUnavailable, DomainError
@@ -112,3 +122,70 @@ class RouteJobView(APIView):
                     error={"code": "routing_failed", "message": "The route could not be computed."},
                 )
         return Response(body)
+
+
+def _json_object(request) -> dict:
+    if not isinstance(request.data, dict):
+        raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+    return request.data
+
+
+PlanQueued = inline_serializer(
+    "FleetPlanQueued",
+    {
+        "id": serializers.UUIDField(),
+        "status": serializers.ChoiceField(choices=[FleetPlanStatus.QUEUED]),
+        "status_url": serializers.CharField(),
+    },
+)
+
+
+class OptimizeFleetView(APIView):
+    """Queues a fleet plan: which available trucks and drivers take which open loads, in which
+    order. The plan's URL shows it QUEUED, then PROPOSED (or FAILED); FLEET_PLAN_PROPOSED on
+    tms.routes announces the result over /ws."""
+
+    permission_classes = [IsOperator]
+
+    @extend_schema(request=OptimizeFleetSerializer, responses={202: PlanQueued}, tags=["routes"])
+    def post(self, request):
+        payload = OptimizeFleetSerializer(data=_json_object(request))
+        payload.is_valid(raise_exception=True)
+        plan = services.request_fleet_plan(payload.plan_request(), by=request.user)
+        try:
+            optimize_fleet_task.apply_async(
+                args=[str(plan.pk), request.user.pk], kwargs={"correlation_id": current_correlation_id()}
+            )
+        except kombu.exceptions.OperationalError as error:
+            message = "The job queue is unavailable; retry later."
+            services.fail_fleet_plan(plan, code="queue_unavailable", message=message, by=request.user)
+            raise DependencyUnavailable(message) from error
+        plan.refresh_from_db()
+        url = request.build_absolute_uri(reverse("fleet-plan-detail", kwargs={"pk": plan.pk}))
+        return Response(
+            {"id": plan.pk, "status": plan.status, "status_url": url}, status=status.HTTP_202_ACCEPTED
+        )
+
+
+class FleetPlanViewSet(TmsReadOnlyViewSet):
+    """Fleet plans: read them, accept one (assigns the first load of each route) or discard it."""
+
+    queryset = FleetPlan.objects.all()
+    serializer_class = FleetPlanSerializer
+    permission_classes = [IsOperator]
+    filterset_fields = ["status"]
+    ordering_fields = ["created_at", "distance_m"]
+
+    @extend_schema(request=AcceptFleetPlanSerializer, responses=FleetPlanSerializer, tags=["routes"])
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        """Assigns each route's first load to its truck and driver through the load services (a
+        vehicle works one load at a time; later loads stay PENDING, marked PLANNED). Per-load
+        failures are listed in `acceptance`; the others stand."""
+        return self.run_action(AcceptFleetPlanSerializer, services.accept_fleet_plan)
+
+    @extend_schema(request=DiscardFleetPlanSerializer, responses=FleetPlanSerializer, tags=["routes"])
+    @action(detail=True, methods=["post"])
+    def discard(self, request, pk=None):
+        """Sets a proposed plan aside."""
+        return self.run_action(DiscardFleetPlanSerializer, services.discard_fleet_plan)

@@ -17,6 +17,7 @@ from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads.api.urls import router as loads_router
 from loads.tests.factories import FacilityFactory, LoadFactory, load_in
 from routing.api.urls import router as routing_router
+from routing.tests.factories import proposed_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -233,6 +234,12 @@ CASES: dict[tuple[str, str], Case] = {
     ("load", "deliver"): _transition("IN_TRANSIT", "deliver"),
     ("load", "cancel"): _transition("PENDING", "cancel", {"reason": "x"}),
     ("load", "delay"): _transition("ASSIGNED", "delay", {"reason": "x"}),
+    ("fleet-plan", "accept"): _on(
+        proposed_plan, "post", "/api/fleet-plans/{pk}/accept/", None, "fleet_plans"
+    ),
+    ("fleet-plan", "discard"): _on(
+        proposed_plan, "post", "/api/fleet-plans/{pk}/discard/", None, "fleet_plans"
+    ),
 }
 
 

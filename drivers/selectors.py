@@ -241,9 +241,7 @@ def clock_and_plan(driver: Driver, at: datetime) -> tuple[hos.HosClock, DrivingP
     return clocks_and_plans([driver], at)[driver.pk]
 
 
-def clocks_and_plans(
-    drivers: Sequence[Driver], at: datetime
-) -> dict[UUID, tuple[hos.HosClock, DrivingPlan]]:
+def clocks_and_plans(drivers: Sequence[Driver], at: datetime) -> dict[UUID, tuple[hos.HosClock, DrivingPlan]]:
     """`clock_and_plan` for many drivers: one query for all their records."""
     records = records_by_driver([driver.pk for driver in drivers], since=at - LOOKBACK, until=at)
     outlook = {}

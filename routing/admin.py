@@ -1,10 +1,13 @@
-"""Routes in the back office, read-only: routes are computed by the routing service, not typed in."""
+"""Routes and fleet plans in the back office, read-only: both are computed by the routing services,
+not typed in; a fleet plan is accepted or discarded by an action."""
 
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
-from events.admin import ReadOnlyAdmin, ReadOnlyInline
+from events.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceModelAdmin
 from loads.admin import LoadAdmin
-from routing.models import Route
+from routing import services
+from routing.models import FleetPlan, Route
 
 
 class RouteInline(ReadOnlyInline):
@@ -73,3 +76,113 @@ class RouteAdmin(ReadOnlyAdmin):
     @admin.display(description="path")
     def path_points(self, route: Route) -> str:
         return f"{route.path.num_points} points"
+
+
+@admin.register(FleetPlan)
+class FleetPlanAdmin(ServiceModelAdmin):
+    """Fleet plans are requested through the API (POST /api/routes/optimize-fleet); here a dispatcher
+    reads them and accepts or discards them, through the same services."""
+
+    list_display = [
+        "created_at",
+        "status",
+        "loads_planned",
+        "loads_unserved",
+        "vehicles_used",
+        "distance_km",
+        "requested_by",
+    ]
+    list_filter = ["status"]
+    date_hierarchy = "created_at"
+    list_select_related = ["requested_by"]
+    actions = ["accept", "discard"]
+    fields = [
+        "status",
+        "planned_at",
+        "loads_planned",
+        "loads_unserved",
+        "vehicles_used",
+        "distance_km",
+        "routes",
+        "unserved",
+        "idle_vehicles",
+        "error",
+        "request",
+        "requested_by",
+        "solved_at",
+        "accepted_at",
+        "accepted_by",
+        "acceptance",
+        "id",
+        "created_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # The actions need "change"; a plan's page is read-only.
+        return obj is None and super().has_change_permission(request)
+
+    @admin.display(description="distance (km)")
+    def distance_km(self, plan: FleetPlan) -> str:
+        return "" if plan.distance_m is None else f"{plan.distance_m / 1000:,.0f}"
+
+    @admin.display(description="routes")
+    def routes(self, plan: FleetPlan) -> str:
+        rows = [
+            (
+                route["unit_number"],
+                route["driver_name"],
+                f"{route['distance_m'] / 1000:,.0f} km ({route['deadhead_m'] / 1000:,.0f} empty)",
+                f"{route['driving_hours_planned']} of {route['driving_hours_available']} h",
+                " → ".join(
+                    f"{stop['kind'].lower()} {stop['load_number']} by {stop['arrive_by'][:16]}"
+                    for stop in route["stops"]
+                ),
+            )
+            for route in plan.result.get("routes", [])
+        ]
+        return _table(["truck", "driver", "distance", "driving", "stops"], rows)
+
+    @admin.display(description="unserved loads")
+    def unserved(self, plan: FleetPlan) -> str:
+        rows = [(item["load_number"], item["reason"]) for item in plan.result.get("unserved", [])]
+        return _table(["load", "why"], rows)
+
+    @admin.display(description="idle trucks")
+    def idle_vehicles(self, plan: FleetPlan) -> str:
+        rows = [(item["unit_number"], item["reason"]) for item in plan.result.get("idle_vehicles", [])]
+        return _table(["truck", "why"], rows)
+
+    @admin.action(description="Accept (assign each route's first load)", permissions=["change"])
+    def accept(self, request, queryset):
+        self.apply_to_each(
+            request,
+            queryset.order_by("created_at"),
+            lambda plan: services.accept_fleet_plan(plan, by=request.user),
+            done="Accepted",
+        )
+
+    @admin.action(description="Discard", permissions=["change"])
+    def discard(self, request, queryset):
+        self.apply_to_each(
+            request,
+            queryset.order_by("created_at"),
+            lambda plan: services.discard_fleet_plan(plan, by=request.user),
+            done="Discarded",
+        )
+
+
+def _table(headers: list[str], rows: list[tuple]) -> str:
+    if not rows:
+        return "—"
+    head = format_html_join("", "<th>{}</th>", ((header,) for header in headers))
+    body = format_html_join(
+        "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows)
+    )
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)

@@ -57,6 +57,14 @@ class RolePermission(BasePermission):
         return view.is_own(request.user, obj)
 
 
+class OperatorsAndViewers(RolePermission):
+    """RolePermission without drivers: for data about everyone's work (the event stream, the
+    freight network's lanes and rates, fleet plans)."""
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and bool(roles_of(request.user) & (OPERATORS | {VIEWER}))
+
+
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500

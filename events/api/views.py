@@ -13,15 +13,8 @@ from events import audit
 from events.models import AuditAction, OutboxEvent, StoredEvent
 from events.outbox import InvalidEventData, emit
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
-from tms.api_defaults import OPERATORS, VIEWER, RolePermission, roles_of
+from tms.api_defaults import OperatorsAndViewers
 from tms.exceptions import DependencyUnavailable
-
-
-class OperatorsAndViewers(RolePermission):
-    """The event stream shows every change in the system: not for drivers."""
-
-    def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and bool(roles_of(request.user) & (OPERATORS | {VIEWER}))
 
 
 class PublishInput(serializers.Serializer):

@@ -12,14 +12,7 @@ from rest_framework.views import APIView
 from fleet.models import Carrier
 from loads.models import Facility
 from routing.graph import MAX_HOPS, get_graph
-from tms.api_defaults import OPERATORS, VIEWER, RolePermission, roles_of
-
-
-class OperatorsAndViewers(RolePermission):
-    """The network shows every customer's lanes and rates: not for drivers."""
-
-    def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and bool(roles_of(request.user) & (OPERATORS | {VIEWER}))
+from tms.api_defaults import OperatorsAndViewers
 
 
 class LanesQuery(serializers.Serializer):

@@ -28,7 +28,7 @@ from routing.models import FleetPlan, FleetPlanStatus, Route, RouteProvider
 from routing.services import check_routable
 from routing.tasks import optimize_fleet_task, optimize_load_route_task
 from tms.api import TmsModelViewSet, TmsReadOnlyViewSet
-from tms.api_defaults import is_operator
+from tms.api_defaults import OperatorsAndViewers, is_operator
 from tms.context import current_correlation_id
 from tms.exceptions import DependencyUnavailable, DomainError
 
@@ -134,7 +134,7 @@ PlanQueued = inline_serializer(
     "FleetPlanQueued",
     {
         "id": serializers.UUIDField(),
-        "status": serializers.ChoiceField(choices=[FleetPlanStatus.QUEUED]),
+        "status": serializers.ChoiceField(choices=FleetPlanStatus.choices),
         "status_url": serializers.CharField(),
     },
 )
@@ -172,7 +172,7 @@ class FleetPlanViewSet(TmsReadOnlyViewSet):
 
     queryset = FleetPlan.objects.all()
     serializer_class = FleetPlanSerializer
-    permission_classes = [IsOperator]
+    permission_classes = [OperatorsAndViewers]
     filterset_fields = ["status"]
     ordering_fields = ["created_at", "distance_m"]
 

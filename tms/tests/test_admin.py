@@ -23,6 +23,7 @@ from loads import services as load_services
 from loads.models import Load, LoadStatus
 from loads.tests.factories import FacilityFactory, LoadFactory
 from routing.models import Route
+from routing.tests.factories import proposed_plan
 from tms.api_defaults import DISPATCHER, DRIVER, VIEWER
 from tms.exceptions import BusinessRuleViolation
 from tms.tests.factories import UserFactory
@@ -85,6 +86,7 @@ def world(db):
         route=route,
         audit=AuditLog.objects.first(),
         event=OutboxEvent.objects.first(),
+        plan=proposed_plan(),
     )
 
 
@@ -114,6 +116,7 @@ PAGES = [
     ("loads.facility", "facility", True),
     ("loads.load", "load", True),
     ("routing.route", "route", False),
+    ("routing.fleetplan", "plan", False),
     ("events.auditlog", "audit", False),
     ("events.outboxevent", "event", False),
 ]
@@ -750,3 +753,23 @@ def test_audit_log_and_outbox_cannot_be_added_changed_or_deleted(client, world, 
     page = client.get(admin_url(model, "change", obj.pk))
     assert 'name="_save"' not in page.content.decode()
     assert counts() == before
+
+
+def test_accepting_a_fleet_plan_in_the_back_office_assigns_through_the_services(client, desk):
+    carrier = CarrierFactory()
+    vehicle = VehicleFactory(carrier=carrier)  # in Chicago, like the factory's shipper
+    driver = DriverFactory(carrier=carrier)
+    load = LoadFactory(pickup_at=timezone.now() + datetime.timedelta(hours=2))
+    plan = proposed_plan()
+    client.force_login(desk)
+    page = client.get(admin_url("routing.fleetplan", "change", plan.pk)).content.decode()
+    assert vehicle.unit_number in page and load.load_number in page
+
+    response = run_action(client, admin_url("routing.fleetplan", "changelist"), "accept", [plan])
+
+    assert any("Accepted" in message for message in messages_of(response))
+    load.refresh_from_db()
+    assert (load.status, load.vehicle_id, load.driver_id) == ("ASSIGNED", vehicle.pk, driver.pk)
+    plan.refresh_from_db()
+    assert plan.status == "ACCEPTED" and plan.accepted_by == desk
+    assert AuditLog.objects.filter(table_name="fleet_plans", record_id=str(plan.pk), user=desk).exists()

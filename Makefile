@@ -20,9 +20,13 @@ migrate: services
 seed: migrate
 	@$(PY) manage.py seed_demo --if-empty
 
+# The web server and, beside it, one Celery worker for the routing jobs (optimize-load,
+# optimize-fleet); stopping the server stops the worker.
 run: seed
 	@echo "TMS on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/, health: /health)"
-	@$(PY) -m uvicorn tms.asgi:application --host $(HOST) --port $(PORT)
+	@$(PY) -m celery -A tms worker --loglevel WARNING --concurrency 1 >var/worker.log 2>&1 & \
+	  worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(PY) -m uvicorn tms.asgi:application --host $(HOST) --port $(PORT)
 
 worker: services
 	@$(PY) -m celery -A tms worker --loglevel INFO

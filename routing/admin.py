@@ -139,7 +139,7 @@ class FleetPlanAdmin(ServiceModelAdmin):
                 route["unit_number"],
                 route["driver_name"],
                 f"{route['distance_m'] / 1000:,.0f} km ({route['deadhead_m'] / 1000:,.0f} empty)",
-                f"{route['driving_hours_planned']} of {route['driving_hours_available']} h",
+                f"{route['driving_hours']} h, leaves {route['depart_at'][:16]}",
                 " → ".join(
                     f"{stop['kind'].lower()} {stop['load_number']} by {stop['arrive_by'][:16]}"
                     for stop in route["stops"]
@@ -147,7 +147,7 @@ class FleetPlanAdmin(ServiceModelAdmin):
             )
             for route in plan.result.get("routes", [])
         ]
-        return _table(["truck", "driver", "distance", "driving", "stops"], rows)
+        return _table(["truck", "driver", "distance", "driving", "stops (arrive by)"], rows)
 
     @admin.display(description="unserved loads")
     def unserved(self, plan: FleetPlan) -> str:

@@ -7,15 +7,20 @@ the solution into a plan a dispatcher can read and accept (routing.services.acce
 The model, per truck (a "crew": a vehicle and the driver paired with it):
 
 * The route starts where the truck is (`current_location`) and ends after its last delivery
-  (open routes: no return to a terminal).
+  (open routes: no return to a terminal). Routes may run for days.
 * Full truckload: one load on board at a time (the product's rule: one active load per vehicle),
   and each load must fit the truck's weight and volume capacity.
 * Pickup between the scheduled pickup time and `pickup_window` later; delivery no later than the
   scheduled delivery time; `stop_time` at every stop for loading or unloading; waiting is free.
-* Hours of service for one duty period: the route's driving is at most what the driver may
-  legally drive before the next 10-hour break (drivers.selectors, the same engine assignment uses),
-  and the route ends inside the driver's open 14-hour window, or within `shift` of its start when
-  no window is open; the 30-minute breaks the driving needs are kept free in that window.
+* Hours of service, as an upper bound on clock time (`Pace`): work (driving and stops) in
+  stretches of at most `shift` (11 h at most) between 10-hour rests, and a 30-minute break per 8
+  hours, so every hour of work takes (shift + 10) / shift + 1/16 hours on the clock (1.97 for 11 h
+  stretches). A driver who is not rested (the engine in drivers.selectors says how much they may
+  still drive before a 10-hour rest) starts later by the part of that rest not covered. Each route
+  drives at most what is left of the driver's 60/70-hour cycle. The times a plan promises are
+  "arrive by" times: the truck keeps them with every rest taken, and may well be early (up to a
+  rest per stretch early on a long trip). OR-Tools' break intervals would place each rest exactly,
+  but made the search stall beyond a handful of trucks.
 * Travel: great-circle distance x ROUTING_CIRCUITY_FACTOR at ROUTING_AVERAGE_SPEED_KMH: a matrix
   of street routes would cost one paid Directions call per pair; the accepted loads get their
   street route from `optimize-load`.
@@ -24,8 +29,8 @@ The model, per truck (a "crew": a vehicle and the driver paired with it):
 
 A load that no single crew could serve alone is left out before solving, with the reason it
 fails for the crew that came closest; a load the solver leaves out although some crew could
-serve it alone is reported as `fleet_saturated`. A truck without a driver or without legal
-driving time left is listed as idle with its reason.
+serve it alone is reported as `fleet_saturated`. A truck without a driver or a position is listed
+as idle with its reason.
 
 Vehicles and drivers are paired per carrier before solving: each driver to the nearest free
 truck (by their last known positions; drivers with more legal driving time first).
@@ -46,7 +51,7 @@ from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from drivers.models import Driver, DriverStatus
-from drivers.selectors import clocks_and_plans, limit_name, rule_set
+from drivers.selectors import DUTY_PERIOD_DRIVING, clocks_and_plans
 from fleet.models import Vehicle, VehicleStatus
 from loads.models import Load, LoadStatus
 from routing import vrp
@@ -56,6 +61,12 @@ from tms.geo import EARTH_RADIUS_M, great_circle_m
 # (the columns' own precision), distances in metres, times in seconds.
 WEIGHT_SCALE, VOLUME_SCALE = 10, 100
 FULL_TRUCKLOAD = 1  # loads on board at once
+# Guided local search from parallel cheapest insertion. OR-Tools 9.x's iterated local search (the
+# benchmark's best) ignored the time limit on some small plans here (one load, six trucks, windows
+# days wide): it never returned.
+SEARCH = vrp.SearchSettings(iterated_local_search=False, metaheuristic="GUIDED_LOCAL_SEARCH")
+REST_S = 10 * 3600  # the off-duty period that starts a new duty period (395.3(a)(1))
+BREAK_S, BREAK_AFTER_S = 30 * 60, 8 * 3600  # the break 8 hours of driving require (395.3(a)(3)(ii))
 
 
 @dataclass(frozen=True)
@@ -99,10 +110,9 @@ class PlanRequest:
 class Crew:
     vehicle: Vehicle
     driver: Driver
-    driving_s: int  # legal driving before the next 10-hour break
-    latest_end_s: int  # the route must end by then (seconds from the plan's start)
-    max_span_s: int  # and last at most this long
-    window_open: bool  # the driver's 14-hour window is running
+    # Driving the engine allows from now before a 10-hour rest (None: rested, a full duty period).
+    duty_left_s: int | None
+    cycle_driving_s: int  # driving left in the 60/70-hour cycle: the most the whole route may drive
 
 
 @dataclass(frozen=True)
@@ -193,9 +203,7 @@ def available_vehicles(request: PlanRequest) -> tuple[list[Vehicle], list[dict]]
     return ready, idle
 
 
-def form_crews(
-    vehicles: Sequence[Vehicle], request: PlanRequest, clock: _Clock
-) -> tuple[list[Crew], list[dict]]:
+def form_crews(vehicles: Sequence[Vehicle], request: PlanRequest) -> tuple[list[Crew], list[dict]]:
     """Pairs each truck with a free driver of its carrier; returns the crews and the idle trucks."""
     idle: list[dict] = []
     located = []
@@ -211,7 +219,6 @@ def form_crews(
         ).order_by("pk")
     )
     outlook = clocks_and_plans(drivers, request.at)
-    horizon_s = clock.seconds(request.at + request.horizon)
     by_carrier: dict[UUID, list[Driver]] = {}
     for driver in drivers:
         by_carrier.setdefault(driver.carrier_id, []).append(driver)
@@ -244,51 +251,58 @@ def form_crews(
         for _, truck, driver in pairs:
             if truck.pk in taken_trucks or driver.pk in taken_drivers:
                 continue
-            hos_clock, plan = outlook[driver.pk]
-            if plan.driving <= timedelta(0):
-                continue  # the driver cannot drive now; another driver may
             taken_trucks.add(truck.pk)
             taken_drivers.add(driver.pk)
-            crews.append(_crew(truck, driver, hos_clock, plan, request, clock, horizon_s))
+            crews.append(_crew(truck, driver, *outlook[driver.pk]))
         for truck in trucks:
             if truck.pk not in taken_trucks:
-                idle.append(_idle_without_driver(truck, candidates, outlook))
+                idle.append(_idle_without_driver(truck, candidates))
     crews.sort(key=lambda crew: crew.vehicle.unit_number)
     return crews, idle
 
 
-def _crew(truck, driver, hos_clock, plan, request: PlanRequest, clock: _Clock, horizon_s: int) -> Crew:
-    breaks_s = len(plan.breaks) * 30 * 60
-    if hos_clock.window_end is not None:
-        latest_end = min(horizon_s, clock.seconds(hos_clock.window_end) - breaks_s)
-        max_span = int(request.shift.total_seconds())
-    else:
-        latest_end = horizon_s
-        max_span = int(min(request.shift, timedelta(hours=14)).total_seconds()) - breaks_s
+def _crew(truck: Vehicle, driver: Driver, hos_clock, plan) -> Crew:
+    rested = hos_clock.window_end is None and plan.driving >= DUTY_PERIOD_DRIVING
     return Crew(
         vehicle=truck,
         driver=driver,
-        driving_s=int(plan.driving.total_seconds()),
-        latest_end_s=max(0, latest_end),
-        max_span_s=max(0, max_span),
-        window_open=hos_clock.window_end is not None,
+        duty_left_s=None if rested else int(plan.driving.total_seconds()),
+        cycle_driving_s=int(hos_clock.cycle_remaining.total_seconds()),
     )
+
+
+@dataclass(frozen=True)
+class Pace:
+    """Clock time for work, rests included, as an upper bound (see the module docstring).
+
+    Work (driving and stops) runs in stretches of at most `stretch_s` between 10-hour rests, with a
+    30-minute break per 8 hours, so W seconds of work take at most `factor` x W on the clock. A
+    driver with only D < stretch left before a rest pays `delay_s(crew)` = 10 h x (1 - D /
+    stretch) + 30 min once at the start, which covers the early rest (D = 0: the whole rest).
+    """
+
+    stretch_s: int
+
+    @property
+    def factor(self) -> float:
+        return (self.stretch_s + REST_S) / self.stretch_s + BREAK_S / BREAK_AFTER_S
+
+    def clock_s(self, work_s: int) -> int:
+        return math.ceil(work_s * self.factor)
+
+    def delay_s(self, crew: Crew) -> int:
+        if crew.duty_left_s is None or crew.duty_left_s >= self.stretch_s:
+            return 0
+        return math.ceil(REST_S * (1 - crew.duty_left_s / self.stretch_s)) + BREAK_S
 
 
 def _idle(vehicle: Vehicle, code: str, reason: str) -> dict:
     return {"vehicle": str(vehicle.pk), "unit_number": vehicle.unit_number, "code": code, "reason": reason}
 
 
-def _idle_without_driver(truck: Vehicle, candidates: Sequence[Driver], outlook) -> dict:
+def _idle_without_driver(truck: Vehicle, candidates: Sequence[Driver]) -> dict:
     if not candidates:
         return _idle(truck, "no_driver", f"No available driver of {truck.carrier.name} with a valid licence.")
-    resting = [driver for driver in candidates if outlook[driver.pk][1].driving <= timedelta(0)]
-    if resting and len(resting) == len(candidates):
-        binding = outlook[resting[0].pk][1].binding
-        rule = limit_name(binding, rule_set(resting[0])) if binding else "a required rest"
-        return _idle(
-            truck, "no_driving_time", f"Every available driver of {truck.carrier.name} is stopped by {rule}."
-        )
     return _idle(
         truck, "no_driver", f"Every available driver of {truck.carrier.name} is paired with another truck."
     )
@@ -329,28 +343,26 @@ CHECKS = (
     "hours_of_service",
     "pickup_unreachable",
     "delivery_unreachable",
-    "shift_limit",
 )
 
 
-def _first_failure(job: _Job, crew: Crew, stop_s: int) -> int:
-    """Index in CHECKS of the first check the load fails on this crew alone; len(CHECKS) if none."""
+def _first_failure(job: _Job, crew: Crew, request: PlanRequest, pace: Pace) -> int:
+    """Index in CHECKS of the first check the load fails on this crew alone; len(CHECKS) if none.
+    The timing is the model's own: a route with this load alone."""
     load, vehicle = job.load, crew.vehicle
     deadhead_s = _drive_s(_road_m(vehicle.current_location, load.pickup_location))
-    pickup_s = max(deadhead_s, job.pickup.start_s)
-    delivered_s = pickup_s + stop_s + job.loaded_s
-    span_s = (delivered_s + stop_s) - (pickup_s - deadhead_s)
-    results = (
+    pickup_s = max(pace.delay_s(crew) + pace.clock_s(deadhead_s), job.pickup.start_s)
+    delivered_s = pickup_s + pace.clock_s(int(request.stop_time.total_seconds()) + job.loaded_s)
+    passed = (
         load.carrier_id is None or load.carrier_id == vehicle.carrier_id,
         crew.driver.license_expiry >= timezone.localdate(load.delivery_at),
         load.weight_kg <= vehicle.capacity_weight_kg and load.volume_m3 <= vehicle.capacity_volume_m3,
         job.pickup.end_s >= 0,
-        deadhead_s + job.loaded_s <= crew.driving_s,
+        deadhead_s + job.loaded_s <= crew.cycle_driving_s,
         pickup_s <= job.pickup.end_s,
         delivered_s <= job.delivery.end_s,
-        delivered_s + stop_s <= crew.latest_end_s and span_s <= crew.max_span_s,
     )
-    return next((index for index, passed in enumerate(results) if not passed), len(CHECKS))
+    return next((index for index, ok in enumerate(passed) if not ok), len(CHECKS))
 
 
 def _local(moment: datetime) -> str:
@@ -371,17 +383,21 @@ def _reason(code: str, job: _Job, crews: Sequence[Crew], request: PlanRequest) -
     if code == "pickup_passed":
         return f"The pickup window closed at {closes}."
     if code == "hours_of_service":
-        most = max(crew.driving_s for crew in crews)
+        most = max(crew.cycle_driving_s for crew in crews)
         return (
             f"Needs {_hours(job.loaded_s)} h of driving with the load, plus the deadhead to the pickup; "
-            f"no available driver may drive that long before a 10-hour break (the most is {_hours(most)} h)."
+            f"no available driver has that much left in their 60/70-hour cycle (most: {_hours(most)} h)."
         )
     if code == "pickup_unreachable":
-        return f"No available truck can reach the pickup before its window closes at {closes}."
+        return (
+            f"No available truck can reach the pickup before its window closes at {closes}, "
+            "with the rests its driver needs on the way."
+        )
     if code == "delivery_unreachable":
-        return f"No available truck can deliver by the appointment at {_local(load.delivery_at)}."
-    if code == "shift_limit":
-        return "The trip does not fit in any driver's remaining duty window, shift or the plan's horizon."
+        return (
+            f"No available truck can deliver by the appointment at {_local(load.delivery_at)}, "
+            "with the rests its driver needs on the way."
+        )
     return "Every truck that could take it is used better by other loads in this plan."
 
 
@@ -392,17 +408,17 @@ def plan_fleet(request: PlanRequest) -> dict:
     """Solves and describes the plan: routes, unserved loads and idle trucks (see the module)."""
     started = time.monotonic()
     clock = _Clock(request.at)
-    stop_s = int(request.stop_time.total_seconds())
+    pace = Pace(int(request.shift.total_seconds()))
     loads = open_loads(request)
     vehicles, refused = available_vehicles(request)
-    crews, idle = form_crews(vehicles, request, clock)
+    crews, idle = form_crews(vehicles, request)
     idle += refused
     jobs = [_job(load, request, clock) for load in loads]
 
     unserved: list[dict] = []
     feasible: list[tuple[_Job, list[int]]] = []
     for job in jobs:
-        failures = [_first_failure(job, crew, stop_s) for crew in crews]
+        failures = [_first_failure(job, crew, request, pace) for crew in crews]
         allowed = [index for index, failure in enumerate(failures) if failure == len(CHECKS)]
         if allowed:
             feasible.append((job, allowed))
@@ -415,12 +431,12 @@ def plan_fleet(request: PlanRequest) -> dict:
 
     routes: list[dict] = []
     if feasible:
-        problem, nodes = _model(crews, feasible, request, clock, stop_s)
-        found = vrp.solve_model(problem, time_limit_s=request.time_limit_s)
+        problem, nodes = _model(crews, feasible, request, clock, pace)
+        found = vrp.solve_model(problem, time_limit_s=request.time_limit_s, settings=SEARCH)
         served = set()
-        for crew_index, (route, schedule) in enumerate(zip(found.routes, found.schedules, strict=True)):
+        for index, route in enumerate(found.routes):
             if route:
-                routes.append(_route(crews[crew_index], route, schedule, nodes, clock))
+                routes.append(_route(crews[index], route, found.schedules[index], nodes, clock, pace))
                 served |= {nodes[node][0].load.pk for node in route}
         for job, _ in feasible:
             if job.load.pk not in served:
@@ -469,17 +485,16 @@ def _model(
     feasible: Sequence[tuple[_Job, list[int]]],
     request: PlanRequest,
     clock: _Clock,
-    stop_s: int,
+    pace: Pace,
 ) -> tuple[vrp.RoutingProblem, dict[int, tuple[_Job, str]]]:
     """Nodes: each crew's start (its truck's position), each crew's open end, then a pickup and a
     delivery per load. Returns the model and, per stop node, its job and kind."""
     fleet = len(crews)
+    stop_s = int(request.stop_time.total_seconds())
     points: list[Point | None] = [crew.vehicle.current_location for crew in crews] + [None] * fleet
-    horizon_s = clock.seconds(request.at + request.horizon)
-    windows = [(0, horizon_s)] * fleet + [(0, crew.latest_end_s) for crew in crews]
-    weights = [0] * (2 * fleet)
-    volumes = [0] * (2 * fleet)
-    service = [0] * (2 * fleet)
+    last_s = max(clock.seconds(request.at + request.horizon), *(job.delivery.end_s for job, _ in feasible))
+    windows = [(0, last_s)] * (2 * fleet)
+    weights, volumes, service = [0] * (2 * fleet), [0] * (2 * fleet), [0] * (2 * fleet)
     nodes: dict[int, tuple[_Job, str]] = {}
     pairs, allowed = [], {}
     for job, crew_indices in feasible:
@@ -496,11 +511,19 @@ def _model(
         allowed[pickup] = allowed[delivery] = crew_indices
 
     distance = _distances(points)
+    driving = [[_drive_s(metres) for metres in row] for row in distance]
+    elapsed = [
+        [pace.clock_s(service[i] + driving[i][j]) for j in range(len(points))] for i in range(len(points))
+    ]
+    for index, crew in enumerate(crews):
+        delay = pace.delay_s(crew)
+        elapsed[index] = [delay + time for time in elapsed[index]]
     # The loaded legs are what a route exists for: never cheaper than to serve them.
     penalty = 4 * max(max(row) for row in distance) + 1
     problem = vrp.RoutingProblem(
         travel_cost=distance,
-        travel_time=[[_drive_s(metres) for metres in row] for row in distance],
+        travel_time=driving,
+        elapsed_time=elapsed,
         vehicles=[
             vrp.Vehicle(
                 capacities=(
@@ -508,8 +531,7 @@ def _model(
                     int(crew.vehicle.capacity_volume_m3 * VOLUME_SCALE),
                     FULL_TRUCKLOAD,
                 ),
-                max_driving=crew.driving_s,
-                max_duration=crew.max_span_s,
+                max_driving=crew.cycle_driving_s,
                 fixed_cost=1,  # after distance, fewer trucks
                 start=index,
                 end=fleet + index,
@@ -527,7 +549,12 @@ def _model(
 
 
 def _route(
-    crew: Crew, route: list[int], schedule: list[int], nodes: dict[int, tuple[_Job, str]], clock: _Clock
+    crew: Crew,
+    route: list[int],
+    schedule: list[int],
+    nodes: dict[int, tuple[_Job, str]],
+    clock: _Clock,
+    pace: Pace,
 ) -> dict:
     position = crew.vehicle.current_location
     stops, deadhead_m, loaded_m, driving_s = [], 0, 0, 0
@@ -565,10 +592,11 @@ def _route(
         "driver_name": crew.driver.full_name,
         "carrier": str(crew.vehicle.carrier_id),
         "start_location": _geojson(crew.vehicle.current_location),
-        "depart_at": clock.moment(schedule[0]).isoformat(),
+        # A driver who is not rested rests first (the start's delay), then leaves.
+        "depart_at": clock.moment(schedule[0] + pace.delay_s(crew)).isoformat(),
         "finish_at": clock.moment(schedule[-1]).isoformat(),
-        "driving_hours_available": round(crew.driving_s / 3600, 2),
-        "driving_hours_planned": round(driving_s / 3600, 2),
+        "driving_hours": round(driving_s / 3600, 2),
+        "cycle_hours_left": round(crew.cycle_driving_s / 3600, 2),
         "distance_m": deadhead_m + loaded_m,
         "deadhead_m": deadhead_m,
         "loaded_m": loaded_m,

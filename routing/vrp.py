@@ -373,6 +373,9 @@ class RoutingProblem:
     time_windows: Sequence[tuple[int, int]] | None = None
     pickup_deliveries: Sequence[tuple[int, int]] = ()
     allowed_vehicles: Mapping[int, Sequence[int]] | None = None
+    # Clock time from the start of service at i to the arrival at j, when it is not service +
+    # travel time (rests on the way, say); what the time windows and `max_duration` see.
+    elapsed_time: Sequence[Sequence[int]] | None = None
     unserved_penalty: int | None = None
 
     @property
@@ -440,8 +443,12 @@ def _build(problem: RoutingProblem) -> tuple[pywrapcp.RoutingIndexManager, pywra
     service = problem.service_times or [0] * size
     if problem.time_windows is not None:
         horizon = max(end for _, end in problem.time_windows)
-        duration = [[service[i] + problem.travel_time[i][j] for j in range(size)] for i in range(size)]
-        routing.AddDimension(routing.RegisterTransitMatrix(duration), horizon, horizon, False, "time")
+        duration = problem.elapsed_time or [
+            [service[i] + problem.travel_time[i][j] for j in range(size)] for i in range(size)
+        ]
+        routing.AddDimension(
+            routing.RegisterTransitMatrix([list(row) for row in duration]), horizon, horizon, False, "time"
+        )
         clock = routing.GetDimensionOrDie("time")
         for node in stops:
             start, end = problem.time_windows[node]

@@ -255,7 +255,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"FleetPlanStatusEnum": "routing.models.FleetPlanStatus"},
 }
 
 # Request bodies over this size get 413 before any parsing.
@@ -298,10 +298,10 @@ ROUTING_DELAY_GRACE_S = env_int("ROUTING_DELAY_GRACE_S", 900)  # ETA lateness to
 ROUTING_ETA_SPEED_SAMPLES = env_int("ROUTING_ETA_SPEED_SAMPLES", 5)  # recent fixes averaged for the ETA
 # Fleet optimisation (routing/fleet.py): defaults of POST /api/routes/optimize-fleet.
 ROUTING_FLEET_TIME_LIMIT_S = env_int("ROUTING_FLEET_TIME_LIMIT_S", 10)  # solver time per plan
-ROUTING_FLEET_HORIZON_HOURS = env_int("ROUTING_FLEET_HORIZON_HOURS", 24)  # loads picked up within this
+ROUTING_FLEET_HORIZON_HOURS = env_int("ROUTING_FLEET_HORIZON_HOURS", 48)  # loads picked up within this
 ROUTING_FLEET_PICKUP_WINDOW_MINUTES = env_int("ROUTING_FLEET_PICKUP_WINDOW_MINUTES", 120)  # after pickup_at
 ROUTING_FLEET_STOP_MINUTES = env_int("ROUTING_FLEET_STOP_MINUTES", 30)  # loading or unloading per stop
-ROUTING_FLEET_SHIFT_HOURS = env_int("ROUTING_FLEET_SHIFT_HOURS", 14)  # longest route, start to finish
+ROUTING_FLEET_SHIFT_HOURS = env_int("ROUTING_FLEET_SHIFT_HOURS", 11)  # longest work between 10-hour rests
 ROUTING_FLEET_MAX_LOADS = env_int("ROUTING_FLEET_MAX_LOADS", 300)  # loads per plan, earliest pickups first
 ROUTING_FLEET_PLAN_TTL_S = env_int("ROUTING_FLEET_PLAN_TTL_S", 3600)  # a plan older than this is not accepted
 

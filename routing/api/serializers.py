@@ -82,11 +82,25 @@ class OptimizeFleetSerializer(serializers.Serializer):
         help_text="Trucks to plan with; default: every AVAILABLE truck of an active carrier.",
     )
     at = serializers.DateTimeField(required=False, help_text="When the plan starts; default now.")
-    horizon_hours = serializers.IntegerField(min_value=1, max_value=72, required=False)
+    horizon_hours = serializers.IntegerField(
+        min_value=1, max_value=168, required=False, help_text="Plan the loads picked up within this."
+    )
     time_limit_s = serializers.IntegerField(min_value=1, max_value=120, required=False)
-    pickup_window_minutes = serializers.IntegerField(min_value=0, max_value=24 * 60, required=False)
-    stop_minutes = serializers.IntegerField(min_value=0, max_value=8 * 60, required=False)
-    shift_hours = serializers.IntegerField(min_value=1, max_value=14, required=False)
+    pickup_window_minutes = serializers.IntegerField(
+        min_value=0,
+        max_value=24 * 60,
+        required=False,
+        help_text="How late after `pickup_at` a pickup may be.",
+    )
+    stop_minutes = serializers.IntegerField(
+        min_value=0, max_value=8 * 60, required=False, help_text="Loading or unloading time at each stop."
+    )
+    shift_hours = serializers.IntegerField(
+        min_value=1,
+        max_value=11,
+        required=False,
+        help_text="Longest stretch of work (driving and stops) between two 10-hour rests.",
+    )
 
     def validate_loads(self, value: list) -> list:
         if len(value) > _setting("ROUTING_FLEET_MAX_LOADS"):

@@ -187,7 +187,7 @@ def test_a_discarded_plan_cannot_be_accepted(dispatcher):
         ({"horizon_hours": 0}, "horizon_hours"),
         ({"horizon_hours": 500}, "horizon_hours"),
         ({"time_limit_s": 0}, "time_limit_s"),
-        ({"shift_hours": 15}, "shift_hours"),
+        ({"shift_hours": 12}, "shift_hours"),
         ({"stop_minutes": -5}, "stop_minutes"),
         ({"loads": ["not-a-uuid"]}, "loads"),
         ({"loads": ["6c1f7f3e-1111-4a4a-9a9a-000000000000"]}, "loads"),

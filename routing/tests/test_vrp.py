@@ -530,3 +530,25 @@ def test_max_duration_bounds_the_route_span_waiting_included():
     assert (found.routes, found.unserved) == ([[3, 4], [5, 6]], [])
     # Truck 1 leaves at once; truck 2 leaves to be at the pickup when its window opens.
     assert found.schedules == [[0, 10, 20, 20], [90, 100, 110, 110]]
+
+
+def test_elapsed_time_is_what_the_clock_sees_and_travel_time_what_the_driving_limit_sees():
+    # Driving 10 per leg, but 25 on the clock (rests on the way): the delivery window closing at
+    # 40 is missed on the clock even though the driving (20) is well inside max_driving.
+    costs = _costs(3, {}, 10)
+    problem = RoutingProblem(
+        travel_cost=costs,
+        travel_time=costs,
+        elapsed_time=_costs(3, {}, 25),
+        vehicles=[Vehicle(max_driving=30)],
+        time_windows=[(0, 1000), (0, 1000), (0, 40)],
+        pickup_deliveries=[(1, 2)],
+        unserved_penalty=1000,
+    )
+
+    assert solve_model(problem, time_limit_s=QUICK).unserved == [1, 2]
+
+    problem.time_windows = [(0, 1000), (0, 1000), (0, 50)]
+    found = solve_model(problem, time_limit_s=QUICK)
+
+    assert (found.routes, found.schedules) == ([[1, 2]], [[0, 25, 50, 75]])

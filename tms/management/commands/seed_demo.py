@@ -517,7 +517,9 @@ def _schedule(plan: LoadPlan, rng: random.Random, now: datetime, duration: timed
         plan.progress = rng.uniform(0.1, 0.75)
         pickup = now - max(duration * plan.progress, timedelta(hours=2))
     plan.pickup_at = _half_hour(pickup)
-    plan.delivery_at = _half_hour(plan.pickup_at + duration + timedelta(minutes=59))
+    # A load nobody has planned yet has its delivery appointment booked with a margin.
+    margin = timedelta(hours=12) if kind == "PENDING" else timedelta(0)
+    plan.delivery_at = _half_hour(plan.pickup_at + duration + margin + timedelta(minutes=59))
 
     if kind in (DELIVERED, "PICKED_UP", "IN_TRANSIT", DELAYED_IN_TRANSIT):
         latest = now - timedelta(minutes=5)

@@ -189,6 +189,13 @@ def validate_lon_lat(longitude: float, latitude: float) -> None:
 # --- Viewsets ------------------------------------------------------------------------------------
 
 
+def json_object(request) -> dict:
+    """The request body, refused (400) unless it is a JSON object: serializers take lists too."""
+    if not isinstance(request.data, dict):
+        raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+    return request.data
+
+
 class TmsReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
     """Reads narrowed for DRIVER-only users by `driver_queryset(queryset, user)`, and actions
     that run a service (`run_action`)."""
@@ -211,10 +218,9 @@ class TmsReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
     def run_action(self, input_serializer_class, service: Callable[..., Any], **extra) -> Response:
         """Validates the body with `input_serializer_class`, calls the service, returns the object."""
         instance = self.get_object()
-        data = self.request.data if isinstance(self.request.data, dict) else None
-        if data is None:
-            raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-        payload = input_serializer_class(data=data, context=self.get_serializer_context())
+        payload = input_serializer_class(
+            data=json_object(self.request), context=self.get_serializer_context()
+        )
         payload.is_valid(raise_exception=True)
         result = service(instance, by=self.request.user, **payload.validated_data, **extra)
         instance = result if isinstance(result, type(instance)) else self.get_object()

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -27,7 +27,7 @@ from routing.api.serializers import (
 from routing.models import FleetPlan, FleetPlanStatus, Route, RouteProvider
 from routing.services import check_routable
 from routing.tasks import optimize_fleet_task, optimize_load_route_task
-from tms.api import TmsModelViewSet, TmsReadOnlyViewSet
+from tms.api import TmsModelViewSet, TmsReadOnlyViewSet, json_object
 from tms.api_defaults import OperatorsAndViewers, is_operator
 from tms.context import current_correlation_id
 from tms.exceptions import DependencyUnavailable, DomainError
@@ -76,9 +76,7 @@ class OptimizeLoadRouteView(APIView):
 
     @extend_schema(request=OptimizeLoadRouteSerializer, responses={202: RouteJobSerializer}, tags=["routes"])
     def post(self, request):
-        if not isinstance(request.data, dict):
-            raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-        payload = OptimizeLoadRouteSerializer(data=request.data)
+        payload = OptimizeLoadRouteSerializer(data=json_object(request))
         payload.is_valid(raise_exception=True)
         load, vehicle, driver = (payload.validated_data.get(name) for name in ("load", "vehicle", "driver"))
         check_routable(load)  # refused now rather than as a failed job
@@ -124,12 +122,6 @@ class RouteJobView(APIView):
         return Response(body)
 
 
-def _json_object(request) -> dict:
-    if not isinstance(request.data, dict):
-        raise exceptions.ValidationError({"non_field_errors": ["Expected a JSON object."]})
-    return request.data
-
-
 PlanQueued = inline_serializer(
     "FleetPlanQueued",
     {
@@ -149,7 +141,7 @@ class OptimizeFleetView(APIView):
 
     @extend_schema(request=OptimizeFleetSerializer, responses={202: PlanQueued}, tags=["routes"])
     def post(self, request):
-        payload = OptimizeFleetSerializer(data=_json_object(request))
+        payload = OptimizeFleetSerializer(data=json_object(request))
         payload.is_valid(raise_exception=True)
         plan = services.request_fleet_plan(payload.plan_request(), by=request.user)
         try:

@@ -7,6 +7,8 @@ from django import forms
 from django.contrib.gis.db.models.functions import Distance
 from django.contrib.gis.geos import Point
 from django.contrib.gis.measure import D
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 _LON_LAT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -27,6 +29,7 @@ class LonLatField(forms.CharField):
         return Point(longitude, latitude, srid=4326)
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class LonLatFilter(django_filters.Filter):
     field_class = LonLatField
 

@@ -4,7 +4,7 @@ import django_filters
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -64,7 +64,20 @@ class PublishView(APIView):
 class TopicsView(APIView):
     permission_classes = [OperatorsAndViewers]
 
-    @extend_schema(tags=["events"])
+    @extend_schema(
+        responses=inline_serializer(
+            "Topics",
+            {
+                "backend": serializers.ChoiceField(choices=["kafka", "embedded"]),
+                "topics": serializers.ListField(
+                    child=serializers.DictField(),
+                    help_text="kafka: topic, partitions, end offsets and each group's lag; "
+                    "embedded: topic and the events still unpublished in the outbox",
+                ),
+            },
+        ),
+        tags=["events"],
+    )
     def get(self, request):
         """Every topic with its partitions, end offsets and consumer-group lag (Kafka), or the
         events still waiting in the outbox (embedded)."""

@@ -4,7 +4,7 @@ facilities. Reads of the graph (routing.graph), with names from the database."""
 from uuid import UUID
 
 from django.urls import path
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +13,40 @@ from fleet.models import Carrier
 from loads.models import Facility
 from routing.graph import MAX_HOPS, get_graph
 from tms.api_defaults import OperatorsAndViewers
+
+
+class LaneSerializer(serializers.Serializer):
+    origin_id = serializers.UUIDField()
+    origin_name = serializers.CharField(allow_null=True)
+    destination_id = serializers.UUIDField()
+    destination_name = serializers.CharField(allow_null=True)
+    load_count = serializers.IntegerField()
+    total_rate = serializers.FloatField(help_text="USD")
+    average_rate = serializers.FloatField(help_text="USD")
+    total_transit_s = serializers.FloatField()
+    average_transit_s = serializers.FloatField()
+
+
+class LaneCarrierSerializer(serializers.Serializer):
+    carrier_id = serializers.UUIDField()
+    carrier_name = serializers.CharField(allow_null=True)
+    load_count = serializers.IntegerField()
+
+
+class RelayFacilitySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField(allow_null=True)
+
+
+class RelayPathSerializer(serializers.Serializer):
+    facility_ids = serializers.ListField(child=serializers.UUIDField())
+    facilities = RelayFacilitySerializer(many=True)
+    hops = serializers.IntegerField()
+    total_average_transit_s = serializers.FloatField()
+
+
+def _results(name: str, item: type[serializers.Serializer]):
+    return inline_serializer(name, {"results": item(many=True)})
 
 
 class LanesQuery(serializers.Serializer):
@@ -49,7 +83,7 @@ def _facility_names(ids) -> dict[str, str]:
 class LanesView(APIView):
     permission_classes = [OperatorsAndViewers]
 
-    @extend_schema(parameters=[LanesQuery], tags=["network"])
+    @extend_schema(parameters=[LanesQuery], responses=_results("Lanes", LaneSerializer), tags=["network"])
     def get(self, request):
         """The busiest lanes: delivered loads, rates and transit times per origin and destination."""
         query = _valid(LanesQuery, request.query_params)
@@ -64,7 +98,7 @@ class LanesView(APIView):
 class LaneCarriersView(APIView):
     permission_classes = [OperatorsAndViewers]
 
-    @extend_schema(tags=["network"])
+    @extend_schema(responses=_results("LaneCarriers", LaneCarrierSerializer), tags=["network"])
     def get(self, request, origin_id: str, destination_id: str):
         """The carriers that delivered loads on a lane, most loads first."""
         ids = _valid(LaneIds, {"origin_id": origin_id, "destination_id": destination_id})
@@ -79,7 +113,9 @@ class LaneCarriersView(APIView):
 class PathsView(APIView):
     permission_classes = [OperatorsAndViewers]
 
-    @extend_schema(parameters=[PathsQuery], tags=["network"])
+    @extend_schema(
+        parameters=[PathsQuery], responses=_results("RelayPaths", RelayPathSerializer), tags=["network"]
+    )
     def get(self, request):
         """Relay paths through facilities, fastest total average transit first."""
         query = _valid(PathsQuery, request.query_params)

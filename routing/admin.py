@@ -1,13 +1,19 @@
 """Routes and fleet plans in the back office, read-only: both are computed by the routing services,
 not typed in; a fleet plan is accepted or discarded by an action."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from events.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceModelAdmin
 from loads.admin import LoadAdmin
 from routing import services
+from routing.api.serializers import OptimizeFleetSerializer
 from routing.models import FleetPlan, Route
+from routing.tasks import start_fleet_plan
+from tms.exceptions import DomainError
 
 
 class RouteInline(ReadOnlyInline):
@@ -117,6 +123,29 @@ class FleetPlanAdmin(ServiceModelAdmin):
         "created_at",
     ]
     readonly_fields = fields
+    change_list_template = "admin/routing/fleetplan/change_list.html"
+
+    def get_urls(self):
+        plan = self.admin_site.admin_view(self.plan_view)
+        return [path("plan/", plan, name="routing_fleetplan_plan"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_plan": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def plan_view(self, request):
+        """POST: a plan with the default settings (ROUTING_FLEET_*), solved by a worker."""
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        payload = OptimizeFleetSerializer(data={})
+        payload.is_valid(raise_exception=True)
+        try:
+            plan = start_fleet_plan(payload.plan_request(), by=request.user)
+        except DomainError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return redirect("admin:routing_fleetplan_changelist")
+        self.message_user(request, f"Plan requested: {plan.status}; this page shows it when solved.")
+        return redirect("admin:routing_fleetplan_change", plan.pk)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -1,11 +1,17 @@
+import kombu.exceptions
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
 from drivers.models import Driver
 from fleet.models import Vehicle
 from loads.models import Load
+from routing import services
+from routing.fleet import PlanRequest
+from routing.models import FleetPlan
 from routing.services import optimize_load_route, solve_fleet_plan
 from tms.context import correlation_id as correlation_id_var
+from tms.context import current_correlation_id
+from tms.exceptions import DependencyUnavailable
 
 
 @shared_task
@@ -38,3 +44,19 @@ def optimize_fleet_task(plan_id: str, user_id: int | None, correlation_id: str =
     finally:
         correlation_id_var.reset(token)
     return plan.status
+
+
+def start_fleet_plan(request: PlanRequest, *, by) -> FleetPlan:
+    """Records a QUEUED plan and queues its solver job (the API's and the back office's way in).
+    With the job queue down the plan is FAILED and DependencyUnavailable (503) raised."""
+    plan = services.request_fleet_plan(request, by=by)
+    try:
+        optimize_fleet_task.apply_async(
+            args=[str(plan.pk), getattr(by, "pk", None)], kwargs={"correlation_id": current_correlation_id()}
+        )
+    except kombu.exceptions.OperationalError as error:
+        message = "The job queue is unavailable; retry later."
+        services.fail_fleet_plan(plan, code="queue_unavailable", message=message, by=by)
+        raise DependencyUnavailable(message) from error
+    plan.refresh_from_db()
+    return plan

@@ -26,7 +26,7 @@ from routing.api.serializers import (
 )
 from routing.models import FleetPlan, FleetPlanStatus, Route, RouteProvider
 from routing.services import check_routable
-from routing.tasks import optimize_fleet_task, optimize_load_route_task
+from routing.tasks import optimize_load_route_task, start_fleet_plan
 from tms.api import TmsModelViewSet, TmsReadOnlyViewSet, json_object
 from tms.api_defaults import OperatorsAndViewers, is_operator
 from tms.context import current_correlation_id
@@ -143,16 +143,7 @@ class OptimizeFleetView(APIView):
     def post(self, request):
         payload = OptimizeFleetSerializer(data=json_object(request))
         payload.is_valid(raise_exception=True)
-        plan = services.request_fleet_plan(payload.plan_request(), by=request.user)
-        try:
-            optimize_fleet_task.apply_async(
-                args=[str(plan.pk), request.user.pk], kwargs={"correlation_id": current_correlation_id()}
-            )
-        except kombu.exceptions.OperationalError as error:
-            message = "The job queue is unavailable; retry later."
-            services.fail_fleet_plan(plan, code="queue_unavailable", message=message, by=request.user)
-            raise DependencyUnavailable(message) from error
-        plan.refresh_from_db()
+        plan = start_fleet_plan(payload.plan_request(), by=request.user)
         url = request.build_absolute_uri(reverse("fleet-plan-detail", kwargs={"pk": plan.pk}))
         return Response(
             {"id": plan.pk, "status": plan.status, "status_url": url}, status=status.HTTP_202_ACCEPTED

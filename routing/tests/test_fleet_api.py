@@ -234,7 +234,7 @@ def test_planning_is_dispatch_work_viewers_read_drivers_see_nothing(viewer, driv
 
 def test_when_the_job_queue_is_down_the_answer_is_503_and_the_plan_says_failed(dispatcher):
     with mock.patch(
-        "routing.api.views.optimize_fleet_task.apply_async",
+        "routing.tasks.optimize_fleet_task.apply_async",
         side_effect=kombu.exceptions.OperationalError("connection refused"),
     ):
         response = dispatcher.post(OPTIMIZE_URL, {}, format="json")

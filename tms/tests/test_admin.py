@@ -22,7 +22,7 @@ from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads import services as load_services
 from loads.models import Load, LoadStatus
 from loads.tests.factories import FacilityFactory, LoadFactory
-from routing.models import Route
+from routing.models import FleetPlan, Route
 from routing.tests.factories import proposed_plan
 from tms.api_defaults import DISPATCHER, DRIVER, VIEWER
 from tms.exceptions import BusinessRuleViolation
@@ -773,3 +773,21 @@ def test_accepting_a_fleet_plan_in_the_back_office_assigns_through_the_services(
     plan.refresh_from_db()
     assert plan.status == "ACCEPTED" and plan.accepted_by == desk
     assert AuditLog.objects.filter(table_name="fleet_plans", record_id=str(plan.pk), user=desk).exists()
+
+
+def test_a_dispatcher_requests_a_fleet_plan_from_the_back_office(client, desk, reader, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.ROUTING_FLEET_TIME_LIMIT_S = 1
+    changelist = admin_url("routing.fleetplan", "changelist")
+    client.force_login(reader)
+    assert "Plan the fleet" not in client.get(changelist).content.decode()
+    assert client.post(reverse("admin:routing_fleetplan_plan")).status_code == 403
+    assert not FleetPlan.objects.exists()
+    client.force_login(desk)
+    assert "Plan the fleet" in client.get(changelist).content.decode()
+
+    response = client.post(reverse("admin:routing_fleetplan_plan"), follow=True)
+
+    (plan,) = FleetPlan.objects.all()
+    assert response.redirect_chain[-1][0] == admin_url("routing.fleetplan", "change", plan.pk)
+    assert plan.status == "PROPOSED" and plan.requested_by == desk

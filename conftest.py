@@ -14,6 +14,16 @@ def _isolated_cache(settings):
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
 
 
+@pytest.fixture
+def eager_celery(settings):
+    """Celery jobs run in the test's thread, their results kept in the real Redis backend. All
+    three together: Celery reads its configuration once, so a test setting only some of them
+    would leave the others as they were for every later test in the process."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.CELERY_TASK_EAGER_PROPAGATES = True
+    settings.CELERY_TASK_STORE_EAGER_RESULT = True
+
+
 def _client_for(user) -> APIClient:
     client = APIClient()
     token, _ = Token.objects.get_or_create(user=user)

@@ -24,10 +24,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def eager_celery(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    settings.CELERY_TASK_EAGER_PROPAGATES = True
-    settings.CELERY_TASK_STORE_EAGER_RESULT = True
+def _eager(eager_celery, settings):
     settings.ROUTING_FLEET_TIME_LIMIT_S = 1
 
 

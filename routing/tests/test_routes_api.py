@@ -24,10 +24,8 @@ def directions(name: str) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def eager_celery(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    settings.CELERY_TASK_EAGER_PROPAGATES = True
-    settings.CELERY_TASK_STORE_EAGER_RESULT = True
+def _eager(eager_celery, settings):
+    """Every test here runs its jobs eagerly (conftest.eager_celery)."""
 
 
 @pytest.fixture

@@ -775,8 +775,9 @@ def test_accepting_a_fleet_plan_in_the_back_office_assigns_through_the_services(
     assert AuditLog.objects.filter(table_name="fleet_plans", record_id=str(plan.pk), user=desk).exists()
 
 
-def test_a_dispatcher_requests_a_fleet_plan_from_the_back_office(client, desk, reader, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+def test_a_dispatcher_requests_a_fleet_plan_from_the_back_office(
+    client, desk, reader, settings, eager_celery
+):
     settings.ROUTING_FLEET_TIME_LIMIT_S = 1
     changelist = admin_url("routing.fleetplan", "changelist")
     client.force_login(reader)

@@ -90,8 +90,14 @@ async def open_stream(token: str) -> WebsocketCommunicator:
 
 
 async def request(communicator, message: dict) -> dict:
+    """Sends `message` and returns the reply. Events are skipped: the channel layer is the real
+    Redis, shared by the test workers, so another test's event on a subscribed topic may arrive
+    before the reply (the protocol does not order them)."""
     await communicator.send_json_to(message)
-    return await communicator.receive_json_from(timeout=3)
+    while True:
+        reply = await communicator.receive_json_from(timeout=3)
+        if reply["type"] != "event":
+            return reply
 
 
 async def subscribe(communicator, topics: list[str], filters: dict | None = None) -> dict:

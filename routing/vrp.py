@@ -343,7 +343,6 @@ def find_bks_table(instance_path: str | Path, name: str = "bks_table.csv") -> Pa
 class Vehicle:
     capacities: Sequence[int] = ()  # one per `RoutingProblem.quantities`
     max_driving: int | None = None  # total travel time on the route, service excluded
-    max_duration: int | None = None  # route span on the clock (needs time windows), waiting included
     fixed_cost: int = 0  # paid once if the vehicle leaves its start
     start: int = 0  # the node the route starts at
     end: int = 0  # the node it ends at; arcs of cost and time 0 into it make the route open
@@ -374,7 +373,7 @@ class RoutingProblem:
     pickup_deliveries: Sequence[tuple[int, int]] = ()
     allowed_vehicles: Mapping[int, Sequence[int]] | None = None
     # Clock time from the start of service at i to the arrival at j, when it is not service +
-    # travel time (rests on the way, say); what the time windows and `max_duration` see.
+    # travel time (rests on the way, say); what the time windows see.
     elapsed_time: Sequence[Sequence[int]] | None = None
     unserved_penalty: int | None = None
 
@@ -457,8 +456,6 @@ def _build(problem: RoutingProblem) -> tuple[pywrapcp.RoutingIndexManager, pywra
             begin, finish = routing.Start(vehicle), routing.End(vehicle)
             clock.CumulVar(begin).SetRange(*problem.time_windows[spec.start])
             clock.CumulVar(finish).SetRange(*problem.time_windows[spec.end])
-            if spec.max_duration is not None:
-                clock.SetSpanUpperBoundForVehicle(spec.max_duration, vehicle)
             # A schedule, not just a feasible one: finish as early as the windows allow, and
             # leave as late as that finish allows (finalizers apply in the order added).
             routing.AddVariableMinimizedByFinalizer(clock.CumulVar(finish))

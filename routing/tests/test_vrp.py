@@ -510,28 +510,6 @@ def test_each_capacity_dimension_and_allowed_vehicles_bind():
     assert {3, 4, 7, 8} == set(found.routes[0]) and sorted(found.routes[1]) == [5, 6]
 
 
-def test_max_duration_bounds_the_route_span_waiting_included():
-    # Truck 1's driver is on duty since t=0, truck 2's may start any time. The second load cannot
-    # be picked up before t=100, so truck 1 working both spans 110 > 90 and truck 2 takes it.
-    costs = _costs(7, {}, 10)
-    for node in range(7):
-        costs[node][0] = 0
-    windows = [(0, 1000), (0, 0), (0, 1000), (0, 1000), (0, 1000), (100, 200), (0, 1000)]
-    problem = RoutingProblem(
-        travel_cost=costs,
-        travel_time=costs,
-        vehicles=[Vehicle(start=1, max_duration=90), Vehicle(start=2, max_duration=90, fixed_cost=1)],
-        time_windows=windows,
-        pickup_deliveries=[(3, 4), (5, 6)],
-    )
-
-    found = solve_model(problem, time_limit_s=QUICK)
-
-    assert (found.routes, found.unserved) == ([[3, 4], [5, 6]], [])
-    # Truck 1 leaves at once; truck 2 leaves to be at the pickup when its window opens.
-    assert found.schedules == [[0, 10, 20, 20], [90, 100, 110, 110]]
-
-
 def test_elapsed_time_is_what_the_clock_sees_and_travel_time_what_the_driving_limit_sees():
     # Driving 10 per leg, but 25 on the clock (rests on the way): the delivery window closing at
     # 40 is missed on the clock even though the driving (20) is well inside max_driving.
@@ -552,3 +530,21 @@ def test_elapsed_time_is_what_the_clock_sees_and_travel_time_what_the_driving_li
     found = solve_model(problem, time_limit_s=QUICK)
 
     assert (found.routes, found.schedules) == ([[1, 2]], [[0, 25, 50, 75]])
+
+
+def test_the_schedule_serves_when_a_window_opens_and_leaves_no_earlier_than_needed():
+    # Open end at node 0, the truck at node 1, a load 2 -> 3 whose pickup opens at t=100.
+    costs = _costs(4, {}, 10)
+    for node in range(4):
+        costs[node][0] = 0
+    problem = RoutingProblem(
+        travel_cost=costs,
+        travel_time=costs,
+        vehicles=[Vehicle(start=1)],
+        time_windows=[(0, 1000), (0, 1000), (100, 200), (0, 1000)],
+        pickup_deliveries=[(2, 3)],
+    )
+
+    found = solve_model(problem, time_limit_s=QUICK)
+
+    assert (found.routes, found.schedules) == ([[2, 3]], [[90, 100, 110, 110]])

@@ -6,4 +6,4 @@ class RoutingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from routing import following, handlers  # noqa: F401 - register the route-follower and freight-graph consumers
+        from routing import following, handlers  # noqa: F401 - register the routing consumers

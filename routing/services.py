@@ -1,5 +1,6 @@
 """Routing writes: a load's route, its costs and its score."""
 
+import copy
 import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -311,7 +312,8 @@ def accept_fleet_plan(plan: FleetPlan, *, by, vehicles: list | None = None) -> F
     `loads.services.assign_load`, which checks everything again as of now.
 
     Full truckload: a vehicle works one load at a time, so a route's later loads stay PENDING
-    ("planned") until its truck delivers. Each assignment runs in its own savepoint: one that
+    (PLANNED) until its truck delivers; then `assign_next_planned_load` (the fleet-plan-follower
+    consumer of LOAD_DELIVERED) assigns the next one. Each assignment runs in its own savepoint: one that
     fails (the truck was taken meanwhile, the driver's hours changed) is reported with its error
     and the others stand. The plan, its audit row and FLEET_PLAN_ACCEPTED commit with them.
     """
@@ -337,27 +339,9 @@ def accept_fleet_plan(plan: FleetPlan, *, by, vehicles: list | None = None) -> F
         outcomes, assigned, failed = [], [], []
         for route in routes:
             first, *later = route["loads"]
-            try:
-                with transaction.atomic():
-                    assign_load(
-                        Load.objects.get(pk=first),
-                        by=by,
-                        vehicle=Vehicle.objects.get(pk=route["vehicle"]),
-                        driver=Driver.objects.get(pk=route["driver"]),
-                    )
-            except DomainError as error:
-                failed.append(first)
-                outcomes.append(
-                    {
-                        "load": first,
-                        "vehicle": route["vehicle"],
-                        "status": "FAILED",
-                        "error": {"code": error.code, "message": error.message},
-                    }
-                )
-            else:
-                assigned.append(first)
-                outcomes.append({"load": first, "vehicle": route["vehicle"], "status": "ASSIGNED"})
+            outcome = _assign_planned(first, route, by=by)
+            (assigned if outcome["status"] == "ASSIGNED" else failed).append(first)
+            outcomes.append(outcome)
             outcomes += [{"load": load, "vehicle": route["vehicle"], "status": "PLANNED"} for load in later]
         _plan_transition(
             plan,
@@ -373,6 +357,61 @@ def accept_fleet_plan(plan: FleetPlan, *, by, vehicles: list | None = None) -> F
             data={"plan_id": plan.pk, "loads_assigned": assigned, "loads_failed": failed},
         )
     return plan
+
+
+def _assign_planned(load_id, route: dict, *, by) -> dict:
+    """Assigns one planned load to its route's truck and driver in a savepoint; the outcome."""
+    outcome: dict[str, Any] = {"load": str(load_id), "vehicle": route["vehicle"]}
+    try:
+        with transaction.atomic():
+            assign_load(
+                Load.objects.get(pk=load_id),
+                by=by,
+                vehicle=Vehicle.objects.get(pk=route["vehicle"]),
+                driver=Driver.objects.get(pk=route["driver"]),
+            )
+    except DomainError as error:
+        return {**outcome, "status": "FAILED", "error": {"code": error.code, "message": error.message}}
+    return {**outcome, "status": "ASSIGNED"}
+
+
+def assign_next_planned_load(*, load_id, vehicle_id, by=None) -> dict | None:
+    """When a truck delivers a load of an accepted fleet plan, the next load the plan has for it
+    (PLANNED) is assigned to it and the route's driver through `assign_load`, which checks it all
+    again; the plan's `acceptance` records the outcome (ASSIGNED, or FAILED with the error: the
+    load was assigned elsewhere meanwhile, the driver's hours ran out). None if there is nothing
+    planned next."""
+    with transaction.atomic():
+        plan = (
+            FleetPlan.objects.select_for_update()
+            .filter(
+                status=FleetPlanStatus.ACCEPTED,
+                acceptance__loads__contains=[{"load": str(load_id), "vehicle": str(vehicle_id)}],
+            )
+            .order_by("-accepted_at")
+            .first()
+        )
+        if plan is None:
+            return None
+        outcomes = copy.deepcopy(plan.acceptance["loads"])
+        mine = [index for index, item in enumerate(outcomes) if item["vehicle"] == str(vehicle_id)]
+        delivered = next(index for index in mine if outcomes[index]["load"] == str(load_id))
+        following = [index for index in mine if index > delivered and outcomes[index]["status"] == "PLANNED"]
+        if not following:
+            return None
+        route = next(route for route in plan.result["routes"] if route["vehicle"] == str(vehicle_id))
+        outcome = _assign_planned(outcomes[following[0]]["load"], route, by=by)
+        before = snapshot(plan, PLAN_AUDIT_FIELDS)
+        outcomes[following[0]] = outcome
+        plan.acceptance = {**plan.acceptance, "loads": outcomes}
+        plan.save(update_fields=["acceptance", "updated_at"])
+        record(
+            instance=plan,
+            action=AuditAction.UPDATE,
+            changed_data=changes(before, snapshot(plan, PLAN_AUDIT_FIELDS)),
+            by=by,
+        )
+    return outcome
 
 
 @transaction.atomic

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from drivers.tests.factories import DriverFactory
+from events.consumers import REGISTRY, Outcome, deliver
 from events.models import AuditLog, OutboxEvent
 from fleet.models import VehicleStatus
 from loads.models import Load, LoadStatus
@@ -252,3 +253,50 @@ def test_plans_are_listed_newest_first_and_filtered_by_status(dispatcher):
 
     assert [plan["id"] for plan in listed] == [str(newer.pk), str(older.pk)]
     assert [plan["id"] for plan in proposed] == [str(newer.pk)]
+
+
+def delivered_envelope(load) -> dict:
+    (row,) = OutboxEvent.objects.filter(type="LOAD_DELIVERED", subject=str(load.pk))
+    return row.envelope
+
+
+def test_when_the_truck_delivers_the_next_planned_load_is_assigned_to_it(dispatcher):
+    west, west_driver = truck(-95.0)
+    first = load(-95.0, -94.0, pickup_in=1)
+    second = load(-94.0, -93.0, pickup_in=5)
+    plan = proposed_plan()
+    dispatcher.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json")
+    for action in ("pickup", "in-transit", "deliver"):
+        assert dispatcher.post(f"/api/loads/{first.pk}/{action}/", {}, format="json").status_code == 200
+
+    assert deliver(REGISTRY["fleet-plan-follower"], delivered_envelope(first)) == Outcome.PROCESSED
+
+    second.refresh_from_db()
+    assert (second.status, second.vehicle_id, second.driver_id) == (
+        LoadStatus.ASSIGNED,
+        west.pk,
+        west_driver.pk,
+    )
+    plan.refresh_from_db()
+    assert [item["status"] for item in plan.acceptance["loads"]] == ["ASSIGNED", "ASSIGNED"]
+    update = AuditLog.objects.filter(table_name="fleet_plans", record_id=str(plan.pk), action="UPDATE").get()
+    assert update.changed_data["acceptance"][1]["loads"][1]["status"] == "ASSIGNED"
+    # The same event again changes nothing.
+    assert deliver(REGISTRY["fleet-plan-follower"], delivered_envelope(first)) == Outcome.DUPLICATE
+
+
+def test_a_planned_load_taken_meanwhile_is_marked_failed_when_its_turn_comes(dispatcher):
+    truck(-95.0)
+    first = load(-95.0, -94.0, pickup_in=1)
+    second = load(-94.0, -93.0, pickup_in=5)
+    plan = proposed_plan()
+    dispatcher.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json")
+    dispatcher.post(f"/api/loads/{second.pk}/cancel/", {"reason": "customer called"}, format="json")
+    for action in ("pickup", "in-transit", "deliver"):
+        dispatcher.post(f"/api/loads/{first.pk}/{action}/", {}, format="json")
+
+    deliver(REGISTRY["fleet-plan-follower"], delivered_envelope(first))
+
+    plan.refresh_from_db()
+    outcome = plan.acceptance["loads"][1]
+    assert outcome["status"] == "FAILED" and outcome["error"]["code"] == "invalid_transition"

@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
@@ -372,6 +373,8 @@ def _assign_planned(load_id, route: dict, *, by) -> dict:
             )
     except DomainError as error:
         return {**outcome, "status": "FAILED", "error": {"code": error.code, "message": error.message}}
+    except ObjectDoesNotExist as error:  # the truck or driver was deleted since the plan
+        return {**outcome, "status": "FAILED", "error": {"code": "not_found", "message": str(error)}}
     return {**outcome, "status": "ASSIGNED"}
 
 

@@ -114,6 +114,23 @@ def test_an_assignment_that_no_longer_holds_is_reported_and_the_others_stand(dis
     assert accepted["loads_failed"] == [str(near_east.pk)]
 
 
+def test_a_truck_deleted_since_the_plan_is_a_failed_assignment_not_an_error(dispatcher):
+    gone, _ = truck(-95.0)
+    pending = load(-95.0, -94.0)
+    plan = proposed_plan()
+    gone.delete()
+
+    response = dispatcher.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json")
+
+    assert response.status_code == 200
+    (outcome,) = response.json()["acceptance"]["loads"]
+    assert (outcome["load"], outcome["status"], outcome["error"]["code"]) == (
+        str(pending.pk),
+        "FAILED",
+        "not_found",
+    )
+
+
 def test_accepting_only_some_trucks_routes(dispatcher):
     west, _ = truck(-95.0)
     truck(-91.0)

@@ -1,12 +1,12 @@
 """`manage.py consume NAME`: one registered consumer as a Kafka consumer group."""
 
 import logging
-import signal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from events.consumers import REGISTRY
+from tms.process import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -66,20 +66,13 @@ class Command(BaseCommand):
             logging.getLogger("kafka").setLevel(logging.WARNING)
         from events.kafka import run_consumer
 
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        stopping = stop_on_signals()
         self.stdout.write(
             f"consumer {name}: group {name} on {', '.join(REGISTRY[name].topics)}; Ctrl-C stops"
         )
         outcomes = run_consumer(
             name,
-            stop=lambda: stopping,
+            stop=stopping,
             bootstrap_servers=servers,
             session_timeout_ms=options["session_timeout_ms"],
             heartbeat_interval_ms=options["heartbeat_interval_ms"],

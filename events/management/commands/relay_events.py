@@ -1,11 +1,11 @@
 """`manage.py relay_events`: the outbox relay as a long-running process (or `--once`)."""
 
 import logging
-import signal
 
 from django.core.management.base import BaseCommand
 
 from events import relay
+from tms.process import stop_on_signals
 
 
 class Command(BaseCommand):
@@ -33,16 +33,9 @@ class Command(BaseCommand):
             count = relay.relay_pending(transport)
             self.stdout.write(f"relayed {count} event{'s' if count != 1 else ''} via {transport.name}")
             return
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        stopping = stop_on_signals()
         self.stdout.write(
             f"relaying the outbox via {transport.name} (poll every {poll_interval}s); Ctrl-C stops"
         )
-        relay.run_forever(poll_interval_s=poll_interval, transport=transport, stop=lambda: stopping)
+        relay.run_forever(poll_interval_s=poll_interval, transport=transport, stop=stopping)
         self.stdout.write(f"stopped; backlog: {relay.backlog()}")

@@ -1,20 +1,12 @@
-import signal
-
 from django.core.management.base import BaseCommand
 
 from fleet import tracking
+from tms.process import stop_on_signals
 
 
 class Command(BaseCommand):
     help = "Publishes VEHICLE_LOCATION_UPDATED for the fixes stored by batches (Kafka or in-process)."
 
     def handle(self, *args, **options):
-        stopping = False
-
-        def stop(signum, frame):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        tracking.run_relay_forever(stop=lambda: stopping)
+        stopping = stop_on_signals()
+        tracking.run_relay_forever(stop=stopping)

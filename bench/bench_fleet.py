@@ -36,6 +36,7 @@ from fleet.tests.factories import CarrierFactory, VehicleFactory  # noqa: E402
 from loads.tests.factories import FacilityFactory, LoadFactory  # noqa: E402
 from routing import fleet  # noqa: E402
 from routing.tests.factories import fleet_request  # noqa: E402
+from tms.geo import road_distance_m  # noqa: E402
 
 TRUCKS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 40
 LOADS = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2].isdigit() else 120
@@ -70,7 +71,7 @@ def build_world(rng: random.Random) -> tuple[list, list]:
     now = timezone.now()
     for _ in range(LOADS):
         a, b = somewhere(rng), somewhere(rng)
-        drive_h = fleet._drive_s(fleet._road_m(a, b)) / 3600
+        drive_h = fleet._drive_s(road_distance_m(a, b)) / 3600
         pickup_at = now + rng.uniform(2, 40) * HOUR
         load = LoadFactory(
             shipper=FacilityFactory(location=a),

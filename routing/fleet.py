@@ -55,7 +55,7 @@ from drivers.selectors import DUTY_PERIOD_DRIVING, clocks_and_plans
 from fleet.models import Vehicle, VehicleStatus
 from loads.models import Load, LoadStatus
 from routing import vrp
-from tms.geo import EARTH_RADIUS_M, great_circle_m
+from tms.geo import great_circle_m, haversine_m, road_distance_m
 
 # OR-Tools works on integers: weights in tenths of a kilogram, volumes in hundredths of a m³
 # (the columns' own precision), distances in metres, times in seconds.
@@ -134,32 +134,19 @@ class _Clock:
         return self.at + timedelta(seconds=seconds)
 
 
-def _road_m(a: Point, b: Point) -> int:
-    return round(great_circle_m(a, b) * settings.ROUTING_CIRCUITY_FACTOR)
-
-
 def _drive_s(metres: int) -> int:
     return math.ceil(metres / (settings.ROUTING_AVERAGE_SPEED_KMH / 3.6))
 
 
 def _distances(points: Sequence[Point | None]) -> list[list[int]]:
-    """Road-distance estimates between all points (as `_road_m`); 0 to and from None."""
-    radians = [None if p is None else (math.radians(p.x), math.radians(p.y)) for p in points]
-    factor = 2 * EARTH_RADIUS_M * settings.ROUTING_CIRCUITY_FACTOR
-    rows = []
-    for a in radians:
-        row = []
-        for b in radians:
-            if a is None or b is None:
-                row.append(0)
-                continue
-            h = (
-                math.sin((b[1] - a[1]) / 2) ** 2
-                + math.cos(a[1]) * math.cos(b[1]) * math.sin((b[0] - a[0]) / 2) ** 2
-            )
-            row.append(round(factor * math.asin(math.sqrt(min(1.0, h)))))
-        rows.append(row)
-    return rows
+    """`road_distance_m` between all points; 0 to and from None. (Coordinates read once: reading
+    them from GEOS per pair would be most of the time.)"""
+    coordinates = [None if point is None else (point.x, point.y) for point in points]
+    circuity = settings.ROUTING_CIRCUITY_FACTOR
+    return [
+        [0 if a is None or b is None else round(haversine_m(*a, *b) * circuity) for b in coordinates]
+        for a in coordinates
+    ]
 
 
 def _hours(seconds: float) -> str:
@@ -321,7 +308,7 @@ class _Job:
 
 
 def _job(load: Load, request: PlanRequest, clock: _Clock) -> _Job:
-    loaded_m = _road_m(load.pickup_location, load.delivery_location)
+    loaded_m = road_distance_m(load.pickup_location, load.delivery_location)
     return _Job(
         load=load,
         pickup=Window(
@@ -350,7 +337,7 @@ def _first_failure(job: _Job, crew: Crew, request: PlanRequest, pace: Pace) -> i
     """Index in CHECKS of the first check the load fails on this crew alone; len(CHECKS) if none.
     The timing is the model's own: a route with this load alone."""
     load, vehicle = job.load, crew.vehicle
-    deadhead_s = _drive_s(_road_m(vehicle.current_location, load.pickup_location))
+    deadhead_s = _drive_s(road_distance_m(vehicle.current_location, load.pickup_location))
     pickup_s = max(pace.delay_s(crew) + pace.clock_s(deadhead_s), job.pickup.start_s)
     delivered_s = pickup_s + pace.clock_s(int(request.stop_time.total_seconds()) + job.loaded_s)
     passed = (
@@ -561,7 +548,7 @@ def _route(
     for node, at_s in zip(route, schedule[1:-1], strict=True):
         job, kind = nodes[node]
         location = job.load.pickup_location if kind == "PICKUP" else job.load.delivery_location
-        leg_m = _road_m(position, location)
+        leg_m = road_distance_m(position, location)
         driving_s += _drive_s(leg_m)
         if kind == "PICKUP":
             deadhead_m += leg_m

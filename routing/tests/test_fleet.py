@@ -16,8 +16,9 @@ from drivers.tests.factories import DriverFactory, duty_log
 from fleet.models import VehicleStatus
 from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads.tests.factories import FacilityFactory, LoadFactory
-from routing.fleet import _road_m, plan_fleet
+from routing.fleet import plan_fleet
 from routing.tests.factories import fleet_request
+from tms.geo import road_distance_m
 
 pytestmark = pytest.mark.django_db
 
@@ -295,7 +296,7 @@ def _brute_force_distance(trucks, loads) -> int:
 def _chain_m(start, order) -> int:
     total, position = 0, start
     for item in order:
-        total += _road_m(position, item.pickup_location) + _road_m(
+        total += road_distance_m(position, item.pickup_location) + road_distance_m(
             item.pickup_location, item.delivery_location
         )
         position = item.delivery_location

@@ -269,13 +269,11 @@ def solve_fleet_plan(plan_id, *, by=None) -> FleetPlan:
         return plan  # a retried job: solved already
     try:
         result = fleet.plan_fleet(fleet.PlanRequest.from_json(plan.request))
-    except Exception as error:
-        if isinstance(error, DomainError):
-            fail_fleet_plan(plan, code=error.code, message=error.message, by=by)
-        else:
-            fail_fleet_plan(
-                plan, code="planning_failed", message="The fleet plan could not be computed.", by=by
-            )
+    except DomainError as error:
+        fail_fleet_plan(plan, code=error.code, message=error.message, by=by)
+        raise
+    except Exception:
+        fail_fleet_plan(plan, code="planning_failed", message="The fleet plan could not be computed.", by=by)
         raise
     summary = result["summary"]
     with transaction.atomic():

@@ -113,10 +113,35 @@ DATABASE_URL = env("DATABASE_URL") or EMBEDDED_DATABASE_URL
 TIMESERIES_DATABASE_URL = env("TIMESERIES_DATABASE_URL")
 
 
+# A bounded pool of PostgreSQL connections per process (psycopg 3's pool, through Django's own
+# support): under ASGI every request runs in a thread of its own, and persistent per-thread
+# connections grew with traffic until PostgreSQL refused new ones. Size it so that
+# processes x DATABASE_POOL_MAX_SIZE <= max_connections - reserve (README). 0 turns pooling off
+# and falls back to one persistent connection per thread (DATABASE_CONN_MAX_AGE).
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 8)
+DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 2)
+# A request waits this long for a free connection, then gets 503: a full or unreachable database
+# answers fast instead of hanging.
+DATABASE_POOL_TIMEOUT_S = float(env("DATABASE_POOL_TIMEOUT_S", "5"))
+DATABASE_CONNECT_TIMEOUT_S = env_int("DATABASE_CONNECT_TIMEOUT_S", 3)
+
+
 def _database(url: str) -> dict:
+    pooled = DATABASE_POOL_MAX_SIZE > 0
     config = dj_database_url.parse(
-        url, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60), conn_health_checks=True
+        url,
+        conn_max_age=0 if pooled else env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
     )
+    config.setdefault("OPTIONS", {})["connect_timeout"] = DATABASE_CONNECT_TIMEOUT_S
+    if pooled:
+        config["OPTIONS"]["pool"] = {
+            "min_size": min(DATABASE_POOL_MIN_SIZE, DATABASE_POOL_MAX_SIZE),
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": DATABASE_POOL_TIMEOUT_S,
+            # Idle connections above min_size are closed after this long.
+            "max_idle": 300,
+        }
     if config["ENGINE"] in {
         "django.db.backends.postgresql",
         "django.contrib.gis.db.backends.postgis",

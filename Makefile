@@ -20,13 +20,17 @@ migrate: services
 seed: migrate
 	@$(PY) manage.py seed_demo --if-empty
 
-# The web server and, beside it, one Celery worker for the routing jobs (optimize-load,
-# optimize-fleet); stopping the server stops the worker.
+# The production topology on this machine: every process of the Procfile (web, Celery worker and
+# beat, both relays, every consumer) under honcho, against the local broker, logs in one stream;
+# Ctrl-C stops them all.
+KAFKA := $${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$${TMS_KAFKA_PORT:-29092}}
 run: seed
-	@echo "TMS on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/, health: /health)"
-	@$(PY) -m celery -A tms worker --loglevel WARNING --concurrency 1 >var/worker.log 2>&1 & \
-	  worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	  $(PY) -m uvicorn tms.asgi:application --host $(HOST) --port $(PORT)
+	@echo "TMS on http://$(HOST):$(PORT)/  (admin: /admin/, API docs: /api/docs/, health: /health, metrics: /metrics)"
+	@KAFKA_BOOTSTRAP_SERVERS=$(KAFKA) $(PY) manage.py kafka_topics >/dev/null
+	@rm -rf var/metrics && mkdir -p var/metrics
+	@PATH="$(CURDIR)/.venv/bin:$$PATH" HOST=$(HOST) KAFKA_BOOTSTRAP_SERVERS=$(KAFKA) \
+	  PROMETHEUS_MULTIPROC_DIR="$(CURDIR)/var/metrics" \
+	  exec .venv/bin/honcho start --no-colour -f Procfile -p $(PORT)
 
 worker: services
 	@$(PY) -m celery -A tms worker --loglevel INFO

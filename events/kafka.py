@@ -27,6 +27,7 @@ from django.utils import timezone
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic, OffsetSpec
 from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
 
 from events.consumers import REGISTRY, Consumer, deliver
 from events.models import DeadLetter, OutboxEvent
@@ -302,6 +303,17 @@ def _parse(value: bytes | None) -> dict[str, Any]:
     return envelope
 
 
+def log_was_reset(kafka: KafkaConsumer, committed: dict[TopicPartition, int]) -> bool:
+    """True when the broker's committed offset of a partition this process committed to is gone or
+    lower than what was committed: the broker lost the log and the group's offsets with it."""
+    mine = {tp: offset for tp, offset in committed.items() if tp in kafka.assignment()}
+    if not mine:
+        return False
+    # One OffsetFetch for all partitions (KafkaConsumer.committed asks one partition per request).
+    on_broker = kafka._coordinator.fetch_committed_offsets(set(mine), timeout_ms=5_000)
+    return any(tp not in on_broker or on_broker[tp].offset < offset for tp, offset in mine.items())
+
+
 def run_consumer(
     name: str,
     *,
@@ -321,6 +333,12 @@ def run_consumer(
     Offsets are committed after each polled batch has been handled (dead letters included). If
     handling fails (the database is down, say), the batch's partitions are rewound and retried:
     nothing is skipped, and events already handled are recognised by their id.
+
+    A broker that lost its log (the in-memory development broker after a restart; a topic deleted
+    and recreated) starts its offsets again from 0 while this consumer still holds its old
+    positions: fetching from there would skip the new log's first events. Before each commit the
+    group's committed offsets are read back; one that went backwards, or vanished, means the log
+    was reset, and every partition is re-read from the earliest (idempotency absorbs repeats).
 
     Tansu completes a group join in about half of `session_timeout_ms`, and answers a fetch only
     when `fetch_max_wait_ms` has passed even if records arrived meanwhile (Apache Kafka answers at
@@ -344,6 +362,7 @@ def run_consumer(
         fetch_max_wait_ms=fetch_max_wait_ms,
     )
     logger.info("consumer %s: group %s on %s", name, name, ", ".join(consumer.topics))
+    committed: dict[TopicPartition, int] = {}  # what this process committed, per partition
     try:
         while stop is None or not stop():
             batches = kafka.poll(timeout_ms=poll_timeout_ms)
@@ -362,7 +381,19 @@ def run_consumer(
                             handled["unreadable"] += 1
                             continue
                         handled[deliver(consumer, envelope, dead_letter_sink=dead_letters)] += 1
-                kafka.commit()
+                if log_was_reset(kafka, committed):
+                    logger.warning(
+                        "consumer %s: the broker's log was reset; re-reading from the earliest", name
+                    )
+                    kafka.seek_to_beginning()
+                    committed.clear()
+                    outcomes.update(handled)
+                    continue
+                offsets = {
+                    tp: OffsetAndMetadata(records[-1].offset + 1, "", -1) for tp, records in batches.items()
+                }
+                kafka.commit(offsets)
+                committed.update({tp: offset.offset for tp, offset in offsets.items()})
             except Exception as error:  # noqa: BLE001 - rewound and retried: nothing is skipped
                 logger.warning(
                     "consumer %s: batch failed, retrying in %.1fs: %s", name, retry_backoff_s, error

@@ -1,0 +1,400 @@
+"""Benchmark the served API against the ceiling of the same server.
+
+Run: python bench/bench_api.py [--seconds 8] [--connections 32,512] [--only get_one,list_50,...]
+Prints figures, never fails. Takes about 3 minutes (a first run adds ~1 minute of fixtures).
+
+How it measures
+- The server is started exactly as `make run` starts it: the Procfile's `web:` command (same server,
+  same worker count), on a free loopback port, with the topology's environment (the local Kafka
+  broker: writes leave their events in the outbox for the relay, no consumer runs in the request).
+  It works on its own database, `tms_bench_api` on the local PostgreSQL (created, migrated and
+  filled on the first run).
+- The ceiling: `bench/hello_asgi.py`, a raw ASGI hello-world, served by the same command line in
+  the same run. On a shared 2-core machine only ratios measured in one run compare.
+- The client is wrk (a Debian package; `scripts/bootstrap` installs it), a separate process on the
+  same 2 cores, with Lua scripts: requests rotate over 64 dispatcher tokens (a fleet of clients;
+  one token would hit the per-user rate limit), GETs rotate over 200 loads.
+- Scenarios, each at every --connections: GET one load; list 50 loads with two filters
+  (status + carrier); vehicles near a point (PostGIS KNN, page of 50); create a load; assign +
+  cancel (each wrk thread owns one connection and walks its own loads: assign to its own truck and
+  driver, then cancel, so nothing collides).
+- Errors = socket errors + timeouts + responses other than 2xx.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BENCH_DB = "tms_bench_api"
+USERS = 64
+READ_LOADS = 200
+ASSIGN_PAIRS = 6000  # loads, trucks and drivers for assign + cancel, each used once per run
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--connections", default="32,512")
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    return parser.parse_args()
+
+
+# --- Database and fixtures ---------------------------------------------------------------------
+
+
+def setup_django() -> str:
+    port = os.environ.get("TMS_PG_PORT", "55432")
+    url = f"postgis://tms@127.0.0.1:{port}/{BENCH_DB}"
+    import psycopg
+
+    with psycopg.connect(f"host=127.0.0.1 port={port} user=tms dbname=postgres", autocommit=True) as admin:
+        if not admin.execute("select 1 from pg_database where datname = %s", [BENCH_DB]).fetchone():
+            admin.execute(f"CREATE DATABASE {BENCH_DB}")
+    os.environ["DATABASE_URL"] = url
+    os.environ.pop("TIMESERIES_DATABASE_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tms.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return url
+
+
+def fixtures() -> dict:
+    """Users, loads to read, trucks spread over the Midwest, and fresh assign + cancel triples."""
+    from django.contrib.auth.models import User
+    from django.contrib.gis.geos import Point
+    from rest_framework.authtoken.models import Token
+
+    from drivers.models import Driver
+    from drivers.tests.factories import DriverFactory
+    from fleet.models import Carrier, Vehicle
+    from fleet.tests.factories import CarrierFactory, VehicleFactory
+    from loads.models import Facility, Load, LoadStatus
+    from loads.tests.factories import FacilityFactory, LoadFactory
+    from tms.api_defaults import DISPATCHER
+    from tms.tests.factories import UserFactory
+
+    users = list(User.objects.filter(username__startswith="bench-dispatcher-"))
+    for n in range(len(users), USERS):
+        users.append(UserFactory(username=f"bench-dispatcher-{n}", roles=[DISPATCHER]))
+    tokens = [Token.objects.get_or_create(user=user)[0].key for user in users]
+
+    carrier = Carrier.objects.filter(name="Bench Freight").first() or CarrierFactory(name="Bench Freight")
+    shipper = Facility.objects.filter(name="Bench Shipper").first() or FacilityFactory(name="Bench Shipper")
+    consignee = Facility.objects.filter(name="Bench Consignee").first() or FacilityFactory(
+        name="Bench Consignee", city="Memphis", location=Point(-90.049, 35.1495, srid=4326)
+    )
+    while Load.objects.filter(carrier=carrier, status=LoadStatus.PENDING).count() < READ_LOADS:
+        LoadFactory(shipper=shipper, consignee=consignee, carrier=carrier)
+    read_ids = [
+        str(pk) for pk in Load.objects.filter(carrier=carrier).values_list("pk", flat=True)[:READ_LOADS]
+    ]
+
+    while Vehicle.objects.filter(unit_number__startswith="BV").count() < 1000:
+        n = Vehicle.objects.filter(unit_number__startswith="BV").count()
+        VehicleFactory(
+            carrier=carrier,
+            unit_number=f"BV{n:05d}",
+            vin=f"BENCHVIN{n:09d}",
+            current_location=Point(-97 + (n % 40) * 0.3, 37 + (n // 40) * 0.3, srid=4326),
+        )
+
+    # Assign + cancel uses each (load, truck, driver) once: top up what earlier runs used.
+    pairs_carrier = Carrier.objects.filter(name="Bench Pairs").first() or CarrierFactory(name="Bench Pairs")
+    free = list(
+        Load.objects.filter(carrier=None, status=LoadStatus.PENDING, shipper=shipper).values_list(
+            "pk", flat=True
+        )
+    )
+    while len(free) < ASSIGN_PAIRS:
+        free.append(LoadFactory(shipper=shipper, consignee=consignee).pk)
+    vehicles = list(
+        Vehicle.objects.filter(carrier=pairs_carrier, status="AVAILABLE")
+        .order_by("unit_number")
+        .values_list("pk", flat=True)
+    )
+    while len(vehicles) < ASSIGN_PAIRS:
+        n = Vehicle.objects.filter(carrier=pairs_carrier).count()
+        vehicles.append(
+            VehicleFactory(carrier=pairs_carrier, unit_number=f"BP{n:05d}", vin=f"BENCHPAIR{n:08d}").pk
+        )
+    drivers = list(
+        Driver.objects.filter(carrier=pairs_carrier, status="AVAILABLE").values_list("pk", flat=True)
+    )
+    while len(drivers) < ASSIGN_PAIRS:
+        drivers.append(DriverFactory(carrier=pairs_carrier).pk)
+    return {
+        "tokens": tokens,
+        "read_ids": read_ids,
+        "carrier": str(carrier.pk),
+        "shipper": str(shipper.pk),
+        "consignee": str(consignee.pk),
+        "triples": [(str(a), str(b), str(c)) for a, b, c in zip(free, vehicles, drivers, strict=False)],
+    }
+
+
+# --- Servers -------------------------------------------------------------------------------------
+
+
+def web_command() -> str:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith("web:"):
+            return line.partition(":")[2].strip()
+    raise SystemExit("Procfile has no web process")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(app: str | None, database_url: str) -> tuple[subprocess.Popen, int]:
+    command = web_command()
+    if app is not None:
+        command = command.replace("tms.asgi:application", app)
+    port = free_port()
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get(
+            "KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{os.environ.get('TMS_KAFKA_PORT', '29092')}"
+        ),
+        "TMS_LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        ["sh", "-c", f"exec {command}"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return server, port
+        except urllib.error.HTTPError:
+            return server, port
+        except OSError:
+            time.sleep(0.3)
+    stop(server)
+    raise SystemExit(f"server did not answer: {command}")
+
+
+def stop(server: subprocess.Popen) -> None:
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+# --- wrk -----------------------------------------------------------------------------------------
+
+LUA_COMMON = """
+local tokens = {%(tokens)s}
+local n = 0
+local thread_id = 0
+local counter = 1
+function setup(thread)
+  thread:set("thread_id", counter)
+  counter = counter + 1
+end
+local function auth()
+  n = n + 1
+  return {["Authorization"] = "Token " .. tokens[(n + thread_id) %% #tokens + 1],
+          ["Content-Type"] = "application/json"}
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests": %%d, "seconds": %%f, "errors": %%d, '
+    .. '"p50": %%f, "p95": %%f, "p99": %%f}\\n',
+    summary.requests, summary.duration / 1e6, e.connect + e.read + e.write + e.status + e.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+SCENARIOS = {
+    "get_one": """
+local ids = {%(read_ids)s}
+function request()
+  return wrk.format("GET", "/api/loads/" .. ids[n %% #ids + 1] .. "/", auth())
+end
+""",
+    "list_50": """
+function request()
+  return wrk.format("GET", "/api/loads/?status=PENDING&carrier=%(carrier)s&page_size=50", auth())
+end
+""",
+    "near": """
+function request()
+  return wrk.format("GET", "/api/vehicles/?near=-92.5,39.5&radius_km=150&page_size=50", auth())
+end
+""",
+    "create": """
+local body = '{"shipper": "%(shipper)s", "consignee": "%(consignee)s", '
+  .. '"pickup_at": "2031-03-03T14:00:00Z", "delivery_at": "2031-03-04T20:00:00Z", '
+  .. '"weight_kg": "15000", "volume_m3": "70", "rate": "2500.00"}'
+function request()
+  return wrk.format("POST", "/api/loads/", auth(), body)
+end
+""",
+    # One connection per thread (wrk -t = -c): each walks its own slice of (load, truck, driver).
+    "assign_cancel": """
+local triples = {%(triples)s}
+local per_thread = 0
+local i = 0
+local cancel_next = false
+function init(args)
+  per_thread = math.floor(#triples / tonumber(args[1]))
+end
+function request()
+  local t = triples[(thread_id - 1) * per_thread + (i %% per_thread) + 1]
+  if cancel_next then
+    cancel_next = false
+    i = i + 1
+    return wrk.format("POST", "/api/loads/" .. t[1] .. "/cancel/", auth(), '{"reason": "bench"}')
+  end
+  cancel_next = true
+  return wrk.format("POST", "/api/loads/" .. t[1] .. "/assign/", auth(),
+    '{"vehicle": "' .. t[2] .. '", "driver": "' .. t[3] .. '"}')
+end
+""",
+    "hello": """
+function request()
+  return wrk.format("GET", "/", auth())
+end
+""",
+}
+
+
+def lua_list(values) -> str:
+    return ", ".join(json.dumps(v) if isinstance(v, str) else "{" + lua_list(v) + "}" for v in values)
+
+
+def run_wrk(port: int, scenario: str, connections: int, seconds: int, data: dict, used: dict) -> dict:
+    fields = {
+        "tokens": lua_list(data["tokens"]),
+        "read_ids": lua_list(data["read_ids"]),
+        "carrier": data["carrier"],
+        "shipper": data["shipper"],
+        "consignee": data["consignee"],
+        "triples": "",
+    }
+    threads = 2
+    args: list[str] = []
+    if scenario == "assign_cancel":
+        # One connection per thread; this run's share of the fresh triples (a cancelled load is
+        # not assigned again; trucks and drivers are free again after the cancel).
+        threads = connections
+        share = len(data["triples"]) // data["assign_runs"]
+        start = used.get("triples", 0)
+        fields["triples"] = lua_list(data["triples"][start : start + share])
+        used["triples"] = start + share
+        args = ["--", str(connections)]
+    script = (LUA_COMMON + SCENARIOS[scenario]) % fields
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    try:
+        output = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--timeout",
+                "10s",
+                "-s",
+                file.name,
+                f"http://127.0.0.1:{port}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+        ).stdout
+    finally:
+        os.unlink(file.name)
+    match = re.search(r"^RESULT (.*)$", output, re.M)
+    if not match:
+        return {"error": output[-300:]}
+    result = json.loads(match.group(1))
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def main() -> None:
+    args = parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: apt-get install wrk (scripts/bootstrap does)")
+    url = setup_django()
+    t = time.monotonic()
+    data = fixtures()
+    print(f"fixtures ready in {time.monotonic() - t:.0f}s; web: {web_command()}")
+    connections = [int(c) for c in args.connections.split(",")]
+    wanted = [s for s in SCENARIOS if s != "hello" and (not args.only or s in args.only.split(","))]
+    data["assign_runs"] = len(connections)
+    used: dict = {}
+    rows = []
+    server, port = start_server("bench.hello_asgi:application", url)
+    try:
+        ceiling = {c: run_wrk(port, "hello", c, args.seconds, data, used) for c in connections}
+    finally:
+        stop(server)
+    server, port = start_server(None, url)
+    try:
+        for scenario in wanted:
+            for c in connections:
+                rows.append((scenario, c, run_wrk(port, scenario, c, args.seconds, data, used)))
+    finally:
+        stop(server)
+    print(
+        f"\n{'scenario':<14}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+        f"{'errors':>8}  ceiling"
+    )
+    for c, result in ceiling.items():
+        print(row("hello (ceil.)", c, result, 100.0))
+    for scenario, c, result in rows:
+        if "error" in result:
+            print(f"{scenario:<14}{c:>6}  wrk failed: {result['error']}")
+        else:
+            print(
+                row(
+                    scenario,
+                    c,
+                    result,
+                    result["rps"] / ceiling[c]["rps"] * 100 if ceiling[c].get("rps") else 0,
+                )
+            )
+
+
+def row(name: str, connections: int, result: dict, ratio: float) -> str:
+    return (
+        f"{name:<14}{connections:>6}{result.get('rps', 0):>10.0f}{result.get('p50', 0):>9.1f}"
+        f"{result.get('p95', 0):>9.1f}{result.get('p99', 0):>9.1f}{result.get('errors', -1):>8}{ratio:>8.1f}%"
+    )
+
+
+if __name__ == "__main__":
+    main()

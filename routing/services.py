@@ -5,6 +5,7 @@ import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import kombu.exceptions
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
@@ -18,9 +19,10 @@ from events.taxonomy import EventType
 from fleet.models import Vehicle
 from loads.models import Load, LoadStatus
 from loads.services import assign_load
-from routing import fleet, maps
+from routing import fleet, maps, tasks
 from routing.models import FLEET_PLAN_TRANSITIONS, FleetPlan, FleetPlanStatus, Route
-from tms.exceptions import BusinessRuleViolation, Conflict, DomainError
+from tms.context import current_correlation_id
+from tms.exceptions import BusinessRuleViolation, Conflict, DependencyUnavailable, DomainError
 from tms.geo import great_circle_m
 from tms.models import check_transition
 
@@ -243,6 +245,22 @@ def request_fleet_plan(request: fleet.PlanRequest, *, by) -> FleetPlan:
         record(
             instance=plan, action=AuditAction.CREATE, changed_data=snapshot(plan, PLAN_AUDIT_FIELDS), by=by
         )
+    return plan
+
+
+def start_fleet_plan(request: fleet.PlanRequest, *, by) -> FleetPlan:
+    """Records a QUEUED plan and queues its solver job (the API's and the back office's way in).
+    With the job queue down the plan is FAILED and DependencyUnavailable (503) raised."""
+    plan = request_fleet_plan(request, by=by)
+    try:
+        tasks.optimize_fleet_task.apply_async(
+            args=[str(plan.pk), getattr(by, "pk", None)], kwargs={"correlation_id": current_correlation_id()}
+        )
+    except kombu.exceptions.OperationalError as error:
+        message = "The job queue is unavailable; retry later."
+        fail_fleet_plan(plan, code="queue_unavailable", message=message, by=by)
+        raise DependencyUnavailable(message) from error
+    plan.refresh_from_db()
     return plan
 
 

@@ -26,7 +26,7 @@ from routing.api.serializers import (
 )
 from routing.models import FleetPlan, FleetPlanStatus, Route, RouteProvider
 from routing.services import check_routable
-from routing.tasks import optimize_load_route_task, start_fleet_plan
+from routing.tasks import optimize_load_route_task
 from tms.api import TmsModelViewSet, TmsReadOnlyViewSet, json_object
 from tms.api_defaults import OperatorsAndViewers, is_operator
 from tms.context import current_correlation_id
@@ -143,7 +143,7 @@ class OptimizeFleetView(APIView):
     def post(self, request):
         payload = OptimizeFleetSerializer(data=json_object(request))
         payload.is_valid(raise_exception=True)
-        plan = start_fleet_plan(payload.plan_request(), by=request.user)
+        plan = services.start_fleet_plan(payload.plan_request(), by=request.user)
         url = request.build_absolute_uri(reverse("fleet-plan-detail", kwargs={"pk": plan.pk}))
         return Response(
             {"id": plan.pk, "status": plan.status, "status_url": url}, status=status.HTTP_202_ACCEPTED

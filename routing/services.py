@@ -18,9 +18,9 @@ from events.outbox import emit
 from events.taxonomy import EventType
 from fleet.models import Vehicle
 from loads.models import Load, LoadStatus
-from loads.services import assign_load
-from routing import fleet, maps, tasks
-from routing.models import FLEET_PLAN_TRANSITIONS, FleetPlan, FleetPlanStatus, Route
+from loads.services import assign_load, delay_load
+from routing import fleet, following, maps, tasks
+from routing.models import FLEET_PLAN_TRANSITIONS, FleetPlan, FleetPlanStatus, Route, RouteFollowing
 from tms.context import current_correlation_id
 from tms.exceptions import BusinessRuleViolation, Conflict, DependencyUnavailable, DomainError
 from tms.geo import great_circle_m
@@ -182,21 +182,158 @@ def optimize_load_route(*, load: Load, vehicle: Vehicle, driver: Driver | None =
             **costs,
         )
         record(instance=route, action=AuditAction.CREATE, changed_data=snapshot(route), by=by)
-        emit(
+        _emit_route_event(
             EventType.ROUTE_OPTIMIZED,
-            subject=route.pk,
-            data={
-                "route_id": route.pk,
-                "load_id": load.pk,
-                "vehicle_id": vehicle.pk,
-                "driver_id": driver.pk if driver else None,
-                "provider": route.provider,
-                "distance_m": route.distance_m,
-                "duration_s": route.duration_s,
-                "score": float(score),
-            },
+            route,
+            driver_id=driver.pk if driver else None,
+            provider=route.provider,
+            distance_m=route.distance_m,
+            duration_s=route.duration_s,
+            score=float(score),
         )
     return route
+
+
+def _emit_route_event(event_type: EventType, route: Route, **data: Any) -> None:
+    """An event about the route (tms.routes): its subject, and the route's, load's and vehicle's ids
+    before the event's own fields."""
+    emit(
+        event_type,
+        subject=route.pk,
+        data={"route_id": route.pk, "load_id": route.load_id, "vehicle_id": route.vehicle_id, **data},
+    )
+
+
+# --------------------------------------------------------------------------- route following
+
+
+def apply_route_fix(
+    route: Route, *, load: Load, longitude: float, latitude: float, recorded_at: datetime.datetime
+) -> RouteFollowing:
+    """Applies one GPS fix of the truck carrying `load` to `route`, the load's current route
+    (routing.following computes; this writes). Arrival completes the route once (ROUTE_COMPLETED,
+    planned against driven); a run outside the corridor lasting long enough is one ROUTE_DEVIATION;
+    an ETA too late for the delivery delays the load (loads.services.delay_load: LOAD_DELAYED) and
+    is an AI_PREDICTION, at most one per route and hour. A fix no newer than the newest applied, or
+    after the route was completed, changes nothing.
+
+    Unaudited progress: the RouteFollowing row is the follower's cursor (last fix applied, the
+    excursion under way, the last prediction), written on every fix of every followed truck; that
+    write has no audit row, or audit_logs would grow by a row per GPS fix. A fix that makes the
+    route report something (completion, deviation, prediction) writes the row's audit row with
+    its event.
+    """
+    with transaction.atomic():
+        RouteFollowing.objects.get_or_create(route=route)
+        state = RouteFollowing.objects.select_for_update().get(route=route)
+        if state.completed_at is not None or (state.last_fix_at and recorded_at <= state.last_fix_at):
+            return state
+        before = snapshot(state)
+        state.last_fix_at = recorded_at
+        position = following.locate_on_route(route, longitude=longitude, latitude=latitude)
+        if position.arrived:
+            _complete_route(route, state, load=load, arrived_at=recorded_at)
+            reported = True
+        else:
+            deviated = _follow_corridor(
+                route, state, position=position, longitude=longitude, latitude=latitude, at=recorded_at
+            )
+            predicted = _follow_eta(route, state, load=load, position=position, at=recorded_at)
+            reported = deviated or predicted
+        state.save()
+        if reported:
+            record(
+                instance=state,
+                action=AuditAction.UPDATE,
+                changed_data=changes(before, snapshot(state)),
+                by=None,
+            )
+    return state
+
+
+def _complete_route(
+    route: Route, state: RouteFollowing, *, load: Load, arrived_at: datetime.datetime
+) -> None:
+    started_at = load.in_transit_at or load.picked_up_at
+    driven_m = following.driven_distance_m(vehicle_id=route.vehicle_id, since=started_at, until=arrived_at)
+    state.completed_at = arrived_at
+    _emit_route_event(
+        EventType.ROUTE_COMPLETED,
+        route,
+        planned_distance_m=route.distance_m,
+        actual_distance_m=round(driven_m) if driven_m is not None else route.distance_m,
+        planned_duration_s=route.duration_s,
+        actual_duration_s=max(0, round((arrived_at - started_at).total_seconds())),
+    )
+
+
+def _follow_corridor(
+    route: Route,
+    state: RouteFollowing,
+    *,
+    position: following.Position,
+    longitude: float,
+    latitude: float,
+    at: datetime.datetime,
+) -> bool:
+    """Tracks the excursion outside the corridor; True when it has just become a deviation."""
+    if not position.off_route:
+        state.excursion_started_at = None
+        state.excursion_reported = False
+        return False
+    if state.excursion_started_at is None:
+        state.excursion_started_at = at
+    if state.excursion_reported or not following.deviation_sustained(
+        excursion_started_at=state.excursion_started_at, at=at
+    ):
+        return False
+    state.excursion_reported = True
+    _emit_route_event(
+        EventType.ROUTE_DEVIATION,
+        route,
+        distance_from_route_m=position.distance_from_route_m,
+        longitude=longitude,
+        latitude=latitude,
+        started_at=state.excursion_started_at,
+    )
+    return True
+
+
+def _follow_eta(
+    route: Route, state: RouteFollowing, *, load: Load, position: following.Position, at: datetime.datetime
+) -> bool:
+    """Predicts the delivery when one is due; True when the load is late (delayed and predicted)."""
+    if not following.prediction_due(last_prediction_at=state.last_prediction_at, at=at):
+        return False
+    eta = following.estimate_eta(route, load=load, position=position, at=at)
+    if eta is None or not eta.late:
+        return False
+    state.last_prediction_at = at
+    if load.status != LoadStatus.DELAYED:
+        delay_load(
+            load,
+            by=None,
+            reason=f"ETA {eta.at.isoformat()} from route following",
+            expected_delivery_at=eta.at,
+        )
+    emit(
+        EventType.AI_PREDICTION,
+        subject=load.pk,
+        data={
+            "model": following.ETA_MODEL,
+            "subject_type": "load",
+            "subject_id": str(load.pk),
+            "prediction": {
+                "eta": eta.at.isoformat(),
+                "predicted_lateness_s": eta.lateness_s,
+                "remaining_m": round(eta.remaining_m),
+                "speed_kmh": round(eta.speed_kmh, 1),
+            },
+            # The planned average speed alone is a weak guess at how this truck is moving.
+            "confidence": 0.8 if eta.measured else 0.3,
+        },
+    )
+    return True
 
 
 # --------------------------------------------------------------------------- fleet plans

@@ -48,4 +48,4 @@ def follow_fleet_plans(envelope: dict) -> None:
     """A truck of an accepted fleet plan delivered: its next planned load is assigned to it."""
     data = envelope["data"]
     if data.get("vehicle_id"):
-        services.assign_next_planned_load(load_id=data["load_id"], vehicle_id=data["vehicle_id"])
+        services.assign_next_planned_load(load_id=data["load_id"], vehicle_id=data["vehicle_id"], by=None)

@@ -4,9 +4,11 @@ import copy
 import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from uuid import UUID
 
 import kombu.exceptions
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
@@ -42,10 +44,6 @@ SCORE_FORMULA = (
 )
 
 UNROUTABLE_STATUSES = {LoadStatus.DELIVERED, LoadStatus.CANCELLED}
-
-
-def _decimal_setting(name: str, default: str) -> Decimal:
-    return Decimal(str(getattr(settings, name, default)))
 
 
 def _clamp(value: Decimal) -> Decimal:
@@ -116,10 +114,10 @@ def route_costs(*, distance_m: int, vehicle: Vehicle) -> dict[str, Decimal]:
     fuel_l = (Decimal(distance_m) * vehicle.fuel_consumption_l_per_100km / Decimal(100_000)).quantize(
         DECILITRE, ROUND_HALF_UP
     )
-    fuel_cost = (fuel_l * _decimal_setting("ROUTING_FUEL_PRICE_PER_L", "1.05")).quantize(CENT, ROUND_HALF_UP)
-    toll = (Decimal(distance_m) / 1000 * _decimal_setting("ROUTING_TOLL_RATE_PER_KM", "0.05")).quantize(
-        CENT, ROUND_HALF_UP
-    )
+    fuel_price = Decimal(str(settings.ROUTING_FUEL_PRICE_PER_L))
+    toll_rate = Decimal(str(settings.ROUTING_TOLL_RATE_PER_KM))
+    fuel_cost = (fuel_l * fuel_price).quantize(CENT, ROUND_HALF_UP)
+    toll = (Decimal(distance_m) / 1000 * toll_rate).quantize(CENT, ROUND_HALF_UP)
     return {"fuel_estimate_l": fuel_l, "fuel_cost_estimate": fuel_cost, "toll_estimate": toll}
 
 
@@ -131,7 +129,9 @@ def check_routable(load: Load) -> None:
         )
 
 
-def optimize_load_route(*, load: Load, vehicle: Vehicle, driver: Driver | None = None, by) -> Route:
+def optimize_load_route(
+    load: Load, *, vehicle: Vehicle, driver: Driver | None = None, by: User | None
+) -> Route:
     """Routes the load from pickup to delivery on the vehicle and makes it the load's current route.
 
     The street route comes from the provider layer (Google, else the great-circle estimate; the
@@ -148,7 +148,7 @@ def optimize_load_route(*, load: Load, vehicle: Vehicle, driver: Driver | None =
         duration_in_traffic_s=result.duration_in_traffic_s,
         departure_at=result.departure_at,
         delivery_at=load.delivery_at,
-        slack_target_s=int(getattr(settings, "ROUTING_SCORE_SLACK_TARGET_S", 7200)),
+        slack_target_s=settings.ROUTING_SCORE_SLACK_TARGET_S,
     )
     explanation["provider"] = result.provider
     explanation["fallback_reason"] = result.fallback_reason
@@ -359,7 +359,7 @@ class PlanExpired(Conflict):
     code = "plan_expired"
 
 
-def _plan_transition(plan: FleetPlan, target: str, *, by, **fields: Any) -> None:
+def _plan_transition(plan: FleetPlan, target: str, *, by: User | None, **fields: Any) -> None:
     """Moves a locked plan to `target` with its audit row (the audit shows the summary columns)."""
     check_transition(FLEET_PLAN_TRANSITIONS, plan.status, target, entity="fleet plan")
     before = snapshot(plan, PLAN_AUDIT_FIELDS)
@@ -375,8 +375,13 @@ def _plan_transition(plan: FleetPlan, target: str, *, by, **fields: Any) -> None
     )
 
 
-def request_fleet_plan(request: fleet.PlanRequest, *, by) -> FleetPlan:
-    """Records a QUEUED plan; `solve_fleet_plan` (a Celery job) fills it in."""
+def request_fleet_plan(request: fleet.PlanRequest, *, by: User | None) -> FleetPlan:
+    """Records a QUEUED plan; `solve_fleet_plan` (a Celery job) fills it in.
+
+    Audited, no event: a queued plan is a request that nobody can act on yet. FLEET_PLAN_PROPOSED
+    announces the plan once it is PROPOSED or FAILED (the job queue being down included); its
+    schema knows only those two outcomes.
+    """
     with transaction.atomic():
         plan = FleetPlan.objects.create(requested_by=by, planned_at=request.at, request=request.as_json())
         record(
@@ -385,7 +390,7 @@ def request_fleet_plan(request: fleet.PlanRequest, *, by) -> FleetPlan:
     return plan
 
 
-def start_fleet_plan(request: fleet.PlanRequest, *, by) -> FleetPlan:
+def start_fleet_plan(request: fleet.PlanRequest, *, by: User | None) -> FleetPlan:
     """Records a QUEUED plan and queues its solver job (the API's and the back office's way in).
     With the job queue down the plan is FAILED and DependencyUnavailable (503) raised."""
     plan = request_fleet_plan(request, by=by)
@@ -416,7 +421,7 @@ def _emit_proposed(plan: FleetPlan) -> None:
     )
 
 
-def solve_fleet_plan(plan_id, *, by=None) -> FleetPlan:
+def solve_fleet_plan(plan_id: UUID | str, *, by: User | None) -> FleetPlan:
     """Solves a QUEUED plan (outside any transaction: the solver runs for its time limit) and
     stores it as PROPOSED, or FAILED with the error; either way FLEET_PLAN_PROPOSED says so."""
     plan = FleetPlan.objects.get(pk=plan_id)
@@ -450,7 +455,7 @@ def solve_fleet_plan(plan_id, *, by=None) -> FleetPlan:
     return plan
 
 
-def fail_fleet_plan(plan: FleetPlan, *, code: str, message: str, by) -> FleetPlan:
+def fail_fleet_plan(plan: FleetPlan, *, code: str, message: str, by: User | None) -> FleetPlan:
     """A QUEUED plan that will not be solved: FAILED with the error, and FLEET_PLAN_PROPOSED."""
     with transaction.atomic():
         plan = FleetPlan.objects.select_for_update().get(pk=plan.pk)
@@ -461,7 +466,9 @@ def fail_fleet_plan(plan: FleetPlan, *, code: str, message: str, by) -> FleetPla
     return plan
 
 
-def accept_fleet_plan(plan: FleetPlan, *, by, vehicles: list | None = None) -> FleetPlan:
+def accept_fleet_plan(
+    plan: FleetPlan, *, by: User | None, vehicles: list[UUID | str] | None = None
+) -> FleetPlan:
     """Assigns the first load of each route (all routes, or those of `vehicles`) through
     `loads.services.assign_load`, which checks everything again as of now.
 
@@ -474,7 +481,7 @@ def accept_fleet_plan(plan: FleetPlan, *, by, vehicles: list | None = None) -> F
     with transaction.atomic():
         plan = FleetPlan.objects.select_for_update().get(pk=plan.pk)
         check_transition(FLEET_PLAN_TRANSITIONS, plan.status, FleetPlanStatus.ACCEPTED, entity="fleet plan")
-        ttl = datetime.timedelta(seconds=int(getattr(settings, "ROUTING_FLEET_PLAN_TTL_S", 3600)))
+        ttl = datetime.timedelta(seconds=settings.ROUTING_FLEET_PLAN_TTL_S)
         if plan.solved_at is not None and timezone.now() - plan.solved_at > ttl:
             raise PlanExpired(
                 f"The plan was solved at {plan.solved_at:%Y-%m-%d %H:%M %Z}, more than {ttl} ago; "
@@ -513,7 +520,7 @@ def accept_fleet_plan(plan: FleetPlan, *, by, vehicles: list | None = None) -> F
     return plan
 
 
-def _assign_planned(load_id, route: dict, *, by) -> dict:
+def _assign_planned(load_id: UUID | str, route: dict, *, by: User | None) -> dict:
     """Assigns one planned load to its route's truck and driver in a savepoint; the outcome."""
     outcome: dict[str, Any] = {"load": str(load_id), "vehicle": route["vehicle"]}
     try:
@@ -531,12 +538,19 @@ def _assign_planned(load_id, route: dict, *, by) -> dict:
     return {**outcome, "status": "ASSIGNED"}
 
 
-def assign_next_planned_load(*, load_id, vehicle_id, by=None) -> dict | None:
+def assign_next_planned_load(
+    *, load_id: UUID | str, vehicle_id: UUID | str, by: User | None
+) -> FleetPlan | None:
     """When a truck delivers a load of an accepted fleet plan, the next load the plan has for it
     (PLANNED) is assigned to it and the route's driver through `assign_load`, which checks it all
     again; the plan's `acceptance` records the outcome (ASSIGNED, or FAILED with the error: the
-    load was assigned elsewhere meanwhile, the driver's hours ran out). None if there is nothing
-    planned next."""
+    load was assigned elsewhere meanwhile, the driver's hours ran out). Returns the plan, or None
+    if it has nothing planned next for the truck.
+
+    Audited, no event of its own: the assignment is announced by the LOAD_ASSIGNED that
+    `assign_load` emits, which is what consumers act on; a FAILED outcome changes only the plan's
+    record of it. FLEET_PLAN_ACCEPTED announces a dispatcher's acceptance, not these follow-ups.
+    """
     with transaction.atomic():
         plan = (
             FleetPlan.objects.select_for_update()
@@ -552,13 +566,12 @@ def assign_next_planned_load(*, load_id, vehicle_id, by=None) -> dict | None:
         outcomes = copy.deepcopy(plan.acceptance["loads"])
         mine = [index for index, item in enumerate(outcomes) if item["vehicle"] == str(vehicle_id)]
         delivered = next(index for index in mine if outcomes[index]["load"] == str(load_id))
-        following = [index for index in mine if index > delivered and outcomes[index]["status"] == "PLANNED"]
-        if not following:
+        planned = [index for index in mine if index > delivered and outcomes[index]["status"] == "PLANNED"]
+        if not planned:
             return None
         route = next(route for route in plan.result["routes"] if route["vehicle"] == str(vehicle_id))
-        outcome = _assign_planned(outcomes[following[0]]["load"], route, by=by)
         before = snapshot(plan, PLAN_AUDIT_FIELDS)
-        outcomes[following[0]] = outcome
+        outcomes[planned[0]] = _assign_planned(outcomes[planned[0]]["load"], route, by=by)
         plan.acceptance = {**plan.acceptance, "loads": outcomes}
         plan.save(update_fields=["acceptance", "updated_at"])
         record(
@@ -567,11 +580,17 @@ def assign_next_planned_load(*, load_id, vehicle_id, by=None) -> dict | None:
             changed_data=changes(before, snapshot(plan, PLAN_AUDIT_FIELDS)),
             by=by,
         )
-    return outcome
+    return plan
 
 
 @transaction.atomic
-def discard_fleet_plan(plan: FleetPlan, *, by) -> FleetPlan:
+def discard_fleet_plan(plan: FleetPlan, *, by: User | None) -> FleetPlan:
+    """Sets a PROPOSED plan aside: it can no longer be accepted.
+
+    Audited, no event: a proposed plan has assigned nothing, so discarding it changes no load,
+    truck or driver and leaves consumers nothing to react to; the plan's page and list show it
+    DISCARDED.
+    """
     plan = FleetPlan.objects.select_for_update().get(pk=plan.pk)
     _plan_transition(plan, FleetPlanStatus.DISCARDED, by=by)
     return plan

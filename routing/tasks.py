@@ -24,7 +24,7 @@ def optimize_load_route_task(
     try:
         user = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
         route = services.optimize_load_route(
-            load=Load.objects.get(pk=load_id),
+            Load.objects.get(pk=load_id),
             vehicle=Vehicle.objects.get(pk=vehicle_id),
             driver=Driver.objects.get(pk=driver_id) if driver_id else None,
             by=user,

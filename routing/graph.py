@@ -413,10 +413,9 @@ class Neo4jGraph(FreightGraph):
     def from_settings(cls) -> "Neo4jGraph":
         import neo4j
 
-        user = getattr(settings, "NEO4J_USER", "neo4j")
-        password = getattr(settings, "NEO4J_PASSWORD", "")
-        driver = neo4j.GraphDatabase.driver(settings.NEO4J_URI, auth=(user, password))
-        return cls(driver, database=getattr(settings, "NEO4J_DATABASE", None) or None)
+        auth = (settings.NEO4J_USER, settings.NEO4J_PASSWORD)
+        driver = neo4j.GraphDatabase.driver(settings.NEO4J_URI, auth=auth)
+        return cls(driver, database=settings.NEO4J_DATABASE or None)
 
     def _run(self, query: str, **parameters: Any) -> list[Any]:
         with self._driver.session(database=self._database) as session:

@@ -81,8 +81,9 @@ class OptimizeLoadRouteView(APIView):
         load, vehicle, driver = (payload.validated_data.get(name) for name in ("load", "vehicle", "driver"))
         check_routable(load)  # refused now rather than as a failed job
         job_id = str(uuid.uuid4())
-        # Only jobs started here are readable at the status URL, for as long as Celery keeps results.
-        ttl = int(getattr(settings, "CELERY_RESULT_EXPIRES", 86_400) or 86_400)
+        # Only jobs started here are readable at the status URL, for as long as Celery keeps results
+        # (0 is Celery's "keep them for ever": then a day).
+        ttl = settings.CELERY_RESULT_EXPIRES or 86_400
         cache.set(_job_key(job_id), {"load": str(load.pk)}, timeout=ttl)
         try:
             optimize_load_route_task.apply_async(

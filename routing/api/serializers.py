@@ -9,6 +9,7 @@ from drivers.models import Driver
 from fleet.models import Vehicle
 from loads.models import Load, LoadStatus
 from routing.fleet import PlanRequest
+from routing.graph import MAX_HOPS
 from routing.models import FleetPlan, Route
 from tms.api import PointField
 
@@ -179,3 +180,57 @@ class AcceptFleetPlanSerializer(serializers.Serializer):
 
 class DiscardFleetPlanSerializer(serializers.Serializer):
     pass
+
+
+# --------------------------------------------------------------------------- the freight network
+
+
+class LaneSerializer(serializers.Serializer):
+    origin_id = serializers.UUIDField()
+    origin_name = serializers.CharField(allow_null=True)
+    destination_id = serializers.UUIDField()
+    destination_name = serializers.CharField(allow_null=True)
+    load_count = serializers.IntegerField()
+    total_rate = serializers.FloatField(help_text="USD")
+    average_rate = serializers.FloatField(help_text="USD")
+    total_transit_s = serializers.FloatField()
+    average_transit_s = serializers.FloatField()
+
+
+class LaneCarrierSerializer(serializers.Serializer):
+    carrier_id = serializers.UUIDField()
+    carrier_name = serializers.CharField(allow_null=True)
+    load_count = serializers.IntegerField()
+
+
+class RelayFacilitySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField(allow_null=True)
+
+
+class RelayPathSerializer(serializers.Serializer):
+    facility_ids = serializers.ListField(child=serializers.UUIDField())
+    facilities = RelayFacilitySerializer(many=True)
+    hops = serializers.IntegerField()
+    total_average_transit_s = serializers.FloatField()
+
+
+class LanesQuery(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+
+
+class LaneIds(serializers.Serializer):
+    origin_id = serializers.UUIDField()
+    destination_id = serializers.UUIDField()
+
+
+class PathsQuery(serializers.Serializer):
+    # "from" is a Python keyword: the fields are declared below under their query names.
+    max_hops = serializers.IntegerField(min_value=1, max_value=MAX_HOPS, default=3)
+    limit = serializers.IntegerField(min_value=1, max_value=20, default=5)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.UUIDField()
+        fields["to"] = serializers.UUIDField()
+        return fields

@@ -12,6 +12,8 @@ from drivers.tests.factories import DriverFactory
 from events.models import AuditLog, OutboxEvent
 from fleet.tests.factories import VehicleFactory
 from loads.tests.factories import LoadFactory, load_in
+from routing import tasks
+from routing.api import views
 from routing.models import Route, RouteProvider
 
 DIRECTIONS_URL = "https://maps.googleapis.com/maps/api/directions/json"
@@ -119,8 +121,6 @@ def test_a_failed_job_reports_the_error(dispatcher, google, load, vehicle, setti
 
 
 def test_a_queued_job_is_pending(dispatcher, load, vehicle, settings, monkeypatch):
-    from routing.api import views
-
     monkeypatch.setattr(views.optimize_load_route_task, "apply_async", lambda *args, **kwargs: None)
 
     response = dispatcher.post(
@@ -249,9 +249,9 @@ def test_the_job_carries_the_requests_correlation_id(dispatcher, google, load, v
 
 
 def test_a_worker_sets_the_correlation_id_it_was_given(google, load, vehicle):
-    from routing.tasks import optimize_load_route_task
-
-    route_id = optimize_load_route_task.apply(
+    # Through the module: a task imported by name would be a module attribute, and pytest's
+    # collection would evaluate its proxy, fixing Celery's configuration before eager_celery.
+    route_id = tasks.optimize_load_route_task.apply(
         args=[str(load.pk), str(vehicle.pk), None, None], kwargs={"correlation_id": "worker-7"}
     ).get()
 

@@ -1,4 +1,6 @@
-"""Routing writes: a load's route, its costs and its score."""
+"""Routing writes, each with its audit row and event in one transaction: a load's route (with its
+costs and score), following it from the GPS stream, and fleet plans (requested, solved, accepted,
+discarded, followed as trucks deliver)."""
 
 import copy
 import datetime

@@ -1,9 +1,10 @@
-"""Benchmark the VRP solver (`routing.vrp`) on Solomon VRPTW and Augerat A CVRP instances.
+"""Benchmark the VRP solver (`routing.vrp`, driven by `routing.instances.solve`) on Solomon VRPTW
+and Augerat A CVRP instances.
 
 Run: python bench/bench_vrp.py [--time-limit 30] [--only NAME ...] [--objective both|...] [--data DIR]
 
-Each instance is solved once with the time limit, checked with `routing.vrp.check`, and compared
-with the best-known solution on the same distance convention: Solomon hierarchical (vehicles,
+Each instance is solved once with the time limit, checked with `routing.instances.check`, and
+compared with the best-known solution on the same distance convention: Solomon hierarchical (vehicles,
 then distance) against SINTEF's bests on exact distances, Solomon distance-only against the
 DIMACS/CVRPLIB bests on arcs truncated to one decimal, Augerat A against the proven optima on
 TSPLIB-rounded distances. Goals (distance within 1% on C101, R101, RC101, within 0.5% on the A
@@ -20,7 +21,7 @@ from pathlib import Path
 # Run as a script from anywhere: the repository root holds the routing package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from routing.vrp import OBJECTIVES, InstanceFormatError, check, load_instance, read_bks, solve
+from routing.instances import OBJECTIVES, InstanceFormatError, check, load_instance, read_bks, solve
 
 DEFAULT_DATA = Path(os.environ.get("VRP_BENCHMARKS", "/work/shared/benchmarks/vrp"))
 SOLOMON = ("C101", "R101", "RC101", "C201", "R201", "RC201")

@@ -12,7 +12,6 @@ from loads.admin import LoadAdmin
 from routing import services
 from routing.api.serializers import OptimizeFleetSerializer
 from routing.models import FleetPlan, Route
-from routing.tasks import start_fleet_plan
 from tms.exceptions import DomainError
 
 
@@ -140,7 +139,7 @@ class FleetPlanAdmin(ServiceModelAdmin):
         payload = OptimizeFleetSerializer(data={})
         payload.is_valid(raise_exception=True)
         try:
-            plan = start_fleet_plan(payload.plan_request(), by=request.user)
+            plan = services.start_fleet_plan(payload.plan_request(), by=request.user)
         except DomainError as error:
             self.message_user(request, error.message, messages.ERROR)
             return redirect("admin:routing_fleetplan_changelist")

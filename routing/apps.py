@@ -6,4 +6,4 @@ class RoutingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from routing import following, handlers  # noqa: F401 - register the routing consumers
+        from routing import handlers  # noqa: F401 - registers the routing consumers

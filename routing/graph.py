@@ -25,7 +25,10 @@ import networkx as nx
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from drivers.models import Driver
 from events.taxonomy import EventType
+from fleet.models import Carrier, Vehicle
+from loads.models import Facility, Load, LoadStatus
 
 MAX_HOPS = 5
 
@@ -44,7 +47,7 @@ class Delivery:
     transit_s: int
 
 
-def delivery_of(load, delivered_at: datetime | None = None) -> Delivery:
+def delivery_of(load: Load, delivered_at: datetime | None = None) -> Delivery:
     """Transit runs from the actual pickup (the scheduled one when the pickup was never recorded)
     to the delivery."""
     delivered_at = delivered_at or load.delivered_at
@@ -112,8 +115,6 @@ class FreightGraph(ABC):
     def apply(self, envelope: dict[str, Any]) -> None:
         """Updates the graph with one event. Safe to repeat: nodes and relationships are merged
         and a lane counts each load once."""
-        from loads.models import Load
-
         event_type, data = envelope["type"], envelope["data"]
         if event_type == EventType.LOAD_CREATED:
             self.add_facilities([str(data["shipper_id"]), str(data["consignee_id"])])
@@ -141,10 +142,6 @@ class FreightGraph(ABC):
     def rebuild_from_database(self) -> dict[str, int]:
         """Clears the graph and projects the database: every facility, carrier, vehicle and driver,
         and the lanes of the delivered loads. Returns the counts."""
-        from drivers.models import Driver
-        from fleet.models import Carrier, Vehicle
-        from loads.models import Facility, Load, LoadStatus
-
         self.clear()
         facilities = [str(i) for i in Facility.objects.values_list("id", flat=True)]
         carriers = [str(i) for i in Carrier.objects.values_list("id", flat=True)]
@@ -413,10 +410,9 @@ class Neo4jGraph(FreightGraph):
     def from_settings(cls) -> "Neo4jGraph":
         import neo4j
 
-        user = getattr(settings, "NEO4J_USER", "neo4j")
-        password = getattr(settings, "NEO4J_PASSWORD", "")
-        driver = neo4j.GraphDatabase.driver(settings.NEO4J_URI, auth=(user, password))
-        return cls(driver, database=getattr(settings, "NEO4J_DATABASE", None) or None)
+        auth = (settings.NEO4J_USER, settings.NEO4J_PASSWORD)
+        driver = neo4j.GraphDatabase.driver(settings.NEO4J_URI, auth=auth)
+        return cls(driver, database=settings.NEO4J_DATABASE or None)
 
     def _run(self, query: str, **parameters: Any) -> list[Any]:
         with self._driver.session(database=self._database) as session:

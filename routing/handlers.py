@@ -1,9 +1,29 @@
-"""Reactions of the routing app to domain events: registered when the app is ready."""
+"""Reactions of the routing app to domain events (consumers): registered when the app is ready."""
+
+from django.utils.dateparse import parse_datetime
 
 from events.consumers import register
 from events.taxonomy import EventType
+from routing import following, services
 from routing.graph import get_graph
-from routing.services import assign_next_planned_load
+
+
+@register("route-follower", types=[EventType.VEHICLE_LOCATION_UPDATED])
+def follow_route(envelope: dict) -> None:
+    """A vehicle reported a fix: it is applied to the current route of the load it carries, if any
+    (routing.following locates it, routing.services.apply_route_fix writes what it means)."""
+    data = envelope["data"]
+    followed = following.followed_route(vehicle_id=data["vehicle_id"])
+    if followed is None:
+        return
+    load, route = followed
+    services.apply_route_fix(
+        route,
+        load=load,
+        longitude=data["longitude"],
+        latitude=data["latitude"],
+        recorded_at=parse_datetime(data["recorded_at"]),
+    )
 
 
 @register(
@@ -28,4 +48,4 @@ def follow_fleet_plans(envelope: dict) -> None:
     """A truck of an accepted fleet plan delivered: its next planned load is assigned to it."""
     data = envelope["data"]
     if data.get("vehicle_id"):
-        assign_next_planned_load(load_id=data["load_id"], vehicle_id=data["vehicle_id"])
+        services.assign_next_planned_load(load_id=data["load_id"], vehicle_id=data["vehicle_id"], by=None)

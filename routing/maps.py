@@ -1,10 +1,10 @@
 """Street routing providers: Google Directions behind a circuit breaker and an answer cache, with the
 great-circle estimate (tms.geo) as the fallback that always answers.
 
-Settings (read at call time, defaults in brackets): GOOGLE_MAPS_API_KEY [unset: great circle only],
-ROUTING_GOOGLE_TIMEOUT_S [10], ROUTING_GOOGLE_RETRY_TIMEOUT_S [20], ROUTING_GOOGLE_AVOID
-[["ferries"]], ROUTING_GOOGLE_TRAFFIC_MODEL ["best_guess"], ROUTING_BREAKER_FAILURES [5],
-ROUTING_BREAKER_COOLDOWN_S [60], ROUTING_CACHE_TTL_S [900], ROUTING_DEPARTURE_BUCKET_S [900].
+Settings (read at call time; their defaults are in tms/settings.py): GOOGLE_MAPS_API_KEY (unset:
+great circle only), ROUTING_GOOGLE_TIMEOUT_S, ROUTING_GOOGLE_RETRY_TIMEOUT_S, ROUTING_GOOGLE_AVOID,
+ROUTING_GOOGLE_TRAFFIC_MODEL, ROUTING_BREAKER_FAILURES, ROUTING_BREAKER_COOLDOWN_S,
+ROUTING_CACHE_TTL_S, ROUTING_DEPARTURE_BUCKET_S.
 """
 
 import datetime
@@ -34,10 +34,6 @@ logger = logging.getLogger(__name__)
 QUOTA_STATUSES = {"OVER_QUERY_LIMIT", "OVER_DAILY_LIMIT"}
 _TAG = re.compile(r"<[^>]+>")
 _BLOCK_TAG = re.compile(r"<div[^>]*>", re.IGNORECASE)
-
-
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
 
 
 class NoRoadRoute(BusinessRuleViolation):
@@ -97,11 +93,11 @@ class CircuitBreaker:
 
     @property
     def threshold(self) -> int:
-        return int(_setting("ROUTING_BREAKER_FAILURES", 5))
+        return settings.ROUTING_BREAKER_FAILURES
 
     @property
     def cooldown_s(self) -> float:
-        return float(_setting("ROUTING_BREAKER_COOLDOWN_S", 60))
+        return settings.ROUTING_BREAKER_COOLDOWN_S
 
     def state(self) -> str:
         open_until = cache.get(f"{self.prefix}:open_until")
@@ -197,8 +193,8 @@ class GoogleDirections:
         try:
             self.client = googlemaps.Client(
                 key=key,
-                timeout=float(_setting("ROUTING_GOOGLE_TIMEOUT_S", 10)),
-                retry_timeout=float(_setting("ROUTING_GOOGLE_RETRY_TIMEOUT_S", 20)),
+                timeout=settings.ROUTING_GOOGLE_TIMEOUT_S,
+                retry_timeout=settings.ROUTING_GOOGLE_RETRY_TIMEOUT_S,
                 # Quota exhaustion is answered by the fallback at once, not retried for retry_timeout.
                 retry_over_query_limit=False,
             )
@@ -213,15 +209,14 @@ class GoogleDirections:
         waypoints: Sequence[Point] = (),
         departure_at: datetime.datetime,
     ) -> dict[str, Any]:
-        avoid = list(_setting("ROUTING_GOOGLE_AVOID", ["ferries"]))
         return {
             "origin": _lat_lng(origin),
             "destination": _lat_lng(destination),
             "mode": "driving",
             "waypoints": [_lat_lng(p) for p in waypoints] or None,
-            "avoid": "|".join(avoid) or None,
+            "avoid": "|".join(settings.ROUTING_GOOGLE_AVOID) or None,
             "departure_time": departure_at,
-            "traffic_model": _setting("ROUTING_GOOGLE_TRAFFIC_MODEL", "best_guess"),
+            "traffic_model": settings.ROUTING_GOOGLE_TRAFFIC_MODEL,
             "units": "metric",
         }
 
@@ -288,14 +283,14 @@ google_breaker = CircuitBreaker("google")
 def _cache_key(
     origin: Point, destination: Point, waypoints: Sequence[Point], departure_at: datetime.datetime
 ) -> str:
-    bucket_s = int(_setting("ROUTING_DEPARTURE_BUCKET_S", 900))
+    bucket_s = settings.ROUTING_DEPARTURE_BUCKET_S
     request = {
         "origin": [round(origin.x, 5), round(origin.y, 5)],
         "destination": [round(destination.x, 5), round(destination.y, 5)],
         "waypoints": [[round(p.x, 5), round(p.y, 5)] for p in waypoints],
         "departure_bucket": int(departure_at.timestamp()) // bucket_s,
-        "avoid": list(_setting("ROUTING_GOOGLE_AVOID", ["ferries"])),
-        "traffic_model": _setting("ROUTING_GOOGLE_TRAFFIC_MODEL", "best_guess"),
+        "avoid": list(settings.ROUTING_GOOGLE_AVOID),
+        "traffic_model": settings.ROUTING_GOOGLE_TRAFFIC_MODEL,
     }
     digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
     return f"routing:directions:{digest}"
@@ -315,7 +310,7 @@ def compute_route(
     Raises NoRoadRoute when Google says no road connects the points.
     """
     departure_at = _departure(departure_at)
-    key = getattr(settings, "GOOGLE_MAPS_API_KEY", None)
+    key = settings.GOOGLE_MAPS_API_KEY
     if not key:
         return GreatCircle().route(
             origin, destination, waypoints=waypoints, departure_at=departure_at, fallback_reason="no_api_key"
@@ -355,5 +350,5 @@ def compute_route(
         google_breaker.record_success()
         raise
     google_breaker.record_success()
-    cache.set(cache_key, result.to_cache(), timeout=int(_setting("ROUTING_CACHE_TTL_S", 900)))
+    cache.set(cache_key, result.to_cache(), timeout=settings.ROUTING_CACHE_TTL_S)
     return result

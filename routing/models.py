@@ -66,7 +66,7 @@ class Route(BaseEntity):
 
 
 class RouteFollowing(models.Model):
-    """What the route follower (routing.following) remembers of one route between two fixes."""
+    """What the route follower remembers of one route between two fixes (routing.services.apply_route_fix)."""
 
     route = models.OneToOneField(Route, on_delete=models.CASCADE, primary_key=True, related_name="following")
     last_fix_at = models.DateTimeField(null=True, blank=True, help_text="The newest fix applied.")

@@ -1,11 +1,16 @@
-"""Routing writes: a load's route, its costs and its score."""
+"""Routing writes, each with its audit row and event in one transaction: a load's route (with its
+costs and score), following it from the GPS stream, and fleet plans (requested, solved, accepted,
+discarded, followed as trucks deliver)."""
 
 import copy
 import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+from uuid import UUID
 
+import kombu.exceptions
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
@@ -17,10 +22,11 @@ from events.outbox import emit
 from events.taxonomy import EventType
 from fleet.models import Vehicle
 from loads.models import Load, LoadStatus
-from loads.services import assign_load
-from routing import fleet, maps
-from routing.models import FLEET_PLAN_TRANSITIONS, FleetPlan, FleetPlanStatus, Route
-from tms.exceptions import BusinessRuleViolation, Conflict, DomainError
+from loads.services import assign_load, delay_load
+from routing import fleet, following, maps, tasks
+from routing.models import FLEET_PLAN_TRANSITIONS, FleetPlan, FleetPlanStatus, Route, RouteFollowing
+from tms.context import current_correlation_id
+from tms.exceptions import BusinessRuleViolation, Conflict, DependencyUnavailable, DomainError
 from tms.geo import great_circle_m
 from tms.models import check_transition
 
@@ -40,10 +46,6 @@ SCORE_FORMULA = (
 )
 
 UNROUTABLE_STATUSES = {LoadStatus.DELIVERED, LoadStatus.CANCELLED}
-
-
-def _decimal_setting(name: str, default: str) -> Decimal:
-    return Decimal(str(getattr(settings, name, default)))
 
 
 def _clamp(value: Decimal) -> Decimal:
@@ -114,10 +116,10 @@ def route_costs(*, distance_m: int, vehicle: Vehicle) -> dict[str, Decimal]:
     fuel_l = (Decimal(distance_m) * vehicle.fuel_consumption_l_per_100km / Decimal(100_000)).quantize(
         DECILITRE, ROUND_HALF_UP
     )
-    fuel_cost = (fuel_l * _decimal_setting("ROUTING_FUEL_PRICE_PER_L", "1.05")).quantize(CENT, ROUND_HALF_UP)
-    toll = (Decimal(distance_m) / 1000 * _decimal_setting("ROUTING_TOLL_RATE_PER_KM", "0.05")).quantize(
-        CENT, ROUND_HALF_UP
-    )
+    fuel_price = Decimal(str(settings.ROUTING_FUEL_PRICE_PER_L))
+    toll_rate = Decimal(str(settings.ROUTING_TOLL_RATE_PER_KM))
+    fuel_cost = (fuel_l * fuel_price).quantize(CENT, ROUND_HALF_UP)
+    toll = (Decimal(distance_m) / 1000 * toll_rate).quantize(CENT, ROUND_HALF_UP)
     return {"fuel_estimate_l": fuel_l, "fuel_cost_estimate": fuel_cost, "toll_estimate": toll}
 
 
@@ -129,7 +131,9 @@ def check_routable(load: Load) -> None:
         )
 
 
-def optimize_load_route(*, load: Load, vehicle: Vehicle, driver: Driver | None = None, by) -> Route:
+def optimize_load_route(
+    load: Load, *, vehicle: Vehicle, driver: Driver | None = None, by: User | None
+) -> Route:
     """Routes the load from pickup to delivery on the vehicle and makes it the load's current route.
 
     The street route comes from the provider layer (Google, else the great-circle estimate; the
@@ -146,7 +150,7 @@ def optimize_load_route(*, load: Load, vehicle: Vehicle, driver: Driver | None =
         duration_in_traffic_s=result.duration_in_traffic_s,
         departure_at=result.departure_at,
         delivery_at=load.delivery_at,
-        slack_target_s=int(getattr(settings, "ROUTING_SCORE_SLACK_TARGET_S", 7200)),
+        slack_target_s=settings.ROUTING_SCORE_SLACK_TARGET_S,
     )
     explanation["provider"] = result.provider
     explanation["fallback_reason"] = result.fallback_reason
@@ -180,21 +184,158 @@ def optimize_load_route(*, load: Load, vehicle: Vehicle, driver: Driver | None =
             **costs,
         )
         record(instance=route, action=AuditAction.CREATE, changed_data=snapshot(route), by=by)
-        emit(
+        _emit_route_event(
             EventType.ROUTE_OPTIMIZED,
-            subject=route.pk,
-            data={
-                "route_id": route.pk,
-                "load_id": load.pk,
-                "vehicle_id": vehicle.pk,
-                "driver_id": driver.pk if driver else None,
-                "provider": route.provider,
-                "distance_m": route.distance_m,
-                "duration_s": route.duration_s,
-                "score": float(score),
-            },
+            route,
+            driver_id=driver.pk if driver else None,
+            provider=route.provider,
+            distance_m=route.distance_m,
+            duration_s=route.duration_s,
+            score=float(score),
         )
     return route
+
+
+def _emit_route_event(event_type: EventType, route: Route, **data: Any) -> None:
+    """An event about the route (tms.routes): its subject, and the route's, load's and vehicle's ids
+    before the event's own fields."""
+    emit(
+        event_type,
+        subject=route.pk,
+        data={"route_id": route.pk, "load_id": route.load_id, "vehicle_id": route.vehicle_id, **data},
+    )
+
+
+# --------------------------------------------------------------------------- route following
+
+
+def apply_route_fix(
+    route: Route, *, load: Load, longitude: float, latitude: float, recorded_at: datetime.datetime
+) -> RouteFollowing:
+    """Applies one GPS fix of the truck carrying `load` to `route`, the load's current route
+    (routing.following computes; this writes). Arrival completes the route once (ROUTE_COMPLETED,
+    planned against driven); a run outside the corridor lasting long enough is one ROUTE_DEVIATION;
+    an ETA too late for the delivery delays the load (loads.services.delay_load: LOAD_DELAYED) and
+    is an AI_PREDICTION, at most one per route and hour. A fix no newer than the newest applied, or
+    after the route was completed, changes nothing.
+
+    Unaudited progress: the RouteFollowing row is the follower's cursor (last fix applied, the
+    excursion under way, the last prediction), written on every fix of every followed truck; that
+    write has no audit row, or audit_logs would grow by a row per GPS fix. A fix that makes the
+    route report something (completion, deviation, prediction) writes the row's audit row with
+    its event.
+    """
+    with transaction.atomic():
+        RouteFollowing.objects.get_or_create(route=route)
+        state = RouteFollowing.objects.select_for_update().get(route=route)
+        if state.completed_at is not None or (state.last_fix_at and recorded_at <= state.last_fix_at):
+            return state
+        before = snapshot(state)
+        state.last_fix_at = recorded_at
+        position = following.locate_on_route(route, longitude=longitude, latitude=latitude)
+        if position.arrived:
+            _complete_route(route, state, load=load, arrived_at=recorded_at)
+            reported = True
+        else:
+            deviated = _follow_corridor(
+                route, state, position=position, longitude=longitude, latitude=latitude, at=recorded_at
+            )
+            predicted = _follow_eta(route, state, load=load, position=position, at=recorded_at)
+            reported = deviated or predicted
+        state.save()
+        if reported:
+            record(
+                instance=state,
+                action=AuditAction.UPDATE,
+                changed_data=changes(before, snapshot(state)),
+                by=None,
+            )
+    return state
+
+
+def _complete_route(
+    route: Route, state: RouteFollowing, *, load: Load, arrived_at: datetime.datetime
+) -> None:
+    started_at = load.in_transit_at or load.picked_up_at
+    driven_m = following.driven_distance_m(vehicle_id=route.vehicle_id, since=started_at, until=arrived_at)
+    state.completed_at = arrived_at
+    _emit_route_event(
+        EventType.ROUTE_COMPLETED,
+        route,
+        planned_distance_m=route.distance_m,
+        actual_distance_m=round(driven_m) if driven_m is not None else route.distance_m,
+        planned_duration_s=route.duration_s,
+        actual_duration_s=max(0, round((arrived_at - started_at).total_seconds())),
+    )
+
+
+def _follow_corridor(
+    route: Route,
+    state: RouteFollowing,
+    *,
+    position: following.Position,
+    longitude: float,
+    latitude: float,
+    at: datetime.datetime,
+) -> bool:
+    """Tracks the excursion outside the corridor; True when it has just become a deviation."""
+    if not position.off_route:
+        state.excursion_started_at = None
+        state.excursion_reported = False
+        return False
+    if state.excursion_started_at is None:
+        state.excursion_started_at = at
+    if state.excursion_reported or not following.deviation_sustained(
+        excursion_started_at=state.excursion_started_at, at=at
+    ):
+        return False
+    state.excursion_reported = True
+    _emit_route_event(
+        EventType.ROUTE_DEVIATION,
+        route,
+        distance_from_route_m=position.distance_from_route_m,
+        longitude=longitude,
+        latitude=latitude,
+        started_at=state.excursion_started_at,
+    )
+    return True
+
+
+def _follow_eta(
+    route: Route, state: RouteFollowing, *, load: Load, position: following.Position, at: datetime.datetime
+) -> bool:
+    """Predicts the delivery when one is due; True when the load is late (delayed and predicted)."""
+    if not following.prediction_due(last_prediction_at=state.last_prediction_at, at=at):
+        return False
+    eta = following.estimate_eta(route, load=load, position=position, at=at)
+    if eta is None or not eta.late:
+        return False
+    state.last_prediction_at = at
+    if load.status != LoadStatus.DELAYED:
+        delay_load(
+            load,
+            by=None,
+            reason=f"ETA {eta.at.isoformat()} from route following",
+            expected_delivery_at=eta.at,
+        )
+    emit(
+        EventType.AI_PREDICTION,
+        subject=load.pk,
+        data={
+            "model": following.ETA_MODEL,
+            "subject_type": "load",
+            "subject_id": str(load.pk),
+            "prediction": {
+                "eta": eta.at.isoformat(),
+                "predicted_lateness_s": eta.lateness_s,
+                "remaining_m": round(eta.remaining_m),
+                "speed_kmh": round(eta.speed_kmh, 1),
+            },
+            # The planned average speed alone is a weak guess at how this truck is moving.
+            "confidence": 0.8 if eta.measured else 0.3,
+        },
+    )
+    return True
 
 
 # --------------------------------------------------------------------------- fleet plans
@@ -220,7 +361,7 @@ class PlanExpired(Conflict):
     code = "plan_expired"
 
 
-def _plan_transition(plan: FleetPlan, target: str, *, by, **fields: Any) -> None:
+def _plan_transition(plan: FleetPlan, target: str, *, by: User | None, **fields: Any) -> None:
     """Moves a locked plan to `target` with its audit row (the audit shows the summary columns)."""
     check_transition(FLEET_PLAN_TRANSITIONS, plan.status, target, entity="fleet plan")
     before = snapshot(plan, PLAN_AUDIT_FIELDS)
@@ -236,13 +377,34 @@ def _plan_transition(plan: FleetPlan, target: str, *, by, **fields: Any) -> None
     )
 
 
-def request_fleet_plan(request: fleet.PlanRequest, *, by) -> FleetPlan:
-    """Records a QUEUED plan; `solve_fleet_plan` (a Celery job) fills it in."""
+def request_fleet_plan(request: fleet.PlanRequest, *, by: User | None) -> FleetPlan:
+    """Records a QUEUED plan; `solve_fleet_plan` (a Celery job) fills it in.
+
+    Audited, no event: a queued plan is a request that nobody can act on yet. FLEET_PLAN_PROPOSED
+    announces the plan once it is PROPOSED or FAILED (the job queue being down included); its
+    schema knows only those two outcomes.
+    """
     with transaction.atomic():
         plan = FleetPlan.objects.create(requested_by=by, planned_at=request.at, request=request.as_json())
         record(
             instance=plan, action=AuditAction.CREATE, changed_data=snapshot(plan, PLAN_AUDIT_FIELDS), by=by
         )
+    return plan
+
+
+def start_fleet_plan(request: fleet.PlanRequest, *, by: User | None) -> FleetPlan:
+    """Records a QUEUED plan and queues its solver job (the API's and the back office's way in).
+    With the job queue down the plan is FAILED and DependencyUnavailable (503) raised."""
+    plan = request_fleet_plan(request, by=by)
+    try:
+        tasks.optimize_fleet_task.apply_async(
+            args=[str(plan.pk), getattr(by, "pk", None)], kwargs={"correlation_id": current_correlation_id()}
+        )
+    except kombu.exceptions.OperationalError as error:
+        message = "The job queue is unavailable; retry later."
+        fail_fleet_plan(plan, code="queue_unavailable", message=message, by=by)
+        raise DependencyUnavailable(message) from error
+    plan.refresh_from_db()
     return plan
 
 
@@ -261,7 +423,7 @@ def _emit_proposed(plan: FleetPlan) -> None:
     )
 
 
-def solve_fleet_plan(plan_id, *, by=None) -> FleetPlan:
+def solve_fleet_plan(plan_id: UUID | str, *, by: User | None) -> FleetPlan:
     """Solves a QUEUED plan (outside any transaction: the solver runs for its time limit) and
     stores it as PROPOSED, or FAILED with the error; either way FLEET_PLAN_PROPOSED says so."""
     plan = FleetPlan.objects.get(pk=plan_id)
@@ -295,7 +457,7 @@ def solve_fleet_plan(plan_id, *, by=None) -> FleetPlan:
     return plan
 
 
-def fail_fleet_plan(plan: FleetPlan, *, code: str, message: str, by) -> FleetPlan:
+def fail_fleet_plan(plan: FleetPlan, *, code: str, message: str, by: User | None) -> FleetPlan:
     """A QUEUED plan that will not be solved: FAILED with the error, and FLEET_PLAN_PROPOSED."""
     with transaction.atomic():
         plan = FleetPlan.objects.select_for_update().get(pk=plan.pk)
@@ -306,7 +468,9 @@ def fail_fleet_plan(plan: FleetPlan, *, code: str, message: str, by) -> FleetPla
     return plan
 
 
-def accept_fleet_plan(plan: FleetPlan, *, by, vehicles: list | None = None) -> FleetPlan:
+def accept_fleet_plan(
+    plan: FleetPlan, *, by: User | None, vehicles: list[UUID | str] | None = None
+) -> FleetPlan:
     """Assigns the first load of each route (all routes, or those of `vehicles`) through
     `loads.services.assign_load`, which checks everything again as of now.
 
@@ -319,7 +483,7 @@ def accept_fleet_plan(plan: FleetPlan, *, by, vehicles: list | None = None) -> F
     with transaction.atomic():
         plan = FleetPlan.objects.select_for_update().get(pk=plan.pk)
         check_transition(FLEET_PLAN_TRANSITIONS, plan.status, FleetPlanStatus.ACCEPTED, entity="fleet plan")
-        ttl = datetime.timedelta(seconds=int(getattr(settings, "ROUTING_FLEET_PLAN_TTL_S", 3600)))
+        ttl = datetime.timedelta(seconds=settings.ROUTING_FLEET_PLAN_TTL_S)
         if plan.solved_at is not None and timezone.now() - plan.solved_at > ttl:
             raise PlanExpired(
                 f"The plan was solved at {plan.solved_at:%Y-%m-%d %H:%M %Z}, more than {ttl} ago; "
@@ -358,7 +522,7 @@ def accept_fleet_plan(plan: FleetPlan, *, by, vehicles: list | None = None) -> F
     return plan
 
 
-def _assign_planned(load_id, route: dict, *, by) -> dict:
+def _assign_planned(load_id: UUID | str, route: dict, *, by: User | None) -> dict:
     """Assigns one planned load to its route's truck and driver in a savepoint; the outcome."""
     outcome: dict[str, Any] = {"load": str(load_id), "vehicle": route["vehicle"]}
     try:
@@ -376,12 +540,19 @@ def _assign_planned(load_id, route: dict, *, by) -> dict:
     return {**outcome, "status": "ASSIGNED"}
 
 
-def assign_next_planned_load(*, load_id, vehicle_id, by=None) -> dict | None:
+def assign_next_planned_load(
+    *, load_id: UUID | str, vehicle_id: UUID | str, by: User | None
+) -> FleetPlan | None:
     """When a truck delivers a load of an accepted fleet plan, the next load the plan has for it
     (PLANNED) is assigned to it and the route's driver through `assign_load`, which checks it all
     again; the plan's `acceptance` records the outcome (ASSIGNED, or FAILED with the error: the
-    load was assigned elsewhere meanwhile, the driver's hours ran out). None if there is nothing
-    planned next."""
+    load was assigned elsewhere meanwhile, the driver's hours ran out). Returns the plan, or None
+    if it has nothing planned next for the truck.
+
+    Audited, no event of its own: the assignment is announced by the LOAD_ASSIGNED that
+    `assign_load` emits, which is what consumers act on; a FAILED outcome changes only the plan's
+    record of it. FLEET_PLAN_ACCEPTED announces a dispatcher's acceptance, not these follow-ups.
+    """
     with transaction.atomic():
         plan = (
             FleetPlan.objects.select_for_update()
@@ -397,13 +568,12 @@ def assign_next_planned_load(*, load_id, vehicle_id, by=None) -> dict | None:
         outcomes = copy.deepcopy(plan.acceptance["loads"])
         mine = [index for index, item in enumerate(outcomes) if item["vehicle"] == str(vehicle_id)]
         delivered = next(index for index in mine if outcomes[index]["load"] == str(load_id))
-        following = [index for index in mine if index > delivered and outcomes[index]["status"] == "PLANNED"]
-        if not following:
+        planned = [index for index in mine if index > delivered and outcomes[index]["status"] == "PLANNED"]
+        if not planned:
             return None
         route = next(route for route in plan.result["routes"] if route["vehicle"] == str(vehicle_id))
-        outcome = _assign_planned(outcomes[following[0]]["load"], route, by=by)
         before = snapshot(plan, PLAN_AUDIT_FIELDS)
-        outcomes[following[0]] = outcome
+        outcomes[planned[0]] = _assign_planned(outcomes[planned[0]]["load"], route, by=by)
         plan.acceptance = {**plan.acceptance, "loads": outcomes}
         plan.save(update_fields=["acceptance", "updated_at"])
         record(
@@ -412,11 +582,17 @@ def assign_next_planned_load(*, load_id, vehicle_id, by=None) -> dict | None:
             changed_data=changes(before, snapshot(plan, PLAN_AUDIT_FIELDS)),
             by=by,
         )
-    return outcome
+    return plan
 
 
 @transaction.atomic
-def discard_fleet_plan(plan: FleetPlan, *, by) -> FleetPlan:
+def discard_fleet_plan(plan: FleetPlan, *, by: User | None) -> FleetPlan:
+    """Sets a PROPOSED plan aside: it can no longer be accepted.
+
+    Audited, no event: a proposed plan has assigned nothing, so discarding it changes no load,
+    truck or driver and leaves consumers nothing to react to; the plan's page and list show it
+    DISCARDED.
+    """
     plan = FleetPlan.objects.select_for_update().get(pk=plan.pk)
     _plan_transition(plan, FleetPlanStatus.DISCARDED, by=by)
     return plan

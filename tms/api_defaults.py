@@ -65,6 +65,13 @@ class OperatorsAndViewers(RolePermission):
         return super().has_permission(request, view) and bool(roles_of(request.user) & (OPERATORS | {VIEWER}))
 
 
+class OperatorsOnly(BasePermission):
+    """ADMIN and DISPATCHER only, reads included: for dispatch work (routing jobs, fleet planning)."""
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and is_operator(request.user))
+
+
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500

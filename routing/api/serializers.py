@@ -9,6 +9,7 @@ from drivers.models import Driver
 from fleet.models import Vehicle
 from loads.models import Load, LoadStatus
 from routing.fleet import PlanRequest
+from routing.graph import MAX_HOPS
 from routing.models import FleetPlan, Route
 from tms.api import PointField
 
@@ -61,10 +62,6 @@ class RouteJobSerializer(serializers.Serializer):
     status_url = serializers.CharField(required=False)
 
 
-def _setting(name: str) -> int:
-    return int(getattr(settings, name))
-
-
 class OptimizeFleetSerializer(serializers.Serializer):
     """What to plan; every field is optional. Defaults come from the ROUTING_FLEET_* settings."""
 
@@ -103,10 +100,8 @@ class OptimizeFleetSerializer(serializers.Serializer):
     )
 
     def validate_loads(self, value: list) -> list:
-        if len(value) > _setting("ROUTING_FLEET_MAX_LOADS"):
-            raise serializers.ValidationError(
-                f"At most {_setting('ROUTING_FLEET_MAX_LOADS')} loads per plan."
-            )
+        if len(value) > settings.ROUTING_FLEET_MAX_LOADS:
+            raise serializers.ValidationError(f"At most {settings.ROUTING_FLEET_MAX_LOADS} loads per plan.")
         found = dict(Load.objects.filter(pk__in=value).values_list("pk", "status"))
         unknown = [str(pk) for pk in value if pk not in found]
         if unknown:
@@ -133,19 +128,17 @@ class OptimizeFleetSerializer(serializers.Serializer):
 
     def plan_request(self) -> PlanRequest:
         data = self.validated_data
-
-        def given(name: str, setting: str) -> int:
-            return data.get(name, _setting(setting))
-
         return PlanRequest(
             at=data.get("at") or timezone.now(),
-            horizon=datetime.timedelta(hours=given("horizon_hours", "ROUTING_FLEET_HORIZON_HOURS")),
-            time_limit_s=given("time_limit_s", "ROUTING_FLEET_TIME_LIMIT_S"),
+            horizon=datetime.timedelta(hours=data.get("horizon_hours", settings.ROUTING_FLEET_HORIZON_HOURS)),
+            time_limit_s=data.get("time_limit_s", settings.ROUTING_FLEET_TIME_LIMIT_S),
             pickup_window=datetime.timedelta(
-                minutes=given("pickup_window_minutes", "ROUTING_FLEET_PICKUP_WINDOW_MINUTES")
+                minutes=data.get("pickup_window_minutes", settings.ROUTING_FLEET_PICKUP_WINDOW_MINUTES)
             ),
-            stop_time=datetime.timedelta(minutes=given("stop_minutes", "ROUTING_FLEET_STOP_MINUTES")),
-            shift=datetime.timedelta(hours=given("shift_hours", "ROUTING_FLEET_SHIFT_HOURS")),
+            stop_time=datetime.timedelta(
+                minutes=data.get("stop_minutes", settings.ROUTING_FLEET_STOP_MINUTES)
+            ),
+            shift=datetime.timedelta(hours=data.get("shift_hours", settings.ROUTING_FLEET_SHIFT_HOURS)),
             load_ids=data.get("loads"),
             vehicle_ids=data.get("vehicles"),
         )
@@ -187,3 +180,57 @@ class AcceptFleetPlanSerializer(serializers.Serializer):
 
 class DiscardFleetPlanSerializer(serializers.Serializer):
     pass
+
+
+# --------------------------------------------------------------------------- the freight network
+
+
+class LaneSerializer(serializers.Serializer):
+    origin_id = serializers.UUIDField()
+    origin_name = serializers.CharField(allow_null=True)
+    destination_id = serializers.UUIDField()
+    destination_name = serializers.CharField(allow_null=True)
+    load_count = serializers.IntegerField()
+    total_rate = serializers.FloatField(help_text="USD")
+    average_rate = serializers.FloatField(help_text="USD")
+    total_transit_s = serializers.FloatField()
+    average_transit_s = serializers.FloatField()
+
+
+class LaneCarrierSerializer(serializers.Serializer):
+    carrier_id = serializers.UUIDField()
+    carrier_name = serializers.CharField(allow_null=True)
+    load_count = serializers.IntegerField()
+
+
+class RelayFacilitySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField(allow_null=True)
+
+
+class RelayPathSerializer(serializers.Serializer):
+    facility_ids = serializers.ListField(child=serializers.UUIDField())
+    facilities = RelayFacilitySerializer(many=True)
+    hops = serializers.IntegerField()
+    total_average_transit_s = serializers.FloatField()
+
+
+class LanesQuery(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+
+
+class LaneIds(serializers.Serializer):
+    origin_id = serializers.UUIDField()
+    destination_id = serializers.UUIDField()
+
+
+class PathsQuery(serializers.Serializer):
+    # "from" is a Python keyword: the fields are declared below under their query names.
+    max_hops = serializers.IntegerField(min_value=1, max_value=MAX_HOPS, default=3)
+    limit = serializers.IntegerField(min_value=1, max_value=20, default=5)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = serializers.UUIDField()
+        fields["to"] = serializers.UUIDField()
+        return fields

@@ -1,6 +1,6 @@
 import uuid
+from uuid import UUID
 
-import django_filters
 import kombu.exceptions
 from celery.result import AsyncResult
 from django.conf import settings
@@ -10,35 +10,36 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fleet.models import Carrier
+from loads.models import Facility
 from routing import services
+from routing.api.filters import RouteFilter
 from routing.api.serializers import (
     AcceptFleetPlanSerializer,
     DiscardFleetPlanSerializer,
     FleetPlanSerializer,
+    LaneCarrierSerializer,
+    LaneIds,
+    LaneSerializer,
+    LanesQuery,
     OptimizeFleetSerializer,
     OptimizeLoadRouteSerializer,
+    PathsQuery,
+    RelayPathSerializer,
     RouteJobSerializer,
     RouteSerializer,
 )
-from routing.models import FleetPlan, FleetPlanStatus, Route, RouteProvider
+from routing.graph import get_graph
+from routing.models import FleetPlan, FleetPlanStatus, Route
 from routing.services import check_routable
-from routing.tasks import optimize_load_route_task, start_fleet_plan
+from routing.tasks import optimize_load_route_task
 from tms.api import TmsModelViewSet, TmsReadOnlyViewSet, json_object
-from tms.api_defaults import OperatorsAndViewers, is_operator
+from tms.api_defaults import OperatorsAndViewers, OperatorsOnly
 from tms.context import current_correlation_id
 from tms.exceptions import DependencyUnavailable, DomainError
-
-
-class RouteFilter(django_filters.FilterSet):
-    provider = django_filters.MultipleChoiceFilter(choices=RouteProvider.choices)
-
-    class Meta:
-        model = Route
-        fields = ["load", "vehicle", "driver", "provider", "is_current"]
 
 
 class RouteViewSet(TmsModelViewSet):
@@ -54,13 +55,6 @@ class RouteViewSet(TmsModelViewSet):
         return queryset.filter(load__driver__user=user)
 
 
-class IsOperator(BasePermission):
-    """ADMIN and DISPATCHER only, reads included: routing jobs are dispatch work."""
-
-    def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_authenticated and is_operator(request.user))
-
-
 def _job_key(job_id: str) -> str:
     return f"routing:job:{job_id}"
 
@@ -72,7 +66,7 @@ def _status_url(request, job_id: str) -> str:
 class OptimizeLoadRouteView(APIView):
     """Queues the routing of a load on a vehicle; the job's status URL tells how it ended."""
 
-    permission_classes = [IsOperator]
+    permission_classes = [OperatorsOnly]
 
     @extend_schema(request=OptimizeLoadRouteSerializer, responses={202: RouteJobSerializer}, tags=["routes"])
     def post(self, request):
@@ -81,8 +75,9 @@ class OptimizeLoadRouteView(APIView):
         load, vehicle, driver = (payload.validated_data.get(name) for name in ("load", "vehicle", "driver"))
         check_routable(load)  # refused now rather than as a failed job
         job_id = str(uuid.uuid4())
-        # Only jobs started here are readable at the status URL, for as long as Celery keeps results.
-        ttl = int(getattr(settings, "CELERY_RESULT_EXPIRES", 86_400) or 86_400)
+        # Only jobs started here are readable at the status URL, for as long as Celery keeps results
+        # (0 is Celery's "keep them for ever": then a day).
+        ttl = settings.CELERY_RESULT_EXPIRES or 86_400
         cache.set(_job_key(job_id), {"load": str(load.pk)}, timeout=ttl)
         try:
             optimize_load_route_task.apply_async(
@@ -100,7 +95,7 @@ class OptimizeLoadRouteView(APIView):
 class RouteJobView(APIView):
     """A routing job's state: PENDING, SUCCEEDED with the route's id, or FAILED with the error."""
 
-    permission_classes = [IsOperator]
+    permission_classes = [OperatorsOnly]
 
     @extend_schema(responses=RouteJobSerializer, tags=["routes"])
     def get(self, request, job_id: str):
@@ -137,13 +132,13 @@ class OptimizeFleetView(APIView):
     order. The plan's URL shows it QUEUED, then PROPOSED (or FAILED); FLEET_PLAN_PROPOSED on
     tms.routes announces the result over /ws."""
 
-    permission_classes = [IsOperator]
+    permission_classes = [OperatorsOnly]
 
     @extend_schema(request=OptimizeFleetSerializer, responses={202: PlanQueued}, tags=["routes"])
     def post(self, request):
         payload = OptimizeFleetSerializer(data=json_object(request))
         payload.is_valid(raise_exception=True)
-        plan = start_fleet_plan(payload.plan_request(), by=request.user)
+        plan = services.start_fleet_plan(payload.plan_request(), by=request.user)
         url = request.build_absolute_uri(reverse("fleet-plan-detail", kwargs={"pk": plan.pk}))
         return Response(
             {"id": plan.pk, "status": plan.status, "status_url": url}, status=status.HTTP_202_ACCEPTED
@@ -172,3 +167,70 @@ class FleetPlanViewSet(TmsReadOnlyViewSet):
     def discard(self, request, pk=None):
         """Sets a proposed plan aside."""
         return self.run_action(DiscardFleetPlanSerializer, services.discard_fleet_plan)
+
+
+# --------------------------------------------------------------------------- the freight network
+# The busiest lanes, who serves a lane, relay paths between two facilities: reads of the graph
+# (routing.graph), with names from the database.
+
+
+def _results(name: str, item: type[serializers.Serializer]):
+    return inline_serializer(name, {"results": item(many=True)})
+
+
+def _valid(serializer_class, data) -> dict:
+    payload = serializer_class(data=data)
+    payload.is_valid(raise_exception=True)
+    return payload.validated_data
+
+
+def _facility_names(ids) -> dict[str, str]:
+    return {str(f.id): f.name for f in Facility.objects.filter(id__in=set(ids)).only("id", "name")}
+
+
+class LanesView(APIView):
+    permission_classes = [OperatorsAndViewers]
+
+    @extend_schema(parameters=[LanesQuery], responses=_results("Lanes", LaneSerializer), tags=["network"])
+    def get(self, request):
+        """The busiest lanes: delivered loads, rates and transit times per origin and destination."""
+        query = _valid(LanesQuery, request.query_params)
+        lanes = get_graph().top_lanes(limit=query["limit"])
+        names = _facility_names([lane[end] for lane in lanes for end in ("origin_id", "destination_id")])
+        for lane in lanes:
+            lane["origin_name"] = names.get(lane["origin_id"])
+            lane["destination_name"] = names.get(lane["destination_id"])
+        return Response({"results": lanes})
+
+
+class LaneCarriersView(APIView):
+    permission_classes = [OperatorsAndViewers]
+
+    @extend_schema(responses=_results("LaneCarriers", LaneCarrierSerializer), tags=["network"])
+    def get(self, request, origin_id: str, destination_id: str):
+        """The carriers that delivered loads on a lane, most loads first."""
+        ids = _valid(LaneIds, {"origin_id": origin_id, "destination_id": destination_id})
+        carriers = get_graph().carriers_for_lane(str(ids["origin_id"]), str(ids["destination_id"]))
+        carrier_ids = [UUID(carrier["carrier_id"]) for carrier in carriers]
+        names = {str(c.id): c.name for c in Carrier.objects.filter(id__in=carrier_ids).only("id", "name")}
+        for carrier in carriers:
+            carrier["carrier_name"] = names.get(carrier["carrier_id"])
+        return Response({"results": carriers})
+
+
+class PathsView(APIView):
+    permission_classes = [OperatorsAndViewers]
+
+    @extend_schema(
+        parameters=[PathsQuery], responses=_results("RelayPaths", RelayPathSerializer), tags=["network"]
+    )
+    def get(self, request):
+        """Relay paths through facilities, fastest total average transit first."""
+        query = _valid(PathsQuery, request.query_params)
+        paths = get_graph().relay_paths(
+            str(query["from"]), str(query["to"]), max_hops=query["max_hops"], limit=query["limit"]
+        )
+        names = _facility_names([f for p in paths for f in p["facility_ids"]])
+        for relay_path in paths:
+            relay_path["facilities"] = [{"id": f, "name": names.get(f)} for f in relay_path["facility_ids"]]
+        return Response({"results": paths})

@@ -8,10 +8,11 @@ import kombu.exceptions
 import pytest
 from django.utils import timezone
 
+from drivers.models import Driver
 from drivers.tests.factories import DriverFactory
 from events.consumers import REGISTRY, Outcome, deliver
 from events.models import AuditLog, OutboxEvent
-from fleet.models import VehicleStatus
+from fleet.models import Vehicle, VehicleStatus
 from loads.models import Load, LoadStatus
 from loads.services import assign_load
 from loads.tests.factories import load_in
@@ -27,6 +28,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _eager(eager_celery, settings):
     settings.ROUTING_FLEET_TIME_LIMIT_S = 1
+
+
+# Rows planning and accepting could touch: plans, and the loads, trucks and drivers they assign.
+PLANNING_ROWS = (FleetPlan, Load, Vehicle, Driver)
 
 
 def events(event_type: str) -> list[dict]:
@@ -148,34 +153,37 @@ def test_accepting_only_some_trucks_routes(dispatcher):
     assert near_east.status == LoadStatus.PENDING
 
 
-def test_a_plan_is_accepted_once_and_not_when_stale(dispatcher, settings):
+def test_a_plan_is_accepted_once_and_not_when_stale(dispatcher, settings, nothing_written):
     truck(-95.0)
     load(-95.0, -94.0)
     plan = proposed_plan()
     assert dispatcher.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json").status_code == 200
 
-    again = dispatcher.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json")
+    with nothing_written(*PLANNING_ROWS):
+        again = dispatcher.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json")
 
     assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_transition"
     stale = proposed_plan()
     FleetPlan.objects.filter(pk=stale.pk).update(solved_at=timezone.now() - datetime.timedelta(hours=2))
     settings.ROUTING_FLEET_PLAN_TTL_S = 3600
 
-    late = dispatcher.post(f"/api/fleet-plans/{stale.pk}/accept/", {}, format="json")
+    with nothing_written(*PLANNING_ROWS):
+        late = dispatcher.post(f"/api/fleet-plans/{stale.pk}/accept/", {}, format="json")
 
     assert late.status_code == 409 and late.json()["error"]["code"] == "plan_expired"
     assert FleetPlan.objects.get(pk=stale.pk).status == FleetPlanStatus.PROPOSED
 
 
-def test_accepting_a_truck_outside_the_plan_is_refused_and_changes_nothing(dispatcher):
+def test_accepting_a_truck_outside_the_plan_is_refused_and_changes_nothing(dispatcher, nothing_written):
     truck(-95.0)
     stranger, _ = truck(-80.0)
     pending = load(-95.0, -94.0)
     plan = proposed_plan(load_ids=[pending.pk])
 
-    response = dispatcher.post(
-        f"/api/fleet-plans/{plan.pk}/accept/", {"vehicles": [str(stranger.pk)]}, format="json"
-    )
+    with nothing_written(*PLANNING_ROWS):
+        response = dispatcher.post(
+            f"/api/fleet-plans/{plan.pk}/accept/", {"vehicles": [str(stranger.pk)]}, format="json"
+        )
 
     assert response.status_code == 422
     assert response.json()["error"]["details"]["vehicles"] == [str(stranger.pk)]
@@ -184,14 +192,15 @@ def test_accepting_a_truck_outside_the_plan_is_refused_and_changes_nothing(dispa
     assert pending.status == LoadStatus.PENDING
 
 
-def test_a_discarded_plan_cannot_be_accepted(dispatcher):
+def test_a_discarded_plan_cannot_be_accepted(dispatcher, nothing_written):
     plan = proposed_plan()
 
     assert (
         dispatcher.post(f"/api/fleet-plans/{plan.pk}/discard/", {}, format="json").json()["status"]
         == "DISCARDED"
     )
-    response = dispatcher.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json")
+    with nothing_written(*PLANNING_ROWS):
+        response = dispatcher.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json")
 
     assert response.status_code == 409
 
@@ -212,37 +221,46 @@ def test_a_discarded_plan_cannot_be_accepted(dispatcher):
         ({"at": "yesterday"}, "at"),
     ],
 )
-def test_bad_requests_are_400_and_queue_nothing(dispatcher, body, field):
-    response = dispatcher.post(OPTIMIZE_URL, body, format="json")
+def test_bad_requests_are_400_and_queue_nothing(dispatcher, body, field, nothing_written):
+    with nothing_written(*PLANNING_ROWS):
+        response = dispatcher.post(OPTIMIZE_URL, body, format="json")
 
     assert response.status_code == 400, response.content
     assert field in response.json()["error"]["details"]
     assert not FleetPlan.objects.exists()
 
 
-def test_only_pending_loads_can_be_planned(dispatcher):
+def test_only_pending_loads_can_be_planned(dispatcher, nothing_written):
     assigned = load_in("ASSIGNED")
 
-    response = dispatcher.post(OPTIMIZE_URL, {"loads": [str(assigned.pk)]}, format="json")
+    with nothing_written(*PLANNING_ROWS):
+        response = dispatcher.post(OPTIMIZE_URL, {"loads": [str(assigned.pk)]}, format="json")
 
     assert response.status_code == 400
     assert "PENDING" in str(response.json()["error"]["details"]["loads"])
 
 
 @pytest.mark.parametrize("body", [[], "plan please", 42])
-def test_a_body_that_is_not_an_object_is_400(dispatcher, body):
-    assert dispatcher.post(OPTIMIZE_URL, body, format="json").status_code == 400
+def test_a_body_that_is_not_an_object_is_400(dispatcher, body, nothing_written):
+    with nothing_written(*PLANNING_ROWS):
+        assert dispatcher.post(OPTIMIZE_URL, body, format="json").status_code == 400
 
 
-def test_planning_is_dispatch_work_viewers_read_drivers_see_nothing(viewer, driver_client, anon_client):
+def test_planning_is_dispatch_work_viewers_read_drivers_see_nothing(
+    viewer, driver_client, anon_client, nothing_written
+):
     plan = proposed_plan()
 
     assert viewer.get(f"/api/fleet-plans/{plan.pk}/").status_code == 200
-    for client, expected in ((viewer, 403), (driver_client, 403), (anon_client, 401)):
-        assert client.post(OPTIMIZE_URL, {}, format="json").status_code == expected
-        assert client.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json").status_code == expected
-    for client, expected in ((driver_client, 403), (anon_client, 401)):
-        assert client.get(f"/api/fleet-plans/{plan.pk}/").status_code == expected
+    with nothing_written(*PLANNING_ROWS):
+        for client, expected in ((viewer, 403), (driver_client, 403), (anon_client, 401)):
+            assert client.post(OPTIMIZE_URL, {}, format="json").status_code == expected
+            accept = client.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json")
+            assert accept.status_code == expected
+            discard = client.post(f"/api/fleet-plans/{plan.pk}/discard/", {}, format="json")
+            assert discard.status_code == expected
+        for client, expected in ((driver_client, 403), (anon_client, 401)):
+            assert client.get(f"/api/fleet-plans/{plan.pk}/").status_code == expected
     assert FleetPlan.objects.count() == 1
     assert FleetPlan.objects.get(pk=plan.pk).status == FleetPlanStatus.PROPOSED
 

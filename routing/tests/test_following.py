@@ -10,12 +10,12 @@ import pytest
 from django.contrib.gis.geos import LineString, Point
 
 from events.consumers import REGISTRY, Outcome, deliver
-from events.models import OutboxEvent
+from events.models import AuditLog, OutboxEvent
 from events.taxonomy import EventType
 from fleet.models import GpsPoint
 from loads.models import LoadStatus
 from loads.tests.factories import load_in
-from routing import following  # noqa: F401 - registers the route-follower consumer
+from routing import handlers  # noqa: F401 - registers the route-follower consumer
 from routing.models import Route, RouteFollowing
 
 pytestmark = pytest.mark.django_db
@@ -113,6 +113,15 @@ def emitted(event_type: EventType) -> list[dict]:
     ]
 
 
+def audited(route) -> list[dict]:
+    """What the audit rows of the route's following record, oldest first."""
+    rows = AuditLog.objects.filter(table_name="route_followings", record_id=str(route.pk)).order_by(
+        "created_at"
+    )
+    assert {row.action for row in rows} <= {"UPDATE"}
+    return [row.changed_data for row in rows]
+
+
 def test_driving_on_the_route_reports_nothing(trip):
     load, route, start = trip
     fixes = [(s * 60, LON + 0.002, 40.0 + s * 0.01, 80.0) for s in range(10)]
@@ -125,6 +134,8 @@ def test_driving_on_the_route_reports_nothing(trip):
     state = RouteFollowing.objects.get(route=route)
     assert (state.excursion_started_at, state.excursion_reported) == (None, False)
     assert state.last_fix_at == start + timedelta(seconds=540)
+    # The progress row moves on every fix without an audit row; only what is reported is audited.
+    assert audited(route) == []
 
 
 def test_a_detour_beyond_the_corridor_for_over_two_minutes_is_one_deviation(trip):
@@ -147,6 +158,9 @@ def test_a_detour_beyond_the_corridor_for_over_two_minutes_is_one_deviation(trip
     assert deviation["distance_from_route_m"] == pytest.approx(parallel_arc_m(40.13, 0.01), abs=0.5)
     assert (deviation["longitude"], deviation["latitude"]) == (LON + 0.01, 40.13)
     assert datetime.fromisoformat(deviation["started_at"]) == start + timedelta(seconds=30)
+    [audit] = audited(route)
+    assert audit["excursion_reported"] == [False, True]
+    assert datetime.fromisoformat(audit["last_fix_at"][1]) == start + timedelta(seconds=150)
 
 
 def test_a_wobble_shorter_than_two_minutes_is_not_a_deviation(trip):
@@ -165,6 +179,7 @@ def test_a_wobble_shorter_than_two_minutes_is_not_a_deviation(trip):
     assert emitted(EventType.ROUTE_DEVIATION) == []
     state = RouteFollowing.objects.get(route=route)
     assert (state.excursion_started_at, state.excursion_reported) == (start + timedelta(seconds=240), False)
+    assert audited(route) == []
 
 
 def test_back_on_route_then_off_again_is_a_second_deviation(trip):
@@ -203,6 +218,7 @@ def test_replayed_and_out_of_order_fixes_do_not_report_again(trip):
     assert deliver(REGISTRY["route-follower"], again) == Outcome.DUPLICATE
 
     assert len(emitted(EventType.ROUTE_DEVIATION)) == 1
+    assert len(audited(route)) == 1
     state = RouteFollowing.objects.get(route=route)
     # The late on-route fix did not end the excursion: it is older than the fixes already applied.
     assert (state.excursion_started_at, state.excursion_reported) == (start, True)
@@ -224,6 +240,9 @@ def test_arrival_completes_the_route_once_with_planned_and_actual(trip):
     assert completed["actual_duration_s"] == 60 + 2400
     assert RouteFollowing.objects.get(route=route).completed_at == start + timedelta(seconds=2400)
     assert emitted(EventType.ROUTE_DEVIATION) == []
+    [audit] = audited(route)
+    assert audit["completed_at"][0] is None
+    assert datetime.fromisoformat(audit["completed_at"][1]) == start + timedelta(seconds=2400)
 
 
 def test_arrival_without_a_gps_track_reports_the_planned_distance(trip):
@@ -267,6 +286,11 @@ def test_a_slow_truck_delays_the_load_and_predicts_once(trip):
     }
     load.refresh_from_db()
     assert (load.status, load.expected_delivery_at) == (LoadStatus.DELAYED, eta)
+    [audit] = audited(_route)
+    assert (audit["last_prediction_at"][0], datetime.fromisoformat(audit["last_prediction_at"][1])) == (
+        None,
+        start,
+    )
 
 
 def test_a_delayed_load_gets_a_new_prediction_after_an_hour_but_no_second_delay(trip):
@@ -292,6 +316,7 @@ def test_a_load_on_time_is_not_delayed(trip):
     assert emitted(EventType.AI_PREDICTION) == []
     load.refresh_from_db()
     assert load.status == LoadStatus.IN_TRANSIT
+    assert audited(_route) == []
 
 
 def test_a_vehicle_without_a_followed_load_is_ignored(trip):
@@ -304,3 +329,4 @@ def test_a_vehicle_without_a_followed_load_is_ignored(trip):
     assert not RouteFollowing.objects.exists()
     assert emitted(EventType.ROUTE_DEVIATION) == []
     assert emitted(EventType.LOAD_DELAYED) == []
+    assert audited(route) == []

@@ -1,20 +1,16 @@
-"""The freight network API: /api/network/lanes, /lanes/{origin}/{destination}/carriers, /paths."""
+"""The freight network API: /api/network/lanes, /lanes/{origin}/{destination}/carriers, /paths,
+through the project's own URLs (routing.api.urls under api/)."""
 
 import uuid
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import include, path
 
 from fleet.tests.factories import CarrierFactory
 from loads.tests.factories import FacilityFactory
 from routing import graph as graph_module
 from routing.graph import Delivery, InProcessGraph
-
-# tms/urls.py includes routing.api.network under api/; this module stands in for it here.
-urlpatterns = [path("api/", include("routing.api.network"))]
-pytestmark = pytest.mark.urls("routing.tests.test_graph_api")
 
 HOUR = 3600
 

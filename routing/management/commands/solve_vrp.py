@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from routing.vrp import OBJECTIVES, InstanceFormatError, find_bks_table, load_instance, read_bks, solve
+from routing.instances import OBJECTIVES, InstanceFormatError, find_bks_table, load_instance, read_bks, solve
 
 
 class Command(BaseCommand):

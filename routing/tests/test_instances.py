@@ -1,0 +1,373 @@
+"""The benchmark layer (routing.instances): parsers, distance conventions, best-known tables,
+`check`, tiny instances with known optima, and the `solve_vrp` command. Time limits are fractions of
+a second: each solve searches for all of its limit, and these instances are small enough that the
+optimum is found well within it.
+"""
+
+import json
+import math
+from dataclasses import replace
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from routing.instances import (
+    InstanceFormatError,
+    Solution,
+    arc_length,
+    check,
+    default_convention,
+    load_instance,
+    parse_cvrplib,
+    parse_solomon,
+    read_bks,
+    route_distance,
+    solve,
+)
+
+BENCHMARKS = Path("/work/shared/benchmarks/vrp")
+# Seconds per solve. A solve does not stop when it has the optimum: its search (iterated local
+# search) runs until the time limit. These tiny instances reach their optimum well within it.
+QUICK = 0.3
+
+
+def solomon_text(name: str, vehicles: int, capacity: int, rows: list[tuple]) -> str:
+    """A Solomon file; `rows` are (id, x, y, demand, ready, due, service), depot first."""
+    lines = [name, "", "VEHICLE", "NUMBER     CAPACITY", f"  {vehicles}   {capacity}", "", "CUSTOMER"]
+    lines += ["CUST NO.  XCOORD.   YCOORD.    DEMAND   READY TIME  DUE DATE   SERVICE   TIME", " "]
+    lines += ["  ".join(str(value) for value in row) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def cvrplib_text(name: str, capacity: int, points: list[tuple[int, int, int]], extra: str = "") -> str:
+    """A CVRPLIB file; `points` are (x, y, demand), node 1 the depot."""
+    coords = "\n".join(f" {node} {x} {y}" for node, (x, y, _) in enumerate(points, start=1))
+    demands = "\n".join(f"{node} {demand}" for node, (_, _, demand) in enumerate(points, start=1))
+    return (
+        f"NAME : {name}\nCOMMENT : test\nTYPE : CVRP\nDIMENSION : {len(points)}\n{extra}"
+        f"EDGE_WEIGHT_TYPE : EUC_2D\nCAPACITY : {capacity}\nNODE_COORD_SECTION\n{coords}\n"
+        f"DEMAND_SECTION\n{demands}\nDEPOT_SECTION\n 1\n -1\nEOF\n"
+    )
+
+
+# Four customers on a line, 10 apart, capacity for two: the optimum is {1, 2} and {3, 4},
+# 2 * 20 + 2 * 40 = 120 (one vehicle per pair, no other split is shorter).
+LINE = cvrplib_text("line-k2", 2, [(0, 0, 0), (10, 0, 1), (20, 0, 1), (30, 0, 1), (40, 0, 1)])
+
+# Windows force the order B (t=20), C (t=200), A (t=300) on one vehicle: 20 + 10 + 20 + 10 = 60.
+FORCED_ORDER = solomon_text(
+    "FORCED",
+    1,
+    100,
+    [
+        (0, 0, 0, 0, 0, 1000, 0),
+        (1, 10, 0, 1, 300, 310, 0),
+        (2, 20, 0, 1, 20, 30, 0),
+        (3, 30, 0, 1, 200, 210, 0),
+    ],
+)
+
+# One vehicle can serve all three (A, C after waiting, B after waiting: 10 + 20 + 30 + 20 = 80),
+# two vehicles do it in 60 (A then B: 10 + 10 + 20; C: 20). The two objectives disagree.
+TRADE_OFF = solomon_text(
+    "TRADE",
+    2,
+    100,
+    [
+        (0, 0, 0, 0, 0, 1000, 0),
+        (1, 10, 0, 1, 10, 20, 0),
+        (2, 20, 0, 1, 200, 210, 0),
+        (3, -10, 0, 1, 50, 60, 0),
+    ],
+)
+
+
+def undirected(routes: list[list[int]]) -> list[list[int]]:
+    """Routes without time windows can be driven either way round."""
+    return sorted(min(route, route[::-1]) for route in routes)
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def test_parse_solomon_reads_fleet_depot_and_customers():
+    instance = parse_solomon(FORCED_ORDER)
+
+    assert (instance.name, instance.vehicle_count, instance.vehicle_capacity) == ("FORCED", 1, 100)
+    assert instance.has_time_windows and instance.native_convention == "exact"
+    assert (instance.depot.id, instance.depot.due) == (0, 1000)
+    assert [(c.id, c.x, c.demand, c.ready, c.due) for c in instance.customers] == [
+        (1, 10, 1, 300, 310),
+        (2, 20, 1, 20, 30),
+        (3, 30, 1, 200, 210),
+    ]
+
+
+def test_parse_cvrplib_reads_depot_demands_and_fleet_from_the_name():
+    instance = parse_cvrplib(LINE)
+
+    assert (instance.name, instance.vehicle_count, instance.vehicle_capacity) == ("line-k2", 2, 2)
+    assert not instance.has_time_windows and instance.native_convention == "nint"
+    assert (instance.depot.id, instance.depot.x) == (1, 0)
+    assert [(c.id, c.x, c.demand) for c in instance.customers] == [
+        (2, 10, 1),
+        (3, 20, 1),
+        (4, 30, 1),
+        (5, 40, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "fleet"),
+    [
+        ("line-k2", "", 2),
+        ("line", "VEHICLES : 3\n", 3),
+        ("line", "", 4),  # no fleet size given: one vehicle per customer
+    ],
+)
+def test_cvrplib_fleet_size_comes_from_vehicles_field_or_name(name, extra, fleet):
+    text = cvrplib_text(name, 2, [(0, 0, 0), (10, 0, 1), (20, 0, 1), (30, 0, 1), (40, 0, 1)], extra)
+
+    assert parse_cvrplib(text).vehicle_count == fleet
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "customers", "fleet", "capacity"),
+    [
+        ("solomon/C101.txt", "C101", 100, 25, 200),
+        ("augerat_A/A-n32-k5.vrp", "A-n32-k5", 31, 5, 100),
+    ],
+)
+def test_load_instance_recognises_shipped_files_by_content(path, name, customers, fleet, capacity):
+    if not (BENCHMARKS / path).is_file():
+        pytest.skip(f"benchmark file {path} not available")
+    instance = load_instance(BENCHMARKS / path)
+
+    assert (instance.name, len(instance.customers), instance.vehicle_count) == (name, customers, fleet)
+    assert instance.vehicle_capacity == capacity
+
+
+@pytest.mark.parametrize(
+    ("parser", "text", "message"),
+    [
+        (parse_solomon, "", "empty"),
+        (parse_solomon, "X\nVEHICLE\n1 10\n", "CUSTOMER section"),
+        (parse_solomon, FORCED_ORDER.replace("1  300  310  0", "1  300  310"), "expected 7 numbers"),
+        (parse_solomon, FORCED_ORDER.replace("300  310", "300  290"), "before ready"),
+        (parse_cvrplib, LINE.replace("EUC_2D", "GEO"), "EDGE_WEIGHT_TYPE GEO"),
+        (parse_cvrplib, LINE.replace("DIMENSION : 5", "DIMENSION : 6"), "DIMENSION is 6"),
+        (parse_cvrplib, LINE.replace("CAPACITY : 2\n", ""), "lacks CAPACITY"),
+        (parse_cvrplib, LINE.replace(" 3 20 0", " 3 twenty 0"), "not numeric"),
+    ],
+)
+def test_parsers_reject_malformed_text_with_a_message_naming_the_problem(parser, text, message):
+    with pytest.raises(InstanceFormatError, match=message):
+        parser(text)
+
+
+def test_load_instance_rejects_a_file_in_neither_format(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\n")
+
+    with pytest.raises(InstanceFormatError, match="neither a Solomon"):
+        load_instance(path)
+
+
+# --------------------------------------------------------------------------- conventions
+
+
+@pytest.mark.parametrize(
+    ("dx", "dy", "exact", "trunc1", "nint"),
+    [
+        (3, 4, 5.0, 5.0, 5.0),
+        (1, 1, math.sqrt(2), 1.4, 1.0),
+        (1, 2, math.sqrt(5), 2.2, 2.0),
+        (7, 1, math.sqrt(50), 7.0, 7.0),
+        (2, 3, math.sqrt(13), 3.6, 4.0),  # 3.6056: truncation and rounding part ways
+    ],
+)
+def test_arc_length_under_each_convention(dx, dy, exact, trunc1, nint):
+    instance = parse_cvrplib(LINE)
+    a, b = replace(instance.depot, x=0, y=0), replace(instance.depot, x=dx, y=dy)
+
+    assert arc_length(a, b, "exact") == pytest.approx(exact)
+    assert arc_length(a, b, "trunc1") == trunc1
+    assert arc_length(a, b, "nint") == nint
+
+
+@pytest.mark.parametrize(
+    ("text", "objective", "convention"),
+    [
+        (FORCED_ORDER, "vehicles-then-distance", "exact"),
+        (FORCED_ORDER, "distance", "trunc1"),
+        (LINE, "vehicles-then-distance", "nint"),
+        (LINE, "distance", "nint"),
+    ],
+)
+def test_default_convention_follows_the_literature_of_each_objective(text, objective, convention):
+    instance = parse_solomon(text) if "CUSTOMER" in text else parse_cvrplib(text)
+
+    assert default_convention(instance, objective) == convention
+
+
+def test_read_bks_keys_best_known_solutions_by_convention(tmp_path):
+    table = tmp_path / "bks.csv"
+    table.write_text(
+        "instance,set,objective,vehicles,distance\n"
+        'C101,S,"distance only (arc lengths truncated to 1 decimal)",10,827.3\n'
+        'C101,S,"hierarchical SINTEF (min vehicles, then exact double-precision distance)",10,828.94\n'
+        'A-n32-k5,A,"distance, TSPLIB EUC_2D nint rounding",5,784\n'
+    )
+
+    best = read_bks(table)
+
+    assert {key: (b.vehicles, b.distance) for key, b in best.items()} == {
+        ("C101", "trunc1"): (10, 827.3),
+        ("C101", "exact"): (10, 828.94),
+        ("A-n32-k5", "nint"): (5, 784.0),
+    }
+
+
+# --------------------------------------------------------------------------- check
+
+
+def _solution(routes, convention="exact"):
+    return Solution(
+        vehicles=len(routes), distance=0.0, routes=routes, convention=convention, objective="distance"
+    )
+
+
+@pytest.mark.parametrize(
+    ("routes", "capacity", "depot_due", "kinds"),
+    [
+        ([[2, 3, 1]], 100, 1000, []),
+        ([[2, 3]], 100, 1000, ["missing"]),
+        ([[2, 2, 3, 1]], 100, 1000, ["duplicate"]),
+        ([[2, 3, 1, 9]], 100, 1000, ["unknown"]),
+        ([[2, 3, 1]], 2, 1000, ["capacity"]),
+        ([[1, 2, 3]], 100, 1000, ["time_window", "time_window"]),  # B and C reached too late
+        ([[2, 3, 1]], 100, 305, ["depot_return"]),  # back at 310
+        ([[2], [3], [1]], 100, 1000, ["fleet"]),  # three routes, one vehicle
+    ],
+)
+def test_check_reports_each_kind_of_violation(routes, capacity, depot_due, kinds):
+    instance = parse_solomon(FORCED_ORDER)
+    instance = replace(instance, vehicle_capacity=capacity, depot=replace(instance.depot, due=depot_due))
+
+    assert [violation.kind for violation in check(instance, _solution(routes))] == kinds
+
+
+def test_check_measures_travel_time_on_the_solution_convention():
+    # Customer 1 at distance sqrt(2) = 1.414 with due 1.4: late on exact distances, on time on
+    # truncated ones (1.4), exactly as the two Solomon literatures disagree.
+    instance = parse_solomon(solomon_text("T", 1, 10, [(0, 0, 0, 0, 0, 100, 0), (1, 1, 1, 1, 0, 1.4, 0)]))
+
+    assert [v.kind for v in check(instance, _solution([[1]], "exact"))] == ["time_window"]
+    assert check(instance, _solution([[1]], "trunc1")) == []
+
+
+# --------------------------------------------------------------------------- known optima
+
+
+@pytest.mark.parametrize(
+    ("text", "objective", "vehicles", "distance", "routes"),
+    [
+        (LINE, "distance", 2, 120, [[2, 3], [4, 5]]),
+        (LINE, "vehicles-then-distance", 2, 120, [[2, 3], [4, 5]]),
+        (FORCED_ORDER, "distance", 1, 60, [[2, 3, 1]]),
+        (FORCED_ORDER, "vehicles-then-distance", 1, 60, [[2, 3, 1]]),
+        (TRADE_OFF, "distance", 2, 60, [[1, 2], [3]]),
+        (TRADE_OFF, "vehicles-then-distance", 1, 80, [[1, 3, 2]]),
+    ],
+)
+def test_solve_finds_the_known_optimum(text, objective, vehicles, distance, routes):
+    instance = parse_solomon(text) if "CUSTOMER" in text else parse_cvrplib(text)
+
+    solution = solve(instance, time_limit_s=QUICK, objective=objective)
+
+    assert (solution.vehicles, solution.distance) == (vehicles, pytest.approx(distance))
+    assert undirected(solution.routes) == undirected(routes) if not instance.has_time_windows else True
+    assert sorted(solution.routes) == sorted(routes) if instance.has_time_windows else True
+    assert check(instance, solution) == []
+
+
+def test_solve_reports_improvements_and_the_distance_of_its_routes():
+    instance = parse_cvrplib(LINE)
+    seen = []
+
+    solution = solve(
+        instance, time_limit_s=QUICK, objective="distance", on_improvement=lambda *s: seen.append(s)
+    )
+
+    assert seen[-1] == (2, 120.0)
+    assert solution.distance == route_distance(instance, solution.routes, "nint") == 120
+
+
+def test_solve_returns_none_when_no_fleet_can_serve_the_customers():
+    # Customer 1 needs more than a whole vehicle.
+    instance = parse_cvrplib(cvrplib_text("over-k1", 5, [(0, 0, 0), (10, 0, 6)]))
+
+    assert solve(instance, time_limit_s=QUICK, objective="distance") is None
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_solve_vrp_prints_routes_as_json_and_the_gap_to_the_best_known(tmp_path):
+    (tmp_path / "line.vrp").write_text(LINE)
+    (tmp_path / "bks_table.csv").write_text(
+        'instance,objective,vehicles,distance\nline-k2,"distance, EUC_2D nint",2,120\n'
+    )
+    out, err = StringIO(), StringIO()
+
+    call_command("solve_vrp", str(tmp_path / "line.vrp"), "--time-limit", str(QUICK), stdout=out, stderr=err)
+
+    document = json.loads(out.getvalue())
+    assert set(document) == {"vehicles", "distance", "routes"}
+    assert (document["vehicles"], document["distance"]) == (2, 120)
+    assert undirected(document["routes"]) == [[2, 3], [4, 5]]
+    assert "line-k2: CVRP, 4 customers, fleet 2 x capacity 2" in err.getvalue()
+    assert "gap to best-known, nint distances: +0.00%" in err.getvalue()
+
+
+def test_solve_vrp_distance_objective_uses_truncated_solomon_distances(tmp_path):
+    (tmp_path / "trade.txt").write_text(TRADE_OFF)
+    out, err = StringIO(), StringIO()
+
+    call_command(
+        "solve_vrp",
+        str(tmp_path / "trade.txt"),
+        "--time-limit",
+        str(QUICK),
+        "--objective",
+        "distance",
+        stdout=out,
+        stderr=err,
+    )
+
+    assert json.loads(out.getvalue())["vehicles"] == 2
+    assert "(trunc1 distances)" in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "arguments", "message"),
+    [
+        ("hello\n", [], "neither a Solomon"),
+        (LINE.replace("EUC_2D", "EXPLICIT"), [], "EDGE_WEIGHT_TYPE EXPLICIT"),
+        (None, [], "cannot read"),
+        (LINE, ["--time-limit", "0"], "--time-limit must be a positive"),
+    ],
+)
+def test_solve_vrp_exits_with_status_2_and_prints_nothing_on_bad_input(tmp_path, content, arguments, message):
+    path = tmp_path / "instance.vrp"
+    if content is not None:
+        path.write_text(content)
+    out = StringIO()
+
+    with pytest.raises(CommandError, match=message) as raised:
+        call_command("solve_vrp", str(path), *arguments, stdout=out, stderr=StringIO())
+
+    assert raised.value.returncode == 2
+    assert out.getvalue() == ""

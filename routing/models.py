@@ -126,6 +126,9 @@ class FleetPlan(BaseEntity):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     acceptance = models.JSONField(null=True, blank=True)
+    queue_attempts = models.PositiveSmallIntegerField(
+        default=1, help_text="Times the solver job was queued: a job lost with the queue is queued again."
+    )
 
     class Meta:
         db_table = "fleet_plans"

@@ -397,15 +397,56 @@ def start_fleet_plan(request: fleet.PlanRequest, *, by: User | None) -> FleetPla
     With the job queue down the plan is FAILED and DependencyUnavailable (503) raised."""
     plan = request_fleet_plan(request, by=by)
     try:
-        tasks.optimize_fleet_task.apply_async(
-            args=[str(plan.pk), getattr(by, "pk", None)], kwargs={"correlation_id": current_correlation_id()}
-        )
+        _queue_solver(plan, by=by)
     except kombu.exceptions.OperationalError as error:
         message = "The job queue is unavailable; retry later."
         fail_fleet_plan(plan, code="queue_unavailable", message=message, by=by)
         raise DependencyUnavailable(message) from error
     plan.refresh_from_db()
     return plan
+
+
+def _queue_solver(plan: FleetPlan, *, by: User | None) -> None:
+    tasks.optimize_fleet_task.apply_async(
+        args=[str(plan.pk), getattr(by, "pk", None)], kwargs={"correlation_id": current_correlation_id()}
+    )
+
+
+def requeue_stale_fleet_plans(*, now: datetime.datetime | None = None) -> list[FleetPlan]:
+    """Queues again the solver job of each plan still QUEUED after ROUTING_FLEET_REQUEUE_AFTER_S
+    (its job was lost: Redis restarted without it, a worker died); after
+    ROUTING_FLEET_MAX_QUEUE_ATTEMPTS the plan is FAILED (`job_lost`) instead. The plan's state lives
+    here, in PostgreSQL; a job that was only slow and now runs twice is harmless (the second finds
+    the plan solved). Audited; Celery beat runs it every minute."""
+    now = now or timezone.now()
+    stale_before = now - datetime.timedelta(seconds=settings.ROUTING_FLEET_REQUEUE_AFTER_S)
+    requeued = []
+    stale = FleetPlan.objects.filter(status=FleetPlanStatus.QUEUED, updated_at__lt=stale_before)
+    for plan_id in stale.values_list("pk", flat=True):
+        with transaction.atomic():
+            plan = (
+                FleetPlan.objects.select_for_update(skip_locked=True)
+                .filter(pk=plan_id, status=FleetPlanStatus.QUEUED, updated_at__lt=stale_before)
+                .first()
+            )
+            if plan is None:
+                continue
+            if plan.queue_attempts >= settings.ROUTING_FLEET_MAX_QUEUE_ATTEMPTS:
+                message = f"The solver job was lost {plan.queue_attempts} times."
+                requeued.append(fail_fleet_plan(plan, code="job_lost", message=message, by=None))
+                continue
+            before = {"queue_attempts": plan.queue_attempts}
+            plan.queue_attempts += 1
+            plan.save(update_fields=["queue_attempts", "updated_at"])
+            record(
+                instance=plan,
+                action=AuditAction.UPDATE,
+                changed_data=changes(before, {"queue_attempts": plan.queue_attempts}),
+                by=None,
+            )
+            transaction.on_commit(lambda plan=plan: _queue_solver(plan, by=plan.requested_by))
+            requeued.append(plan)
+    return requeued
 
 
 def _emit_proposed(plan: FleetPlan) -> None:

@@ -44,3 +44,9 @@ def optimize_fleet_task(plan_id: str, user_id: int | None, correlation_id: str =
     finally:
         correlation_id_var.reset(token)
     return plan.status
+
+
+@shared_task(ignore_result=True)
+def requeue_stale_fleet_plans_task() -> int:
+    """Celery beat, every minute: fleet plans whose solver job was lost are queued again."""
+    return len(services.requeue_stale_fleet_plans())

@@ -189,6 +189,10 @@ CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND") or REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 86400)  # also how long route job ids stay readable
 CELERY_TASK_SERIALIZER = "json"
+# Periodic jobs (the Procfile's `beat` process).
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-fleet-plans": {"task": "routing.tasks.requeue_stale_fleet_plans_task", "schedule": 60.0},
+}
 CELERY_ACCEPT_CONTENT = ["json"]
 
 CHANNEL_LAYERS = {
@@ -329,6 +333,10 @@ ROUTING_FLEET_STOP_MINUTES = env_int("ROUTING_FLEET_STOP_MINUTES", 30)  # loadin
 ROUTING_FLEET_SHIFT_HOURS = env_int("ROUTING_FLEET_SHIFT_HOURS", 11)  # longest work between 10-hour rests
 ROUTING_FLEET_MAX_LOADS = env_int("ROUTING_FLEET_MAX_LOADS", 300)  # loads per plan, earliest pickups first
 ROUTING_FLEET_PLAN_TTL_S = env_int("ROUTING_FLEET_PLAN_TTL_S", 3600)  # a plan older than this is not accepted
+# A plan still QUEUED this long lost its job (Redis restarted without it, a worker died): queue it
+# again, up to this many times in all, then FAILED (job_lost). Celery beat checks every minute.
+ROUTING_FLEET_REQUEUE_AFTER_S = env_int("ROUTING_FLEET_REQUEUE_AFTER_S", 300)
+ROUTING_FLEET_MAX_QUEUE_ATTEMPTS = env_int("ROUTING_FLEET_MAX_QUEUE_ATTEMPTS", 3)
 
 # --- i18n, static --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

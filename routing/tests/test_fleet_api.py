@@ -17,6 +17,7 @@ from loads.models import Load, LoadStatus
 from loads.services import assign_load
 from loads.tests.factories import load_in
 from routing.models import FleetPlan, FleetPlanStatus
+from routing.services import requeue_stale_fleet_plans
 from routing.tests.factories import proposed_plan
 from routing.tests.test_fleet import load, truck
 
@@ -335,3 +336,45 @@ def test_a_planned_load_taken_meanwhile_is_marked_failed_when_its_turn_comes(dis
     plan.refresh_from_db()
     outcome = plan.acceptance["loads"][1]
     assert outcome["status"] == "FAILED" and outcome["error"]["code"] == "invalid_transition"
+
+
+def lost_job_plan(dispatcher, *, minutes_ago: int, attempts: int = 1) -> FleetPlan:
+    """A plan whose solver job never ran (the queue lost it), last touched `minutes_ago`."""
+    with mock.patch("routing.tasks.optimize_fleet_task.apply_async"):  # the job vanishes
+        response = dispatcher.post(OPTIMIZE_URL, {}, format="json")
+    assert response.status_code == 202 and response.json()["status"] == "QUEUED"
+    FleetPlan.objects.filter(pk=response.json()["id"]).update(
+        updated_at=timezone.now() - datetime.timedelta(minutes=minutes_ago), queue_attempts=attempts
+    )
+    return FleetPlan.objects.get(pk=response.json()["id"])
+
+
+def test_a_plan_whose_job_was_lost_is_queued_again_and_solved(dispatcher, django_capture_on_commit_callbacks):
+    truck(-95.0)
+    load(-95.0, -94.0)
+    lost = lost_job_plan(dispatcher, minutes_ago=10)
+    recent = lost_job_plan(dispatcher, minutes_ago=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        requeued = requeue_stale_fleet_plans()
+
+    assert [plan.pk for plan in requeued] == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.status == FleetPlanStatus.PROPOSED and lost.queue_attempts == 2
+    assert lost.loads_planned == 1
+    audit = AuditLog.objects.get(table_name="fleet_plans", record_id=str(lost.pk), action="UPDATE")
+    assert audit.changed_data == {"queue_attempts": [1, 2]}
+    assert FleetPlan.objects.get(pk=recent.pk).status == FleetPlanStatus.QUEUED  # not stale yet
+
+
+def test_a_plan_whose_job_is_lost_again_and_again_fails_with_job_lost(dispatcher):
+    lost = lost_job_plan(dispatcher, minutes_ago=10, attempts=3)
+
+    with mock.patch("routing.tasks.optimize_fleet_task.apply_async") as queue:
+        requeue_stale_fleet_plans()
+
+    queue.assert_not_called()
+    lost.refresh_from_db()
+    assert lost.status == FleetPlanStatus.FAILED and lost.error["code"] == "job_lost"
+    failed = events("FLEET_PLAN_PROPOSED")[-1]
+    assert (failed["plan_id"], failed["status"]) == (str(lost.pk), "FAILED")

@@ -12,7 +12,7 @@ from events import audit
 from events.models import AuditAction
 from events.outbox import emit
 from events.taxonomy import EventType
-from fleet import tracking
+from fleet.ingest import GpsFix, IngestResult, Publish, ingest_without_audit
 from fleet.models import (
     MANUAL_VEHICLE_STATUSES,
     VEHICLE_TRANSITIONS,
@@ -167,7 +167,7 @@ def update_vehicle_location(
     Returns whether it moved.
     """
     recorded_at = recorded_at or timezone.now()
-    fix = tracking.GpsFix(
+    fix = GpsFix(
         vehicle.pk,
         recorded_at,
         float(longitude),
@@ -179,7 +179,7 @@ def update_vehicle_location(
         _float(odometer_km),
         _float(engine_hours),
     )
-    result = record_gps_fixes([fix], publish=tracking.Publish.OUTBOX)
+    result = record_gps_fixes([fix], publish=Publish.OUTBOX)
     if not result.vehicles_moved:
         return False
     audit.record(
@@ -194,11 +194,9 @@ def update_vehicle_location(
     return True
 
 
-def record_gps_fixes(
-    fixes: Sequence[tracking.GpsFix], *, publish: tracking.Publish = tracking.Publish.RELAY
-) -> tracking.IngestResult:
+def record_gps_fixes(fixes: Sequence[GpsFix], *, publish: Publish = Publish.RELAY) -> IngestResult:
     """Stores GPS fixes of known vehicles (batches, trackers): a fix is stored once (a repeat of
     the same vehicle and recorded_at is a duplicate), each stored fix is published as
     VEHICLE_LOCATION_UPDATED, and a vehicle's current location only moves forward in time. No
-    audit row per fix: gps_points is the record (fleet.tracking)."""
-    return tracking.ingest(fixes, publish=publish)
+    audit row per fix: gps_points is the record (fleet.ingest)."""
+    return ingest_without_audit(fixes, publish=publish)

@@ -4,7 +4,7 @@ With the `timescaledb` extension on the time-series database, the migration make
 hypertable, compresses chunks older than GPS_COMPRESS_AFTER_DAYS (segmented by vehicle), drops
 chunks older than GPS_RETENTION_DAYS, and keeps the continuous aggregate `gps_points_5m`. Without
 the extension, nothing here runs: `gps_points` stays a plain table with its B-tree and BRIN
-indexes, and history queries aggregate the raw points instead (fleet.tracking).
+indexes, and history queries aggregate the raw points instead (fleet.selectors).
 """
 
 from datetime import datetime, timedelta

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from fleet.ingest import GpsFix
 from fleet.timescale import gps_setting
-from fleet.tracking import GpsFix
 
 # A fix more than this far in the future is a device clock error, not a position.
 MAX_CLOCK_SKEW = timedelta(minutes=5)

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from fleet.api.points import MAX_CLOCK_SKEW, MEASUREMENTS, oldest_accepted
 from fleet.models import MANUAL_VEHICLE_STATUSES, Carrier, Vehicle
-from fleet.tracking import BUCKETS
+from fleet.selectors import BUCKETS
 from tms.api import PointField
 
 

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from fleet import services, tracking
+from fleet import selectors, services
 from fleet.api.filters import CarrierFilter, VehicleFilter
 from fleet.api.points import MEASUREMENTS, parse_recorded_at, validate_points
 from fleet.api.serializers import (
@@ -32,6 +32,7 @@ from fleet.api.serializers import (
     VehicleSerializer,
     VehicleStatusInput,
 )
+from fleet.ingest import Publish
 from fleet.models import Carrier, Vehicle
 from fleet.timescale import gps_setting
 from tms.api import TmsModelViewSet
@@ -135,7 +136,7 @@ class VehicleViewSet(TmsModelViewSet):
         limit = query.validated_data["limit"]
         if as_geojson:
             return Response(self._track(vehicle, start, end, limit))
-        points = tracking.points_between(vehicle.pk, start=start, end=end, limit=limit)
+        points = selectors.points_between(vehicle.pk, start=start, end=end, limit=limit)
         following = None
         if len(points) == limit:
             after = points[-1]["recorded_at"] + timedelta(microseconds=1)
@@ -165,7 +166,7 @@ class VehicleViewSet(TmsModelViewSet):
 
     @staticmethod
     def _track(vehicle, start: datetime, end: datetime, limit: int) -> dict[str, Any]:
-        track = tracking.track_between(vehicle.pk, start=start, end=end, limit=limit)
+        track = selectors.track_between(vehicle.pk, start=start, end=end, limit=limit)
         return {
             "type": "FeatureCollection",
             "features": [
@@ -186,9 +187,9 @@ class VehicleViewSet(TmsModelViewSet):
 
     @staticmethod
     def _buckets(vehicle, start: datetime, end: datetime, bucket: str, as_geojson: bool) -> dict[str, Any]:
-        width = tracking.BUCKETS[bucket]
-        start, end = tracking.align_to_buckets(start, end, width)
-        buckets = tracking.buckets_between(vehicle.pk, start=start, end=end, bucket=width)
+        width = selectors.BUCKETS[bucket]
+        start, end = selectors.align_to_buckets(start, end, width)
+        buckets = selectors.buckets_between(vehicle.pk, start=start, end=end, bucket=width)
         rows = [
             {
                 "start": row["bucket"],
@@ -274,7 +275,7 @@ class TrackingBatchView(APIView):
                 details={"limit": limit, "received": len(points)},
             )
         fixes, rejected = validate_points(
-            points, now=timezone.now(), known_vehicles=tracking.known_vehicle_ids
+            points, now=timezone.now(), known_vehicles=selectors.known_vehicle_ids
         )
         result = services.record_gps_fixes(fixes)
         return Response({"accepted": result.accepted, "duplicates": result.duplicates, "rejected": rejected})
@@ -450,5 +451,5 @@ class OsmAndView(APIView):
         )
         if rejected:
             raise exceptions.ValidationError(rejected[0]["errors"])
-        services.record_gps_fixes(fixes, publish=tracking.Publish.OUTBOX)
+        services.record_gps_fixes(fixes, publish=Publish.OUTBOX)
         return HttpResponse(status=200)

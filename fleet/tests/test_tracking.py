@@ -9,10 +9,9 @@ from django.utils import timezone
 
 from events.models import AuditLog, OutboxEvent
 from events.schemas import VehicleLocationUpdated
-from fleet import tracking
+from fleet.ingest import GpsFix, IngestResult, Publish, ingest_without_audit
 from fleet.models import GpsPoint, Vehicle
 from fleet.tests.factories import VehicleFactory
-from fleet.tracking import GpsFix, Publish
 
 pytestmark = pytest.mark.django_db
 
@@ -424,8 +423,8 @@ class TestIngest:
     def test_ingest_counts_and_moves(self):
         vehicle = VehicleFactory(current_location=None)
         fixes = [GpsFix(vehicle.pk, minute(n), -90 - n, 35.0) for n in range(3)]
-        assert tracking.ingest(fixes) == tracking.IngestResult(accepted=3, duplicates=0, vehicles_moved=1)
-        assert tracking.ingest(fixes) == tracking.IngestResult(accepted=0, duplicates=3, vehicles_moved=0)
+        assert ingest_without_audit(fixes) == IngestResult(accepted=3, duplicates=0, vehicles_moved=1)
+        assert ingest_without_audit(fixes) == IngestResult(accepted=0, duplicates=3, vehicles_moved=0)
         vehicle.refresh_from_db()
         assert vehicle.current_location.x == -92
 
@@ -433,10 +432,10 @@ class TestIngest:
     def test_the_two_database_path_gives_the_same_result(self, publish):
         vehicle = VehicleFactory(current_location=Point(0, 0, srid=4326), location_updated_at=minute(1))
         fixes = [GpsFix(vehicle.pk, minute(n), -90 - n, 35.0, 50.0 + n) for n in range(4)]
-        result = tracking.ingest(fixes[:1], publish=publish, separate_timeseries=True)
-        assert result == tracking.IngestResult(accepted=1, duplicates=0, vehicles_moved=0)
-        result = tracking.ingest(fixes, publish=publish, separate_timeseries=True)
-        assert result == tracking.IngestResult(accepted=3, duplicates=1, vehicles_moved=1)
+        result = ingest_without_audit(fixes[:1], publish=publish, separate_timeseries=True)
+        assert result == IngestResult(accepted=1, duplicates=0, vehicles_moved=0)
+        result = ingest_without_audit(fixes, publish=publish, separate_timeseries=True)
+        assert result == IngestResult(accepted=3, duplicates=1, vehicles_moved=1)
         vehicle.refresh_from_db()
         assert (vehicle.current_location.x, vehicle.location_updated_at) == (-93, minute(3))
         assert GpsPoint.objects.exclude(relay_txid=None).count() == (4 if publish is Publish.RELAY else 0)
@@ -444,8 +443,8 @@ class TestIngest:
 
     def test_several_ingests_in_one_transaction_do_not_mix(self):
         truck, van = VehicleFactory(), VehicleFactory()
-        assert tracking.ingest([GpsFix(truck.pk, minute(0), 1, 1)]).accepted == 1
-        assert tracking.ingest([GpsFix(van.pk, minute(0), 2, 2)]).accepted == 1
+        assert ingest_without_audit([GpsFix(truck.pk, minute(0), 1, 1)]).accepted == 1
+        assert ingest_without_audit([GpsFix(van.pk, minute(0), 2, 2)]).accepted == 1
         assert sorted(GpsPoint.objects.values_list("location", flat=True), key=lambda p: p.x) == [
             Point(1, 1, srid=4326),
             Point(2, 2, srid=4326),
@@ -453,7 +452,9 @@ class TestIngest:
 
     def test_outbox_events_match_the_schema(self):
         vehicle = VehicleFactory()
-        tracking.ingest([GpsFix(vehicle.pk, minute(0), -90.5, 35.25, 61.0, 12.0)], publish=Publish.OUTBOX)
+        ingest_without_audit(
+            [GpsFix(vehicle.pk, minute(0), -90.5, 35.25, 61.0, 12.0)], publish=Publish.OUTBOX
+        )
         data = OutboxEvent.objects.get().envelope["data"]
         parsed = VehicleLocationUpdated.model_validate(data)
         assert (parsed.vehicle_id, parsed.carrier_id) == (vehicle.pk, vehicle.carrier_id)

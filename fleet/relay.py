@@ -11,7 +11,6 @@ between publishes it again with the same id, which consumers ignore.
 """
 
 import logging
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -22,7 +21,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from events.outbox import SOURCE, SPEC_VERSION
-from events.relay import default_transport
+from events.relay import default_transport, poll_forever
 from events.schemas import SCHEMAS
 from events.taxonomy import TOPICS, EventType
 from fleet.models import TrackingRelayCursor
@@ -191,16 +190,12 @@ def relay_backlog() -> dict[str, Any]:
 
 def run_forever(*, poll_interval_s: float = 0.2, transport=None, stop=None) -> None:
     """The long-running tracking relay (`manage.py relay_tracking`): publishes while there is work,
-    sleeps otherwise, backs off while the transport fails."""
+    sleeps otherwise, backs off while the transport fails (the fixes wait in gps_points)."""
     transport = transport or default_transport()
-    delay = poll_interval_s
-    while stop is None or not stop():
-        try:
-            count = relay_fixes(transport)
-            delay = poll_interval_s
-        except Exception as error:  # noqa: BLE001 - keep running; the fixes wait in gps_points
-            logger.warning("tracking relay failed, retrying in %.1fs: %s", delay, error)
-            count = 0
-            delay = min(delay * 2, 30.0)
-        if count == 0:
-            time.sleep(delay)
+    poll_forever(
+        lambda: relay_fixes(transport),
+        poll_interval_s=poll_interval_s,
+        stop=stop,
+        name="tracking relay",
+        log=logger,
+    )

@@ -228,3 +228,27 @@ def test_embedded_the_fixes_reach_the_consumers_after_the_commit(settings, monke
         time.sleep(0.05)
         wake()
     assert StoredEvent.objects.get().event_id == relay.event_id(truck.pk, minute(0))
+
+
+def test_the_long_running_relay_backs_off_while_failing_and_stops_when_asked(monkeypatch, caplog):
+    outcomes = [ConnectionError("broker unreachable"), ConnectionError("broker unreachable"), 4, 0]
+    polls, sleeps = [], []
+
+    def relay_fixes(transport):
+        polls.append(transport)
+        outcome = outcomes[len(polls) - 1]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(relay, "relay_fixes", relay_fixes)
+    monkeypatch.setattr("events.relay.time.sleep", sleeps.append)
+    transport = Recording()
+    with caplog.at_level("WARNING", logger="fleet.relay"):
+        relay.run_forever(transport=transport, stop=lambda: len(polls) == len(outcomes))
+    assert polls == [transport] * 4
+    assert sleeps == [0.4, 0.8, 0.2]  # backs off from the 0.2 s poll interval; straight on after 4
+    assert [(record.name, record.getMessage()) for record in caplog.records] == [
+        ("fleet.relay", "tracking relay failed, retrying in 0.2s: broker unreachable"),
+        ("fleet.relay", "tracking relay failed, retrying in 0.4s: broker unreachable"),
+    ]

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
+
 from fleet.ingest import GpsFix
-from fleet.timescale import gps_setting
 
 # A fix more than this far in the future is a device clock error, not a position.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -30,7 +31,7 @@ MEASUREMENT_FIELDS = tuple(MEASUREMENTS)
 
 def oldest_accepted(now: datetime) -> datetime:
     """Fixes older than the retention period would be dropped at once: they are refused."""
-    return now - timedelta(days=gps_setting("GPS_RETENTION_DAYS", 365))
+    return now - timedelta(days=settings.GPS_RETENTION_DAYS)
 
 
 def is_number(value: Any) -> bool:

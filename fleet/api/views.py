@@ -34,7 +34,6 @@ from fleet.api.serializers import (
 )
 from fleet.ingest import Publish
 from fleet.models import Carrier, Vehicle
-from fleet.timescale import gps_setting
 from tms.api import TmsModelViewSet
 from tms.exceptions import DomainError
 
@@ -268,7 +267,7 @@ class TrackingBatchView(APIView):
         if not isinstance(body, dict) or not isinstance(body.get("points"), list):
             raise exceptions.ValidationError({"points": ['Expected {"points": [...]}.']})
         points = body["points"]
-        limit = gps_setting("GPS_BATCH_MAX_POINTS", 10_000)
+        limit = settings.GPS_BATCH_MAX_POINTS
         if len(points) > limit:
             raise TooManyPoints(
                 f"{len(points)} fixes in one batch; the limit is {limit}. Split the batch.",

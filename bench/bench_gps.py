@@ -238,7 +238,7 @@ def python_side(vehicles, base) -> None:
     import orjson
     from django.utils import timezone
 
-    from fleet.api.points import validate_points
+    from fleet.api.serializers import validate_points
     from fleet.selectors import known_vehicle_ids
 
     body = body_for(fixes_for(vehicles, 10_000, base))

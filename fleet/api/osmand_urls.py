@@ -2,6 +2,6 @@
 
 from django.urls import path
 
-from fleet.api.views import OsmAndView
+from fleet.api.osmand import OsmAndView
 
 urlpatterns = [path("", OsmAndView.as_view(), name="osmand")]

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from django.contrib.gis.geos import Point
+from django.urls import reverse
 from django.utils import timezone
 
 from events.models import AuditLog, OutboxEvent
@@ -403,6 +404,28 @@ class TestOsmAnd:
         assert (
             anon_client.get("/osmand/", {"id": "other-phone", "lat": "41", "lon": "-87"}).status_code == 200
         )
+
+    def test_each_client_address_is_throttled_whatever_device_it_names(self, anon_client, phone, settings):
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {
+                **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+                "osmand_address": "2/minute",
+            },
+        }
+        statuses = [
+            anon_client.get("/osmand/", {"id": device, "lat": "41", "lon": "-87"}).status_code
+            for device in ("4f1c9e2a7b", "guessed-1", "guessed-2")
+        ]
+        assert statuses == [200, 404, 429]
+        assert GpsPoint.objects.count() == 1
+
+    def test_it_answers_at_osmand_slash_and_redirects_there_without_the_slash(self, anon_client, phone):
+        assert reverse("osmand") == "/osmand/"
+        response = anon_client.get("/osmand", {"id": "4f1c9e2a7b", "lat": "41", "lon": "-87"})
+        assert response.status_code == 301
+        assert response["Location"] == "/osmand/?id=4f1c9e2a7b&lat=41&lon=-87"
+        assert not GpsPoint.objects.exists()
 
     def test_the_device_id_is_set_through_the_vehicle_api(self, dispatcher, phone):
         vehicle = VehicleFactory()

@@ -6,6 +6,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from fleet.api.urls import osmand_urlpatterns
 from tms import api, dashboard, health
 
 urlpatterns = [
@@ -24,7 +25,7 @@ urlpatterns = [
     path("api/", include("routing.api.urls")),
     path("api/", include("loads.api.stops")),
     path("api/", include("routing.api.network")),
-    path("osmand/", include("fleet.api.osmand_urls")),
+    path("osmand/", include(osmand_urlpatterns)),
 ]
 
 handler400 = "tms.api.handler400"

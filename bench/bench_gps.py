@@ -191,7 +191,7 @@ def fleet(count: int) -> list[uuid.UUID]:
 
 def fixes_for(vehicles: list[uuid.UUID], batch: int, base: datetime.datetime):
     """10,000 fixes over all the vehicles, a second apart per vehicle, later for each batch."""
-    from fleet.tracking import GpsFix
+    from fleet.ingest import GpsFix
 
     per_vehicle = -(-BATCH // len(vehicles))
     start = base + datetime.timedelta(seconds=batch * per_vehicle)
@@ -238,14 +238,14 @@ def python_side(vehicles, base) -> None:
     import orjson
     from django.utils import timezone
 
-    from fleet import tracking
-    from fleet.api.points import validate_points
+    from fleet.api.serializers import validate_points
+    from fleet.selectors import known_vehicle_ids
 
     body = body_for(fixes_for(vehicles, 10_000, base))
     started = time.perf_counter()
     points = orjson.loads(body)["points"]
     parsed = time.perf_counter()
-    _fixes, rejected = validate_points(points, now=timezone.now(), known_vehicles=tracking.known_vehicle_ids)
+    _fixes, rejected = validate_points(points, now=timezone.now(), known_vehicles=known_vehicle_ids)
     validated = time.perf_counter()
     assert not rejected, rejected[:3]
     print(
@@ -255,22 +255,22 @@ def python_side(vehicles, base) -> None:
 
 
 def storage_layer(vehicles, base, batches: int = 10) -> None:
-    from fleet import tracking
+    from fleet.ingest import ingest_without_audit
 
     batches_of_fixes = [fixes_for(vehicles, 1000 + n, base) for n in range(batches)]
-    tracking.ingest(fixes_for(vehicles, 999, base))  # warm
+    ingest_without_audit(fixes_for(vehicles, 999, base))  # warm
     meter = CpuMeter().start()
     for fixes in batches_of_fixes:
-        result = tracking.ingest(fixes)
+        result = ingest_without_audit(fixes)
         assert result.accepted == BATCH, result
-    report("storage layer: tracking.ingest()", batches * BATCH, meter.stop(), self_is_load=True)
+    report("storage layer: ingest_without_audit()", batches * BATCH, meter.stop(), self_is_load=True)
 
 
 def outbox_alternative(vehicles, base, batches: int = 5) -> None:
     """What one outbox row per fix would add, envelopes built by PostgreSQL (rolled back)."""
     from django.db import connection, transaction
 
-    from fleet import tracking
+    from fleet.ingest import ingest_without_audit
 
     sql = """
         INSERT INTO outbox_events (id, type, topic, subject, envelope, created_at, attempts, last_error)
@@ -292,7 +292,7 @@ def outbox_alternative(vehicles, base, batches: int = 5) -> None:
         for label in ("without", "with"):
             meter = CpuMeter().start()
             with transaction.atomic():
-                tracking.ingest(fixes)
+                ingest_without_audit(fixes)
                 if label == "with":
                     with connection.cursor() as cursor:
                         cursor.execute(sql)
@@ -449,7 +449,7 @@ def post_all(port: int, bodies: list[bytes], clients: int) -> list:
 
 def relay_drain() -> None:
     from events.relay import InProcessTransport
-    from fleet import tracking
+    from fleet import relay
 
     class Null:
         name = "null"
@@ -460,11 +460,11 @@ def relay_drain() -> None:
     def drain(transport, limit: int, batch_size: int = 5000) -> tuple[int, dict]:
         meter = CpuMeter().start()
         total = 0
-        while total < limit and (count := tracking.relay_fixes(transport, batch_size=batch_size)):
+        while total < limit and (count := relay.relay_fixes(transport, batch_size=batch_size)):
             total += count
         return total, meter.stop()
 
-    print(f"  backlog before: {tracking.relay_backlog()}")
+    print(f"  backlog before: {relay.relay_backlog()}")
     total, cpu = drain(Null(), 100_000)
     report("relay: read + envelopes, no transport", total, cpu, self_is_load=True)
     bootstrap = (
@@ -480,7 +480,7 @@ def relay_drain() -> None:
         print(f"  relay to Kafka: skipped ({type(error).__name__}: {error})")
     total, cpu = drain(InProcessTransport(), 2_000, batch_size=500)
     report("relay to the in-process consumers", total, cpu, self_is_load=True)
-    print(f"  backlog after: {tracking.relay_backlog()}")
+    print(f"  backlog after: {relay.relay_backlog()}")
 
 
 def spatial_plans() -> None:

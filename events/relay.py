@@ -9,7 +9,7 @@ commits its outbox row after the earlier one.
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key: "tmsrelay" as a 64-bit integer.
 RELAY_LOCK_KEY = int.from_bytes(b"tmsrelay", "big") - 2**63
+# Longest wait between attempts while the broker is down.
+MAX_BACKOFF_S = 30.0
 
 
 class Transport(Protocol):
@@ -114,25 +116,53 @@ def wake_relay() -> None:
         logger.exception("in-process relay failed; events stay in the outbox")
 
 
+def poll_forever(
+    relay_once: Callable[[], int],
+    *,
+    poll_interval_s: float,
+    stop: Callable[[], bool] | None = None,
+    name: str = "relay",
+    log: logging.Logger = logger,
+    after_each_poll: Callable[[], object] | None = None,
+) -> None:
+    """The loop of every long-running relay (the outbox's, fleet's tracking relay): calls
+    `relay_once` (returns how many it published) again at once while there is work, sleeps
+    `poll_interval_s` when there is none, and while it fails logs "<name> failed, retrying in ..."
+    and backs off, doubling the wait up to MAX_BACKOFF_S; the work waits in its table meanwhile.
+    Stops once `stop()` is true, after the current poll."""
+    delay = poll_interval_s
+    while stop is None or not stop():
+        try:
+            count = relay_once()
+            delay = poll_interval_s
+        except Exception as error:  # noqa: BLE001 - keep running; the work waits in its table
+            log.warning("%s failed, retrying in %.1fs: %s", name, delay, error)
+            count = 0
+            delay = min(delay * 2, MAX_BACKOFF_S)
+        if after_each_poll is not None:
+            after_each_poll()
+        if count == 0:
+            time.sleep(delay)
+
+
 def run_forever(*, poll_interval_s: float = 0.5, transport: Transport | None = None, stop=None) -> None:
     """The long-running relay (`manage.py relay_events`): polls, relays, backs off while the
     broker is down, and prunes published rows past their retention."""
     transport = transport or default_transport()
-    delay = poll_interval_s
     last_prune = 0.0
-    while stop is None or not stop():
-        try:
-            count = relay_pending(transport, max_batches=20)
-            delay = poll_interval_s
-        except Exception as error:  # noqa: BLE001 - keep running; events wait in the outbox
-            logger.warning("relay failed, retrying in %.1fs: %s", delay, error)
-            count = 0
-            delay = min(delay * 2, 30.0)
+
+    def prune_every_minute() -> None:
+        nonlocal last_prune
         if time.monotonic() - last_prune > 60:
             prune_published()
             last_prune = time.monotonic()
-        if count == 0:
-            time.sleep(delay)
+
+    poll_forever(
+        lambda: relay_pending(transport, max_batches=20),
+        poll_interval_s=poll_interval_s,
+        stop=stop,
+        after_each_poll=prune_every_minute,
+    )
 
 
 def prune_published(retention: timedelta | None = None) -> int:

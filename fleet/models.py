@@ -139,7 +139,7 @@ class GpsPoint(models.Model):
     the record of every fix: ingestion writes no audit row per fix.
 
     `relay_txid` marks the fixes whose VEHICLE_LOCATION_UPDATED event the tracking relay publishes
-    from this table (the inserting transaction's id; see fleet.tracking); it is null for fixes whose
+    from this table (the inserting transaction's id; see fleet.relay); it is null for fixes whose
     event went through the outbox with them.
     """
 
@@ -173,7 +173,7 @@ class GpsPoint(models.Model):
 
 class TrackingRelayCursor(models.Model):
     """How far the tracking relay has published gps_points: every fix of the transactions up to
-    `relay_txid` (fleet.tracking.relay_fixes)."""
+    `relay_txid` (fleet.relay.relay_fixes)."""
 
     name = models.CharField(max_length=32, primary_key=True)
     relay_txid = models.BigIntegerField(default=0)

@@ -3,16 +3,18 @@
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from uuid import UUID
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.gis.geos import Point
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from events import audit
 from events.models import AuditAction
 from events.outbox import emit
 from events.taxonomy import EventType
-from fleet import tracking
+from fleet.ingest import GpsFix, IngestResult, Publish, ingest_without_audit
 from fleet.models import (
     MANUAL_VEHICLE_STATUSES,
     VEHICLE_TRANSITIONS,
@@ -24,24 +26,30 @@ from tms.exceptions import BusinessRuleViolation, InvalidTransition
 from tms.models import check_transition
 
 
-def create_carrier(*, by, **fields) -> Carrier:
+def create_carrier(*, by: AbstractBaseUser | None, **fields) -> Carrier:
+    """A carrier, validated (field rules, unique DOT number) and audited."""
     return audit.audited_create(Carrier, by=by, **fields)
 
 
-def update_carrier(carrier: Carrier, *, by, **fields) -> None:
+def update_carrier(carrier: Carrier, *, by: AbstractBaseUser | None, **fields) -> Carrier:
+    """Edits a carrier; the change, if any, is audited. Returns the carrier as stored."""
     audit.audited_update(carrier, by=by, **fields)
+    return carrier
 
 
-def delete_carrier(carrier: Carrier, *, by) -> None:
+def delete_carrier(carrier: Carrier, *, by: AbstractBaseUser | None) -> None:
+    """Deletes a carrier, audited; one that vehicles, drivers or loads still reference is refused
+    (ProtectedError: 409)."""
     audit.audited_delete(carrier, by=by)
 
 
-def create_vehicle(*, by, **fields) -> Vehicle:
+def create_vehicle(*, by: AbstractBaseUser | None, **fields) -> Vehicle:
+    """A vehicle, validated (field rules, unique unit number, VIN and tracker id) and audited."""
     return audit.audited_create(Vehicle, by=by, **fields)
 
 
 @transaction.atomic
-def update_vehicle(vehicle: Vehicle, *, by, **fields) -> None:
+def update_vehicle(vehicle: Vehicle, *, by: AbstractBaseUser | None, **fields) -> Vehicle:
     """Edits a vehicle's description. Its status moves only through `set_vehicle_status` and loads;
     a vehicle on a load keeps its carrier, since the load's carrier was checked against it."""
     locked = Vehicle.objects.select_for_update().get(pk=vehicle.pk)
@@ -56,16 +64,27 @@ def update_vehicle(vehicle: Vehicle, *, by, **fields) -> None:
     ):
         raise BusinessRuleViolation("A vehicle on a load cannot change carrier.")
     audit.audited_update(vehicle, by=by, **fields)
+    return vehicle
 
 
-def delete_vehicle(vehicle: Vehicle, *, by) -> None:
+def delete_vehicle(vehicle: Vehicle, *, by: AbstractBaseUser | None) -> None:
+    """Deletes a vehicle, audited; one that loads, stops or routes still reference is refused
+    (ProtectedError: 409)."""
     audit.audited_delete(vehicle, by=by)
 
 
-def change_vehicle_status(vehicle: Vehicle, status: str, *, by, reason: str = "", load_id=None) -> None:
-    """Moves a vehicle, already locked by the caller, along its status machine."""
+def change_vehicle_status(
+    vehicle: Vehicle,
+    *,
+    status: str,
+    by: AbstractBaseUser | None,
+    reason: str = "",
+    load_id: UUID | None = None,
+) -> Vehicle:
+    """Moves a vehicle, already locked by the caller, along its status machine (an invalid move
+    raises InvalidTransition); setting the status it has changes nothing."""
     if vehicle.status == status:
-        return
+        return vehicle
     check_transition(VEHICLE_TRANSITIONS, vehicle.status, status, entity="vehicle")
     previous = vehicle.status
     vehicle.status = status
@@ -88,10 +107,13 @@ def change_vehicle_status(vehicle: Vehicle, status: str, *, by, reason: str = ""
             "load_id": load_id,
         },
     )
+    return vehicle
 
 
 @transaction.atomic
-def set_vehicle_status(vehicle: Vehicle, *, by, status: str, reason: str = "") -> Vehicle:
+def set_vehicle_status(
+    vehicle: Vehicle, *, by: AbstractBaseUser | None, status: str, reason: str = ""
+) -> Vehicle:
     """A dispatcher takes a vehicle out of service or back in. ASSIGNED and IN_TRANSIT follow loads
     only, so a vehicle on a load cannot be set here."""
     if status not in MANUAL_VEHICLE_STATUSES:
@@ -100,14 +122,13 @@ def set_vehicle_status(vehicle: Vehicle, *, by, status: str, reason: str = "") -
             details={"allowed": sorted(MANUAL_VEHICLE_STATUSES)},
         )
     locked = Vehicle.objects.select_for_update().get(pk=vehicle.pk)
-    change_vehicle_status(locked, status, by=by, reason=reason)
-    return locked
+    return change_vehicle_status(locked, status=status, by=by, reason=reason)
 
 
 def move_current_location(
-    instance: Vehicle,
+    instance: models.Model,
     *,
-    by,
+    by: AbstractBaseUser | None,
     longitude: float,
     latitude: float,
     recorded_at: datetime | None,
@@ -149,7 +170,7 @@ def _float(value: Decimal | float | None) -> float | None:
 def update_vehicle_location(
     vehicle: Vehicle,
     *,
-    by,
+    by: AbstractBaseUser | None,
     longitude: float,
     latitude: float,
     recorded_at: datetime | None = None,
@@ -164,10 +185,11 @@ def update_vehicle_location(
 
     The fix is stored like any other (record_gps_fixes), its event goes through the outbox, and the
     vehicle moves only forward in time; when it moves, the change of the vehicle row is audited.
-    Returns whether it moved.
+    Returns whether it moved (the API's `moved`), not the vehicle: a fix that does not move it
+    changes no vehicle row.
     """
     recorded_at = recorded_at or timezone.now()
-    fix = tracking.GpsFix(
+    fix = GpsFix(
         vehicle.pk,
         recorded_at,
         float(longitude),
@@ -179,7 +201,7 @@ def update_vehicle_location(
         _float(odometer_km),
         _float(engine_hours),
     )
-    result = record_gps_fixes([fix], publish=tracking.Publish.OUTBOX)
+    result = record_gps_fixes([fix], publish=Publish.OUTBOX)
     if not result.vehicles_moved:
         return False
     audit.record(
@@ -194,11 +216,9 @@ def update_vehicle_location(
     return True
 
 
-def record_gps_fixes(
-    fixes: Sequence[tracking.GpsFix], *, publish: tracking.Publish = tracking.Publish.RELAY
-) -> tracking.IngestResult:
+def record_gps_fixes(fixes: Sequence[GpsFix], *, publish: Publish = Publish.RELAY) -> IngestResult:
     """Stores GPS fixes of known vehicles (batches, trackers): a fix is stored once (a repeat of
     the same vehicle and recorded_at is a duplicate), each stored fix is published as
     VEHICLE_LOCATION_UPDATED, and a vehicle's current location only moves forward in time. No
-    audit row per fix: gps_points is the record (fleet.tracking)."""
-    return tracking.ingest(fixes, publish=publish)
+    audit row per fix: gps_points is the record (fleet.ingest)."""
+    return ingest_without_audit(fixes, publish=publish)

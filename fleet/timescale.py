@@ -4,7 +4,7 @@ With the `timescaledb` extension on the time-series database, the migration make
 hypertable, compresses chunks older than GPS_COMPRESS_AFTER_DAYS (segmented by vehicle), drops
 chunks older than GPS_RETENTION_DAYS, and keeps the continuous aggregate `gps_points_5m`. Without
 the extension, nothing here runs: `gps_points` stays a plain table with its B-tree and BRIN
-indexes, and history queries aggregate the raw points instead (fleet.tracking).
+indexes, and history queries aggregate the raw points instead (fleet.selectors).
 """
 
 from datetime import datetime, timedelta
@@ -17,10 +17,6 @@ AGGREGATE_BUCKET = timedelta(minutes=5)
 # time_bucket's default origin for timestamptz (a Monday, midnight UTC); the plain query passes the
 # same origin to date_bin, so both group points into identical buckets.
 BUCKET_ORIGIN = datetime.fromisoformat("2000-01-03T00:00:00+00:00")
-
-
-def gps_setting(name: str, default: int) -> int:
-    return int(getattr(settings, name, default))
 
 
 def extension_state(cursor) -> str:
@@ -48,9 +44,9 @@ def setup_statements(
     Idempotent (`if_not_exists`), so a re-run after a partial failure finishes the job. The
     continuous aggregate's CREATE cannot run inside a transaction block: run these outside one.
     """
-    retention = timedelta(days=retention_days or gps_setting("GPS_RETENTION_DAYS", 365))
-    compress_after = timedelta(days=compress_after_days or gps_setting("GPS_COMPRESS_AFTER_DAYS", 7))
-    chunk = timedelta(hours=chunk_interval_hours or gps_setting("GPS_CHUNK_INTERVAL_HOURS", 24))
+    retention = timedelta(days=retention_days or settings.GPS_RETENTION_DAYS)
+    compress_after = timedelta(days=compress_after_days or settings.GPS_COMPRESS_AFTER_DAYS)
+    chunk = timedelta(hours=chunk_interval_hours or settings.GPS_CHUNK_INTERVAL_HOURS)
     return [
         "SELECT create_hypertable('gps_points', 'recorded_at',"
         f" chunk_time_interval => {_interval(chunk)}, migrate_data => true, if_not_exists => true)",

@@ -290,7 +290,9 @@ def assign_load(load: Load, *, by, vehicle: Vehicle, driver: Driver) -> Load:
     previous_driver = drivers.get(load.driver_id)
     reason = f"load {load.load_number}"
     if previous_vehicle and previous_vehicle != vehicle:
-        change_vehicle_status(previous_vehicle, VehicleStatus.AVAILABLE, by=by, reason=f"reassigned {reason}")
+        change_vehicle_status(
+            previous_vehicle, status=VehicleStatus.AVAILABLE, by=by, reason=f"reassigned {reason}"
+        )
     if previous_driver and previous_driver != driver:
         change_driver_status(previous_driver, DriverStatus.AVAILABLE, by=by, reason=f"reassigned {reason}")
     _transition(
@@ -309,7 +311,7 @@ def assign_load(load: Load, *, by, vehicle: Vehicle, driver: Driver) -> Load:
             "previous_driver_id": previous_driver.pk if previous_driver else None,
         },
     )
-    change_vehicle_status(vehicle, VehicleStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
+    change_vehicle_status(vehicle, status=VehicleStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
     change_driver_status(driver, DriverStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
     return load
 
@@ -361,7 +363,9 @@ def pick_up_load(load: Load, *, by, at: datetime | None = None) -> Load:
 def _set_resources(load: Load, vehicle_status: str, driver_status: str, *, by, reason: str) -> None:
     vehicles = _lock(Vehicle, {load.vehicle_id})
     drivers = _lock(Driver, {load.driver_id})
-    change_vehicle_status(vehicles[load.vehicle_id], vehicle_status, by=by, reason=reason, load_id=load.pk)
+    change_vehicle_status(
+        vehicles[load.vehicle_id], status=vehicle_status, by=by, reason=reason, load_id=load.pk
+    )
     change_driver_status(drivers[load.driver_id], driver_status, by=by, reason=reason, load_id=load.pk)
 
 

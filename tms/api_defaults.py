@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 ADMIN, DISPATCHER, DRIVER, VIEWER = "ADMIN", "DISPATCHER", "DRIVER", "VIEWER"
 ROLES = (ADMIN, DISPATCHER, DRIVER, VIEWER)
@@ -77,22 +77,23 @@ class Pagination(PageNumberPagination):
     max_page_size = 500
 
 
-class _SettingsRate:
-    """Reads the rate from settings at request time, so operators (and tests) can change it."""
+class SettingsRateThrottle(SimpleRateThrottle):
+    """The base of every throttle: reads its scope's rate from settings.REST_FRAMEWORK at request
+    time, so operators (and tests) can change it; a scope without a rate is not throttled."""
 
     def get_rate(self):
         return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(self.scope)
 
 
-class AnonThrottle(_SettingsRate, AnonRateThrottle):
+class AnonThrottle(SettingsRateThrottle, AnonRateThrottle):
     pass
 
 
-class UserThrottle(_SettingsRate, UserRateThrottle):
+class UserThrottle(SettingsRateThrottle, UserRateThrottle):
     pass
 
 
-class AuthThrottle(_SettingsRate, AnonRateThrottle):
+class AuthThrottle(SettingsRateThrottle, AnonRateThrottle):
     """Login attempts per client address: slows password guessing."""
 
     scope = "auth"

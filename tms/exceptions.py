@@ -48,6 +48,13 @@ class HoursOfServiceExceeded(BusinessRuleViolation):
     code = "hours_of_service_exceeded"
 
 
+class TooManyPoints(DomainError):
+    """More GPS fixes in one batch than GPS_BATCH_MAX_POINTS: nothing is stored."""
+
+    status_code = 413
+    code = "too_many_points"
+
+
 class DependencyUnavailable(DomainError):
     """A service this call needs (the broker, a routing provider) does not answer."""
 

@@ -48,7 +48,7 @@ def _outbox() -> dict:
 
 
 def _tracking_backlog() -> dict:
-    from fleet.tracking import relay_backlog  # GPS fixes stored by batches wait for their relay
+    from fleet.relay import relay_backlog  # GPS fixes stored by batches wait for their relay
 
     return relay_backlog()
 

@@ -6,6 +6,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from fleet.api.urls import osmand_urlpatterns
 from tms import api, dashboard, health
 
 urlpatterns = [
@@ -23,7 +24,7 @@ urlpatterns = [
     path("api/", include("loads.api.urls")),
     path("api/", include("routing.api.urls")),
     path("api/", include("loads.api.stops")),
-    path("osmand/", include("fleet.api.osmand_urls")),
+    path("osmand/", include(osmand_urlpatterns)),
 ]
 
 handler400 = "tms.api.handler400"

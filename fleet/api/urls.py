@@ -1,5 +1,9 @@
-from django.urls import re_path
+"""Every URL of the fleet API. tms.urls mounts `urlpatterns` under /api/ and `osmand_urlpatterns`
+at /osmand/: outside /api/, where trackers are configured to send."""
 
+from django.urls import path, re_path
+
+from fleet.api.osmand import OsmAndView
 from fleet.api.views import CarrierViewSet, TrackingBatchView, VehicleViewSet
 from tms.api import Router
 
@@ -10,3 +14,5 @@ urlpatterns = [
     *router.urls,
     re_path(r"^tracking/batch/?$", TrackingBatchView.as_view(), name="tracking-batch"),
 ]
+
+osmand_urlpatterns = [path("", OsmAndView.as_view(), name="osmand")]

@@ -1,28 +1,27 @@
-import hashlib
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+"""The fleet's REST API under /api/: carriers, vehicles (status, location, recorded track) and GPS
+batches. The OsmAnd protocol is fleet.api.osmand."""
+
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 from django.conf import settings
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.decorators import action
-from rest_framework.parsers import BaseParser, FormParser, JSONParser
-from rest_framework.permissions import AllowAny
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from fleet import services, tracking
+from fleet import selectors, services
 from fleet.api.filters import CarrierFilter, VehicleFilter
-from fleet.api.points import MEASUREMENTS, parse_recorded_at, validate_points
 from fleet.api.serializers import (
+    MEASUREMENTS,
     BatchInput,
     BatchResult,
     CarrierSerializer,
@@ -31,11 +30,11 @@ from fleet.api.serializers import (
     TrackingQuery,
     VehicleSerializer,
     VehicleStatusInput,
+    validate_points,
 )
 from fleet.models import Carrier, Vehicle
-from fleet.timescale import gps_setting
 from tms.api import TmsModelViewSet
-from tms.exceptions import DomainError
+from tms.exceptions import TooManyPoints
 
 
 class CarrierViewSet(TmsModelViewSet):
@@ -135,7 +134,7 @@ class VehicleViewSet(TmsModelViewSet):
         limit = query.validated_data["limit"]
         if as_geojson:
             return Response(self._track(vehicle, start, end, limit))
-        points = tracking.points_between(vehicle.pk, start=start, end=end, limit=limit)
+        points = selectors.points_between(vehicle.pk, start=start, end=end, limit=limit)
         following = None
         if len(points) == limit:
             after = points[-1]["recorded_at"] + timedelta(microseconds=1)
@@ -165,7 +164,7 @@ class VehicleViewSet(TmsModelViewSet):
 
     @staticmethod
     def _track(vehicle, start: datetime, end: datetime, limit: int) -> dict[str, Any]:
-        track = tracking.track_between(vehicle.pk, start=start, end=end, limit=limit)
+        track = selectors.track_between(vehicle.pk, start=start, end=end, limit=limit)
         return {
             "type": "FeatureCollection",
             "features": [
@@ -186,9 +185,9 @@ class VehicleViewSet(TmsModelViewSet):
 
     @staticmethod
     def _buckets(vehicle, start: datetime, end: datetime, bucket: str, as_geojson: bool) -> dict[str, Any]:
-        width = tracking.BUCKETS[bucket]
-        start, end = tracking.align_to_buckets(start, end, width)
-        buckets = tracking.buckets_between(vehicle.pk, start=start, end=end, bucket=width)
+        width = selectors.BUCKETS[bucket]
+        start, end = selectors.align_to_buckets(start, end, width)
+        buckets = selectors.buckets_between(vehicle.pk, start=start, end=end, bucket=width)
         rows = [
             {
                 "start": row["bucket"],
@@ -234,11 +233,6 @@ class VehicleViewSet(TmsModelViewSet):
 # --- Batches ---------------------------------------------------------------------------------------
 
 
-class TooManyPoints(DomainError):
-    status_code = 413
-    code = "too_many_points"
-
-
 class FastJSONParser(BaseParser):
     """orjson: a 10,000-fix body parses in ~5 ms (json: ~20 ms); NaN and Infinity are refused."""
 
@@ -267,188 +261,14 @@ class TrackingBatchView(APIView):
         if not isinstance(body, dict) or not isinstance(body.get("points"), list):
             raise exceptions.ValidationError({"points": ['Expected {"points": [...]}.']})
         points = body["points"]
-        limit = gps_setting("GPS_BATCH_MAX_POINTS", 10_000)
+        limit = settings.GPS_BATCH_MAX_POINTS
         if len(points) > limit:
             raise TooManyPoints(
                 f"{len(points)} fixes in one batch; the limit is {limit}. Split the batch.",
                 details={"limit": limit, "received": len(points)},
             )
         fixes, rejected = validate_points(
-            points, now=timezone.now(), known_vehicles=tracking.known_vehicle_ids
+            points, now=timezone.now(), known_vehicles=selectors.known_vehicle_ids
         )
         result = services.record_gps_fixes(fixes)
         return Response({"accepted": result.accepted, "duplicates": result.duplicates, "rejected": rejected})
-
-
-# --- OsmAnd (Traccar Client) -------------------------------------------------------------------------
-
-KNOTS_TO_KMH = 1.852
-MPS_TO_KMH = 3.6
-
-
-def _device_id(request) -> str | None:
-    device = request.query_params.get("id") or request.query_params.get("deviceid")
-    if device:
-        return device
-    data = request.data
-    if isinstance(data, Mapping):
-        device = data.get("device_id") or data.get("id") or data.get("deviceid")
-    return device if isinstance(device, str) else None
-
-
-class _SettingsRateThrottle(SimpleRateThrottle):
-    default_rate = ""
-
-    def get_rate(self):
-        return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(self.scope, self.default_rate)
-
-
-class OsmAndDeviceThrottle(_SettingsRateThrottle):
-    """Fixes per device id: a phone reports every few seconds at most."""
-
-    scope = "osmand"
-    default_rate = "120/minute"
-
-    def get_cache_key(self, request, view):
-        device = _device_id(request) or ""
-        return self.cache_format % {"scope": self.scope, "ident": hashlib.sha256(device.encode()).hexdigest()}
-
-
-class OsmAndAddressThrottle(_SettingsRateThrottle):
-    """Requests per client address: slows guessing of device ids."""
-
-    scope = "osmand_address"
-    default_rate = "1200/minute"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
-
-def _number(params: Mapping[str, Any], name: str) -> float | None:
-    value = params.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as error:
-        raise exceptions.ValidationError({name: ["Expected a number."]}) from error
-    if number != number or number in (float("inf"), float("-inf")):
-        raise exceptions.ValidationError({name: ["Expected a number."]})
-    return number
-
-
-def _osmand_time(value: Any, now: datetime) -> datetime:
-    """Unix seconds (milliseconds above 2^31, as Traccar reads them), ISO 8601, or
-    "yyyy-MM-dd HH:mm:ss"; a time without an offset is UTC."""
-    if value in (None, ""):
-        return now
-    text = str(value).strip()
-    try:
-        epoch = float(text)
-    except ValueError:
-        epoch = None
-    if epoch is not None:
-        try:
-            recorded_at = datetime.fromtimestamp(epoch / 1000 if epoch >= 2**31 else epoch, tz=UTC)
-        except (OverflowError, OSError, ValueError) as error:
-            raise exceptions.ValidationError({"timestamp": ["Out of range."]}) from error
-        text = recorded_at.isoformat()
-    elif "T" not in text and " " in text:
-        text = text.replace(" ", "T")
-    if len(text) >= 19 and text[10] == "T" and not any(c in text[19:] for c in "Z+-"):
-        text += "+00:00"
-    recorded_at, error = parse_recorded_at(text, now=now)
-    if error:
-        raise exceptions.ValidationError({"timestamp": [error]})
-    return recorded_at
-
-
-def _osmand_fix(params: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
-    """The fix in query or form parameters (speed in knots), or None when the device says it is
-    not valid."""
-    if str(params.get("valid", "true")).lower() in ("false", "0"):
-        return None
-    latitude, longitude = _number(params, "lat"), _number(params, "lon")
-    if latitude is None and longitude is None and params.get("location"):
-        parts = str(params["location"]).split(",")
-        if len(parts) != 2:
-            raise exceptions.ValidationError({"location": ["Expected latitude,longitude."]})
-        latitude, longitude = _number({"lat": parts[0]}, "lat"), _number({"lon": parts[1]}, "lon")
-    speed_knots = _number(params, "speed")
-    heading = _number(params, "bearing")
-    return {
-        "latitude": latitude,
-        "longitude": longitude,
-        "recorded_at": _osmand_time(params.get("timestamp"), now),
-        "speed_kmh": None if speed_knots is None else speed_knots * KNOTS_TO_KMH,
-        "heading": heading if heading is not None else _number(params, "heading"),
-        "accuracy_m": _number(params, "accuracy"),
-    }
-
-
-def _traccar_json_fix(body: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
-    """The fix of Traccar Client 9+'s JSON body (speed in m/s; a negative value means unknown)."""
-    location = body.get("location")
-    coords = location.get("coords") if isinstance(location, Mapping) else None
-    if not isinstance(coords, Mapping):
-        raise exceptions.ValidationError({"location": ["Expected location.coords."]})
-    speed, heading, accuracy = (_number(coords, name) for name in ("speed", "heading", "accuracy"))
-    return {
-        "latitude": _number(coords, "latitude"),
-        "longitude": _number(coords, "longitude"),
-        "recorded_at": _osmand_time(location.get("timestamp"), now),
-        "speed_kmh": speed * MPS_TO_KMH if speed is not None and speed >= 0 else None,
-        "heading": heading if heading is not None and heading >= 0 else None,
-        "accuracy_m": accuracy if accuracy is not None and accuracy >= 0 else None,
-    }
-
-
-class OsmAndView(APIView):
-    """The OsmAnd protocol, as Traccar Client and many trackers speak it.
-
-    `GET or POST /osmand/?id=DEVICE&lat=..&lon=..&timestamp=..&speed=..&bearing=..&accuracy=..`
-    (query or form parameters, speed in knots), or Traccar Client 9's JSON body. The device id,
-    matched against Vehicle.tracker_device_id, is the only credential: the app cannot send a token.
-    200 with an empty body when stored (or a duplicate), 400 for bad parameters, 404 for an unknown
-    device, 429 when throttled. `altitude`, `hdop`, `batt` and the rest are accepted and ignored; a
-    fix with `valid=false` is acknowledged and not stored.
-    """
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes = [OsmAndAddressThrottle, OsmAndDeviceThrottle]
-    parser_classes = [JSONParser, FormParser]
-    renderer_classes = [JSONRenderer]
-
-    @extend_schema(exclude=True)
-    def get(self, request):
-        return self._report(request)
-
-    @extend_schema(exclude=True)
-    def post(self, request):
-        return self._report(request)
-
-    def _report(self, request):
-        device = _device_id(request)
-        if not device:
-            raise exceptions.ValidationError({"id": ["The device id is required."]})
-        now = timezone.now()
-        body = request.data if isinstance(request.data, Mapping) else {}
-        if "location" in body and isinstance(body.get("location"), Mapping):
-            fix = _traccar_json_fix(body, now)
-        else:
-            fix = _osmand_fix({**body, **request.query_params.dict()}, now)
-        vehicle = Vehicle.objects.filter(tracker_device_id=device).only("pk", "carrier_id").first()
-        if vehicle is None:
-            raise exceptions.NotFound("Unknown device.")
-        if fix is None:
-            return HttpResponse(status=200)
-        fixes, rejected = validate_points(
-            [{"vehicle_id": str(vehicle.pk), **fix, "recorded_at": fix["recorded_at"].isoformat()}],
-            now=now,
-            known_vehicles=lambda ids: ids,
-        )
-        if rejected:
-            raise exceptions.ValidationError(rejected[0]["errors"])
-        services.record_gps_fixes(fixes, publish=tracking.Publish.OUTBOX)
-        return HttpResponse(status=200)

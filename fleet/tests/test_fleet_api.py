@@ -8,9 +8,14 @@ from events.models import AuditLog, OutboxEvent
 from fleet.models import Carrier, GpsPoint, Vehicle, VehicleStatus
 from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads.tests.factories import load_in
-from tms.tests.api_cases import CrudCases
+from tms.tests.api_cases import CrudCases, counts
 
 pytestmark = pytest.mark.django_db
+
+
+def stored(instance) -> dict:
+    """The instance's row as the database holds it now, every column."""
+    return type(instance).objects.filter(pk=instance.pk).values().get()
 
 
 class TestCarrierApi(CrudCases):
@@ -29,10 +34,13 @@ class TestCarrierApi(CrudCases):
         return {"name": "Great Lakes Freight", "dot_number": "1234567", "mc_number": "MC998877"}
 
     def test_a_duplicate_dot_number_is_400(self, dispatcher):
-        CarrierFactory(dot_number="1234567")
+        existing = CarrierFactory(dot_number="1234567")
+        before, row = counts(Carrier), stored(existing)
         response = dispatcher.post(self.path, self.create_body(), format="json")
         assert response.status_code == 400
         assert "dot_number" in response.json()["error"]["details"]
+        assert counts(Carrier) == before
+        assert stored(existing) == row
 
 
 class TestVehicleApi(CrudCases):
@@ -65,10 +73,13 @@ class TestVehicleApi(CrudCases):
 
     def test_status_is_not_writable_through_update(self, dispatcher):
         vehicle = VehicleFactory()
+        before, row = counts(Vehicle), stored(vehicle)
         response = dispatcher.patch(self.url(vehicle), {"status": "IN_TRANSIT"}, format="json")
         assert response.status_code == 200
         vehicle.refresh_from_db()
         assert vehicle.status == "AVAILABLE"
+        assert counts(Vehicle) == before
+        assert stored(vehicle) == row
 
 
 def chicago(dx: float = 0, dy: float = 0) -> Point:
@@ -108,9 +119,12 @@ class TestNearby:
         ],
     )
     def test_bad_near_queries_are_400(self, viewer, query):
+        VehicleFactory(current_location=chicago())
+        before = counts(Vehicle)
         response = viewer.get(f"/api/vehicles/?{query}")
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "validation_error"
+        assert counts(Vehicle) == before
 
 
 class TestVehicleFilters:
@@ -126,7 +140,9 @@ class TestVehicleFilters:
         assert ids("available=false") == {str(busy.pk)}
         assert ids("status=ASSIGNED") == {str(busy.pk)}
         assert ids("min_capacity_weight_kg=10000&available=true") == {str(big.pk)}
+        before = counts(Vehicle)
         assert viewer.get("/api/vehicles/?status=FLYING").status_code == 400
+        assert counts(Vehicle) == before
 
 
 class TestVehicleStatus:
@@ -143,20 +159,26 @@ class TestVehicleStatus:
 
     def test_a_vehicle_on_a_load_cannot_go_to_maintenance(self, dispatcher):
         vehicle = load_in("ASSIGNED").vehicle
+        before, row = counts(Vehicle), stored(vehicle)
         response = dispatcher.post(
             f"/api/vehicles/{vehicle.pk}/status/", {"status": "MAINTENANCE"}, format="json"
         )
         assert response.status_code == 409
         vehicle.refresh_from_db()
         assert vehicle.status == VehicleStatus.ASSIGNED
+        assert counts(Vehicle) == before
+        assert stored(vehicle) == row
 
     def test_load_driven_statuses_cannot_be_set_by_hand(self, dispatcher):
         vehicle = VehicleFactory()
+        before, row = counts(Vehicle), stored(vehicle)
         response = dispatcher.post(
             f"/api/vehicles/{vehicle.pk}/status/", {"status": "IN_TRANSIT"}, format="json"
         )
         assert response.status_code == 400
         assert not OutboxEvent.objects.exists()
+        assert counts(Vehicle) == before
+        assert stored(vehicle) == row
 
 
 class TestVehicleLocation:
@@ -213,18 +235,26 @@ class TestVehicleLocation:
     )
     def test_bad_fixes_are_400_and_change_nothing(self, dispatcher, body, field):
         vehicle = VehicleFactory()
+        before, row = counts(Vehicle), stored(vehicle)
         response = dispatcher.put(self.url(vehicle), body, format="json")
         assert response.status_code == 400
         assert field in response.json()["error"]["details"]
         vehicle.refresh_from_db()
         assert vehicle.location_updated_at is None
         assert not OutboxEvent.objects.exists()
+        assert counts(Vehicle) == before
+        assert stored(vehicle) == row
+        assert not GpsPoint.objects.exists()
 
     def test_viewer_cannot_move_a_vehicle(self, viewer):
         vehicle = VehicleFactory()
+        before, row = counts(Vehicle), stored(vehicle)
         assert (
             viewer.put(self.url(vehicle), {"longitude": 1, "latitude": 1}, format="json").status_code == 403
         )
+        assert counts(Vehicle) == before
+        assert stored(vehicle) == row
+        assert not GpsPoint.objects.exists()
 
 
 def test_driver_reads_only_their_carriers_fleet(driver_client):
@@ -237,9 +267,13 @@ def test_driver_reads_only_their_carriers_fleet(driver_client):
     assert [row["id"] for row in rows] == [str(mine.pk)]
     carriers = driver_client.get("/api/carriers/").json()["results"]
     assert [row["id"] for row in carriers] == [str(mine.carrier_id)]
+    before, row = counts(Vehicle), stored(mine)
     assert (
         driver_client.put(
             f"/api/vehicles/{mine.pk}/location", {"longitude": 1, "latitude": 1}, format="json"
         ).status_code
         == 403
     )
+    assert counts(Vehicle) == before
+    assert stored(mine) == row
+    assert not GpsPoint.objects.exists()

@@ -5,14 +5,14 @@ import uuid
 
 import pytest
 from django.contrib.gis.geos import Point
+from django.urls import reverse
 from django.utils import timezone
 
 from events.models import AuditLog, OutboxEvent
 from events.schemas import VehicleLocationUpdated
-from fleet import tracking
+from fleet.ingest import GpsFix, IngestResult, Publish, ingest_without_audit
 from fleet.models import GpsPoint, Vehicle
 from fleet.tests.factories import VehicleFactory
-from fleet.tracking import GpsFix, Publish
 
 pytestmark = pytest.mark.django_db
 
@@ -405,6 +405,28 @@ class TestOsmAnd:
             anon_client.get("/osmand/", {"id": "other-phone", "lat": "41", "lon": "-87"}).status_code == 200
         )
 
+    def test_each_client_address_is_throttled_whatever_device_it_names(self, anon_client, phone, settings):
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {
+                **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+                "osmand_address": "2/minute",
+            },
+        }
+        statuses = [
+            anon_client.get("/osmand/", {"id": device, "lat": "41", "lon": "-87"}).status_code
+            for device in ("4f1c9e2a7b", "guessed-1", "guessed-2")
+        ]
+        assert statuses == [200, 404, 429]
+        assert GpsPoint.objects.count() == 1
+
+    def test_it_answers_at_osmand_slash_and_redirects_there_without_the_slash(self, anon_client, phone):
+        assert reverse("osmand") == "/osmand/"
+        response = anon_client.get("/osmand", {"id": "4f1c9e2a7b", "lat": "41", "lon": "-87"})
+        assert response.status_code == 301
+        assert response["Location"] == "/osmand/?id=4f1c9e2a7b&lat=41&lon=-87"
+        assert not GpsPoint.objects.exists()
+
     def test_the_device_id_is_set_through_the_vehicle_api(self, dispatcher, phone):
         vehicle = VehicleFactory()
         url = f"/api/vehicles/{vehicle.pk}/"
@@ -424,8 +446,8 @@ class TestIngest:
     def test_ingest_counts_and_moves(self):
         vehicle = VehicleFactory(current_location=None)
         fixes = [GpsFix(vehicle.pk, minute(n), -90 - n, 35.0) for n in range(3)]
-        assert tracking.ingest(fixes) == tracking.IngestResult(accepted=3, duplicates=0, vehicles_moved=1)
-        assert tracking.ingest(fixes) == tracking.IngestResult(accepted=0, duplicates=3, vehicles_moved=0)
+        assert ingest_without_audit(fixes) == IngestResult(accepted=3, duplicates=0, vehicles_moved=1)
+        assert ingest_without_audit(fixes) == IngestResult(accepted=0, duplicates=3, vehicles_moved=0)
         vehicle.refresh_from_db()
         assert vehicle.current_location.x == -92
 
@@ -433,10 +455,10 @@ class TestIngest:
     def test_the_two_database_path_gives_the_same_result(self, publish):
         vehicle = VehicleFactory(current_location=Point(0, 0, srid=4326), location_updated_at=minute(1))
         fixes = [GpsFix(vehicle.pk, minute(n), -90 - n, 35.0, 50.0 + n) for n in range(4)]
-        result = tracking.ingest(fixes[:1], publish=publish, separate_timeseries=True)
-        assert result == tracking.IngestResult(accepted=1, duplicates=0, vehicles_moved=0)
-        result = tracking.ingest(fixes, publish=publish, separate_timeseries=True)
-        assert result == tracking.IngestResult(accepted=3, duplicates=1, vehicles_moved=1)
+        result = ingest_without_audit(fixes[:1], publish=publish, separate_timeseries=True)
+        assert result == IngestResult(accepted=1, duplicates=0, vehicles_moved=0)
+        result = ingest_without_audit(fixes, publish=publish, separate_timeseries=True)
+        assert result == IngestResult(accepted=3, duplicates=1, vehicles_moved=1)
         vehicle.refresh_from_db()
         assert (vehicle.current_location.x, vehicle.location_updated_at) == (-93, minute(3))
         assert GpsPoint.objects.exclude(relay_txid=None).count() == (4 if publish is Publish.RELAY else 0)
@@ -444,8 +466,8 @@ class TestIngest:
 
     def test_several_ingests_in_one_transaction_do_not_mix(self):
         truck, van = VehicleFactory(), VehicleFactory()
-        assert tracking.ingest([GpsFix(truck.pk, minute(0), 1, 1)]).accepted == 1
-        assert tracking.ingest([GpsFix(van.pk, minute(0), 2, 2)]).accepted == 1
+        assert ingest_without_audit([GpsFix(truck.pk, minute(0), 1, 1)]).accepted == 1
+        assert ingest_without_audit([GpsFix(van.pk, minute(0), 2, 2)]).accepted == 1
         assert sorted(GpsPoint.objects.values_list("location", flat=True), key=lambda p: p.x) == [
             Point(1, 1, srid=4326),
             Point(2, 2, srid=4326),
@@ -453,7 +475,9 @@ class TestIngest:
 
     def test_outbox_events_match_the_schema(self):
         vehicle = VehicleFactory()
-        tracking.ingest([GpsFix(vehicle.pk, minute(0), -90.5, 35.25, 61.0, 12.0)], publish=Publish.OUTBOX)
+        ingest_without_audit(
+            [GpsFix(vehicle.pk, minute(0), -90.5, 35.25, 61.0, 12.0)], publish=Publish.OUTBOX
+        )
         data = OutboxEvent.objects.get().envelope["data"]
         parsed = VehicleLocationUpdated.model_validate(data)
         assert (parsed.vehicle_id, parsed.carrier_id) == (vehicle.pk, vehicle.carrier_id)

@@ -10,9 +10,9 @@ from django.db import connection
 from django.utils import timezone
 
 from drivers.tests.factories import DriverFactory
-from fleet import timescale, tracking
+from fleet import selectors, timescale
+from fleet.ingest import GpsFix, ingest_without_audit
 from fleet.tests.factories import VehicleFactory
-from fleet.tracking import GpsFix
 
 pytestmark = pytest.mark.django_db
 
@@ -31,10 +31,10 @@ def drive():
     """Twelve fixes a minute apart heading east along the equator, 0.01 degree each, speeds
     0, 10, ..., 110 km/h; and another vehicle's fixes that must never show."""
     vehicle = VehicleFactory()
-    tracking.ingest(
+    ingest_without_audit(
         [GpsFix(vehicle.pk, at(n), round(0.01 * n, 2), 0.0, 10.0 * n, 90.0, 5.0) for n in range(12)]
     )
-    tracking.ingest([GpsFix(VehicleFactory().pk, at(n), 10.0, 10.0, 200.0) for n in range(12)])
+    ingest_without_audit([GpsFix(VehicleFactory().pk, at(n), 10.0, 10.0, 200.0) for n in range(12)])
     return vehicle
 
 
@@ -147,18 +147,18 @@ class TestBuckets:
 
     def test_the_continuous_aggregate_gives_the_same_buckets(self, drive, timescale_emulation):
         plain = {
-            bucket: tracking.buckets_between(
-                drive.pk, start=at(0), end=at(60), bucket=tracking.BUCKETS[bucket]
+            bucket: selectors.buckets_between(
+                drive.pk, start=at(0), end=at(60), bucket=selectors.BUCKETS[bucket]
             )
-            for bucket in tracking.BUCKETS
+            for bucket in selectors.BUCKETS
         }
         with connection.cursor() as cursor:
             assert not timescale.has_aggregate(cursor)
             timescale_emulation()
             assert timescale.has_aggregate(cursor)
         for bucket, rows in plain.items():
-            from_aggregate = tracking.buckets_between(
-                drive.pk, start=at(0), end=at(60), bucket=tracking.BUCKETS[bucket]
+            from_aggregate = selectors.buckets_between(
+                drive.pk, start=at(0), end=at(60), bucket=selectors.BUCKETS[bucket]
             )
             assert [rounded(row) for row in from_aggregate] == [rounded(row) for row in rows], bucket
         assert [row["points"] for row in plain["5m"]] == [5, 5, 2]

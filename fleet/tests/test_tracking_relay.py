@@ -14,10 +14,10 @@ from django.utils import timezone
 from events.models import OutboxEvent, StoredEvent
 from events.relay import InProcessTransport
 from events.schemas import VehicleLocationUpdated
-from fleet import tracking
+from fleet import relay
+from fleet.ingest import GpsFix, ingest_without_audit
 from fleet.models import TrackingRelayCursor
 from fleet.tests.factories import VehicleFactory
-from fleet.tracking import GpsFix
 from tms.api_defaults import ROLES
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,8 +45,13 @@ class Recording:
         self.events.extend(events)
 
 
+# One anchor for the module: a test may wait for the relay across a minute boundary, and its
+# minute(0) must still be the fix it stored.
+HOUR_AGO = timezone.now().replace(second=0, microsecond=0) - datetime.timedelta(hours=1)
+
+
 def minute(n: float) -> datetime.datetime:
-    return timezone.now().replace(second=0, microsecond=0) - datetime.timedelta(hours=1, minutes=-n)
+    return HOUR_AGO + datetime.timedelta(minutes=n)
 
 
 def post(client, vehicle, *minutes, **extra):
@@ -70,7 +75,7 @@ def drain(transport, expect: int = 0, timeout_s: float = 30) -> int:
     total = 0
     deadline = time.monotonic() + timeout_s
     while True:
-        count = tracking.relay_fixes(transport)
+        count = relay.relay_fixes(transport)
         total += count
         if total >= expect and not count:
             return total
@@ -101,7 +106,7 @@ def test_each_stored_fix_is_published_once_as_the_schema_says(dispatcher):
             35.0,
             72.5,
         )
-        assert event.envelope["id"] == event.id == str(tracking.event_id(truck.pk, data.recorded_at))
+        assert event.envelope["id"] == event.id == str(relay.event_id(truck.pk, data.recorded_at))
         assert event.envelope["dataschema"] == "/schemas/VEHICLE_LOCATION_UPDATED/v1"
         assert event.envelope["specversion"] == "1.0"
     assert not OutboxEvent.objects.exists()
@@ -119,7 +124,7 @@ def test_duplicates_and_refused_fixes_publish_nothing(dispatcher):
     transport = Recording()
     assert drain(transport) == 0
     assert transport.events == []
-    assert tracking.relay_backlog()["unpublished"] == 0
+    assert relay.relay_backlog()["unpublished"] == 0
 
 
 def test_a_fix_waits_until_every_older_transaction_has_finished():
@@ -133,7 +138,7 @@ def test_a_fix_waits_until_every_older_transaction_has_finished():
                 " VALUES (%s, %s, 'SRID=4326;POINT(-90 35)', now(), pg_current_xact_id()::text::bigint)",
                 [first.pk, minute(0)],
             )
-        tracking.ingest([GpsFix(second.pk, minute(1), -91.0, 36.0)])  # a later batch, committed
+        ingest_without_audit([GpsFix(second.pk, minute(1), -91.0, 36.0)])  # a later batch, committed
         transport = Recording()
         # The later fix is not published ahead of the open transaction: once the relay's cursor
         # passed it, the earlier fix would be skipped for ever.
@@ -159,7 +164,7 @@ def test_a_rolled_back_batch_publishes_nothing():
         other.rollback()
     finally:
         other.close()
-    tracking.ingest([GpsFix(truck.pk, minute(1), -91.0, 36.0)])
+    ingest_without_audit([GpsFix(truck.pk, minute(1), -91.0, 36.0)])
     transport = Recording()
     assert drain(transport, expect=1) == 1
     assert transport.events[0].envelope["data"]["longitude"] == -91.0
@@ -167,27 +172,27 @@ def test_a_rolled_back_batch_publishes_nothing():
 
 def test_a_failed_publish_leaves_the_cursor_and_is_retried_with_the_same_ids():
     truck = VehicleFactory()
-    tracking.ingest([GpsFix(truck.pk, minute(n), -90.0 - n, 35.0) for n in range(3)])
+    ingest_without_audit([GpsFix(truck.pk, minute(n), -90.0 - n, 35.0) for n in range(3)])
     with pytest.raises(ConnectionError):
         drain(Recording(fail=True), expect=3)
-    assert tracking.relay_backlog()["unpublished"] == 3
+    assert relay.relay_backlog()["unpublished"] == 3
     transport = Recording()
     assert drain(transport, expect=3) == 3
     assert [event.id for event in transport.events] == [
-        str(tracking.event_id(truck.pk, minute(n))) for n in range(3)
+        str(relay.event_id(truck.pk, minute(n))) for n in range(3)
     ]
 
 
 def test_one_relay_at_a_time():
     truck = VehicleFactory()
-    tracking.ingest([GpsFix(truck.pk, minute(0), -90.0, 35.0)])
-    TrackingRelayCursor.objects.get_or_create(name=tracking.RELAY_CURSOR)
+    ingest_without_audit([GpsFix(truck.pk, minute(0), -90.0, 35.0)])
+    TrackingRelayCursor.objects.get_or_create(name=relay.RELAY_CURSOR)
     other = connections.create_connection("default")
     try:
         other.set_autocommit(False)
         with other.cursor() as cursor:
             cursor.execute("SELECT 1 FROM tracking_relay_cursors WHERE name = 'gps' FOR UPDATE")
-        assert tracking.relay_fixes(Recording()) == 0
+        assert relay.relay_fixes(Recording()) == 0
         other.rollback()
         assert drain(Recording(), expect=1) == 1
     finally:
@@ -196,33 +201,59 @@ def test_one_relay_at_a_time():
 
 def test_the_in_process_transport_hands_every_fix_to_the_consumers():
     truck = VehicleFactory()
-    tracking.ingest([GpsFix(truck.pk, minute(n), -90.0, 35.0 + n / 100) for n in range(4)])
+    ingest_without_audit([GpsFix(truck.pk, minute(n), -90.0, 35.0 + n / 100) for n in range(4)])
     assert drain(InProcessTransport(), expect=4) == 4
     stored = StoredEvent.objects.filter(type="VEHICLE_LOCATION_UPDATED", subject=str(truck.pk))
     assert sorted(str(event_id) for event_id in stored.values_list("event_id", flat=True)) == sorted(
-        str(tracking.event_id(truck.pk, minute(n))) for n in range(4)
+        str(relay.event_id(truck.pk, minute(n))) for n in range(4)
     )
 
 
 def test_a_fix_of_a_deleted_vehicle_is_passed_over():
     kept = VehicleFactory()
-    tracking.ingest([GpsFix(uuid.uuid4(), minute(0), -90.0, 35.0), GpsFix(kept.pk, minute(0), -91.0, 35.0)])
+    ingest_without_audit(
+        [GpsFix(uuid.uuid4(), minute(0), -90.0, 35.0), GpsFix(kept.pk, minute(0), -91.0, 35.0)]
+    )
     transport = Recording()
     assert drain(transport, expect=2) == 2
     assert [event.subject for event in transport.events] == [str(kept.pk)]
-    assert tracking.relay_backlog() == {"unpublished": 0, "oldest_age_s": 0, "published": 1}
+    assert relay.relay_backlog() == {"unpublished": 0, "oldest_age_s": 0, "published": 1}
 
 
 def test_embedded_the_fixes_reach_the_consumers_after_the_commit(settings, monkeypatch):
     settings.EVENTS_RELAY_ON_COMMIT = True
     wakes = []
-    wake = tracking.wake_relay_in_process
-    monkeypatch.setattr(tracking, "wake_relay_in_process", lambda: wakes.append(1) or wake())
+    wake = relay.wake_relay_in_process
+    monkeypatch.setattr(relay, "wake_relay_in_process", lambda: wakes.append(1) or wake())
     truck = VehicleFactory()
-    tracking.ingest([GpsFix(truck.pk, minute(0), -90.0, 35.0)])
+    ingest_without_audit([GpsFix(truck.pk, minute(0), -90.0, 35.0)])
     assert wakes == [1]
     deadline = time.monotonic() + 30  # another test run's open transaction may hold it a moment
     while not StoredEvent.objects.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
         wake()
-    assert StoredEvent.objects.get().event_id == tracking.event_id(truck.pk, minute(0))
+    assert StoredEvent.objects.get().event_id == relay.event_id(truck.pk, minute(0))
+
+
+def test_the_long_running_relay_backs_off_while_failing_and_stops_when_asked(monkeypatch, caplog):
+    outcomes = [ConnectionError("broker unreachable"), ConnectionError("broker unreachable"), 4, 0]
+    polls, sleeps = [], []
+
+    def relay_fixes(transport):
+        polls.append(transport)
+        outcome = outcomes[len(polls) - 1]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(relay, "relay_fixes", relay_fixes)
+    monkeypatch.setattr("events.relay.time.sleep", sleeps.append)
+    transport = Recording()
+    with caplog.at_level("WARNING", logger="fleet.relay"):
+        relay.run_forever(transport=transport, stop=lambda: len(polls) == len(outcomes))
+    assert polls == [transport] * 4
+    assert sleeps == [0.4, 0.8, 0.2]  # backs off from the 0.2 s poll interval; straight on after 4
+    assert [(record.name, record.getMessage()) for record in caplog.records] == [
+        ("fleet.relay", "tracking relay failed, retrying in 0.2s: broker unreachable"),
+        ("fleet.relay", "tracking relay failed, retrying in 0.4s: broker unreachable"),
+    ]

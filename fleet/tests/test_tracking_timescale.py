@@ -5,7 +5,7 @@ continuous aggregate's query itself runs in test_tracking_history (emulated)."""
 import pytest
 from django.db import connection
 
-from fleet import timescale, tracking
+from fleet import selectors, timescale
 
 
 def test_default_setup_statements():
@@ -63,15 +63,15 @@ def test_teardown_statements():
 
 
 def test_the_aggregate_query_rebuckets_the_five_minute_rows():
-    sql = tracking.TIMESCALE_BUCKETS
+    sql = selectors.TIMESCALE_BUCKETS
     assert "FROM gps_points_5m" in sql
     assert "time_bucket(%(bucket)s, bucket, %(origin)s)" in sql
     assert "sum(speed_sum) / nullif(sum(speed_samples), 0)" in sql
     assert "last(last_location, last_recorded_at)" in sql
     # Distances need consecutive fixes: both paths measure them on the raw points.
     assert "lag(location) OVER (ORDER BY recorded_at)" in sql
-    assert "lag(location) OVER (ORDER BY recorded_at)" in tracking.PLAIN_BUCKETS
-    assert "date_bin(%(bucket)s, recorded_at, %(origin)s)" in tracking.PLAIN_BUCKETS
+    assert "lag(location) OVER (ORDER BY recorded_at)" in selectors.PLAIN_BUCKETS
+    assert "date_bin(%(bucket)s, recorded_at, %(origin)s)" in selectors.PLAIN_BUCKETS
 
 
 def test_both_paths_bucket_from_time_buckets_default_origin():

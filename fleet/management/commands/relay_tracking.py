@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from fleet import tracking
+from fleet import relay
 from tms.process import stop_on_signals
 
 
@@ -9,4 +9,4 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         stopping = stop_on_signals()
-        tracking.run_relay_forever(stop=stopping)
+        relay.run_forever(stop=stopping)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from events.consumers import deliver_to_all
 from events.models import OutboxEvent
+from tms import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def relay_batch(transport: Transport, batch_size: int | None = None) -> int:
             attempts=F("attempts") + 1, last_error=f"{type(failure).__name__}: {failure}"[:2000]
         )
         raise failure
+    metrics.EVENTS_RELAYED.labels("outbox").inc(len(events))
     return len(events)
 
 

@@ -26,6 +26,7 @@ from events.schemas import SCHEMAS
 from events.taxonomy import TOPICS, EventType
 from fleet.models import TrackingRelayCursor
 from fleet.selectors import carrier_ids_of
+from tms import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +158,7 @@ def relay_fixes(transport=None, *, batch_size: int = 5000) -> int:
         position.relay_txid = rows[-1].relay_txid
         position.published += len(events)
         position.save()
+    metrics.EVENTS_RELAYED.labels("tracking").inc(len(events))
     return len(rows)
 
 

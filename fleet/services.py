@@ -22,6 +22,7 @@ from fleet.models import (
     Vehicle,
     VehicleStatus,
 )
+from tms import metrics
 from tms.exceptions import BusinessRuleViolation, InvalidTransition
 from tms.models import check_transition
 
@@ -221,4 +222,6 @@ def record_gps_fixes(fixes: Sequence[GpsFix], *, publish: Publish = Publish.RELA
     the same vehicle and recorded_at is a duplicate), each stored fix is published as
     VEHICLE_LOCATION_UPDATED, and a vehicle's current location only moves forward in time. No
     audit row per fix: gps_points is the record (fleet.ingest)."""
-    return ingest_without_audit(fixes, publish=publish)
+    result = ingest_without_audit(fixes, publish=publish)
+    metrics.GPS_FIXES.labels("batch" if publish is Publish.RELAY else "single").inc(result.accepted)
+    return result

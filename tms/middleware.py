@@ -1,6 +1,10 @@
+import time
+
 from django.conf import settings
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
+from tms import metrics
 from tms.context import accept_or_new, correlation_id
 
 
@@ -47,3 +51,22 @@ class RequestSizeLimitMiddleware:
                 {"limit_bytes": limit},
             )
         return self.get_response(request)
+
+
+class MetricsMiddleware:
+    """Times every request into tms_http_request_duration_seconds, labelled by the route pattern
+    (bounded, unlike the path), and samples the database pool."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        route = match.route if match is not None else "unmatched"
+        metrics.HTTP_REQUEST_SECONDS.labels(request.method, route, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        metrics.sample_database_pool(connection)
+        return response

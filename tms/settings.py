@@ -4,6 +4,7 @@ Every variable is listed with its default in the README's configuration table. U
 embedded default: the project-local PostgreSQL + PostGIS and Redis that `scripts/services` starts.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "tms.middleware.MetricsMiddleware",
     "tms.middleware.CorrelationIdMiddleware",
     "tms.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -363,6 +365,11 @@ GPS_BATCH_MAX_POINTS = env_int("TMS_GPS_BATCH_MAX_POINTS", 10_000)
 TMS_GEOFENCE_AUTO_ADVANCE = env_bool("TMS_GEOFENCE_AUTO_ADVANCE", False)
 TMS_GEOFENCE_EXIT_MARGIN_M = env_int("TMS_GEOFENCE_EXIT_MARGIN_M", 100)
 TMS_MAP_TILE_URL = env("TMS_MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+
+# --- Metrics (/metrics, tms/monitoring.py) --------------------------------------------------------
+# Loopback clients may always read them; others need the token or an address in these networks.
+TMS_METRICS_TOKEN = env("TMS_METRICS_TOKEN")
+TMS_METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(net) for net in env_list("TMS_METRICS_ALLOWED_IPS")]
 
 # --- Logging: one line per record, with the request's correlation id ---------------------------
 LOG_LEVEL = env("TMS_LOG_LEVEL", "INFO")

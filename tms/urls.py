@@ -7,10 +7,11 @@ from drf_spectacular.views import (
 )
 
 from fleet.api.urls import osmand_urlpatterns
-from tms import api, dashboard, health
+from tms import api, dashboard, health, monitoring
 
 urlpatterns = [
     path("health", health.health, name="health"),
+    path("metrics", monitoring.metrics, name="metrics"),
     # Before the admin's catch-all:
     path("admin/dispatch-board/", dashboard.dispatch_board, name="dispatch-board"),
     path("admin/", admin.site.urls),

@@ -8,6 +8,7 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from events.models import OutboxEvent
+from events.relay import wake_relay
 from events.schemas import SCHEMAS
 from events.taxonomy import TOPICS, EventType
 from tms.context import current_correlation_id
@@ -68,11 +69,5 @@ def emit(event_type: EventType | str, *, subject: Any, data: dict[str, Any]) -> 
     )
     # Several events in one transaction wake the relay several times; all but the first find
     # nothing to do (one indexed query each).
-    transaction.on_commit(_wake_relay)
+    transaction.on_commit(wake_relay)
     return event
-
-
-def _wake_relay() -> None:
-    from events.relay import wake_relay  # the relay imports the consumers, which import models
-
-    wake_relay()

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from tms.api import error_response
 from tms.context import accept_or_new, correlation_id
 
 
@@ -38,8 +39,6 @@ class RequestSizeLimitMiddleware:
         except ValueError:
             length = 0
         if limit is not None and length > limit:
-            from tms.api import error_response
-
             return error_response(
                 413,
                 "request_too_large",

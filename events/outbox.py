@@ -11,7 +11,7 @@ from events.models import OutboxEvent
 from events.relay import wake_relay
 from events.schemas import SCHEMAS
 from events.taxonomy import TOPICS, EventType
-from tms.context import current_correlation_id
+from tms.context import current_actor, current_correlation_id
 
 SOURCE = "/tms"
 SPEC_VERSION = "1.0"
@@ -38,6 +38,8 @@ def emit(event_type: EventType | str, *, subject: Any, data: dict[str, Any]) -> 
 
     Raises UnknownEventType or InvalidEventData for what the taxonomy does not allow, and
     RuntimeError outside a transaction: an event must commit or roll back with its change.
+    An event emitted on behalf of a user carries the CloudEvents extension attribute `actor`, the
+    user's id (what anomaly detection counts); one the system emits on its own has none.
     """
     try:
         event_type = EventType(event_type)
@@ -60,6 +62,9 @@ def emit(event_type: EventType | str, *, subject: Any, data: dict[str, Any]) -> 
         "correlationid": current_correlation_id() or None,
         "data": data,
     }
+    actor = current_actor()
+    if actor is not None:
+        envelope["actor"] = actor
     event = OutboxEvent.objects.create(
         id=event_id,
         type=event_type.value,

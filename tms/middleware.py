@@ -2,7 +2,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from tms.api import error_response
-from tms.context import accept_or_new, correlation_id
+from tms.context import accept_or_new, actor, correlation_id
 
 
 class CorrelationIdMiddleware:
@@ -20,6 +20,29 @@ class CorrelationIdMiddleware:
             correlation_id.reset(token)
         response["X-Request-ID"] = request.correlation_id
         return response
+
+
+class ActorMiddleware:
+    """Makes the request's user the actor of the events the request emits (their `actor`).
+
+    The user is read when an event is emitted, not here: the admin's session user is known now,
+    but DRF authenticates a token inside the view (and then sets `request.user`).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = actor.set(lambda: _user_id(request))
+        try:
+            return self.get_response(request)
+        finally:
+            actor.reset(token)
+
+
+def _user_id(request: HttpRequest) -> int | None:
+    user = getattr(request, "user", None)
+    return user.pk if user is not None and user.is_authenticated else None
 
 
 class RequestSizeLimitMiddleware:

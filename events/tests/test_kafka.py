@@ -9,6 +9,7 @@ starts at the topic's current end and picks out its own events by id. Tansu repo
 little short when a batch held several messages, so such a group may also see a few older records.
 """
 
+import dataclasses
 import json
 import os
 import socket
@@ -39,6 +40,7 @@ from events.outbox import emit
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
 from loads.models import Load
 from loads.tests.factories import FacilityFactory, LoadFactory
+from tms.context import acting_as
 
 BOOTSTRAP = os.environ.get("TMS_TEST_KAFKA_BOOTSTRAP", "")
 needs_kafka = pytest.mark.skipif(
@@ -296,6 +298,37 @@ def test_the_consumer_group_handles_events_and_commits_its_offsets(topics, monke
 
 
 @needs_kafka
+def test_the_anomaly_detector_runs_as_a_consumer_group(topics, monkeypatch, settings):
+    """`manage.py consume anomaly-detector` is the registered detector: the changes a user's
+    requests emitted reach it through Kafka, and a sustained rate is flagged."""
+    settings.ANOMALY_WINDOW_S = 2
+    name = f"test-anomaly-{uuid.uuid4().hex[:8]}"
+    # The registered detector as a group of its own on one topic: other runs share the broker.
+    detector = dataclasses.replace(
+        REGISTRY["anomaly-detector"], name=name, event_types=frozenset({"AI_PREDICTION"})
+    )
+    monkeypatch.setitem(REGISTRY, name, detector)
+    start_group_at_end(name, ["tms.ai.predictions"])
+    user_id = 10**9 + int(uuid.uuid4().int % 10**6)
+    with acting_as(user_id):
+        for _ in range(10):  # 4 a second for 2.5 s: every second of the window busy
+            predictions(1)
+            time.sleep(0.25)
+    predictions(3)  # the system's own: no actor, not counted
+    relay_through_kafka()
+
+    flagged = OutboxEvent.objects.filter(type="ANOMALY_SUSPECTED")
+    outcomes = kafka.run_consumer(
+        name, stop=until(flagged.exists), bootstrap_servers=BOOTSTRAP, **GROUP_TIMEOUTS
+    )
+    anomaly = flagged.get()
+    assert anomaly.envelope["data"]["user_id"] == user_id
+    assert OutboxEvent.objects.filter(type="SYSTEM_ALERT", subject=f"user:{user_id}").count() == 1
+    assert outcomes["processed"] >= 3
+    assert ProcessedEvent.objects.filter(consumer=name).count() == outcomes["processed"]
+
+
+@needs_kafka
 def test_a_poison_event_lands_in_the_dead_letter_topic_with_its_error(topics, monkeypatch):
     name = f"test-capacity-{uuid.uuid4().hex[:8]}"
     handled: list[str] = []
@@ -505,6 +538,7 @@ def test_consume_lists_the_registered_consumers(capsys):
     call_command("consume", "--list")
     out = capsys.readouterr().out
     assert "event-store" in out
+    assert "anomaly-detector" in out
     assert "tms.loads" in out
 
 

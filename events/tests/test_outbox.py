@@ -7,7 +7,11 @@ from events.models import AuditLog, OutboxEvent
 from events.outbox import InvalidEventData, UnknownEventType, emit
 from events.schemas import SCHEMAS
 from events.taxonomy import TOPICS, EventType
+from fleet.tests.factories import VehicleFactory
 from loads.tests.factories import LoadFactory
+from tms.api_defaults import DISPATCHER
+from tms.context import acting_as
+from tms.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 ALERT = {"severity": "WARNING", "message": "hello", "source": "tests"}
@@ -32,6 +36,33 @@ def test_emit_writes_a_cloudevent_in_the_callers_transaction():
     assert envelope["data"] == {**ALERT, "details": {}}
     assert stored.topic == "tms.system.alerts"
     assert stored.published_at is None
+
+
+def test_an_event_emitted_for_a_user_names_them_as_its_actor():
+    with transaction.atomic(), acting_as(7):
+        mine = emit(EventType.SYSTEM_ALERT, subject="x", data=ALERT)
+    with transaction.atomic():
+        systems = emit(EventType.SYSTEM_ALERT, subject="x", data=ALERT)
+    assert OutboxEvent.objects.get(pk=mine.pk).envelope["actor"] == 7
+    assert "actor" not in OutboxEvent.objects.get(pk=systems.pk).envelope
+
+
+def test_an_api_or_admin_change_names_the_signed_in_user_as_its_actor(dispatcher, client):
+    load = LoadFactory()
+    assert dispatcher.post(f"/api/loads/{load.pk}/cancel/", {"reason": "x"}, format="json").status_code == 200
+    desk = UserFactory(username="desk", roles=[DISPATCHER], is_staff=True)
+    client.force_login(desk)
+    vehicle = VehicleFactory()
+    response = client.post(
+        "/admin/fleet/vehicle/",
+        {"action": "send_to_maintenance", "_selected_action": [str(vehicle.pk)]},
+    )
+    assert response.status_code == 302
+    cancelled = OutboxEvent.objects.get(type="LOAD_CANCELLED")
+    assert cancelled.envelope["actor"] == dispatcher.user.pk
+    maintenance = OutboxEvent.objects.get(type="VEHICLE_STATUS_CHANGED", subject=str(vehicle.pk))
+    assert maintenance.envelope["actor"] == desk.pk
+    assert "actor" not in OutboxEvent.objects.get(type="LOAD_CREATED").envelope  # a factory's
 
 
 @pytest.mark.django_db(transaction=True)

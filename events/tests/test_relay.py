@@ -13,6 +13,7 @@ from events.models import DeadLetter, OutboxEvent, ProcessedEvent, StoredEvent
 from events.outbox import emit
 from events.taxonomy import EventType
 from loads.tests.factories import LoadFactory
+from tms.context import acting_as, current_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -119,6 +120,27 @@ class TestConsumers:
         assert deliver(consumer, self.envelope("LOAD_CREATED")) == Outcome.PROCESSED
         assert seen == ["LOAD_CREATED"]
         assert consumer.topics == ["tms.loads"]
+
+    def test_a_consumer_acts_for_nobody_even_inside_a_users_request(self):
+        actors: list[int | None] = []
+        consumer = Consumer(name="who", handler=lambda e: actors.append(current_actor()))
+        with acting_as(7):
+            assert deliver(consumer, self.envelope()) == Outcome.PROCESSED
+            assert current_actor() == 7
+        assert actors == [None]
+
+    def test_a_consumer_skips_what_its_accepts_refuses_without_touching_the_database(
+        self, django_assert_num_queries
+    ):
+        seen: list[str] = []
+        consumer = Consumer(
+            name="signed", handler=lambda e: seen.append(e["id"]), accepts=lambda e: "actor" in e
+        )
+        with django_assert_num_queries(0):
+            assert deliver(consumer, self.envelope()) == Outcome.SKIPPED
+        signed = {**self.envelope(), "actor": 7}
+        assert deliver(consumer, signed) == Outcome.PROCESSED
+        assert seen == [signed["id"]]
 
     def test_a_transient_failure_is_retried(self):
         calls: list[int] = []

@@ -90,6 +90,12 @@ def test_every_type_has_a_schema():
     assert set(SCHEMAS) == set(EventType)
 
 
+@pytest.mark.parametrize("event_type", sorted(SCHEMAS))
+def test_every_schema_refuses_fields_it_does_not_declare(event_type):
+    """What the code sends is declared; anything else is a mistake the outbox must not carry."""
+    assert SCHEMAS[event_type].model_config["extra"] == "forbid"
+
+
 def test_unknown_event_types_are_refused():
     with pytest.raises(UnknownEventType), transaction.atomic():
         emit("LOAD_TELEPORTED", subject="x", data={})

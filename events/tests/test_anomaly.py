@@ -1,4 +1,3 @@
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -8,7 +7,6 @@ from events.anomaly import SustainedMutationRate
 from events.consumers import REGISTRY, Outcome, deliver
 from events.models import OutboxEvent, ProcessedEvent
 from events.taxonomy import TOPICS
-from loads.tests.factories import LoadFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -106,29 +104,3 @@ def test_the_detector_is_a_registered_consumer_of_every_topic():
     detector = REGISTRY["anomaly-detector"]
     assert detector.event_types == frozenset()  # every type: a user may cause any of them
     assert set(detector.topics) == set(TOPICS.values())
-
-
-def test_api_mutations_are_observed_within_seconds(dispatcher, settings, django_capture_on_commit_callbacks):
-    """A client hammering the API at more than 1 write/s is flagged right after the write that
-    tips it over, with no background job in between: the in-process relay hands each committed
-    event to the detector."""
-    settings.ANOMALY_WINDOW_S = 2
-    load = LoadFactory()
-    start = time.time()
-    flagged_after = None
-    rate = 900
-    while time.time() - start < 4 and flagged_after is None:
-        rate += 1
-        with django_capture_on_commit_callbacks(execute=True):
-            response = dispatcher.patch(f"/api/loads/{load.pk}/", {"rate": str(rate)}, format="json")
-        assert response.status_code == 200, response.content
-        if OutboxEvent.objects.filter(type="ANOMALY_SUSPECTED").exists():
-            flagged_after = time.time() - start
-        time.sleep(0.2)
-    assert flagged_after is not None
-    assert flagged_after < 3
-    event = OutboxEvent.objects.get(type="ANOMALY_SUSPECTED")
-    assert event.envelope["data"]["user_id"] == dispatcher.user.pk
-    updates = OutboxEvent.objects.filter(type="LOAD_UPDATED", subject=str(load.pk))
-    assert {update.envelope["actor"] for update in updates} == {dispatcher.user.pk}
-    assert "actor" not in event.envelope

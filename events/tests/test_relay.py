@@ -9,10 +9,9 @@ from django.utils import timezone
 
 from events import relay
 from events.consumers import Consumer, Outcome, deliver, deliver_to_all
-from events.models import DeadLetter, OutboxEvent, ProcessedEvent, StoredEvent
+from events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from events.outbox import emit
 from events.taxonomy import EventType
-from loads.tests.factories import LoadFactory
 from tms.context import acting_as, current_actor
 
 pytestmark = pytest.mark.django_db
@@ -39,14 +38,6 @@ class Recording:
             self.fail_times -= 1
             raise ConnectionError("broker unreachable")
         self.published.extend(str(e.id) for e in events)
-
-
-def test_a_committed_change_reaches_the_event_store(django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        load = LoadFactory()
-    stored = StoredEvent.objects.get(subject=str(load.pk))
-    assert stored.type == "LOAD_CREATED"
-    assert OutboxEvent.objects.get(subject=str(load.pk)).published_at is not None
 
 
 def test_relay_publishes_in_order_and_marks_rows_once():

@@ -8,52 +8,22 @@ from events.models import AuditAction, AuditLog, OutboxEvent
 from fleet.models import Carrier, VehicleStatus
 from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads import services as load_services
-from tms.tests.admin_cases import (
-    admin_url,
-    carrier_form,
-    check_changelist_queries_do_not_grow_with_rows,
-    check_operator_opens_changelist_add_and_change_page,
-    check_viewer_sees_the_page_read_only,
-    counts,
-    messages_of,
-    run_action,
-)
+from tms.tests.admin_cases import AdminPageCases, admin_url, carrier_form, counts, messages_of, run_action
 
 pytestmark = pytest.mark.django_db
 
 VEHICLES = "/admin/fleet/vehicle/"
 
 
-PAGES = [
-    # (app_label.model, attribute of `world`, has an add page)
-    ("fleet.carrier", "carrier", True),
-    ("fleet.vehicle", "vehicle", True),
-]
-
-
-@pytest.mark.parametrize("user_fixture", ["superuser", "desk"])
-@pytest.mark.parametrize(("model", "attribute", "addable"), PAGES)
-def test_operators_open_every_changelist_add_and_change_page(
-    request, client, world, user_fixture, model, attribute, addable
-):
-    user = request.getfixturevalue(user_fixture)
-    check_operator_opens_changelist_add_and_change_page(client, world, user, model, attribute, addable)
-
-
-@pytest.mark.parametrize(("model", "attribute", "addable"), PAGES)
-def test_viewer_sees_every_page_read_only(client, world, reader, model, attribute, addable):
-    check_viewer_sees_the_page_read_only(client, world, reader, model, attribute)
-
-
-@pytest.mark.parametrize(
-    ("changelist", "make_row"),
-    [
+class TestPages(AdminPageCases):
+    pages = [
+        ("fleet.carrier", "carrier", True),
+        ("fleet.vehicle", "vehicle", True),
+    ]
+    changelists = [
         (VEHICLES, lambda: VehicleFactory()),
         ("/admin/fleet/carrier/", lambda: VehicleFactory()),
-    ],
-)
-def test_changelists_take_the_same_number_of_queries_for_more_rows(client, world, desk, changelist, make_row):
-    check_changelist_queries_do_not_grow_with_rows(client, desk, changelist, make_row)
+    ]
 
 
 def test_adding_changing_and_deleting_a_carrier_each_write_their_audit_row(client, desk):

@@ -18,51 +18,21 @@ from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads import services as load_services
 from loads.models import Load, LoadStatus
 from loads.tests.factories import FacilityFactory, LoadFactory
-from tms.tests.admin_cases import (
-    NO_INLINE_ROWS,
-    admin_url,
-    check_changelist_queries_do_not_grow_with_rows,
-    check_operator_opens_changelist_add_and_change_page,
-    check_viewer_sees_the_page_read_only,
-    counts,
-    messages_of,
-    run_action,
-)
+from tms.tests.admin_cases import NO_INLINE_ROWS, AdminPageCases, admin_url, counts, messages_of, run_action
 
 pytestmark = pytest.mark.django_db
 
 LOADS = "/admin/loads/load/"
 
 
-PAGES = [
-    # (app_label.model, attribute of `world`, has an add page)
-    ("loads.facility", "facility", True),
-    ("loads.load", "load", True),
-]
-
-
-@pytest.mark.parametrize("user_fixture", ["superuser", "desk"])
-@pytest.mark.parametrize(("model", "attribute", "addable"), PAGES)
-def test_operators_open_every_changelist_add_and_change_page(
-    request, client, world, user_fixture, model, attribute, addable
-):
-    user = request.getfixturevalue(user_fixture)
-    check_operator_opens_changelist_add_and_change_page(client, world, user, model, attribute, addable)
-
-
-@pytest.mark.parametrize(("model", "attribute", "addable"), PAGES)
-def test_viewer_sees_every_page_read_only(client, world, reader, model, attribute, addable):
-    check_viewer_sees_the_page_read_only(client, world, reader, model, attribute)
-
-
-@pytest.mark.parametrize(
-    ("changelist", "make_row"),
-    [
+class TestPages(AdminPageCases):
+    pages = [
+        ("loads.facility", "facility", True),
+        ("loads.load", "load", True),
+    ]
+    changelists = [
         (LOADS, lambda: LoadFactory()),
-    ],
-)
-def test_changelists_take_the_same_number_of_queries_for_more_rows(client, world, desk, changelist, make_row):
-    check_changelist_queries_do_not_grow_with_rows(client, desk, changelist, make_row)
+    ]
 
 
 def test_loads_cannot_be_deleted_even_by_a_superuser(client, world, superuser):

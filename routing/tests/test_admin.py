@@ -14,47 +14,19 @@ from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads.tests.factories import LoadFactory
 from routing.models import FleetPlan
 from routing.tests.factories import proposed_plan
-from tms.tests.admin_cases import (
-    admin_url,
-    check_changelist_queries_do_not_grow_with_rows,
-    check_operator_opens_changelist_add_and_change_page,
-    check_viewer_sees_the_page_read_only,
-    messages_of,
-    run_action,
-)
+from tms.tests.admin_cases import AdminPageCases, admin_url, messages_of, run_action
 
 pytestmark = pytest.mark.django_db
 
 
-PAGES = [
-    # (app_label.model, attribute of `world`, has an add page)
-    ("routing.route", "route", False),
-    ("routing.fleetplan", "plan", False),
-]
-
-
-@pytest.mark.parametrize("user_fixture", ["superuser", "desk"])
-@pytest.mark.parametrize(("model", "attribute", "addable"), PAGES)
-def test_operators_open_every_changelist_add_and_change_page(
-    request, client, world, user_fixture, model, attribute, addable
-):
-    user = request.getfixturevalue(user_fixture)
-    check_operator_opens_changelist_add_and_change_page(client, world, user, model, attribute, addable)
-
-
-@pytest.mark.parametrize(("model", "attribute", "addable"), PAGES)
-def test_viewer_sees_every_page_read_only(client, world, reader, model, attribute, addable):
-    check_viewer_sees_the_page_read_only(client, world, reader, model, attribute)
-
-
-@pytest.mark.parametrize(
-    ("changelist", "make_row"),
-    [
+class TestPages(AdminPageCases):
+    pages = [
+        ("routing.route", "route", False),
+        ("routing.fleetplan", "plan", False),
+    ]
+    changelists = [
         ("/admin/routing/route/", lambda: None),
-    ],
-)
-def test_changelists_take_the_same_number_of_queries_for_more_rows(client, world, desk, changelist, make_row):
-    check_changelist_queries_do_not_grow_with_rows(client, desk, changelist, make_row)
+    ]
 
 
 def test_accepting_a_fleet_plan_in_the_back_office_assigns_through_the_services(client, desk):

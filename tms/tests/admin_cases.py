@@ -5,7 +5,9 @@ Its fixtures are registered for the whole suite (conftest.py's `pytest_plugins`)
 """
 
 import datetime
+from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
@@ -116,47 +118,65 @@ def carrier_form(**changes) -> dict:
 
 
 # --- The checks every app runs on its own pages ------------------------------------------------------
-# (model "app_label.model_name", attribute of `world` holding a row, whether it has an add page)
 
 
-def check_operator_opens_changelist_add_and_change_page(client, world, user, model, attribute, addable):
-    client.force_login(user)
-    obj = getattr(world, attribute)
-    listing = client.get(admin_url(model, "changelist"))
-    assert listing.status_code == 200
-    assert listing.context["cl"].result_count >= 1
-    assert client.get(admin_url(model, "change", obj.pk)).status_code == 200
-    assert client.get(admin_url(model, "add")).status_code == (200 if addable else 403)
+@pytest.mark.django_db
+class AdminPageCases:
+    """The back-office checks written once (as tms/tests/api_cases.py does for the API): each app's
+    test class lists its pages and changelists; these cases check every role and the query count."""
 
+    # (app_label.model, attribute of `world` holding a row, whether it has an add page)
+    pages: list[tuple[str, str, bool]] = []
+    # (changelist URL, a function adding one row it lists)
+    changelists: list[tuple[str, Callable[[], Any]]] = []
 
-def check_viewer_sees_the_page_read_only(client, world, reader, model, attribute):
-    client.force_login(reader)
-    obj = getattr(world, attribute)
-    before = counts()
-    listing = client.get(admin_url(model, "changelist"))
-    assert listing.status_code == 200
-    assert 'name="action"' not in listing.content.decode()
-    change_page = client.get(admin_url(model, "change", obj.pk))
-    assert change_page.status_code == 200
-    assert 'name="_save"' not in change_page.content.decode()
-    assert client.post(admin_url(model, "change", obj.pk), {}).status_code == 403
-    assert client.get(admin_url(model, "add")).status_code == 403
-    assert client.post(admin_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
-    assert counts() == before
+    def pytest_generate_tests(self, metafunc):
+        if "model" in metafunc.fixturenames:
+            metafunc.parametrize(("model", "attribute", "addable"), self.pages)
+        if "changelist" in metafunc.fixturenames:
+            metafunc.parametrize(("changelist", "make_row"), self.changelists)
 
+    @pytest.mark.parametrize("user_fixture", ["superuser", "desk"])
+    def test_operators_open_every_changelist_add_and_change_page(
+        self, request, client, world, user_fixture, model, attribute, addable
+    ):
+        client.force_login(request.getfixturevalue(user_fixture))
+        obj = getattr(world, attribute)
+        listing = client.get(admin_url(model, "changelist"))
+        assert listing.status_code == 200
+        assert listing.context["cl"].result_count >= 1
+        assert client.get(admin_url(model, "change", obj.pk)).status_code == 200
+        assert client.get(admin_url(model, "add")).status_code == (200 if addable else 403)
 
-def check_changelist_queries_do_not_grow_with_rows(client, desk, changelist, make_row):
-    client.force_login(desk)
-    client.get(changelist)  # warm the session and content types
-    with CaptureQueriesContext(connection) as few:
-        assert client.get(changelist).status_code == 200
-    for _ in range(4):
-        make_row()
-    assigned = LoadFactory()
-    other = CarrierFactory()
-    load_services.assign_load(
-        assigned, by=None, vehicle=VehicleFactory(carrier=other), driver=DriverFactory(carrier=other)
-    )
-    with CaptureQueriesContext(connection) as many:
-        assert client.get(changelist).status_code == 200
-    assert len(many) == len(few), [query["sql"] for query in many]
+    def test_viewer_sees_every_page_read_only(self, client, world, reader, model, attribute, addable):
+        client.force_login(reader)
+        obj = getattr(world, attribute)
+        before = counts()
+        listing = client.get(admin_url(model, "changelist"))
+        assert listing.status_code == 200
+        assert 'name="action"' not in listing.content.decode()
+        change_page = client.get(admin_url(model, "change", obj.pk))
+        assert change_page.status_code == 200
+        assert 'name="_save"' not in change_page.content.decode()
+        assert client.post(admin_url(model, "change", obj.pk), {}).status_code == 403
+        assert client.get(admin_url(model, "add")).status_code == 403
+        assert client.post(admin_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
+        assert counts() == before
+
+    def test_changelists_take_the_same_number_of_queries_for_more_rows(
+        self, client, world, desk, changelist, make_row
+    ):
+        client.force_login(desk)
+        client.get(changelist)  # warm the session and content types
+        with CaptureQueriesContext(connection) as few:
+            assert client.get(changelist).status_code == 200
+        for _ in range(4):
+            make_row()
+        assigned = LoadFactory()
+        other = CarrierFactory()
+        load_services.assign_load(
+            assigned, by=None, vehicle=VehicleFactory(carrier=other), driver=DriverFactory(carrier=other)
+        )
+        with CaptureQueriesContext(connection) as many:
+            assert client.get(changelist).status_code == 200
+        assert len(many) == len(few), [query["sql"] for query in many]

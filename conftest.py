@@ -7,6 +7,9 @@ from rest_framework.test import APIClient
 from tms.api_defaults import ADMIN, DISPATCHER, DRIVER, VIEWER
 from tms.tests.factories import UserFactory
 
+# The back office's users and rows, for every app's admin tests.
+pytest_plugins = ["tms.tests.admin_cases"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings):

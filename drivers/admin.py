@@ -8,8 +8,8 @@ from django.utils import timezone
 from drivers import services
 from drivers.admin_eld import eld_urls
 from drivers.models import Driver, DriverStatus
-from events.admin import ReadOnlyInline, ServiceModelAdmin
 from fleet.admin import RECORD_FIELDS, CarrierAdmin
+from tms.admin import ReadOnlyInline, ServiceModelAdmin
 from tms.api_defaults import DRIVER
 
 BUSY_STATUSES = (DriverStatus.ASSIGNED, DriverStatus.IN_TRANSIT)

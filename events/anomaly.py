@@ -1,5 +1,7 @@
-"""Anomaly detection on the audit stream: every committed mutation is observed, per user, and a
-rule that fires emits ANOMALY_SUSPECTED (tms.anomalies) and a SYSTEM_ALERT.
+"""Anomaly detection on the stream of users' changes: the `anomaly-detector` consumer
+(events/handlers.py) observes each committed event a user's request emitted (its `actor`) at the
+event's time, per user, and a rule that fires emits ANOMALY_SUSPECTED (tms.anomalies) and a
+SYSTEM_ALERT. A change that emits no event (editing a carrier's record, say) is not seen.
 
 Counting lives in the shared cache (Redis), so every web process and worker sees the same
 counts. Rules are pluggable: settings.ANOMALY_RULES lists classes with `observe(user_id, at)`;
@@ -85,7 +87,8 @@ def rules() -> list[Rule]:
 
 
 def observe_mutation(user_id: int, at: float) -> list[Anomaly]:
-    """Called after a mutation by `user_id` commits. Never breaks the write it follows."""
+    """One committed change by `user_id` at `at` (epoch seconds). Best effort: never raises, so the
+    consumer is not retried into counting a change twice."""
     found = []
     try:
         for rule in rules():
@@ -93,7 +96,7 @@ def observe_mutation(user_id: int, at: float) -> list[Anomaly]:
             if anomaly is not None:
                 found.append(anomaly)
                 _report(anomaly)
-    except Exception:  # the mutation is committed; detection is best effort
+    except Exception:  # the change is committed; detection is best effort
         logger.exception("anomaly detection failed for user %s", user_id)
     return found
 

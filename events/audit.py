@@ -6,18 +6,21 @@ constraints) before writing, so the API, the admin and commands share the same c
 """
 
 import datetime
-import functools
 import json
-import time
-from typing import Any
+from typing import Any, TypeVar
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 
-from events.anomaly import observe_mutation
 from events.models import AuditAction, AuditLog
 from tms.context import current_correlation_id
+
+# Who made a change: the request's user, or None for the system (commands, consumers).
+Actor = AbstractBaseUser | AnonymousUser | None
+M = TypeVar("M", bound=models.Model)
 
 
 def _json_value(value: Any) -> Any:
@@ -38,24 +41,23 @@ def snapshot(instance: models.Model, fields: list[str] | None = None) -> dict[st
     return values
 
 
-def _user_or_none(by):
+def _user_or_none(by: Actor) -> AbstractBaseUser | None:
     return by if by is not None and getattr(by, "is_authenticated", False) else None
 
 
-def record(*, instance: models.Model, action: AuditAction, changed_data: dict[str, Any], by) -> AuditLog:
-    """Writes the audit row; once the mutation commits, the anomaly detector sees it."""
-    user = _user_or_none(by)
-    entry = AuditLog.objects.create(
+def record(
+    *, instance: models.Model, action: AuditAction, changed_data: dict[str, Any], by: Actor
+) -> AuditLog:
+    """Writes the audit row of a change to `instance`, in the caller's transaction: who (`by`, when
+    a signed-in user), under which correlation id, and what changed."""
+    return AuditLog.objects.create(
         table_name=instance._meta.db_table,
         record_id=str(instance.pk),
         action=action,
         changed_data=changed_data,
-        user=user,
+        user=_user_or_none(by),
         correlation_id=current_correlation_id(),
     )
-    if user is not None:
-        transaction.on_commit(functools.partial(observe_mutation, user.pk, time.time()))
-    return entry
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
@@ -64,7 +66,8 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any
 
 
 @transaction.atomic
-def audited_create(model_class: type[models.Model], /, *, by, **fields) -> models.Model:
+def audited_create(model_class: type[M], /, *, by: Actor, **fields: Any) -> M:
+    """Creates a row that passes its field rules and constraints (`full_clean`), audited."""
     instance = model_class(**fields)
     instance.full_clean()
     instance.save()
@@ -73,7 +76,7 @@ def audited_create(model_class: type[models.Model], /, *, by, **fields) -> model
 
 
 @transaction.atomic
-def audited_update(instance: models.Model, /, *, by, **fields) -> dict[str, list[Any]]:
+def audited_update(instance: models.Model, /, *, by: Actor, **fields: Any) -> dict[str, list[Any]]:
     """Applies `fields` to a locked copy of the row; returns what changed (nothing: no write)."""
     locked = type(instance).objects.select_for_update().get(pk=instance.pk)
     before = snapshot(locked)
@@ -89,9 +92,11 @@ def audited_update(instance: models.Model, /, *, by, **fields) -> dict[str, list
 
 
 @transaction.atomic
-def audited_delete(instance: models.Model, *, by) -> None:
+def audited_delete(instance: M, *, by: Actor) -> M:
+    """Deletes the row, audited with its last values; returns it (its primary key kept)."""
     data = snapshot(instance)
     pk = instance.pk
     instance.delete()
     instance.pk = pk
     record(instance=instance, action=AuditAction.DELETE, changed_data=data, by=by)
+    return instance

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 
 from events.models import DeadLetter, ProcessedEvent
 from events.taxonomy import TOPICS, EventType
+from tms.context import acting_as
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,13 @@ class Consumer:
     event_types: frozenset[str] = field(default_factory=frozenset)  # empty: every type
     max_attempts: int = 3
     backoff_s: float = 0.05
+    # A test of the envelope before any database work; an event it refuses is skipped.
+    accepts: Callable[[Envelope], bool] | None = None
 
-    def wants(self, event_type: str) -> bool:
-        return not self.event_types or event_type in self.event_types
+    def wants(self, envelope: Envelope) -> bool:
+        if self.event_types and envelope["type"] not in self.event_types:
+            return False
+        return self.accepts is None or self.accepts(envelope)
 
     @property
     def topics(self) -> list[str]:
@@ -42,15 +47,22 @@ REGISTRY: dict[str, Consumer] = {}
 
 
 def register(
-    name: str, *, types: Iterable[EventType | str] = (), max_attempts: int = 3, backoff_s: float = 0.05
+    name: str,
+    *,
+    types: Iterable[EventType | str] = (),
+    accepts: Callable[[Envelope], bool] | None = None,
+    max_attempts: int = 3,
+    backoff_s: float = 0.05,
 ) -> Callable[[Handler], Handler]:
-    """Registers `handler` as the consumer `name` for `types` (all types when empty)."""
+    """Registers `handler` as the consumer `name` for `types` (all types when empty) and the
+    envelopes `accepts` lets through (all when None)."""
 
     def decorator(handler: Handler) -> Handler:
         REGISTRY[name] = Consumer(
             name=name,
             handler=handler,
             event_types=frozenset(EventType(t).value for t in types),
+            accepts=accepts,
             max_attempts=max_attempts,
             backoff_s=backoff_s,
         )
@@ -68,8 +80,11 @@ class Outcome:
 
 def deliver(consumer: Consumer, envelope: Envelope, *, dead_letter_sink: Callable | None = None) -> str:
     """Hands one event to a consumer: at most one effect per event id (the processed-event row
-    commits with the handler's own writes), retried with exponential backoff, then dead-lettered."""
-    if not consumer.wants(envelope["type"]):
+    commits with the handler's own writes), retried with exponential backoff, then dead-lettered.
+
+    The handler acts for nobody, in-process as in its own process: the events it emits are the
+    system's, not those of the user whose request it follows."""
+    if not consumer.wants(envelope):
         return Outcome.SKIPPED
     error: Exception | None = None
     for attempt in range(1, consumer.max_attempts + 1):
@@ -80,7 +95,8 @@ def deliver(consumer: Consumer, envelope: Envelope, *, dead_letter_sink: Callabl
                         ProcessedEvent.objects.create(consumer=consumer.name, event_id=envelope["id"])
                 except IntegrityError:
                     return Outcome.DUPLICATE
-                consumer.handler(envelope)
+                with acting_as(None):
+                    consumer.handler(envelope)
             return Outcome.PROCESSED
         except Exception as caught:  # noqa: BLE001 - any handler failure is retried, then dead-lettered
             error = caught

@@ -3,10 +3,12 @@
 import asyncio
 import os
 import threading
+from datetime import datetime
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from events.anomaly import observe_mutation
 from events.consumers import register
 from events.models import StoredEvent
 from events.taxonomy import TOPICS, EventType
@@ -74,3 +76,15 @@ def broadcast(envelope: dict) -> None:
         )
 
     _LayerLoop.run(send())
+
+
+def _acted_for_a_user(envelope: dict) -> bool:
+    return envelope.get("actor") is not None
+
+
+@register("anomaly-detector", accepts=_acted_for_a_user)
+def detect_anomalies(envelope: dict) -> None:
+    """Anomaly detection (events/anomaly.py): each event a user's request emitted is one change by
+    that user at the event's time. Events the system emits on its own (no actor) are skipped before
+    any database work, the detector's own alerts among them."""
+    observe_mutation(envelope["actor"], datetime.fromisoformat(envelope["time"]).timestamp())

@@ -8,9 +8,10 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from events.models import OutboxEvent
+from events.relay import wake_relay
 from events.schemas import SCHEMAS
 from events.taxonomy import TOPICS, EventType
-from tms.context import current_correlation_id
+from tms.context import current_actor, current_correlation_id
 
 SOURCE = "/tms"
 SPEC_VERSION = "1.0"
@@ -37,6 +38,8 @@ def emit(event_type: EventType | str, *, subject: Any, data: dict[str, Any]) -> 
 
     Raises UnknownEventType or InvalidEventData for what the taxonomy does not allow, and
     RuntimeError outside a transaction: an event must commit or roll back with its change.
+    An event emitted on behalf of a user carries the CloudEvents extension attribute `actor`, the
+    user's id (what anomaly detection counts); one the system emits on its own has none.
     """
     try:
         event_type = EventType(event_type)
@@ -59,6 +62,9 @@ def emit(event_type: EventType | str, *, subject: Any, data: dict[str, Any]) -> 
         "correlationid": current_correlation_id() or None,
         "data": data,
     }
+    actor = current_actor()
+    if actor is not None:
+        envelope["actor"] = actor
     event = OutboxEvent.objects.create(
         id=event_id,
         type=event_type.value,
@@ -68,11 +74,5 @@ def emit(event_type: EventType | str, *, subject: Any, data: dict[str, Any]) -> 
     )
     # Several events in one transaction wake the relay several times; all but the first find
     # nothing to do (one indexed query each).
-    transaction.on_commit(_wake_relay)
+    transaction.on_commit(wake_relay)
     return event
-
-
-def _wake_relay() -> None:
-    from events.relay import wake_relay  # the relay imports the consumers, which import models
-
-    wake_relay()

@@ -75,13 +75,19 @@ class LoadDelayed(LoadEvent):
     predicted_lateness_s: int | None
 
 
-class VehicleStatusChanged(EventData):
-    vehicle_id: UUID
+class CarrierAssetStatusChanged(EventData):
+    """A carrier's vehicle or driver moved along its dispatch status machine: set by a dispatcher
+    (`reason`), or following a load (`load_id`)."""
+
     carrier_id: UUID
     previous_status: str
     status: str
     reason: str = ""
     load_id: UUID | None = None
+
+
+class VehicleStatusChanged(CarrierAssetStatusChanged):
+    vehicle_id: UUID
 
 
 class VehicleMaintenanceDue(EventData):
@@ -106,16 +112,13 @@ class VehicleLocationUpdated(Location):
     heading: float | None = None
 
 
-class DriverStatusChanged(EventData):
+class DriverStatusChanged(CarrierAssetStatusChanged):
+    """Also the hours-of-service duty status, and the driving hours it leaves."""
+
     driver_id: UUID
-    carrier_id: UUID
-    previous_status: str
-    status: str
     previous_duty_status: str
     duty_status: str
     hours_remaining: float
-    reason: str = ""
-    load_id: UUID | None = None
 
 
 class DriverLocationUpdated(Location):
@@ -124,8 +127,9 @@ class DriverLocationUpdated(Location):
 
 
 class DriverHosViolation(EventData):
-    model_config = ConfigDict(extra="allow")
     driver_id: UUID
+    carrier_id: UUID
+    violation_id: UUID
     rule: str
     start: datetime
     end: datetime | None = None

@@ -4,9 +4,9 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count
 
-from events.admin import ReadOnlyInline, ServiceModelAdmin
 from fleet import services
 from fleet.models import Carrier, Vehicle, VehicleStatus
+from tms.admin import ReadOnlyInline, ServiceModelAdmin
 
 BUSY_STATUSES = (VehicleStatus.ASSIGNED, VehicleStatus.IN_TRANSIT)
 RECORD_FIELDS = ["id", "created_at", "updated_at"]

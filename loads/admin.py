@@ -10,11 +10,11 @@ from django import forms
 from django.contrib import admin
 
 from drivers.models import Driver, DriverStatus
-from events.admin import ServiceModelAdmin
 from fleet.admin import RECORD_FIELDS
 from fleet.models import Vehicle, VehicleStatus
 from loads import services
 from loads.models import TRANSITION_FIELDS, Facility, Load, LoadStatus
+from tms.admin import ServiceModelAdmin
 from tms.exceptions import Conflict
 
 TIME_ZONES = sorted(zoneinfo.available_timezones())

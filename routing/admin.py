@@ -7,11 +7,11 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
-from events.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceModelAdmin
 from loads.admin import LoadAdmin
 from routing import services
 from routing.api.serializers import OptimizeFleetSerializer
 from routing.models import FleetPlan, Route
+from tms.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceModelAdmin
 from tms.exceptions import DomainError
 
 

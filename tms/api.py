@@ -13,7 +13,6 @@ from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest, JsonResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -24,6 +23,7 @@ from rest_framework_gis.fields import GeometryField
 from tms.api_defaults import OPERATORS, VIEWER, AuthThrottle, roles_of
 from tms.context import current_correlation_id
 from tms.exceptions import DomainError
+from tms.services import api_token_for
 
 logger = logging.getLogger(__name__)
 
@@ -283,5 +283,4 @@ class ObtainTokenView(APIView):
                 ) from error
             raise
         user = serializer.validated_data["user"]
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response({"token": token.key, "roles": sorted(roles_of(user))})
+        return Response({"token": api_token_for(user=user).key, "roles": sorted(roles_of(user))})

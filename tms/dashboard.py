@@ -2,7 +2,8 @@
 
 A Leaflet map of the fleet (Leaflet from npm, served as static files, no CDN), the loads by status
 and the live event feed. The page carries its initial state as JSON; from then on it follows the
-`/ws` live stream with the user's API token, created here if they have none.
+`/ws` live stream with the user's API token, which its script asks for with a POST to
+`/admin/dispatch-board/token` (session and CSRF token): showing the page writes nothing.
 """
 
 from typing import Any
@@ -11,17 +12,19 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from rest_framework.authtoken.models import Token
+from django.views.decorators.http import require_POST, require_safe
 
 from events.models import StoredEvent
 from events.taxonomy import EventType
 from fleet.models import Vehicle
 from loads.models import Facility, Load, LoadStatus
+from tms.services import api_token_for
 
-DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 TILE_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 FEED_SIZE = 50
 LOADS_LISTED = 200
@@ -113,15 +116,15 @@ def board_state() -> dict[str, Any]:
 
 @never_cache
 @staff_member_required
+@require_safe
 def dispatch_board(request: HttpRequest) -> HttpResponse:
-    # The page holds the user's API token for the WebSocket (browsers cannot set its headers):
-    # never cached, and only ever sent to that user.
-    token, _ = Token.objects.get_or_create(user=request.user)
     config = {
-        "token": token.key,
+        "token_url": reverse("dispatch-board-token"),
+        # The script's POST for the token carries it, as a form would (Django's CSRF check).
+        "csrf_token": get_token(request),
         "ws_path": "/ws",
         "topics": TOPICS,
-        "tile_url": getattr(settings, "TMS_MAP_TILE_URL", DEFAULT_TILE_URL),
+        "tile_url": settings.TMS_MAP_TILE_URL,
         "tile_attribution": TILE_ATTRIBUTION,
         "feed_size": FEED_SIZE,
     }
@@ -132,3 +135,13 @@ def dispatch_board(request: HttpRequest) -> HttpResponse:
         "board_state": board_state(),
     }
     return render(request, "dashboard/dispatch_board.html", context)
+
+
+@never_cache
+@staff_member_required
+@require_POST
+def board_token(request: HttpRequest) -> JsonResponse:
+    """The signed-in user's API token, for the board's WebSocket (browsers cannot set its headers):
+    asked for with a POST, since the first one creates it; never cached, only ever sent to that
+    user."""
+    return JsonResponse({"token": api_token_for(user=request.user).key})

@@ -9,6 +9,9 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from events.relay import backlog
+from fleet.relay import relay_backlog
+
 
 def _timed(check) -> dict:
     started = time.perf_counter()
@@ -41,18 +44,6 @@ def _redis() -> dict:
         client.close()
 
 
-def _outbox() -> dict:
-    from events.relay import backlog  # tms sits below events; health reads it at request time
-
-    return backlog()
-
-
-def _tracking_backlog() -> dict:
-    from fleet.relay import relay_backlog  # GPS fixes stored by batches wait for their relay
-
-    return relay_backlog()
-
-
 def _backend(external: bool) -> str:
     return "external" if external else "embedded"
 
@@ -81,8 +72,9 @@ def health(request: HttpRequest) -> JsonResponse:
             "required": False,
             "backend": "external" if settings.KAFKA_BOOTSTRAP_SERVERS else "embedded (in-process relay)",
         },
-        "outbox": {"required": False, **_timed(_outbox)},
-        "tracking_relay": {"required": False, **_timed(_tracking_backlog)},
+        "outbox": {"required": False, **_timed(backlog)},
+        # GPS fixes stored by batches wait for their own relay.
+        "tracking_relay": {"required": False, **_timed(relay_backlog)},
         "neo4j": {
             "required": False,
             "backend": "external" if settings.NEO4J_URI else "embedded (in-process graph)",

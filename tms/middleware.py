@@ -5,7 +5,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 from tms import metrics
-from tms.context import accept_or_new, correlation_id
+from tms.api import error_response
+from tms.context import accept_or_new, actor, correlation_id
 
 
 class CorrelationIdMiddleware:
@@ -25,6 +26,29 @@ class CorrelationIdMiddleware:
         return response
 
 
+class ActorMiddleware:
+    """Makes the request's user the actor of the events the request emits (their `actor`).
+
+    The user is read when an event is emitted, not here: the admin's session user is known now,
+    but DRF authenticates a token inside the view (and then sets `request.user`).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        token = actor.set(lambda: _user_id(request))
+        try:
+            return self.get_response(request)
+        finally:
+            actor.reset(token)
+
+
+def _user_id(request: HttpRequest) -> int | None:
+    user = getattr(request, "user", None)
+    return user.pk if user is not None and user.is_authenticated else None
+
+
 class RequestSizeLimitMiddleware:
     """Refuses oversize bodies before anything reads them.
 
@@ -42,8 +66,6 @@ class RequestSizeLimitMiddleware:
         except ValueError:
             length = 0
         if limit is not None and length > limit:
-            from tms.api import error_response
-
             return error_response(
                 413,
                 "request_too_large",

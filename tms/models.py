@@ -3,6 +3,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from tms.exceptions import InvalidTransition
+
 
 class BaseEntity(models.Model):
     """UUID key and timestamps, shared by every entity table."""
@@ -24,8 +26,6 @@ def choices_constraint(field: str, choices: type[models.TextChoices], table: str
 
 def check_transition(transitions: dict[str, set[str]], current: str, target: str, *, entity: str) -> None:
     """Raises InvalidTransition (409) unless `current -> target` is in the status machine."""
-    from tms.exceptions import InvalidTransition
-
     allowed = transitions.get(current, set())
     if target not in allowed:
         raise InvalidTransition(

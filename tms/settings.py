@@ -77,6 +77,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "tms.middleware.MetricsMiddleware",
     "tms.middleware.CorrelationIdMiddleware",
+    "tms.middleware.ActorMiddleware",
     "tms.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -204,9 +205,7 @@ CHANNEL_LAYERS = {
     }
 }
 
-# --- WebSocket live stream (/ws, events/ws.py) ---------------------------------------------------
-# What a DRIVER may follow on /ws: a function of the user id (loads knows; events must not).
-TMS_WS_DRIVER_WORK = "loads.selectors.driver_active_work"
+# --- WebSocket live stream (/ws, tms/ws.py) ------------------------------------------------------
 TMS_WS_HEARTBEAT_S = float(env("TMS_WS_HEARTBEAT_S", "25"))  # server keepalive message period
 TMS_WS_IDLE_TIMEOUT_S = float(env("TMS_WS_IDLE_TIMEOUT_S", "120"))  # close after this long silent
 TMS_WS_LOCATION_MAX_PER_S = float(env("TMS_WS_LOCATION_MAX_PER_S", "1"))  # per vehicle, client; 0: all

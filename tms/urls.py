@@ -14,6 +14,7 @@ urlpatterns = [
     path("metrics", monitoring.metrics, name="metrics"),
     # Before the admin's catch-all:
     path("admin/dispatch-board/", dashboard.dispatch_board, name="dispatch-board"),
+    path("admin/dispatch-board/token", dashboard.board_token, name="dispatch-board-token"),
     path("admin/", admin.site.urls),
     path("api/auth/token/", api.ObtainTokenView.as_view(), name="auth-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -2,16 +2,15 @@
 
 import django_filters
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count, Q
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from events import audit
-from events.models import AuditAction, OutboxEvent, StoredEvent
-from events.outbox import InvalidEventData, emit
+from events.models import OutboxEvent, StoredEvent
+from events.outbox import InvalidEventData
+from events.services import publish_event
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
 from tms.api_defaults import OperatorsAndViewers
 from tms.exceptions import DependencyUnavailable
@@ -38,22 +37,8 @@ class PublishView(APIView):
         routed to the type's topic through the outbox, like every other event."""
         payload = PublishInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        event_type = EventType(payload.validated_data["type"])
         try:
-            with transaction.atomic():
-                event = emit(
-                    event_type, subject=payload.validated_data["subject"], data=payload.validated_data["data"]
-                )
-                audit.record(
-                    instance=event,
-                    action=AuditAction.CREATE,
-                    changed_data={
-                        "type": event.type,
-                        "subject": event.subject,
-                        "data": event.envelope["data"],
-                    },
-                    by=request.user,
-                )
+            event = publish_event(**payload.validated_data, by=request.user)
         except InvalidEventData as error:
             raise exceptions.ValidationError({"data": [str(error)]}) from error
         return Response(

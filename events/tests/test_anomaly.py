@@ -1,10 +1,12 @@
-import time
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 
-from events.anomaly import SustainedMutationRate, observe_mutation
-from events.models import OutboxEvent
-from fleet.tests.factories import CarrierFactory
+from events.anomaly import SustainedMutationRate
+from events.consumers import REGISTRY, Outcome, deliver
+from events.models import OutboxEvent, ProcessedEvent
+from events.taxonomy import TOPICS
 
 pytestmark = pytest.mark.django_db
 
@@ -47,33 +49,58 @@ class TestSustainedMutationRate:
         assert not any(rule.observe(user, t) for user, t in interleaved)
 
 
+def envelope(actor: int | None, at: float) -> dict:
+    """A change as the consumer receives it: an event a user's request emitted at `at`."""
+    event = {
+        "id": str(uuid.uuid4()),
+        "type": "LOAD_UPDATED",
+        "subject": str(uuid.uuid4()),
+        "time": datetime.fromtimestamp(at, UTC).isoformat(),
+        "data": {},
+    }
+    return event if actor is None else {**event, "actor": actor}
+
+
 def test_an_anomaly_emits_the_event_and_an_alert(settings):
     settings.ANOMALY_WINDOW_S = 2
-    fired = []
-    for t in [T0, T0 + 0.5, T0 + 1.0, T0 + 1.5]:
-        fired += observe_mutation(42, t)
-    assert len(fired) == 1
+    detector = REGISTRY["anomaly-detector"]
+    outcomes = [deliver(detector, envelope(42, t)) for t in [T0, T0 + 0.5, T0 + 1.0, T0 + 1.5]]
+    assert outcomes == [Outcome.PROCESSED] * 4
     anomaly = OutboxEvent.objects.get(type="ANOMALY_SUSPECTED")
     assert anomaly.topic == "tms.anomalies"
     assert anomaly.envelope["data"]["user_id"] == 42
     alert = OutboxEvent.objects.get(type="SYSTEM_ALERT")
     assert alert.envelope["data"]["source"] == "anomaly-detector"
+    # The detector's own events are the system's: no actor, so it never counts them.
+    assert "actor" not in anomaly.envelope and "actor" not in alert.envelope
 
 
-def test_api_mutations_are_observed_within_seconds(dispatcher, settings, django_capture_on_commit_callbacks):
-    """A client hammering the API at more than 1 write/s is flagged right after the write that
-    tips it over, with no background job in between."""
+def test_a_redelivered_change_is_counted_once(settings):
     settings.ANOMALY_WINDOW_S = 2
-    carrier = CarrierFactory()
-    start = time.time()
-    flagged_after = None
-    while time.time() - start < 4 and flagged_after is None:
-        with django_capture_on_commit_callbacks(execute=True):
-            dispatcher.patch(f"/api/carriers/{carrier.pk}/", {"name": f"n{time.time()}"}, format="json")
-        if OutboxEvent.objects.filter(type="ANOMALY_SUSPECTED").exists():
-            flagged_after = time.time() - start
-        time.sleep(0.2)
-    assert flagged_after is not None
-    assert flagged_after < 3
-    event = OutboxEvent.objects.get(type="ANOMALY_SUSPECTED")
-    assert event.envelope["data"]["user_id"] == dispatcher.user.pk
+    detector = REGISTRY["anomaly-detector"]
+    first = envelope(42, T0)
+    changes = [first, first, first, envelope(42, T0 + 1.0)]
+    assert [deliver(detector, change) for change in changes] == [
+        Outcome.PROCESSED,
+        Outcome.DUPLICATE,
+        Outcome.DUPLICATE,
+        Outcome.PROCESSED,
+    ]
+    assert not OutboxEvent.objects.filter(type="ANOMALY_SUSPECTED").exists()
+
+
+def test_events_the_system_emits_on_its_own_are_skipped_before_any_database_work(
+    settings, django_assert_num_queries
+):
+    settings.ANOMALY_WINDOW_S = 2
+    detector = REGISTRY["anomaly-detector"]
+    with django_assert_num_queries(0):
+        outcomes = [deliver(detector, envelope(None, T0 + i * 0.25)) for i in range(12)]
+    assert set(outcomes) == {Outcome.SKIPPED}
+    assert not ProcessedEvent.objects.exists()
+
+
+def test_the_detector_is_a_registered_consumer_of_every_topic():
+    detector = REGISTRY["anomaly-detector"]
+    assert detector.event_types == frozenset()  # every type: a user may cause any of them
+    assert set(detector.topics) == set(TOPICS.values())

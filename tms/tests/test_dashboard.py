@@ -1,5 +1,6 @@
-"""The dispatch board at /admin/dispatch-board/: who may see it, what it embeds, and that Leaflet
-is served from our own static files."""
+"""The dispatch board at /admin/dispatch-board/: who may see it, what it embeds, how its script
+gets the live stream's token (a POST, never the page's GET), and that Leaflet is served from our
+own static files."""
 
 import json
 import re
@@ -8,7 +9,9 @@ from io import StringIO
 import pytest
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from fleet import services as fleet_services
@@ -20,6 +23,7 @@ from tms.tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 BOARD = "/admin/dispatch-board/"
+TOKEN = "/admin/dispatch-board/token"
 
 
 @pytest.fixture
@@ -39,7 +43,11 @@ def embedded(response, element_id: str):
     return json.loads(match.group(1))
 
 
-def test_board_renders_for_staff_with_map_token_and_local_leaflet(staff_client):
+def writes(queries) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+
+
+def test_board_renders_for_staff_with_its_config_and_local_leaflet(staff_client):
     response = staff_client.get(BOARD)
 
     assert response.status_code == 200
@@ -47,20 +55,50 @@ def test_board_renders_for_staff_with_map_token_and_local_leaflet(staff_client):
     assert '<script src="/static/leaflet/leaflet.js">' in response.text
     assert 'href="/static/leaflet/leaflet.css"' in response.text
     assert "unpkg" not in response.text and "cdn" not in response.text.lower()
-    token = Token.objects.get(user=staff_client.user)
     config = embedded(response, "board-config")
-    assert config["token"] == token.key
+    assert "token" not in config
+    assert config["token_url"] == TOKEN
+    assert config["csrf_token"]
     assert config["ws_path"] == "/ws"
     assert config["topics"] == ["tms.vehicles.tracking", "tms.vehicles", "tms.loads"]
     assert "no-store" in response["Cache-Control"]
 
 
+def test_showing_the_board_writes_no_token_and_nothing_else(staff_client):
+    staff_client.get(BOARD)  # the session's first request may touch the session row
+    with CaptureQueriesContext(connection) as queries:
+        assert staff_client.get(BOARD).status_code == 200
+        assert staff_client.head(BOARD).status_code == 200
+    assert writes(queries) == []
+    assert not Token.objects.exists()
+
+
+def test_the_boards_script_gets_the_token_with_a_post_carrying_the_csrf_token():
+    user = UserFactory(username="board-csrf", is_staff=True, roles=[DISPATCHER])
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    config = embedded(browser.get(BOARD), "board-config")
+
+    assert browser.post(config["token_url"]).status_code == 403  # no CSRF token: refused
+    assert not Token.objects.exists()
+    response = browser.post(config["token_url"], HTTP_X_CSRFTOKEN=config["csrf_token"])
+
+    assert response.status_code == 200
+    assert response.json() == {"token": Token.objects.get(user=user).key}
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_the_token_is_never_handed_out_on_a_get(staff_client):
+    assert staff_client.get(TOKEN).status_code == 405
+    assert not Token.objects.exists()
+
+
 def test_board_reuses_the_users_existing_token(staff_client):
     token = Token.objects.create(user=staff_client.user)
 
-    config = embedded(staff_client.get(BOARD), "board-config")
+    response = staff_client.post(TOKEN)
 
-    assert config["token"] == token.key
+    assert response.json() == {"token": token.key}
     assert Token.objects.filter(user=staff_client.user).count() == 1
 
 
@@ -69,6 +107,9 @@ def test_anonymous_is_redirected_to_the_admin_login():
 
     assert response.status_code == 302
     assert response["Location"] == f"/admin/login/?next={BOARD}"
+    token_response = Client().post(TOKEN)
+    assert token_response.status_code == 302
+    assert token_response["Location"] == f"/admin/login/?next={TOKEN}"
     assert not Token.objects.exists()
 
 
@@ -81,6 +122,7 @@ def test_a_logged_in_user_who_is_not_staff_is_sent_to_login_without_a_token():
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+    assert client.post(TOKEN)["Location"].startswith("/admin/login/")
     assert not Token.objects.filter(user=user).exists()
 
 
@@ -130,7 +172,7 @@ def test_board_feed_starts_with_the_latest_stored_events_but_positions(
 
 def test_board_query_count_does_not_grow_with_the_fleet(staff_client, django_assert_max_num_queries):
     load_in("ASSIGNED")
-    staff_client.get(BOARD)  # the token exists from here on
+    staff_client.get(BOARD)  # warms the session and content types
     with django_assert_max_num_queries(20) as small:
         staff_client.get(BOARD)
     for _ in range(4):

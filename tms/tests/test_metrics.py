@@ -48,7 +48,11 @@ def test_requests_are_counted_by_route_pattern_and_status(dispatcher, anon_clien
 
 
 def test_the_outbox_backlog_and_the_age_of_its_oldest_event_are_reported(anon_client):
-    emit(EventType.SYSTEM_ALERT, subject="metrics-test", data={"severity": "INFO", "message": "hello", "source": "tests"})
+    emit(
+        EventType.SYSTEM_ALERT,
+        subject="metrics-test",
+        data={"severity": "INFO", "message": "hello", "source": "tests"},
+    )
 
     text = scrape(anon_client)
 

@@ -1,10 +1,12 @@
-"""The live stream's rules as pure functions: filters, group choice, what a driver may see."""
+"""The live stream's rules as pure functions: filters and group choice (what a driver may see is
+loads.selectors': loads/tests/test_driver_scope.py)."""
 
 import uuid
 
 import pytest
 
-from events.ws import DriverScope, Filters, driver_may_see, groups_for
+from loads.selectors import DriverScope
+from tms.ws import Filters, groups_for
 
 V1, V2, C1, L1, D1 = (str(uuid.uuid4()) for _ in range(5))
 
@@ -60,29 +62,3 @@ SCOPE = DriverScope(driver_id=D1, load_ids=frozenset({L1}), vehicle_ids=frozense
 )
 def test_subscriptions_join_the_smallest_groups_that_carry_them(topic, filters, scope, groups):
     assert groups_for(topic, Filters.parse(filters), scope) == groups
-
-
-@pytest.mark.parametrize(
-    "topic, data, visible",
-    [
-        ("tms.loads", {"load_id": L1, "driver_id": D1}, True),
-        ("tms.loads", {"load_id": L1, "driver_id": None, "previous_driver_id": D1}, True),
-        ("tms.loads", {"load_id": L1, "driver_id": str(uuid.uuid4())}, False),
-        ("tms.drivers", {"driver_id": D1}, True),
-        ("tms.drivers", {"driver_id": str(uuid.uuid4())}, False),
-        ("tms.vehicles.tracking", {"vehicle_id": V1}, True),
-        ("tms.vehicles", {"vehicle_id": V2}, False),
-        ("tms.routes", {"load_id": L1}, True),
-        ("tms.routes", {"load_id": str(uuid.uuid4()), "driver_id": D1}, True),
-        ("tms.routes", {"load_id": str(uuid.uuid4())}, False),
-        ("tms.carriers", {"carrier_id": C1, "driver_id": D1}, False),
-    ],
-)
-def test_a_driver_sees_only_their_own_work(topic, data, visible):
-    assert driver_may_see(SCOPE, topic, data) is visible
-
-
-@pytest.mark.parametrize("topic", ["tms.loads", "tms.drivers", "tms.vehicles.tracking", "tms.routes"])
-def test_a_driver_user_without_a_driver_record_sees_nothing(topic):
-    nobody = DriverScope(driver_id=None, load_ids=frozenset(), vehicle_ids=frozenset())
-    assert driver_may_see(nobody, topic, {"driver_id": None, "previous_driver_id": None}) is False

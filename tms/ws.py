@@ -1,5 +1,9 @@
 """The live stream: `/ws`, a WebSocket that pushes domain events to screens as the relay publishes them.
 
+A wiring module of the project package: the transport (protocol, groups, coalescing, the bounded
+send queue) is here; who may see what is decided by the owning apps (a driver's work:
+`loads.selectors.read_driver_scope` and `driver_may_see`).
+
 Connecting
 ----------
     ws://HOST/ws?token=TOKEN                       (browsers: they cannot set headers)
@@ -77,6 +81,7 @@ tms.loads, tms.vehicles, tms.vehicles.tracking, tms.drivers and tms.routes, and 
   loads (ASSIGNED, PICKED_UP, IN_TRANSIT, DELAYED);
 - route events whose `load_id` is one of their active loads or whose `driver_id` is theirs.
 
+(That rule is `loads.selectors.driver_may_see`, their work `loads.selectors.read_driver_scope`.)
 Subscribing to tms.carriers, tms.system.alerts, tms.ai.predictions or tms.anomalies is refused
 (forbidden_topic): carrier commercials, operations alerts, predictions about other drivers' work
 and the audit anomaly stream are not theirs. Their active loads are read at connect, again
@@ -118,10 +123,12 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.utils.module_loading import import_string
+from django.urls import re_path
+from rest_framework.authtoken.models import Token
 
 from events.handlers import entity_group, topic_group
 from events.taxonomy import TOPICS, EventType
+from loads.selectors import DriverScope, driver_may_see, read_driver_scope
 from tms.api_defaults import DRIVER, OPERATORS, VIEWER, roles_of
 
 logger = logging.getLogger(__name__)
@@ -167,15 +174,6 @@ class BadRequest(Exception):
 
 
 @dataclass(frozen=True)
-class DriverScope:
-    """What a DRIVER-only user may see: their driver record, active loads and those loads' vehicles."""
-
-    driver_id: str | None
-    load_ids: frozenset[str]
-    vehicle_ids: frozenset[str]
-
-
-@dataclass(frozen=True)
 class Principal:
     user_id: int
     roles: frozenset[str]
@@ -186,23 +184,8 @@ class Principal:
         return KNOWN_TOPICS if self.driver_scope is None else DRIVER_TOPICS
 
 
-def read_driver_scope(user_id: int) -> DriverScope:
-    """`events` sits below the domain apps and names none of them: the query that knows what a
-    driver is working on lives with loads, and settings.TMS_WS_DRIVER_WORK names it."""
-    driver_id, active = import_string(settings.TMS_WS_DRIVER_WORK)(user_id)
-    if driver_id is None:
-        return DriverScope(None, frozenset(), frozenset())
-    return DriverScope(
-        driver_id=str(driver_id),
-        load_ids=frozenset(str(load_id) for load_id, _ in active),
-        vehicle_ids=frozenset(str(vehicle_id) for _, vehicle_id in active if vehicle_id),
-    )
-
-
 def read_principal(token_key: str) -> Principal | None:
     """The token's user and what they may see; None for an unknown token or inactive user."""
-    from rest_framework.authtoken.models import Token
-
     token = Token.objects.select_related("user").filter(key=token_key).first()
     if token is None or not token.user.is_active:
         return None
@@ -222,22 +205,6 @@ def token_from(scope: dict) -> str | None:
                 return key.strip()
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return (query.get("token") or [None])[0] or None
-
-
-def driver_may_see(scope: DriverScope, topic: str, data: dict) -> bool:
-    """The DRIVER rule of the module docstring, on one event."""
-    me = scope.driver_id
-    if me is None:
-        return False
-    if topic == "tms.loads":
-        return me in (data.get("driver_id"), data.get("previous_driver_id"))
-    if topic == "tms.drivers":
-        return data.get("driver_id") == me
-    if topic in ("tms.vehicles", "tms.vehicles.tracking"):
-        return data.get("vehicle_id") in scope.vehicle_ids
-    if topic == "tms.routes":
-        return data.get("load_id") in scope.load_ids or data.get("driver_id") == me
-    return False
 
 
 # --- Filters -------------------------------------------------------------------------------------
@@ -687,3 +654,9 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
             self._schedule("scope", settings.TMS_WS_DRIVER_SCOPE_REFRESH_S, self._periodic_scope_refresh)
 
         self._spawn(refresh())
+
+
+# Mounted by tms/asgi.py.
+websocket_urlpatterns = [
+    re_path(r"^ws/?$", LiveStreamConsumer.as_asgi()),
+]

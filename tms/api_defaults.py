@@ -6,7 +6,12 @@ must not import DRF's views.
 """
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, Group
+from django.contrib.postgres.expressions import ArraySubquery
+from django.core.cache import cache
+from django.db.models import OuterRef
+from rest_framework import authentication, exceptions
+from rest_framework.authtoken.models import Token
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
@@ -27,6 +32,23 @@ def roles_of(user) -> frozenset[str]:
             cached |= {ADMIN}
         user._tms_roles = cached
     return cached
+
+
+class TokenAuthentication(authentication.TokenAuthentication):
+    """DRF's token authentication, with the user's roles read in the same query (an array
+    subquery) instead of a second one on every request."""
+
+    def authenticate_credentials(self, key):
+        roles = Group.objects.filter(user=OuterRef("user_id"), name__in=ROLES).values("name")
+        token = (
+            Token.objects.select_related("user").annotate(roles=ArraySubquery(roles)).filter(key=key).first()
+        )
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid token.")
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        token.user._tms_roles = frozenset(token.roles) | ({ADMIN} if token.user.is_superuser else frozenset())
+        return token.user, token
 
 
 def is_operator(user) -> bool:
@@ -79,10 +101,36 @@ class Pagination(PageNumberPagination):
 
 class SettingsRateThrottle(SimpleRateThrottle):
     """The base of every throttle: reads its scope's rate from settings.REST_FRAMEWORK at request
-    time, so operators (and tests) can change it; a scope without a rate is not throttled."""
+    time, so operators (and tests) can change it; a scope without a rate is not throttled.
+
+    A fixed-window counter in Redis, one round trip per request (INCR, and EXPIRE on the window's
+    first request): DRF's own keeps every request's timestamp in a list that it reads, unpickles,
+    rewrites and repickles each time, up to 6,000 floats for a busy API user. A client gets at most
+    the rate's count per window (the window is the rate's period, aligned to the clock).
+    """
 
     def get_rate(self):
         return settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"].get(self.scope)
+
+    def allow_request(self, request, view) -> bool:
+        if self.rate is None:
+            return True
+        self.key = self.get_cache_key(request, view)
+        if self.key is None:
+            return True
+        now = self.timer()
+        window = int(now // self.duration)
+        self.retry_after_s = self.duration - (now - window * self.duration)
+        key = cache.make_and_validate_key(f"{self.key}:{window}")
+        client = cache._cache.get_client(key, write=True)  # Django's RedisCache: the redis-py client
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, self.duration + 1, nx=True)
+        count, _ = pipe.execute()
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        return self.retry_after_s
 
 
 class AnonThrottle(SettingsRateThrottle, AnonRateThrottle):

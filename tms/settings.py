@@ -244,7 +244,7 @@ TMS_DEMO_PASSWORD = env("TMS_DEMO_PASSWORD", "demo-pass")
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "tms.api_defaults.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["tms.api_defaults.RolePermission"],

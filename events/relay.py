@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 
+import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -96,26 +97,68 @@ def relay_pending(transport: Transport | None = None, *, max_batches: int | None
     return total
 
 
+OUTBOX_CHANNEL = "tms_outbox"
+
+
 def wake_relay() -> None:
     """Called on commit of every transaction that emitted: relay now.
 
-    Embedded: the in-process relay runs here, after the commit. With Kafka: a Celery task; if the
-    broker cannot be reached, the `relay_events` process still finds the rows when it polls.
+    Embedded: the in-process relay runs here, after the commit. With Kafka: a NOTIFY on
+    OUTBOX_CHANNEL, which wakes the `relay_events` process at once (one round trip to
+    PostgreSQL); if it is lost, the relay still finds the rows at its next poll.
     """
     if not settings.EVENTS_RELAY_ON_COMMIT:
         return
     if settings.KAFKA_BOOTSTRAP_SERVERS:
-        from events.tasks import relay_outbox
-
-        try:
-            relay_outbox.delay()
-        except Exception as error:  # noqa: BLE001 - the poller is the fallback
-            logger.warning("could not queue the relay task (%s); relay_events will pick it up", error)
+        notify(OUTBOX_CHANNEL)
         return
     try:
         relay_pending()
     except Exception:  # the change is committed; its events wait in the outbox
         logger.exception("in-process relay failed; events stay in the outbox")
+
+
+def notify(channel: str, *, using: str = "default") -> None:
+    """Wakes the relay listening on `channel` of database `using` (after a commit: the rows are
+    visible to it)."""
+    try:
+        with connections[using].cursor() as cursor:
+            cursor.execute(f"NOTIFY {channel}")
+    except DatabaseError as error:  # the poll is the fallback
+        logger.warning("could not wake the relay (%s); it will find the rows when it polls", error)
+
+
+class Wakeup:
+    """A relay's idle wait: until a NOTIFY on `channel` arrives or `timeout` passes, whichever
+    comes first, on a connection of its own (LISTEN needs one that stays open and out of any
+    transaction). Notifications that arrive while the relay works are kept by the connection and
+    end the next wait at once, so none is missed."""
+
+    def __init__(self, channel: str, *, using: str = "default") -> None:
+        self.channel, self.using = channel, using
+        self._connection: psycopg.Connection | None = None
+
+    def __call__(self, timeout: float) -> None:
+        try:
+            if self._connection is None or self._connection.closed:
+                params = connections[self.using].get_connection_params()
+                keep = ("dbname", "user", "password", "host", "port", "sslmode", "connect_timeout")
+                self._connection = psycopg.connect(
+                    **{key: params[key] for key in keep if key in params}, autocommit=True
+                )
+                self._connection.execute(f"LISTEN {self.channel}")
+                return  # (re)connected: a notification may have been missed, so poll now
+            for _ in self._connection.notifies(timeout=timeout, stop_after=1):
+                pass
+        except psycopg.Error as error:
+            logger.warning("listening on %s failed (%s); polling every %.1fs", self.channel, error, timeout)
+            self.close()
+            time.sleep(timeout)
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 def poll_forever(
@@ -126,30 +169,37 @@ def poll_forever(
     name: str = "relay",
     log: logging.Logger = logger,
     after_each_poll: Callable[[], object] | None = None,
+    wait: Callable[[float], object] | None = None,
 ) -> None:
     """The loop of every long-running relay (the outbox's, fleet's tracking relay): calls
     `relay_once` (returns how many it published) again at once while there is work, sleeps
     `poll_interval_s` when there is none, and while it fails logs "<name> failed, retrying in ..."
     and backs off, doubling the wait up to MAX_BACKOFF_S; the work waits in its table meanwhile.
-    Stops once `stop()` is true, after the current poll."""
+    Stops once `stop()` is true, after the current poll. Idle, it waits with `wait(seconds)`
+    (default: sleep; a Wakeup ends the wait early when new work is notified); backing off, it sleeps.
+    """
     delay = poll_interval_s
     while stop is None or not stop():
+        failed = False
         try:
             count = relay_once()
             delay = poll_interval_s
         except Exception as error:  # noqa: BLE001 - keep running; the work waits in its table
             log.warning("%s failed, retrying in %.1fs: %s", name, delay, error)
-            count = 0
+            count, failed = 0, True
             delay = min(delay * 2, MAX_BACKOFF_S)
         if after_each_poll is not None:
             after_each_poll()
-        if count == 0:
+        if failed:
             time.sleep(delay)
+        elif count == 0:
+            (wait or time.sleep)(delay)
 
 
-def run_forever(*, poll_interval_s: float = 0.5, transport: Transport | None = None, stop=None) -> None:
-    """The long-running relay (`manage.py relay_events`): polls, relays, backs off while the
-    broker is down, and prunes published rows past their retention."""
+def run_forever(*, poll_interval_s: float = 1.0, transport: Transport | None = None, stop=None) -> None:
+    """The long-running relay (`manage.py relay_events`): relays as soon as a commit notifies it
+    (else every `poll_interval_s`), backs off while the broker is down, and prunes published rows
+    past their retention."""
     transport = transport or default_transport()
     last_prune = 0.0
 
@@ -159,12 +209,17 @@ def run_forever(*, poll_interval_s: float = 0.5, transport: Transport | None = N
             prune_published()
             last_prune = time.monotonic()
 
-    poll_forever(
-        lambda: relay_pending(transport, max_batches=20),
-        poll_interval_s=poll_interval_s,
-        stop=stop,
-        after_each_poll=prune_every_minute,
-    )
+    wakeup = Wakeup(OUTBOX_CHANNEL)
+    try:
+        poll_forever(
+            lambda: relay_pending(transport, max_batches=20),
+            poll_interval_s=poll_interval_s,
+            stop=stop,
+            after_each_poll=prune_every_minute,
+            wait=wakeup,
+        )
+    finally:
+        wakeup.close()
 
 
 def prune_published(retention: timedelta | None = None) -> int:

@@ -21,7 +21,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from events.outbox import SOURCE, SPEC_VERSION
-from events.relay import default_transport, poll_forever
+from events.relay import Wakeup, default_transport, notify, poll_forever
 from events.schemas import SCHEMAS
 from events.taxonomy import TOPICS, EventType
 from fleet.models import TrackingRelayCursor
@@ -162,11 +162,17 @@ def relay_fixes(transport=None, *, batch_size: int = 5000) -> int:
     return len(rows)
 
 
+TRACKING_CHANNEL = "tms_tracking"
+
+
 def wake_relay_in_process() -> None:
-    """After a commit that stored fixes for the relay, in the embedded setup (no Kafka, relay on
-    commit): publish them now to the in-process consumers, as events.relay.wake_relay does for the
-    outbox. With Kafka, the long-running relay (run_forever) picks them up."""
-    if not settings.EVENTS_RELAY_ON_COMMIT or settings.KAFKA_BOOTSTRAP_SERVERS:
+    """After a commit that stored fixes for the relay: embedded (no Kafka), publish them now to the
+    in-process consumers, as events.relay.wake_relay does for the outbox; with Kafka, NOTIFY the
+    long-running relay (run_forever), which otherwise finds them at its next poll."""
+    if not settings.EVENTS_RELAY_ON_COMMIT:
+        return
+    if settings.KAFKA_BOOTSTRAP_SERVERS:
+        notify(TRACKING_CHANNEL, using=settings.TIMESERIES_DATABASE_ALIAS)
         return
     try:
         while relay_fixes():
@@ -190,14 +196,20 @@ def relay_backlog() -> dict[str, Any]:
     }
 
 
-def run_forever(*, poll_interval_s: float = 0.2, transport=None, stop=None) -> None:
+def run_forever(*, poll_interval_s: float = 1.0, transport=None, stop=None) -> None:
     """The long-running tracking relay (`manage.py relay_tracking`): publishes while there is work,
-    sleeps otherwise, backs off while the transport fails (the fixes wait in gps_points)."""
+    waits for a commit's NOTIFY otherwise (or `poll_interval_s`), backs off while the transport
+    fails (the fixes wait in gps_points)."""
     transport = transport or default_transport()
-    poll_forever(
-        lambda: relay_fixes(transport),
-        poll_interval_s=poll_interval_s,
-        stop=stop,
-        name="tracking relay",
-        log=logger,
-    )
+    wakeup = Wakeup(TRACKING_CHANNEL, using=settings.TIMESERIES_DATABASE_ALIAS)
+    try:
+        poll_forever(
+            lambda: relay_fixes(transport),
+            poll_interval_s=poll_interval_s,
+            stop=stop,
+            name="tracking relay",
+            log=logger,
+            wait=wakeup,
+        )
+    finally:
+        wakeup.close()

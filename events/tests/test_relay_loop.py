@@ -2,10 +2,15 @@
 work, the poll interval when idle, doubling back-off while failing, the stop flag between polls."""
 
 import logging
+import threading
+import time
+import uuid
 
 import pytest
+from django.db import connection
 
 from events import relay
+from events.relay import Wakeup, notify
 
 
 @pytest.fixture
@@ -69,6 +74,8 @@ def test_the_outbox_relay_runs_on_it_and_prunes_after_each_poll_at_most_once_a_m
     monkeypatch.setattr(relay, "relay_pending", lambda transport, max_batches: relay_once())
     pruned: list[int] = []
     monkeypatch.setattr(relay, "prune_published", lambda: pruned.append(1))
+    # Idle, the outbox relay waits for a commit's NOTIFY (or the poll interval): recorded as a sleep.
+    monkeypatch.setattr(relay.Wakeup, "__call__", lambda self, timeout: sleeps.append(timeout))
     with caplog.at_level(logging.WARNING, logger="events.relay"):
         relay.run_forever(poll_interval_s=0.05, transport=object(), stop=stop_after(calls, 3))
     assert sleeps == [0.1, 0.05]
@@ -76,3 +83,39 @@ def test_the_outbox_relay_runs_on_it_and_prunes_after_each_poll_at_most_once_a_m
     assert [(record.name, record.getMessage()) for record in caplog.records] == [
         ("events.relay", "relay failed, retrying in 0.1s: broker unreachable")
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_notify_after_commit_ends_the_relays_idle_wait_at_once():
+    channel = f"tms_test_{uuid.uuid4().hex[:8]}"
+    wakeup = Wakeup(channel)
+    try:
+        wakeup(0.01)  # connects and listens
+        started = time.monotonic()
+        wakeup(0.3)  # nothing notified: waits out its timeout
+        assert time.monotonic() - started >= 0.25
+
+        def commit_elsewhere():
+            notify(channel)
+            connection.close()
+
+        threading.Timer(0.2, commit_elsewhere).start()
+        started = time.monotonic()
+        wakeup(10.0)
+        assert 0.15 <= time.monotonic() - started < 2.0
+    finally:
+        wakeup.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_notify_that_came_while_the_relay_worked_is_not_missed():
+    channel = f"tms_test_{uuid.uuid4().hex[:8]}"
+    wakeup = Wakeup(channel)
+    try:
+        wakeup(0.01)
+        notify(channel)  # while the relay is busy, not waiting
+        started = time.monotonic()
+        wakeup(10.0)
+        assert time.monotonic() - started < 1.0
+    finally:
+        wakeup.close()

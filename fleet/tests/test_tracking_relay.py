@@ -248,12 +248,14 @@ def test_the_long_running_relay_backs_off_while_failing_and_stops_when_asked(mon
 
     monkeypatch.setattr(relay, "relay_fixes", relay_fixes)
     monkeypatch.setattr("events.relay.time.sleep", sleeps.append)
+    # Idle, the relay waits for a commit's NOTIFY (or the poll interval): recorded as a sleep.
+    monkeypatch.setattr("events.relay.Wakeup.__call__", lambda self, timeout: sleeps.append(timeout))
     transport = Recording()
     with caplog.at_level("WARNING", logger="fleet.relay"):
         relay.run_forever(transport=transport, stop=lambda: len(polls) == len(outcomes))
     assert polls == [transport] * 4
-    assert sleeps == [0.4, 0.8, 0.2]  # backs off from the 0.2 s poll interval; straight on after 4
+    assert sleeps == [2.0, 4.0, 1.0]  # backs off from the 1 s poll interval; straight on after 4
     assert [(record.name, record.getMessage()) for record in caplog.records] == [
-        ("fleet.relay", "tracking relay failed, retrying in 0.2s: broker unreachable"),
-        ("fleet.relay", "tracking relay failed, retrying in 0.4s: broker unreachable"),
+        ("fleet.relay", "tracking relay failed, retrying in 1.0s: broker unreachable"),
+        ("fleet.relay", "tracking relay failed, retrying in 2.0s: broker unreachable"),
     ]

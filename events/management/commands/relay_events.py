@@ -21,8 +21,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--poll-interval",
             type=float,
-            default=0.05,
-            help="seconds between outbox polls when idle (default 0.05: commit-to-broker latency)",
+            default=1.0,
+            help="seconds between outbox polls when idle; a commit wakes the relay at once (NOTIFY)",
         )
 
     def handle(self, *args, once: bool, poll_interval: float, verbosity: int, **options):
@@ -35,7 +35,8 @@ class Command(BaseCommand):
             return
         stopping = stop_on_signals()
         self.stdout.write(
-            f"relaying the outbox via {transport.name} (poll every {poll_interval}s); Ctrl-C stops"
+            f"relaying the outbox via {transport.name} (woken by each commit, else every {poll_interval}s); "
+            "Ctrl-C stops"
         )
         relay.run_forever(poll_interval_s=poll_interval, transport=transport, stop=stopping)
         self.stdout.write(f"stopped; backlog: {relay.backlog()}")

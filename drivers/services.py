@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
-from drivers import hos, selectors
+from drivers import hos, planning, selectors
 from drivers.models import (
     DRIVER_TRANSITIONS,
     MANUAL_DRIVER_STATUSES,
@@ -183,7 +183,7 @@ def _append_duty_record(driver: Driver, duty_status: str, *, at: datetime, by, n
 
 def _violations_and_plan(
     driver: Driver, *, at: datetime, now: datetime
-) -> tuple[list[hos.Violation], selectors.DrivingPlan]:
+) -> tuple[list[hos.Violation], planning.DrivingPlan]:
     """Violations in the log up to the reported instant, and what the driver may drive from now.
 
     Violations are judged at `at`, not now: a change reported late (or several reported in a
@@ -194,11 +194,11 @@ def _violations_and_plan(
     rules = selectors.rule_set(driver)
     segments = selectors.driver_segments(driver, since=min(at, now) - selectors.LOOKBACK, until=max(at, now))
     violations = hos.evaluate(segments, at.astimezone(zone), rules).violations
-    return violations, selectors.plan_driving(segments, now.astimezone(zone), rules)
+    return violations, planning.plan_driving(segments, now.astimezone(zone), rules)
 
 
 def _as_hours_remaining(driving: timedelta) -> Decimal:
-    hours = Decimal(str(selectors.hours(driving))).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    hours = Decimal(str(planning.hours(driving))).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
     return min(max(hours, Decimal(0)), Decimal(24))
 
 

@@ -13,7 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from drivers.models import Driver, DriverStatus
-from drivers.selectors import legal_driving_time, limit_name, rule_set
+from drivers.planning import limit_name
+from drivers.selectors import legal_driving_time, rule_set
 from drivers.services import change_driver_status
 from events import audit
 from events.models import AuditAction

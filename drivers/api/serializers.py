@@ -2,7 +2,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from drivers.models import MANUAL_DRIVER_STATUSES, Driver, DutyStatus
-from drivers.selectors import Limit
+from drivers.planning import Limit
 from fleet.api.serializers import MAX_CLOCK_SKEW
 from tms.api import PointField
 

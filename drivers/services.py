@@ -14,7 +14,6 @@ from drivers.models import (
     DRIVER_TRANSITIONS,
     MANUAL_DRIVER_STATUSES,
     Driver,
-    DriverStatus,
     DutyStatusRecord,
     HosViolation,
 )
@@ -22,6 +21,7 @@ from events import audit
 from events.models import AuditAction
 from events.outbox import emit
 from events.taxonomy import EventType
+from fleet.rules import check_keeps_carrier_on_load
 from fleet.services import move_current_location
 from tms.exceptions import BusinessRuleViolation, InvalidTransition
 from tms.models import check_transition
@@ -38,16 +38,8 @@ def create_driver(*, by, **fields) -> Driver:
 def update_driver(driver: Driver, *, by, **fields) -> None:
     """Edits a driver's record. A driver on a load keeps their carrier."""
     locked = Driver.objects.select_for_update().get(pk=driver.pk)
-    if (
-        "carrier" in fields
-        and fields["carrier"] != locked.carrier
-        and locked.status
-        in (
-            DriverStatus.ASSIGNED,
-            DriverStatus.IN_TRANSIT,
-        )
-    ):
-        raise BusinessRuleViolation("A driver on a load cannot change carrier.")
+    if "carrier" in fields:
+        check_keeps_carrier_on_load(locked, fields["carrier"], what="driver")
     audit.audited_update(driver, by=by, **fields)
 
 

@@ -24,10 +24,7 @@ from events.taxonomy import EventType
 from fleet.rules import check_keeps_carrier_on_load
 from fleet.services import move_current_location
 from tms.exceptions import BusinessRuleViolation, InvalidTransition
-from tms.models import check_transition
-
-# A duty change reported this far ahead of the server clock is a device clock error.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
+from tms.models import MAX_CLOCK_SKEW, check_transition
 
 
 def create_driver(*, by, **fields) -> Driver:

@@ -12,9 +12,7 @@ from uuid import UUID
 
 from fleet.timescale import gps_setting
 from fleet.tracking import GpsFix
-
-# A fix more than this far in the future is a device clock error, not a position.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
+from tms.models import MAX_CLOCK_SKEW
 
 # Optional measurements: (lowest, highest) accepted.
 MEASUREMENTS: dict[str, tuple[float, float]] = {

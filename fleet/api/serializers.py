@@ -3,10 +3,11 @@ from decimal import Decimal
 from django.utils import timezone
 from rest_framework import serializers
 
-from fleet.api.points import MAX_CLOCK_SKEW, MEASUREMENTS, oldest_accepted
+from fleet.api.points import MEASUREMENTS, oldest_accepted
 from fleet.models import MANUAL_VEHICLE_STATUSES, Carrier, Vehicle
 from fleet.tracking import BUCKETS
 from tms.api import PointField
+from tms.models import MAX_CLOCK_SKEW
 
 
 class CarrierSerializer(serializers.ModelSerializer):

@@ -4,10 +4,10 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from drivers.models import Driver
-from fleet.api.serializers import MAX_CLOCK_SKEW
 from fleet.models import Vehicle
 from loads.models import TRANSITION_FIELDS, Facility, Load
 from tms.api import PointField
+from tms.models import MAX_CLOCK_SKEW
 
 
 class FacilitySerializer(serializers.ModelSerializer):

@@ -293,7 +293,9 @@ def assign_load(load: Load, *, by, vehicle: Vehicle, driver: Driver) -> Load:
     if previous_vehicle and previous_vehicle != vehicle:
         change_vehicle_status(previous_vehicle, VehicleStatus.AVAILABLE, by=by, reason=f"reassigned {reason}")
     if previous_driver and previous_driver != driver:
-        change_driver_status(previous_driver, DriverStatus.AVAILABLE, by=by, reason=f"reassigned {reason}")
+        change_driver_status(
+            previous_driver, status=DriverStatus.AVAILABLE, by=by, reason=f"reassigned {reason}"
+        )
     _transition(
         load,
         LoadStatus.ASSIGNED,
@@ -311,7 +313,7 @@ def assign_load(load: Load, *, by, vehicle: Vehicle, driver: Driver) -> Load:
         },
     )
     change_vehicle_status(vehicle, VehicleStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
-    change_driver_status(driver, DriverStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
+    change_driver_status(driver, status=DriverStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
     return load
 
 
@@ -363,7 +365,7 @@ def _set_resources(load: Load, vehicle_status: str, driver_status: str, *, by, r
     vehicles = _lock(Vehicle, {load.vehicle_id})
     drivers = _lock(Driver, {load.driver_id})
     change_vehicle_status(vehicles[load.vehicle_id], vehicle_status, by=by, reason=reason, load_id=load.pk)
-    change_driver_status(drivers[load.driver_id], driver_status, by=by, reason=reason, load_id=load.pk)
+    change_driver_status(drivers[load.driver_id], status=driver_status, by=by, reason=reason, load_id=load.pk)
 
 
 @transaction.atomic

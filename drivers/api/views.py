@@ -89,4 +89,4 @@ class DriverViewSet(TmsModelViewSet):
         payload = DriverLocationInput(data=request.data)
         payload.is_valid(raise_exception=True)
         moved = services.update_driver_location(driver, by=request.user, **payload.validated_data)
-        return Response({"moved": moved})
+        return Response({"moved": moved is not None})

@@ -22,7 +22,6 @@ urlpatterns = [
     path("api/", include("drivers.api.urls")),
     path("api/", include("loads.api.urls")),
     path("api/", include("routing.api.urls")),
-    path("api/", include("loads.api.stops")),
     path("api/", include("routing.api.network")),
     path("osmand/", include("fleet.api.osmand_urls")),
 ]

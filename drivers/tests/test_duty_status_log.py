@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 from django.contrib.gis.geos import Point
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from drivers import services
@@ -116,8 +117,6 @@ class TestTheLog:
 
     def test_the_service_refuses_a_future_at_too(self):
         driver = DriverFactory()
-        from django.core.exceptions import ValidationError
-
         with pytest.raises(ValidationError):
             services.report_driver_status(
                 driver, by=None, duty_status="DRIVING", at=timezone.now() + datetime.timedelta(hours=1)

@@ -575,11 +575,10 @@ _ADVANCES = {
 }
 
 
-def advance_load(stop: StopEvent) -> list[str]:
+def advance_load(stop: StopEvent) -> Load:
     """Applies the stop's suggestions (loads.geofence.suggested_transition) through the load
     services, as a dispatcher would (audit row and event), at the GPS times. A transition the load
-    no longer allows (a dispatcher was first) is logged and skipped. Returns the statuses applied."""
-    applied: list[str] = []
+    no longer allows (a dispatcher was first) is logged and skipped. Returns the load as it now is."""
     load = stop.load
     while (suggestion := geofence.suggested_transition(stop, load)) is not None:
         try:
@@ -589,5 +588,4 @@ def advance_load(stop: StopEvent) -> list[str]:
                 "geofence could not move load %s to %s: %s", load.load_number, suggestion.status, error
             )
             break
-        applied.append(suggestion.status)
-    return applied
+    return load

@@ -9,10 +9,10 @@ from drivers import services
 from drivers.admin_eld import eld_urls
 from drivers.models import Driver, DriverStatus
 from fleet.admin import RECORD_FIELDS, CarrierAdmin
+from fleet.rules import check_keeps_carrier_on_load
 from tms.admin import ReadOnlyInline, ServiceModelAdmin
 from tms.api_defaults import DRIVER
-
-BUSY_STATUSES = (DriverStatus.ASSIGNED, DriverStatus.IN_TRANSIT)
+from tms.exceptions import BusinessRuleViolation
 
 
 class DriverInline(ReadOnlyInline):
@@ -31,15 +31,12 @@ class DriverForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        driver = self.instance
         carrier = cleaned.get("carrier")
-        if (
-            not driver._state.adding
-            and carrier
-            and carrier.pk != driver.carrier_id
-            and driver.status in BUSY_STATUSES
-        ):
-            self.add_error("carrier", "A driver on a load cannot change carrier.")
+        if not self.instance._state.adding and carrier:
+            try:
+                check_keeps_carrier_on_load(self.instance, carrier, what="driver")
+            except BusinessRuleViolation as error:
+                self.add_error("carrier", error.message)
         return cleaned
 
 

@@ -23,6 +23,7 @@ from django.urls import path
 from django.utils import timezone
 
 from drivers import hos, selectors
+from drivers.api.explanations import hos_report
 from drivers.models import Driver, DutyStatus
 
 DAYS = 8
@@ -182,7 +183,7 @@ def driver_log_view(request: HttpRequest, driver_id: UUID, day: str | None = Non
         for offset in reversed(range(DAYS))
     ]
     clock_at = max(range_start, until)
-    report = selectors.hos_report(driver, at=clock_at, start=range_start, end=clock_at)
+    report = hos_report(driver, at=clock_at, start=range_start, end=clock_at)
     context = {
         **admin.site.each_context(request),
         "title": f"ELD log: {driver.full_name}",

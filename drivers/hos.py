@@ -453,33 +453,29 @@ def _evaluate_log(segments: Sequence[Segment], clip: float | None, rules: RuleSe
             else:
                 before = on_before[on_position] + max(0.0, back - on_starts[on_position])
                 used = on_total - before
-            if count and on_ends[-1] == start:
-                on_ends[-1] = end
-            else:
-                on_starts.append(start)
-                on_ends.append(end)
-                on_before.append(on_total)
-            on_total += duration
-            if used + duration > cycle_limit:
-                begin = _first_cycle_excess(
-                    used, start, end, cycle_limit, cycle_span, on_position, on_starts, on_ends
-                )
-                if begin is not None:
-                    note(cycle_rule, begin, end, start, 0.0)
-                    in_violation = True
-            driven_in_window += duration
-            driven_since_break += duration
-            driven_since_rest += duration
-            last_driving_end = end
-            last_driving_in_violation = in_violation
+        # Driving or not, on-duty time counts toward the cycle: it extends the last on-duty
+        # interval or opens one. (Inline, not a helper: this is the engine's hot loop.)
+        if on_ends and on_ends[-1] == start:
+            on_ends[-1] = end
         else:
-            if on_ends and on_ends[-1] == start:
-                on_ends[-1] = end
-            else:
-                on_starts.append(start)
-                on_ends.append(end)
-                on_before.append(on_total)
-            on_total += duration
+            on_starts.append(start)
+            on_ends.append(end)
+            on_before.append(on_total)
+        on_total += duration
+        if kind != _DRIVE:
+            continue
+        if used + duration > cycle_limit:
+            begin = _first_cycle_excess(
+                used, start, end, cycle_limit, cycle_span, on_position, on_starts, on_ends
+            )
+            if begin is not None:
+                note(cycle_rule, begin, end, start, 0.0)
+                in_violation = True
+        driven_in_window += duration
+        driven_since_break += duration
+        driven_since_rest += duration
+        last_driving_end = end
+        last_driving_in_violation = in_violation
 
     close(*list(open_violations))
     violations.sort(key=lambda violation: (violation[1], violation[0]))

@@ -3,18 +3,20 @@
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
+from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
-from drivers import hos, selectors
+from drivers import hos, planning, selectors
 from drivers.models import (
     DRIVER_TRANSITIONS,
     MANUAL_DRIVER_STATUSES,
     Driver,
-    DriverStatus,
     DutyStatusRecord,
     HosViolation,
 )
@@ -22,72 +24,78 @@ from events import audit
 from events.models import AuditAction
 from events.outbox import emit
 from events.taxonomy import EventType
+from fleet.rules import check_keeps_carrier_on_load
 from fleet.services import move_current_location
 from tms.exceptions import BusinessRuleViolation, InvalidTransition
-from tms.models import check_transition
-
-# A duty change reported this far ahead of the server clock is a device clock error.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
+from tms.models import MAX_CLOCK_SKEW, check_transition
 
 
-def create_driver(*, by, **fields) -> Driver:
+def create_driver(*, by: User | None, **fields: Any) -> Driver:
+    """Hires a driver: the record is validated (licence, cycle, home terminal zone) and audited."""
     return audit.audited_create(Driver, by=by, **fields)
 
 
 @transaction.atomic
-def update_driver(driver: Driver, *, by, **fields) -> None:
+def update_driver(driver: Driver, *, by: User | None, **fields: Any) -> Driver:
     """Edits a driver's record. A driver on a load keeps their carrier."""
     locked = Driver.objects.select_for_update().get(pk=driver.pk)
-    if (
-        "carrier" in fields
-        and fields["carrier"] != locked.carrier
-        and locked.status
-        in (
-            DriverStatus.ASSIGNED,
-            DriverStatus.IN_TRANSIT,
-        )
-    ):
-        raise BusinessRuleViolation("A driver on a load cannot change carrier.")
+    if "carrier" in fields:
+        check_keeps_carrier_on_load(locked, fields["carrier"], what="driver")
     audit.audited_update(driver, by=by, **fields)
+    return driver
 
 
-def delete_driver(driver: Driver, *, by) -> None:
+def delete_driver(driver: Driver, *, by: User | None) -> None:
+    """Removes a driver with no loads or violations on record (those protect the row: 409)."""
     audit.audited_delete(driver, by=by)
 
 
-def _emit_status(driver: Driver, previous: dict[str, str], *, reason: str, load_id=None) -> None:
-    emit(
-        EventType.DRIVER_STATUS_CHANGED,
-        subject=driver.pk,
-        data={
-            "driver_id": driver.pk,
-            "carrier_id": driver.carrier_id,
-            "previous_status": previous["status"],
-            "status": driver.status,
-            "previous_duty_status": previous["duty_status"],
-            "duty_status": driver.duty_status,
-            "hours_remaining": driver.hours_remaining,
-            "reason": reason,
-            "load_id": load_id,
-        },
+def _event_data(driver: Driver, **data: Any) -> dict[str, Any]:
+    """Every driver event names the driver and their carrier."""
+    return {"driver_id": driver.pk, "carrier_id": driver.carrier_id, **data}
+
+
+def _record_transition(
+    driver: Driver,
+    previous: dict[str, str],
+    changed: dict[str, Any],
+    *,
+    by: User | None,
+    reason: str,
+    load_id: UUID | None = None,
+) -> None:
+    """The audit row and DRIVER_STATUS_CHANGED of a change of status or duty status (driver saved)."""
+    audit.record(
+        instance=driver, action=AuditAction.TRANSITION, changed_data={**changed, "reason": reason}, by=by
     )
+    data = _event_data(
+        driver,
+        previous_status=previous["status"],
+        status=driver.status,
+        previous_duty_status=previous["duty_status"],
+        duty_status=driver.duty_status,
+        hours_remaining=driver.hours_remaining,
+        reason=reason,
+        load_id=load_id,
+    )
+    emit(EventType.DRIVER_STATUS_CHANGED, subject=driver.pk, data=data)
 
 
-def change_driver_status(driver: Driver, status: str, *, by, reason: str = "", load_id=None) -> None:
-    """Moves a driver, already locked by the caller, along the dispatch status machine."""
+def change_driver_status(
+    driver: Driver, *, status: str, by: User | None, reason: str = "", load_id: UUID | None = None
+) -> Driver:
+    """Moves a driver, already locked by the caller, along the dispatch status machine (409 for a
+    move it does not allow)."""
     if driver.status == status:
-        return
+        return driver
     check_transition(DRIVER_TRANSITIONS, driver.status, status, entity="driver")
     previous = {"status": driver.status, "duty_status": driver.duty_status}
     driver.status = status
     driver.save(update_fields=["status", "updated_at"])
-    audit.record(
-        instance=driver,
-        action=AuditAction.TRANSITION,
-        changed_data={"status": [previous["status"], status], "reason": reason},
-        by=by,
+    _record_transition(
+        driver, previous, {"status": [previous["status"], status]}, by=by, reason=reason, load_id=load_id
     )
-    _emit_status(driver, previous, reason=reason, load_id=load_id)
+    return driver
 
 
 def _timeseries_atomic():
@@ -101,7 +109,7 @@ def _timeseries_atomic():
 def report_driver_status(
     driver: Driver,
     *,
-    by,
+    by: User | None,
     status: str | None = None,
     duty_status: str | None = None,
     reason: str = "",
@@ -125,7 +133,7 @@ def report_driver_status(
     with _timeseries_atomic():
         locked = Driver.objects.select_for_update().get(pk=driver.pk)
         previous = {"status": locked.status, "duty_status": locked.duty_status}
-        changed: dict[str, list] = {}
+        changed: dict[str, Any] = {}
         if status is not None and status != locked.status:
             if status not in MANUAL_DRIVER_STATUSES:
                 raise InvalidTransition(
@@ -147,19 +155,16 @@ def report_driver_status(
             changed["hours_remaining"] = [float(locked.hours_remaining), float(hours_remaining)]
             locked.hours_remaining = hours_remaining
         locked.save(update_fields=["status", "duty_status", "hours_remaining", "updated_at"])
-        extra = {"at": at.isoformat()} if "duty_status" in changed else {}
-        audit.record(
-            instance=locked,
-            action=AuditAction.TRANSITION,
-            changed_data={**changed, **extra, "reason": reason},
-            by=by,
-        )
-        _emit_status(locked, previous, reason=reason)
-        _record_violations(locked, violations)
+        if "duty_status" in changed:
+            changed["at"] = at.isoformat()
+        _record_transition(locked, previous, changed, by=by, reason=reason)
+        _record_violations(locked, violations, by=by)
     return locked
 
 
-def _append_duty_record(driver: Driver, duty_status: str, *, at: datetime, by, note: str) -> None:
+def _append_duty_record(
+    driver: Driver, duty_status: str, *, at: datetime, by: User | None, note: str
+) -> None:
     """Closes the driver's open record at `at` and opens one with `duty_status` (driver locked)."""
     latest = DutyStatusRecord.objects.filter(driver_id=driver.pk).order_by("-started_at").first()
     if latest is not None and (at <= latest.started_at or (latest.ended_at and at < latest.ended_at)):
@@ -183,7 +188,7 @@ def _append_duty_record(driver: Driver, duty_status: str, *, at: datetime, by, n
 
 def _violations_and_plan(
     driver: Driver, *, at: datetime, now: datetime
-) -> tuple[list[hos.Violation], selectors.DrivingPlan]:
+) -> tuple[list[hos.Violation], planning.DrivingPlan]:
     """Violations in the log up to the reported instant, and what the driver may drive from now.
 
     Violations are judged at `at`, not now: a change reported late (or several reported in a
@@ -194,18 +199,18 @@ def _violations_and_plan(
     rules = selectors.rule_set(driver)
     segments = selectors.driver_segments(driver, since=min(at, now) - selectors.LOOKBACK, until=max(at, now))
     violations = hos.evaluate(segments, at.astimezone(zone), rules).violations
-    return violations, selectors.plan_driving(segments, now.astimezone(zone), rules)
+    return violations, planning.plan_driving(segments, now.astimezone(zone), rules)
 
 
 def _as_hours_remaining(driving: timedelta) -> Decimal:
-    hours = Decimal(str(selectors.hours(driving))).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+    hours = Decimal(str(planning.hours(driving))).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
     return min(max(hours, Decimal(0)), Decimal(24))
 
 
-def _record_violations(driver: Driver, violations: list[hos.Violation]) -> None:
+def _record_violations(driver: Driver, violations: list[hos.Violation], *, by: User | None) -> None:
     """Keeps `hos_violations` in step with the log: a violation seen for the first time is
-    inserted and evented; one that has grown (still driving past the limit) gets its new end,
-    without a second event."""
+    inserted with its audit row and DRIVER_HOS_VIOLATION; one that has grown (still driving past
+    the limit) gets its new end and an audit row, without a second event."""
     if not violations:
         return
     existing = {
@@ -213,45 +218,58 @@ def _record_violations(driver: Driver, violations: list[hos.Violation]) -> None:
         for row in HosViolation.objects.filter(driver=driver, start__in=[v.start for v in violations])
     }
     for violation in violations:
+        message = violation.message[:255]
         row = existing.get((violation.rule, violation.start))
         if row is None:
             row = HosViolation.objects.create(
-                driver=driver,
-                rule=violation.rule,
-                start=violation.start,
-                end=violation.end,
-                message=violation.message[:255],
+                driver=driver, rule=violation.rule, start=violation.start, end=violation.end, message=message
             )
-            emit(
-                EventType.DRIVER_HOS_VIOLATION,
-                subject=driver.pk,
-                data={
-                    "driver_id": driver.pk,
-                    "carrier_id": driver.carrier_id,
-                    "violation_id": row.pk,
-                    "rule": row.rule,
-                    "start": row.start,
-                    "end": row.end,
-                    "message": row.message,
-                },
-            )
-        elif row.end != violation.end or row.message != violation.message[:255]:
-            row.end = violation.end
-            row.message = violation.message[:255]
+            audit.record(instance=row, action=AuditAction.CREATE, changed_data=audit.snapshot(row), by=by)
+            emit(EventType.DRIVER_HOS_VIOLATION, subject=driver.pk, data=_violation_data(driver, row))
+        elif row.end != violation.end or row.message != message:
+            before = audit.snapshot(row, ["end", "message"])
+            # The new end in the stored row's zone, so the audit row shows only what changed.
+            row.end, row.message = violation.end.astimezone(row.end.tzinfo), message
             row.save(update_fields=["end", "message", "updated_at"])
+            after = audit.snapshot(row, ["end", "message"])
+            audit.record(
+                instance=row, action=AuditAction.UPDATE, changed_data=audit.changes(before, after), by=by
+            )
+
+
+def _violation_data(driver: Driver, violation: HosViolation) -> dict[str, Any]:
+    return _event_data(
+        driver,
+        violation_id=violation.pk,
+        rule=violation.rule,
+        start=violation.start,
+        end=violation.end,
+        message=violation.message,
+    )
 
 
 @transaction.atomic
 def update_driver_location(
-    driver: Driver, *, by, longitude: float, latitude: float, recorded_at: datetime | None = None
-) -> bool:
-    """Reports where the driver is now (see fleet.services.move_current_location)."""
-    return move_current_location(
+    driver: Driver,
+    *,
+    by: User | None,
+    longitude: float,
+    latitude: float,
+    recorded_at: datetime | None = None,
+) -> Driver | None:
+    """Reports where the driver is now. The position only moves forward in time (see
+    fleet.services.move_current_location): returns the driver it moved, or None for a fix older
+    than the stored one, which changes nothing."""
+    moved = move_current_location(
         driver,
         by=by,
         longitude=longitude,
         latitude=latitude,
         recorded_at=recorded_at,
         event_type=EventType.DRIVER_LOCATION_UPDATED,
-        data={"driver_id": driver.pk, "carrier_id": driver.carrier_id},
+        data=_event_data(driver),
     )
+    if not moved:
+        return None
+    driver.refresh_from_db()
+    return driver

@@ -20,10 +20,10 @@ from fleet.models import (
     VEHICLE_TRANSITIONS,
     Carrier,
     Vehicle,
-    VehicleStatus,
 )
+from fleet.rules import check_keeps_carrier_on_load
 from tms import metrics
-from tms.exceptions import BusinessRuleViolation, InvalidTransition
+from tms.exceptions import InvalidTransition
 from tms.models import check_transition
 
 
@@ -54,16 +54,8 @@ def update_vehicle(vehicle: Vehicle, *, by: AbstractBaseUser | None, **fields) -
     """Edits a vehicle's description. Its status moves only through `set_vehicle_status` and loads;
     a vehicle on a load keeps its carrier, since the load's carrier was checked against it."""
     locked = Vehicle.objects.select_for_update().get(pk=vehicle.pk)
-    if (
-        "carrier" in fields
-        and fields["carrier"] != locked.carrier
-        and locked.status
-        in (
-            VehicleStatus.ASSIGNED,
-            VehicleStatus.IN_TRANSIT,
-        )
-    ):
-        raise BusinessRuleViolation("A vehicle on a load cannot change carrier.")
+    if "carrier" in fields:
+        check_keeps_carrier_on_load(locked, fields["carrier"], what="vehicle")
     audit.audited_update(vehicle, by=by, **fields)
     return vehicle
 

@@ -1,5 +1,6 @@
-"""Geofences around facilities: stops (arrival, dwell, departure) detected from the GPS stream, and
-the load's next status that they support.
+"""Geofences around facilities: how a GPS fix makes or moves a stop (arrival, dwell, departure), and
+the load's next status that a stop supports. The decisions only: loads.services writes the stops
+(`record_vehicle_fix`) and applies the suggestions (`advance_load`).
 
 A facility's geofence is its polygon when it has one, else a circle of `geofence_radius_m` around
 its location. A vehicle arrives with its first fix inside the geofence and departs with its first
@@ -15,30 +16,14 @@ inside and the recorded departure moves the departure earlier. (A departure fix 
 any fix of its visit is lost: the next fix beyond the boundary departs instead.)
 """
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
-from loads import services
 from loads.models import ACTIVE_LOAD_STATUSES, Load, LoadStatus, StopEvent, StopKind
-from tms.exceptions import DomainError
-
-logger = logging.getLogger(__name__)
-
-DEFAULT_EXIT_MARGIN_M = 100
-
-
-def exit_margin_m() -> int:
-    return getattr(settings, "TMS_GEOFENCE_EXIT_MARGIN_M", DEFAULT_EXIT_MARGIN_M)
-
-
-def auto_advance() -> bool:
-    return getattr(settings, "TMS_GEOFENCE_AUTO_ADVANCE", False)
-
 
 # --- Where is the fix? -----------------------------------------------------------------------------
 
@@ -109,7 +94,7 @@ def fence_hits(
                 "vehicle_id": vehicle_id,
                 "recorded_at": recorded_at,
                 "active": [str(status) for status in ACTIVE_LOAD_STATUSES],
-                "margin": exit_margin_m(),
+                "margin": settings.TMS_GEOFENCE_EXIT_MARGIN_M,
             },
         )
         rows = cursor.fetchall()
@@ -165,75 +150,11 @@ def apply_fix(stops: list[StopEvent], *, at: datetime, zone: str) -> tuple[StopE
     return StopEvent(arrived_at=at, last_inside_at=at), True
 
 
-def record_vehicle_fix(
-    *, vehicle_id: UUID, longitude: float, latitude: float, recorded_at: datetime
-) -> list[StopEvent]:
-    """Records the arrivals and departures that one GPS fix of a vehicle makes at the facilities of
-    its active load (and of stops it has not yet left), and advances the load when
-    TMS_GEOFENCE_AUTO_ADVANCE is on. Returns the stops whose arrival or departure changed.
-
-    A fix far from those facilities, the usual case, costs the one query of `fence_hits`."""
-    hits = fence_hits(vehicle_id=vehicle_id, longitude=longitude, latitude=latitude, recorded_at=recorded_at)
-    hits = [hit for hit in hits if hit.zone != Zone.OUTSIDE or hit.has_stop]
-    if not hits:
-        return []
-    with transaction.atomic():
-        changed = _record_stops(hits, vehicle_id=vehicle_id, recorded_at=recorded_at)
-        if changed and auto_advance():
-            for stop in changed:
-                advance_load(stop)
-    return changed
-
-
-def _record_stops(hits: list[FenceHit], *, vehicle_id: UUID, recorded_at: datetime) -> list[StopEvent]:
-    # Lock order as in loads.services: loads first, by id.
-    loads = {
-        load.pk: load
-        for load in Load.objects.select_for_update(of=("self",))
-        .filter(pk__in={hit.load_id for hit in hits})
-        .order_by("pk")
-    }
-    stops: dict[tuple[UUID, str], list[StopEvent]] = {}
-    for stop in (
-        StopEvent.objects.select_for_update()
-        .filter(vehicle_id=vehicle_id, load_id__in=loads)
-        .order_by("arrived_at")
-    ):
-        stops.setdefault((stop.load_id, stop.kind), []).append(stop)
-    changed: list[StopEvent] = []
-    for hit in hits:
-        load = loads[hit.load_id]
-        stop, moved = apply_fix(stops.get((hit.load_id, hit.kind), []), at=recorded_at, zone=hit.zone)
-        if stop is None:
-            continue
-        if stop._state.adding:
-            if load.vehicle_id != vehicle_id or load.status not in ACTIVE_LOAD_STATUSES:
-                continue  # only the vehicle's active load starts stops (it may have changed since)
-            stop.load, stop.vehicle_id = load, vehicle_id
-            stop.facility_id, stop.kind = hit.facility_id, hit.kind
-        stop.save()
-        if moved:
-            stop.load = load
-            changed.append(stop)
-            logger.info(
-                "vehicle %s %s %s facility %s of load %s at %s",
-                vehicle_id,
-                "departed" if stop.departed_at == recorded_at else "arrived at",
-                hit.kind.lower(),
-                hit.facility_id,
-                load.load_number,
-                recorded_at.isoformat(),
-            )
-    return changed
-
-
 # --- The load's next status ------------------------------------------------------------------------
-
-# How far a load has come, from its milestones: a DELAYED load resumes where it was.
-_PROGRESS_STEPS = [LoadStatus.PICKED_UP, LoadStatus.IN_TRANSIT, LoadStatus.DELIVERED]
 
 
 def _progress(load: Load) -> int:
+    """How far a load has come, from its milestones: a DELAYED load resumes where it was."""
     if load.delivered_at is not None:
         return 3
     if load.in_transit_at is not None:
@@ -268,28 +189,3 @@ def suggested_transition(stop: StopEvent, load: Load | None = None) -> Suggestio
     if progress == 2:
         return Suggestion(LoadStatus.DELIVERED, stop.arrived_at)
     return None
-
-
-_SERVICES = {
-    LoadStatus.PICKED_UP: services.pick_up_load,
-    LoadStatus.IN_TRANSIT: services.start_transit,
-    LoadStatus.DELIVERED: services.deliver_load,
-}
-
-
-def advance_load(stop: StopEvent) -> list[str]:
-    """Applies the stop's suggestions through the load services, as a dispatcher would (audit row
-    and event), at the GPS times. A transition the load no longer allows (a dispatcher was first)
-    is logged and skipped. Returns the statuses applied."""
-    applied: list[str] = []
-    load = stop.load
-    while (suggestion := suggested_transition(stop, load)) is not None:
-        try:
-            load = _SERVICES[suggestion.status](load, by=None, at=suggestion.at)
-        except DomainError as error:
-            logger.warning(
-                "geofence could not move load %s to %s: %s", load.load_number, suggestion.status, error
-            )
-            break
-        applied.append(suggestion.status)
-    return applied

@@ -6,14 +6,15 @@ from django.utils.dateparse import parse_datetime
 
 from events.consumers import register
 from events.taxonomy import EventType
-from loads import geofence
+from loads import services
 
 
 @register("loads-geofence", types=[EventType.VEHICLE_LOCATION_UPDATED])
 def record_stops(envelope: dict) -> None:
-    """Each stored GPS fix: arrivals at and departures from the facilities of the vehicle's load."""
+    """Each stored GPS fix: arrivals at and departures from the facilities of the vehicle's load
+    (audited, not evented: see services.record_stops_without_event)."""
     data = envelope["data"]
-    geofence.record_vehicle_fix(
+    services.record_vehicle_fix(
         vehicle_id=UUID(data["vehicle_id"]),
         longitude=float(data["longitude"]),
         latitude=float(data["latitude"]),

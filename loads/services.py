@@ -1,19 +1,25 @@
-"""Every change to facilities and loads: validated, audited and evented in one transaction.
+"""Every change to facilities, loads and their stops: validated, audited and evented in one
+transaction (stops: audited, not evented, see `record_stops_without_event`).
 
 Lock order, always: the load, then vehicles by id, then drivers by id. Two dispatchers assigning
 the same truck serialise on the vehicle row; the second sees it ASSIGNED and gets 409.
 """
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
+from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
 from drivers.models import Driver, DriverStatus
-from drivers.selectors import legal_driving_time, limit_name, rule_set
+from drivers.planning import limit_name
+from drivers.selectors import legal_driving_time, rule_set
 from drivers.services import change_driver_status
 from events import audit
 from events.models import AuditAction
@@ -21,12 +27,14 @@ from events.outbox import emit
 from events.taxonomy import EventType
 from fleet.models import Vehicle, VehicleStatus
 from fleet.services import change_vehicle_status
-from loads.models import LOAD_TRANSITIONS, Facility, Load, LoadStatus
+from loads import geofence
+from loads.models import ACTIVE_LOAD_STATUSES, LOAD_TRANSITIONS, Facility, Load, LoadStatus, StopEvent
 from tms.exceptions import (
     BusinessRuleViolation,
     CapacityExceeded,
     CarrierMismatch,
     Conflict,
+    DomainError,
     HoursOfServiceExceeded,
     InvalidTransition,
     LicenseExpired,
@@ -34,6 +42,8 @@ from tms.exceptions import (
 )
 from tms.geo import estimate_road_trip
 from tms.models import check_transition
+
+logger = logging.getLogger(__name__)
 
 # A driver must be able to drive this much of a multi-day load before the first mandatory
 # 10-hour break (49 CFR 395.3(a)(3)): later days start with a fresh 11 hours.
@@ -44,15 +54,19 @@ EDITABLE_STATUSES = {LoadStatus.PENDING, LoadStatus.ASSIGNED}
 # --- Facilities ----------------------------------------------------------------------------------
 
 
-def create_facility(*, by, **fields) -> Facility:
+def create_facility(*, by: User | None, **fields: Any) -> Facility:
+    """Adds a shipper's or consignee's site; the record is validated and audited."""
     return audit.audited_create(Facility, by=by, **fields)
 
 
-def update_facility(facility: Facility, *, by, **fields) -> None:
+def update_facility(facility: Facility, *, by: User | None, **fields: Any) -> Facility:
+    """Edits a site; loads keep the pickup and delivery addresses they were booked with."""
     audit.audited_update(facility, by=by, **fields)
+    return facility
 
 
-def delete_facility(facility: Facility, *, by) -> None:
+def delete_facility(facility: Facility, *, by: User | None) -> None:
+    """Removes a site no load or stop refers to (those protect the row: 409)."""
     audit.audited_delete(facility, by=by)
 
 
@@ -84,7 +98,7 @@ def _event_data(load: Load, previous_status: str | None, **extra: Any) -> dict[s
 @transaction.atomic
 def create_load(
     *,
-    by,
+    by: User | None,
     shipper: Facility,
     consignee: Facility,
     pickup_at: datetime,
@@ -149,7 +163,7 @@ def _check_capacity(vehicle: Vehicle, weight_kg: Decimal, volume_m3: Decimal) ->
 
 
 @transaction.atomic
-def update_load(load: Load, *, by, **fields: Any) -> None:
+def update_load(load: Load, *, by: User | None, **fields: Any) -> Load:
     """Edits a load while it is PENDING or ASSIGNED; an assigned load must still fit its truck.
     Its status moves only through the transitions below."""
     locked = Load.objects.select_for_update().get(pk=load.pk)
@@ -178,6 +192,7 @@ def update_load(load: Load, *, by, **fields: Any) -> None:
     if changes:
         load.refresh_from_db()
         emit(EventType.LOAD_UPDATED, subject=load.pk, data=_event_data(load, load.status, changes=changes))
+    return load
 
 
 # --- Loads: the lifecycle ------------------------------------------------------------------------
@@ -196,7 +211,7 @@ def _transition(
     load: Load,
     target: LoadStatus,
     *,
-    by,
+    by: User | None,
     event: EventType,
     fields: dict[str, Any] | None = None,
     event_extra: dict[str, Any] | None = None,
@@ -274,7 +289,7 @@ def _check_assignment(load: Load, vehicle: Vehicle, driver: Driver) -> None:
 
 
 @transaction.atomic
-def assign_load(load: Load, *, by, vehicle: Vehicle, driver: Driver) -> Load:
+def assign_load(load: Load, *, by: User | None, vehicle: Vehicle, driver: Driver) -> Load:
     """Puts a load on a vehicle and driver of the same carrier: the vehicle must carry its weight
     and volume, both must be free, and the driver licensed through delivery with enough legal
     driving time. Reassigning an ASSIGNED load frees the previous vehicle and driver."""
@@ -294,7 +309,9 @@ def assign_load(load: Load, *, by, vehicle: Vehicle, driver: Driver) -> Load:
             previous_vehicle, status=VehicleStatus.AVAILABLE, by=by, reason=f"reassigned {reason}"
         )
     if previous_driver and previous_driver != driver:
-        change_driver_status(previous_driver, DriverStatus.AVAILABLE, by=by, reason=f"reassigned {reason}")
+        change_driver_status(
+            previous_driver, status=DriverStatus.AVAILABLE, by=by, reason=f"reassigned {reason}"
+        )
     _transition(
         load,
         LoadStatus.ASSIGNED,
@@ -312,7 +329,7 @@ def assign_load(load: Load, *, by, vehicle: Vehicle, driver: Driver) -> Load:
         },
     )
     change_vehicle_status(vehicle, status=VehicleStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
-    change_driver_status(driver, DriverStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
+    change_driver_status(driver, status=DriverStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
     return load
 
 
@@ -344,7 +361,7 @@ def _check_after(at: datetime, earlier: datetime | None, what: str) -> None:
 
 
 @transaction.atomic
-def pick_up_load(load: Load, *, by, at: datetime | None = None) -> Load:
+def pick_up_load(load: Load, *, by: User | None, at: datetime | None = None) -> Load:
     """The freight is on the truck."""
     load = _lock_load(load)
     at = at or timezone.now()
@@ -360,17 +377,19 @@ def pick_up_load(load: Load, *, by, at: datetime | None = None) -> Load:
     return load
 
 
-def _set_resources(load: Load, vehicle_status: str, driver_status: str, *, by, reason: str) -> None:
+def _set_resources(
+    load: Load, vehicle_status: str, driver_status: str, *, by: User | None, reason: str
+) -> None:
     vehicles = _lock(Vehicle, {load.vehicle_id})
     drivers = _lock(Driver, {load.driver_id})
     change_vehicle_status(
         vehicles[load.vehicle_id], status=vehicle_status, by=by, reason=reason, load_id=load.pk
     )
-    change_driver_status(drivers[load.driver_id], driver_status, by=by, reason=reason, load_id=load.pk)
+    change_driver_status(drivers[load.driver_id], status=driver_status, by=by, reason=reason, load_id=load.pk)
 
 
 @transaction.atomic
-def start_transit(load: Load, *, by, at: datetime | None = None) -> Load:
+def start_transit(load: Load, *, by: User | None, at: datetime | None = None) -> Load:
     """The truck leaves the shipper with the freight."""
     load = _lock_load(load)
     at = at or timezone.now()
@@ -385,7 +404,7 @@ def start_transit(load: Load, *, by, at: datetime | None = None) -> Load:
 
 
 @transaction.atomic
-def deliver_load(load: Load, *, by, at: datetime | None = None) -> Load:
+def deliver_load(load: Load, *, by: User | None, at: datetime | None = None) -> Load:
     """The consignee has the freight; the truck and driver are free again."""
     load = _lock_load(load)
     at = at or timezone.now()
@@ -407,7 +426,7 @@ def deliver_load(load: Load, *, by, at: datetime | None = None) -> Load:
 
 
 @transaction.atomic
-def cancel_load(load: Load, *, by, reason: str) -> Load:
+def cancel_load(load: Load, *, by: User | None, reason: str) -> Load:
     """Cancels a load that is not yet delivered, freeing its truck and driver."""
     load = _lock_load(load)
     held = load.status != LoadStatus.PENDING
@@ -431,7 +450,9 @@ def cancel_load(load: Load, *, by, reason: str) -> Load:
 
 
 @transaction.atomic
-def delay_load(load: Load, *, by, reason: str, expected_delivery_at: datetime | None = None) -> Load:
+def delay_load(
+    load: Load, *, by: User | None, reason: str, expected_delivery_at: datetime | None = None
+) -> Load:
     """Flags a load as running late, with the reason and the revised delivery estimate."""
     load = _lock_load(load)
     if expected_delivery_at is not None:
@@ -450,4 +471,125 @@ def delay_load(load: Load, *, by, reason: str, expected_delivery_at: datetime | 
             "predicted_lateness_s": lateness_s,
         },
     )
+    return load
+
+
+# --- Stops: what the facility geofences saw ------------------------------------------------------
+
+
+def record_vehicle_fix(
+    *, vehicle_id: UUID, longitude: float, latitude: float, recorded_at: datetime
+) -> list[StopEvent]:
+    """Records the arrivals and departures that one GPS fix of a vehicle makes at the facilities of
+    its active load (and of stops it has not yet left), and advances the load when
+    TMS_GEOFENCE_AUTO_ADVANCE is on. Returns the stops whose arrival or departure changed.
+
+    A fix far from those facilities, the usual case, costs the one query of `fence_hits`."""
+    hits = geofence.fence_hits(
+        vehicle_id=vehicle_id, longitude=longitude, latitude=latitude, recorded_at=recorded_at
+    )
+    hits = [hit for hit in hits if hit.zone != geofence.Zone.OUTSIDE or hit.has_stop]
+    if not hits:
+        return []
+    with transaction.atomic():
+        changed = record_stops_without_event(hits, vehicle_id=vehicle_id, recorded_at=recorded_at)
+        if changed and settings.TMS_GEOFENCE_AUTO_ADVANCE:
+            for stop in changed:
+                advance_load(stop)
+    return changed
+
+
+@transaction.atomic
+def record_stops_without_event(
+    hits: list[geofence.FenceHit], *, vehicle_id: UUID, recorded_at: datetime
+) -> list[StopEvent]:
+    """Applies one GPS fix to the vehicle's stops at these facilities (loads.geofence.apply_fix) and
+    saves each stop it changes with its audit row, but with NO domain event. Only the vehicle's
+    active load starts a stop. Returns the stops whose arrival or departure changed.
+
+    No event, on purpose: this runs for every GPS fix near a facility (each one inside moves the
+    visit's last fix), no event type of the taxonomy describes a stop (LOAD_UPDATED is an edit of
+    the load, replayed by its projection), and what a stop leads to, the load's next status, is
+    evented by the load services when it is applied (`advance_load`, or a dispatcher). Consumers
+    of the event stream never see a stop: read them from the table (GET /api/loads/{id}/stops/).
+    """
+    loads = {
+        load.pk: load
+        for load in Load.objects.select_for_update(of=("self",))
+        .filter(pk__in={hit.load_id for hit in hits})
+        .order_by("pk")
+    }
+    stops: dict[tuple[UUID, str], list[StopEvent]] = {}
+    stored: dict[UUID, dict[str, Any]] = {}
+    for stop in (
+        StopEvent.objects.select_for_update()
+        .filter(vehicle_id=vehicle_id, load_id__in=loads)
+        .order_by("arrived_at")
+    ):
+        stops.setdefault((stop.load_id, stop.kind), []).append(stop)
+        stored[stop.pk] = audit.snapshot(stop)
+    changed: list[StopEvent] = []
+    for hit in hits:
+        load = loads[hit.load_id]
+        stop, moved = geofence.apply_fix(
+            stops.get((hit.load_id, hit.kind), []), at=recorded_at, zone=hit.zone
+        )
+        if stop is None:
+            continue
+        if stop._state.adding:
+            if load.vehicle_id != vehicle_id or load.status not in ACTIVE_LOAD_STATUSES:
+                continue  # only the vehicle's active load starts stops (it may have changed since)
+            stop.load, stop.vehicle_id = load, vehicle_id
+            stop.facility_id, stop.kind = hit.facility_id, hit.kind
+        _save_stop(stop, stored)
+        if moved:
+            stop.load = load
+            changed.append(stop)
+            logger.info(
+                "vehicle %s %s %s facility %s of load %s at %s",
+                vehicle_id,
+                "departed" if stop.departed_at == recorded_at else "arrived at",
+                hit.kind.lower(),
+                hit.facility_id,
+                load.load_number,
+                recorded_at.isoformat(),
+            )
+    return changed
+
+
+def _save_stop(stop: StopEvent, stored: dict[UUID, dict[str, Any]]) -> None:
+    """Saves a new or changed stop with its audit row (the system's: no user); `stored` holds the
+    rows as last saved, by id."""
+    adding = stop._state.adding
+    stop.save()
+    after = audit.snapshot(stop)
+    if adding:
+        audit.record(instance=stop, action=AuditAction.CREATE, changed_data=after, by=None)
+    else:
+        changes = audit.changes(stored[stop.pk], after)
+        audit.record(instance=stop, action=AuditAction.UPDATE, changed_data=changes, by=None)
+    stored[stop.pk] = after
+
+
+# The service that applies each status a stop can suggest.
+_ADVANCES = {
+    LoadStatus.PICKED_UP: pick_up_load,
+    LoadStatus.IN_TRANSIT: start_transit,
+    LoadStatus.DELIVERED: deliver_load,
+}
+
+
+def advance_load(stop: StopEvent) -> Load:
+    """Applies the stop's suggestions (loads.geofence.suggested_transition) through the load
+    services, as a dispatcher would (audit row and event), at the GPS times. A transition the load
+    no longer allows (a dispatcher was first) is logged and skipped. Returns the load as it now is."""
+    load = stop.load
+    while (suggestion := geofence.suggested_transition(stop, load)) is not None:
+        try:
+            load = _ADVANCES[suggestion.status](load, by=None, at=suggestion.at)
+        except DomainError as error:
+            logger.warning(
+                "geofence could not move load %s to %s: %s", load.load_number, suggestion.status, error
+            )
+            break
     return load

@@ -51,7 +51,8 @@ from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from drivers.models import Driver, DriverStatus
-from drivers.selectors import DUTY_PERIOD_DRIVING, clocks_and_plans
+from drivers.planning import DUTY_PERIOD_DRIVING
+from drivers.selectors import clocks_and_plans
 from fleet.models import Vehicle, VehicleStatus
 from loads.models import Load, LoadStatus
 from routing import vrp

@@ -1,9 +1,14 @@
 import uuid
+from datetime import timedelta
 
 from django.db import models
 from django.db.models import Q
 
 from tms.exceptions import InvalidTransition
+
+# A reported time (a GPS fix, a duty-status change, a milestone) more than this ahead of the server
+# clock is a device clock error, not an instant: the API and the services refuse it.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class BaseEntity(models.Model):

@@ -25,7 +25,6 @@ urlpatterns = [
     path("api/", include("drivers.api.urls")),
     path("api/", include("loads.api.urls")),
     path("api/", include("routing.api.urls")),
-    path("api/", include("loads.api.stops")),
     path("osmand/", include(osmand_urlpatterns)),
 ]
 

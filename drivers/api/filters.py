@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from drivers import selectors
 from drivers.models import Driver, DriverStatus, DutyStatus
+from drivers.planning import DUTY_PERIOD_DRIVING
 from tms.filters import NearbyFilterSet
 
 
@@ -41,7 +42,7 @@ class DriverFilter(NearbyFilterSet):
         needed = timedelta(hours=float(value))
         if not needed:
             return queryset
-        if needed > selectors.DUTY_PERIOD_DRIVING:
+        if needed > DUTY_PERIOD_DRIVING:
             return queryset.none()
         candidates = list(queryset.values_list("pk", "hos_cycle", "short_haul_exception"))
         able = selectors.drivers_able_to_drive(candidates, needed, timezone.now())

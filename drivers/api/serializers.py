@@ -2,9 +2,9 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from drivers.models import MANUAL_DRIVER_STATUSES, Driver, DutyStatus
-from drivers.selectors import Limit
-from fleet.api.serializers import MAX_CLOCK_SKEW
+from drivers.planning import Limit
 from tms.api import PointField
+from tms.models import MAX_CLOCK_SKEW
 
 # A violations window longer than this is a report, not a clock: FMCSA keeps logs for 6 months.
 MAX_VIOLATIONS_WINDOW = timezone.timedelta(days=184)

@@ -3,7 +3,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from drivers import selectors, services
+from drivers import services
+from drivers.api.explanations import hos_report
 from drivers.api.filters import DriverFilter
 from drivers.api.serializers import (
     DriverLocationInput,
@@ -77,7 +78,7 @@ class DriverViewSet(TmsModelViewSet):
         driver = self.get_object()
         query = HosQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        report = selectors.hos_report(driver, **query.validated_data)
+        report = hos_report(driver, **query.validated_data)
         return Response(HosClockOutput(report).data)
 
     @extend_schema(request=DriverLocationInput, responses=LocationResult)
@@ -88,4 +89,4 @@ class DriverViewSet(TmsModelViewSet):
         payload = DriverLocationInput(data=request.data)
         payload.is_valid(raise_exception=True)
         moved = services.update_driver_location(driver, by=request.user, **payload.validated_data)
-        return Response({"moved": moved})
+        return Response({"moved": moved is not None})

@@ -3,7 +3,7 @@ import datetime
 import factory
 from django.utils import timezone
 
-from drivers.models import Driver
+from drivers.models import Driver, DutyStatusRecord
 from fleet.tests.factories import CarrierFactory
 
 
@@ -28,8 +28,6 @@ def duty_log(
     For building a past the services would refuse to write out of order. A status of None is a
     gap (no record: off duty). With `open_last` the last record stays open.
     """
-    from drivers.models import DutyStatusRecord
-
     records = []
     cursor = start
     for index, (status, hours) in enumerate(entries):

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
 from django.test import RequestFactory
 
 from drivers.admin_eld import driver_log_view
@@ -112,8 +113,6 @@ class TestTheGraph:
         assert (line.get("x1"), line.get("x2")) == ("260.0", "296.0")
 
     def test_non_staff_are_refused(self, driver):
-        from django.core.exceptions import PermissionDenied
-
         with pytest.raises(PermissionDenied):
             render(UserFactory(), driver)
 

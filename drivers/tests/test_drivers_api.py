@@ -7,12 +7,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from drivers.models import Driver
+from drivers.models import Driver, DutyStatusRecord
 from drivers.tests.factories import DriverFactory, duty_log
 from events.models import AuditLog, OutboxEvent
 from fleet.tests.factories import CarrierFactory
 from loads.tests.factories import load_in
-from tms.tests.api_cases import CrudCases
+from tms.tests.api_cases import CrudCases, unchanged
 
 pytestmark = pytest.mark.django_db
 
@@ -70,10 +70,20 @@ class TestDriverApi(CrudCases):
         )
 
     def test_the_same_licence_twice_is_400(self, dispatcher):
-        DriverFactory(license_state="TX", license_number="L123456")
-        response = dispatcher.post(self.path, self.create_body(), format="json")
+        existing = DriverFactory(license_state="TX", license_number="L123456")
+        body = self.create_body()
+        with unchanged(existing):
+            response = dispatcher.post(self.path, body, format="json")
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "validation_error"
+
+    def test_a_driver_on_a_load_keeps_their_carrier_422(self, dispatcher):
+        driver = load_in("ASSIGNED").driver
+        other = CarrierFactory()
+        with unchanged(driver):
+            response = dispatcher.patch(f"{self.path}{driver.pk}/", {"carrier": str(other.pk)}, format="json")
+        assert response.status_code == 422
+        assert response.json()["error"]["message"] == "A driver on a load cannot change carrier."
 
 
 class TestAvailableForHours:
@@ -120,7 +130,8 @@ class TestAvailableForHours:
 
     @pytest.mark.parametrize("value", ["-1", "25", "many"])
     def test_bad_values_are_400(self, viewer, value):
-        assert viewer.get(f"/api/drivers/?available_for_hours={value}").status_code == 400
+        with unchanged(DriverFactory()):
+            assert viewer.get(f"/api/drivers/?available_for_hours={value}").status_code == 400
 
 
 class TestDriverStatus:
@@ -139,13 +150,15 @@ class TestDriverStatus:
         assert audit.changed_data["duty_status"] == ["OFF_DUTY", "ON_DUTY"]
 
     def test_a_driver_cannot_report_for_someone_else(self, driver_client):
-        DriverFactory(user=driver_client.user)
+        mine = DriverFactory(user=driver_client.user)
         other = DriverFactory()
-        response = driver_client.put(self.url(other), {"duty_status": "DRIVING"}, format="json")
+        with unchanged(mine, other):
+            response = driver_client.put(self.url(other), {"duty_status": "DRIVING"}, format="json")
         assert response.status_code == 404  # others are not even visible
         other.refresh_from_db()
         assert other.duty_status == "OFF_DUTY"
         assert not OutboxEvent.objects.exists()
+        assert not DutyStatusRecord.objects.exists()
 
     def test_a_dispatcher_sets_availability(self, dispatcher):
         driver = DriverFactory()
@@ -156,7 +169,8 @@ class TestDriverStatus:
 
     def test_a_driver_on_a_load_cannot_go_off_duty_by_hand(self, dispatcher):
         driver = load_in("ASSIGNED").driver
-        response = dispatcher.put(self.url(driver), {"status": "OFF_DUTY"}, format="json")
+        with unchanged(driver):
+            response = dispatcher.put(self.url(driver), {"status": "OFF_DUTY"}, format="json")
         assert response.status_code == 409
         driver.refresh_from_db()
         assert driver.status == "ASSIGNED"
@@ -171,14 +185,19 @@ class TestDriverStatus:
     )
     def test_bad_status_reports_are_400(self, dispatcher, body, field):
         driver = DriverFactory()
-        response = dispatcher.put(self.url(driver), body, format="json")
+        with unchanged(driver):
+            response = dispatcher.put(self.url(driver), body, format="json")
         assert response.status_code == 400
         assert field in response.json()["error"]["details"]
         assert not OutboxEvent.objects.exists()
+        assert not DutyStatusRecord.objects.exists()
 
     def test_viewer_cannot_report_status(self, viewer):
         driver = DriverFactory()
-        assert viewer.put(self.url(driver), {"duty_status": "ON_DUTY"}, format="json").status_code == 403
+        with unchanged(driver):
+            response = viewer.put(self.url(driver), {"duty_status": "ON_DUTY"}, format="json")
+        assert response.status_code == 403
+        assert not DutyStatusRecord.objects.exists()
 
 
 class TestDriverLocation:
@@ -196,9 +215,10 @@ class TestDriverLocation:
 
     def test_out_of_range_is_400(self, driver_client):
         driver = DriverFactory(user=driver_client.user)
-        response = driver_client.put(
-            f"/api/drivers/{driver.pk}/location/", {"longitude": 200, "latitude": 0}, format="json"
-        )
+        with unchanged(driver):
+            response = driver_client.put(
+                f"/api/drivers/{driver.pk}/location/", {"longitude": 200, "latitude": 0}, format="json"
+            )
         assert response.status_code == 400
 
 

@@ -1,4 +1,4 @@
-"""drivers.selectors.plan_driving: how much a driver may legally drive from an instant, taking
+"""drivers.planning.plan_driving: how much a driver may legally drive from an instant, taking
 30-minute breaks when 8 hours of driving require one, and which limit stops them (pure, no DB)."""
 
 from datetime import UTC, datetime, timedelta
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from drivers.hos import DutyStatus, RuleSet, Segment
-from drivers.selectors import Limit, hours, plan_driving
+from drivers.planning import Limit, hours, plan_driving
 
 T = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)

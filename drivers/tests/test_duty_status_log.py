@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 from django.contrib.gis.geos import Point
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from drivers import services
@@ -116,8 +117,6 @@ class TestTheLog:
 
     def test_the_service_refuses_a_future_at_too(self):
         driver = DriverFactory()
-        from django.core.exceptions import ValidationError
-
         with pytest.raises(ValidationError):
             services.report_driver_status(
                 driver, by=None, duty_status="DRIVING", at=timezone.now() + datetime.timedelta(hours=1)
@@ -199,12 +198,29 @@ class TestViolations:
             t0 + 11 * H + 31 * M,
         )
         assert violation.message == "Drove 0.02 h past the 11 h driving limit"
+        audits = AuditLog.objects.filter(table_name="hos_violations", record_id=str(violation.pk))
+        created = audits.get(action="CREATE")
+        assert created.user == dispatcher.user
+        assert (created.changed_data["rule"], created.changed_data["message"]) == (
+            "395.3(a)(3)(i)",
+            "Drove 0.02 h past the 11 h driving limit",
+        )
+        event = OutboxEvent.objects.get(type="DRIVER_HOS_VIOLATION")
+        assert created.correlation_id == event.envelope["correlationid"]  # the same request
         # More driving past the same limit grows the same violation: no second event.
         put_status(dispatcher, driver, "DRIVING", t0 + 11 * H + 40 * M)
         put_status(dispatcher, driver, "OFF_DUTY", t0 + 11 * H + 50 * M)
         put_status(dispatcher, driver, "SLEEPER_BERTH", t0 + 11 * H + 55 * M)
         violation = HosViolation.objects.get(driver=driver)
         assert (violation.start, violation.end) == (t0 + 11 * H + 30 * M, t0 + 11 * H + 50 * M)
+        [grown] = audits.filter(action="UPDATE")
+        assert grown.changed_data == {
+            "end": [(t0 + 11 * H + 31 * M).isoformat(), (t0 + 11 * H + 50 * M).isoformat()],
+            "message": [
+                "Drove 0.02 h past the 11 h driving limit",
+                "Drove 0.18 h past the 11 h driving limit",
+            ],
+        }
         events = OutboxEvent.objects.filter(type="DRIVER_HOS_VIOLATION")
         assert events.count() == 1
         data = events.get().envelope["data"]
@@ -227,6 +243,7 @@ class TestViolations:
             ("395.3(a)(3)(i)", t0 + 35 * H, t0 + 36 * H),
         ]
         assert OutboxEvent.objects.filter(type="DRIVER_HOS_VIOLATION").count() == 2
+        assert AuditLog.objects.filter(table_name="hos_violations", action="CREATE").count() == 2
 
     def test_a_compliant_day_records_no_violation(self, dispatcher):
         driver = DriverFactory()
@@ -235,3 +252,4 @@ class TestViolations:
         put_status(dispatcher, driver, "OFF_DUTY", t0 + 8 * H)  # exactly 8 h: compliant
         assert not HosViolation.objects.exists()
         assert not OutboxEvent.objects.filter(type="DRIVER_HOS_VIOLATION").exists()
+        assert not AuditLog.objects.filter(table_name="hos_violations").exists()

@@ -673,7 +673,13 @@ def test_invalid_logs_are_rejected(segments, message):
 
 
 def test_status_given_as_its_plain_string_is_accepted():
-    validate_segments([_segment("DRIVING", "0:00", "1:00")])
+    plain = [_segment("DRIVING", "0:00", "1:00"), _segment("ON_DUTY", "1:00", "2:00")]
+    typed = [_segment(DutyStatus.DRIVING, "0:00", "1:00"), _segment(DutyStatus.ON_DUTY, "1:00", "2:00")]
+    assert validate_segments(plain) is None  # no InvalidLog
+    # Read exactly as the enum: 1 h driven, 2 h of the duty window used.
+    clock = evaluate(plain, instant("2:00"))
+    assert clock == evaluate(typed, instant("2:00"))
+    assert (clock.drive_remaining, clock.window_remaining) == (timedelta(hours=10), timedelta(hours=12))
 
 
 def test_a_naive_instant_is_rejected():

@@ -15,9 +15,7 @@ from fleet.ingest import GpsFix
 from fleet.models import MANUAL_VEHICLE_STATUSES, Carrier, Vehicle
 from fleet.selectors import BUCKETS
 from tms.api import PointField
-
-# A fix more than this far in the future is a device clock error, not a position.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
+from tms.models import MAX_CLOCK_SKEW
 
 # Optional measurements: (lowest, highest) accepted.
 MEASUREMENTS: dict[str, tuple[float, float]] = {

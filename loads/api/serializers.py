@@ -4,10 +4,11 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from drivers.models import Driver
-from fleet.api.serializers import MAX_CLOCK_SKEW
 from fleet.models import Vehicle
-from loads.models import TRANSITION_FIELDS, Facility, Load
+from loads.geofence import suggested_transition
+from loads.models import TRANSITION_FIELDS, Facility, Load, StopEvent
 from tms.api import PointField
+from tms.models import MAX_CLOCK_SKEW
 
 
 class FacilitySerializer(serializers.ModelSerializer):
@@ -117,3 +118,44 @@ class CancelInput(serializers.Serializer):
 class DelayInput(serializers.Serializer):
     reason = serializers.CharField(max_length=255)
     expected_delivery_at = serializers.DateTimeField(required=False, default=None, allow_null=True)
+
+
+# A stop of the load in the context (`load`), with the status change it suggests.
+class StopEventSerializer(serializers.ModelSerializer):
+    facility_name = serializers.CharField(source="facility.name", read_only=True)
+    suggested_transition = serializers.SerializerMethodField(
+        help_text="The load's next status this stop supports (PICKED_UP, IN_TRANSIT, DELIVERED), or null."
+    )
+    suggested_at = serializers.SerializerMethodField(
+        help_text="When it happened by GPS: the `at` to send with the transition."
+    )
+
+    class Meta:
+        model = StopEvent
+        fields = [
+            "id",
+            "load",
+            "vehicle",
+            "facility",
+            "facility_name",
+            "kind",
+            "arrived_at",
+            "departed_at",
+            "dwell_s",
+            "suggested_transition",
+            "suggested_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def _suggestion(self, stop):
+        return suggested_transition(stop, self.context["load"])
+
+    def get_suggested_transition(self, stop) -> str | None:
+        suggestion = self._suggestion(stop)
+        return suggestion.status if suggestion else None
+
+    def get_suggested_at(self, stop) -> str | None:
+        suggestion = self._suggestion(stop)
+        return serializers.DateTimeField().to_representation(suggestion.at) if suggestion else None

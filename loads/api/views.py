@@ -10,8 +10,9 @@ from loads.api.serializers import (
     FacilitySerializer,
     LoadSerializer,
     MilestoneInput,
+    StopEventSerializer,
 )
-from loads.models import Facility, Load
+from loads.models import Facility, Load, StopEvent
 from tms.api import TmsModelViewSet
 
 
@@ -79,3 +80,14 @@ class LoadViewSet(TmsModelViewSet):
     def delay(self, request, pk=None):
         """Flags the load as running late, with a reason and a revised delivery estimate."""
         return self.run_action(DelayInput, services.delay_load)
+
+    @extend_schema(responses=StopEventSerializer(many=True), filters=False)
+    @action(detail=True, methods=["get"])
+    def stops(self, request, pk=None):
+        """The load's stops at its pickup and delivery facilities, oldest first."""
+        load = self.get_object()  # the load's visibility rules (a driver reads only theirs) apply
+        stops = StopEvent.objects.filter(load=load).select_related("facility").order_by("arrived_at")
+        page = self.paginate_queryset(stops)
+        context = {**self.get_serializer_context(), "load": load}
+        serializer = StopEventSerializer(page, many=True, context=context)
+        return self.get_paginated_response(serializer.data)

@@ -5,6 +5,8 @@ import factory
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
+from drivers.tests.factories import DriverFactory
+from fleet.tests.factories import VehicleFactory
 from loads import services
 from loads.models import Facility, Load
 
@@ -45,9 +47,6 @@ class LoadFactory(factory.django.DjangoModelFactory):
 
 def load_in(status: str, **fields) -> Load:
     """A load brought to `status` through the services, on a fresh vehicle and driver."""
-    from drivers.tests.factories import DriverFactory
-    from fleet.tests.factories import VehicleFactory
-
     load = LoadFactory(**fields)
     if status == "PENDING":
         return load

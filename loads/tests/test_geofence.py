@@ -218,9 +218,32 @@ def test_a_fix_far_from_the_load_sites_costs_one_query(assigned, django_assert_n
     lon, lat = offset(shipper.location, 50_000)
     with django_assert_num_queries(1):
         assert (
-            geofence.record_vehicle_fix(vehicle_id=vehicle.pk, longitude=lon, latitude=lat, recorded_at=T0)
+            services.record_vehicle_fix(vehicle_id=vehicle.pk, longitude=lon, latitude=lat, recorded_at=T0)
             == []
         )
+
+
+def test_each_stop_write_has_its_audit_row_and_no_event(assigned):
+    load, vehicle, shipper = assigned
+    events_before = OutboxEvent.objects.count()
+    send(vehicle, shipper, RECORDED_PATH[:6])  # up to the arrival
+    stop = only_stop(load)
+    audits = AuditLog.objects.filter(table_name="stop_events", record_id=str(stop.pk)).order_by("created_at")
+    [created] = audits
+    assert created.action == "CREATE" and created.user is None
+    assert (created.changed_data["arrived_at"], created.changed_data["departed_at"]) == (
+        ARRIVAL.isoformat(),
+        None,
+    )
+
+    send(vehicle, shipper, RECORDED_PATH[6:])
+    writes = list(audits.values_list("action", flat=True))
+    # The arrival, each later fix within the exit boundary (the visit's last fix), the departure.
+    fixes_during_the_visit = [s for s, _ in RECORDED_PATH if ARRIVAL < at(s) < DEPARTURE]
+    assert writes == ["CREATE"] + ["UPDATE"] * (len(fixes_during_the_visit) + 1)
+    departure = audits.last().changed_data
+    assert (departure["departed_at"], departure["dwell_s"]) == ([None, DEPARTURE.isoformat()], [None, 820])
+    assert OutboxEvent.objects.count() == events_before
 
 
 def test_a_vehicle_without_an_active_load_makes_no_stop():

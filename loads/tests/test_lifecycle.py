@@ -18,6 +18,7 @@ from loads import services
 from loads.models import Load
 from loads.tests.factories import LoadFactory, load_in
 from tms.exceptions import ResourceUnavailable
+from tms.tests.api_cases import unchanged
 
 pytestmark = pytest.mark.django_db
 
@@ -71,16 +72,19 @@ def snapshot_counts() -> tuple[int, int]:
 def test_every_transition_from_every_status(dispatcher, status, action):
     load = load_in(status)
     body = body_for(action, load)
-    before = snapshot_counts()
-    response = dispatcher.post(f"/api/loads/{load.pk}/{action}/", body, format="json")
     expected = EXPECTED[status][action]
-    assert response.status_code == expected, response.json()
-    load.refresh_from_db()
     if expected == NO:
+        resources = [row for row in (load.vehicle, load.driver) if row is not None]
+        with unchanged(load, *resources):
+            response = dispatcher.post(f"/api/loads/{load.pk}/{action}/", body, format="json")
+        assert response.status_code == NO, response.json()
         assert response.json()["error"]["code"] == "invalid_transition"
+        load.refresh_from_db()
         assert load.status == status
-        assert snapshot_counts() == before
     else:
+        response = dispatcher.post(f"/api/loads/{load.pk}/{action}/", body, format="json")
+        assert response.status_code == expected, response.json()
+        load.refresh_from_db()
         assert load.status == RESULT[action] == response.json()["status"]
         event = OutboxEvent.objects.filter(type=EVENT[action]).latest("sequence")
         assert event.subject == str(load.pk)
@@ -150,13 +154,15 @@ def test_a_delayed_load_resumes_and_reports_the_lateness(dispatcher):
     assert event.envelope["data"]["predicted_lateness_s"] == 3 * 3600
     assert event.envelope["data"]["reason"] == "snow on I-80"
     # In transit before the delay: it may be delivered, and not picked up a second time.
-    assert dispatcher.post(f"/api/loads/{load.pk}/pickup/", {}, format="json").status_code == 409
+    with unchanged(load, load.vehicle, load.driver):
+        assert dispatcher.post(f"/api/loads/{load.pk}/pickup/", {}, format="json").status_code == 409
     assert dispatcher.post(f"/api/loads/{load.pk}/deliver/", {}, format="json").status_code == 200
 
 
 def test_a_load_delayed_before_pickup_cannot_be_delivered(dispatcher):
     load = load_in("DELAYED")
-    response = dispatcher.post(f"/api/loads/{load.pk}/deliver/", {}, format="json")
+    with unchanged(load, load.vehicle, load.driver):
+        response = dispatcher.post(f"/api/loads/{load.pk}/deliver/", {}, format="json")
     assert response.status_code == 409
     assert dispatcher.post(f"/api/loads/{load.pk}/pickup/", {}, format="json").status_code == 200
 
@@ -176,7 +182,8 @@ def test_delivery_reports_lateness(dispatcher):
 def test_a_milestone_time_in_the_future_is_400(dispatcher):
     load = load_in("ASSIGNED")
     at = (timezone.now() + datetime.timedelta(hours=2)).isoformat()
-    response = dispatcher.post(f"/api/loads/{load.pk}/pickup/", {"at": at}, format="json")
+    with unchanged(load, load.vehicle, load.driver):
+        response = dispatcher.post(f"/api/loads/{load.pk}/pickup/", {"at": at}, format="json")
     assert response.status_code == 400
     assert "at" in response.json()["error"]["details"]
 
@@ -184,7 +191,8 @@ def test_a_milestone_time_in_the_future_is_400(dispatcher):
 def test_delivery_before_pickup_time_is_422(dispatcher):
     load = load_in("IN_TRANSIT")
     at = (load.picked_up_at - datetime.timedelta(hours=1)).isoformat()
-    response = dispatcher.post(f"/api/loads/{load.pk}/deliver/", {"at": at}, format="json")
+    with unchanged(load, load.vehicle, load.driver):
+        response = dispatcher.post(f"/api/loads/{load.pk}/deliver/", {"at": at}, format="json")
     assert response.status_code == 422
     load.refresh_from_db()
     assert load.status == "IN_TRANSIT"
@@ -198,28 +206,28 @@ class TestAssignmentRules:
             format="json",
         )
 
-    def assert_refused(self, response, status: int, code: str, load, *resources):
+    def assert_refused(self, client, status: int, code: str, load, vehicle, driver):
+        """Assigns, and checks the refusal left the load, the vehicle and the driver as they were,
+        with no audit row and no event."""
+        with unchanged(load, vehicle, driver):
+            response = self.assign(client, load, vehicle, driver)
         assert response.status_code == status, response.json()
         assert response.json()["error"]["code"] == code
         load.refresh_from_db()
         assert (load.status, load.vehicle_id, load.driver_id) == ("PENDING", None, None)
-        for resource in resources:
-            before = resource.status
-            resource.refresh_from_db()
-            assert resource.status == before
         assert not OutboxEvent.objects.filter(type="LOAD_ASSIGNED", subject=str(load.pk)).exists()
         assert not AuditLog.objects.filter(action="TRANSITION", record_id=str(load.pk)).exists()
+        return response
 
     def test_vehicle_and_driver_of_different_carriers_is_422(self, dispatcher):
         load, vehicle, driver = LoadFactory(), VehicleFactory(), DriverFactory()
-        response = self.assign(dispatcher, load, vehicle, driver)
-        self.assert_refused(response, 422, "carrier_mismatch", load, vehicle, driver)
+        self.assert_refused(dispatcher, 422, "carrier_mismatch", load, vehicle, driver)
 
     def test_load_tendered_to_another_carrier_is_422(self, dispatcher):
         load = LoadFactory(carrier=CarrierFactory())
         vehicle = VehicleFactory()
         driver = DriverFactory(carrier=vehicle.carrier)
-        self.assert_refused(self.assign(dispatcher, load, vehicle, driver), 422, "carrier_mismatch", load)
+        self.assert_refused(dispatcher, 422, "carrier_mismatch", load, vehicle, driver)
 
     @pytest.mark.parametrize(
         ("weight", "volume"), [(Decimal("20000.1"), Decimal("10")), (Decimal("1000"), Decimal("95.01"))]
@@ -228,8 +236,7 @@ class TestAssignmentRules:
         load = LoadFactory(weight_kg=weight, volume_m3=volume)
         vehicle = VehicleFactory()  # 20,000 kg, 95 m3
         driver = DriverFactory(carrier=vehicle.carrier)
-        response = self.assign(dispatcher, load, vehicle, driver)
-        self.assert_refused(response, 422, "capacity_exceeded", load, vehicle, driver)
+        self.assert_refused(dispatcher, 422, "capacity_exceeded", load, vehicle, driver)
 
     def test_exactly_at_capacity_is_accepted(self, dispatcher):
         load = LoadFactory(weight_kg=Decimal("20000"), volume_m3=Decimal("95"))
@@ -242,28 +249,26 @@ class TestAssignmentRules:
         busy = load_in("ASSIGNED")
         load = LoadFactory()
         driver = DriverFactory(carrier=busy.vehicle.carrier)
-        response = self.assign(dispatcher, load, busy.vehicle, driver)
-        self.assert_refused(response, 409, "resource_unavailable", load, driver)
+        self.assert_refused(dispatcher, 409, "resource_unavailable", load, busy.vehicle, driver)
 
     def test_a_vehicle_in_maintenance_is_409(self, dispatcher):
         load = LoadFactory()
         vehicle = VehicleFactory(status=VehicleStatus.MAINTENANCE)
         driver = DriverFactory(carrier=vehicle.carrier)
-        self.assert_refused(self.assign(dispatcher, load, vehicle, driver), 409, "resource_unavailable", load)
+        self.assert_refused(dispatcher, 409, "resource_unavailable", load, vehicle, driver)
 
     @pytest.mark.parametrize("status", [DriverStatus.OFF_DUTY, DriverStatus.INACTIVE])
     def test_an_unavailable_driver_is_409(self, dispatcher, status):
         load = LoadFactory()
         vehicle = VehicleFactory()
         driver = DriverFactory(carrier=vehicle.carrier, status=status)
-        self.assert_refused(self.assign(dispatcher, load, vehicle, driver), 409, "resource_unavailable", load)
+        self.assert_refused(dispatcher, 409, "resource_unavailable", load, vehicle, driver)
 
     def test_a_licence_expiring_before_delivery_is_422(self, dispatcher):
         load = LoadFactory()
         vehicle = VehicleFactory()
         driver = DriverFactory(carrier=vehicle.carrier, license_expiry=timezone.localdate(load.pickup_at))
-        response = self.assign(dispatcher, load, vehicle, driver)
-        self.assert_refused(response, 422, "license_expired", load, vehicle, driver)
+        self.assert_refused(dispatcher, 422, "license_expired", load, vehicle, driver)
 
     def test_a_driver_without_enough_hours_is_422(self, dispatcher):
         now = timezone.now()
@@ -274,8 +279,7 @@ class TestAssignmentRules:
         duty_log(
             driver, now - datetime.timedelta(hours=10), ("DRIVING", 5), ("OFF_DUTY", 0.5), ("DRIVING", 4.5)
         )
-        response = self.assign(dispatcher, load, vehicle, driver)
-        self.assert_refused(response, 422, "hours_of_service_exceeded", load, vehicle, driver)
+        response = self.assert_refused(dispatcher, 422, "hours_of_service_exceeded", load, vehicle, driver)
         details = response.json()["error"]["details"]
         assert details["hours_remaining"] == 1.5
         assert details["hours_needed"] == float(load.estimated_driving_hours) > 1.5
@@ -284,17 +288,16 @@ class TestAssignmentRules:
         load = LoadFactory()
         vehicle = VehicleFactory(carrier=CarrierFactory(is_active=False))
         driver = DriverFactory(carrier=vehicle.carrier)
-        self.assert_refused(
-            self.assign(dispatcher, load, vehicle, driver), 422, "business_rule_violation", load
-        )
+        self.assert_refused(dispatcher, 422, "business_rule_violation", load, vehicle, driver)
 
     def test_an_unknown_vehicle_is_400(self, dispatcher):
         load = LoadFactory()
-        response = dispatcher.post(
-            f"/api/loads/{load.pk}/assign/",
-            {"vehicle": "00000000-0000-0000-0000-000000000000", "driver": "x"},
-            format="json",
-        )
+        with unchanged(load):
+            response = dispatcher.post(
+                f"/api/loads/{load.pk}/assign/",
+                {"vehicle": "00000000-0000-0000-0000-000000000000", "driver": "x"},
+                format="json",
+            )
         assert response.status_code == 400
         assert set(response.json()["error"]["details"]) == {"vehicle", "driver"}
 
@@ -325,7 +328,8 @@ def test_only_operators_may_move_loads(request, client_fixture):
         load.driver.user = client.user
         load.driver.save()
     before = snapshot_counts()
-    response = client.post(f"/api/loads/{load.pk}/pickup/", {}, format="json")
+    with unchanged(load, load.vehicle, load.driver):
+        response = client.post(f"/api/loads/{load.pk}/pickup/", {}, format="json")
     assert response.status_code == 403
     assert snapshot_counts() == before
     load.refresh_from_db()

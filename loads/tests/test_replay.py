@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from drivers.tests.factories import DriverFactory
+from events.consumers import REGISTRY, Consumer
 from fleet.tests.factories import VehicleFactory
 from loads.models import Load
 from loads.tests.factories import FacilityFactory
@@ -71,8 +72,6 @@ def test_a_table_changed_behind_the_services_back_is_reported(delivered_load):
 
 
 def test_stored_events_replay_into_a_new_projection(delivered_load):
-    from events.consumers import REGISTRY, Consumer
-
     seen: list[str] = []
     REGISTRY["test-projection"] = Consumer(name="test-projection", handler=lambda e: seen.append(e["type"]))
     try:

@@ -1,16 +1,32 @@
 """The common API tests, written once (NetBox's APIViewTestCases): a test class per model declares
 its path, factory and bodies; these cases check every role, the audit trail, and bad input."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from django.db import models
 
+from events.audit import snapshot
 from events.models import AuditLog, OutboxEvent
 
 
 def counts(model) -> tuple[int, int, int]:
     return model.objects.count(), AuditLog.objects.count(), OutboxEvent.objects.count()
+
+
+@contextmanager
+def unchanged(*rows: models.Model) -> Iterator[None]:
+    """Asserts that the block (a refused request) changed none of these rows, wrote no row of their
+    models, and left no audit row and no event."""
+
+    def state() -> list:
+        return [(snapshot(type(row).objects.get(pk=row.pk)), counts(type(row))) for row in rows]
+
+    before = state()
+    yield
+    assert state() == before
 
 
 @pytest.mark.django_db

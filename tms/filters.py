@@ -77,3 +77,16 @@ class NearbyFilterSet(django_filters.FilterSet):
             .annotate(distance=Distance(self.location_field, point))
             .order_by("distance")
         )
+
+
+class MultipleChoiceFilter(django_filters.MultipleChoiceFilter):
+    """Any of several values of a column of the listed table itself (`?status=A&status=B`).
+
+    No DISTINCT: without a join there is nothing to deduplicate, and django-filter's default
+    DISTINCT made PostgreSQL sort and compare every column of a page (geometries included): a
+    filtered page of 50 loads took twice as long.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("distinct", False)
+        super().__init__(*args, **kwargs)

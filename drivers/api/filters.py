@@ -6,12 +6,12 @@ from django.utils import timezone
 from drivers import selectors
 from drivers.models import Driver, DriverStatus, DutyStatus
 from drivers.planning import DUTY_PERIOD_DRIVING
-from tms.filters import NearbyFilterSet
+from tms.filters import MultipleChoiceFilter, NearbyFilterSet
 
 
 class DriverFilter(NearbyFilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=DriverStatus.choices)
-    duty_status = django_filters.MultipleChoiceFilter(choices=DutyStatus.choices)
+    status = MultipleChoiceFilter(choices=DriverStatus.choices)
+    duty_status = MultipleChoiceFilter(choices=DutyStatus.choices)
     available_for_hours = django_filters.NumberFilter(
         min_value=0,
         max_value=24,

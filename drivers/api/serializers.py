@@ -3,14 +3,14 @@ from rest_framework import serializers
 
 from drivers.models import MANUAL_DRIVER_STATUSES, Driver, DutyStatus
 from drivers.planning import Limit
-from tms.api import PointField
+from tms.api import ModelSerializer, PointField
 from tms.models import MAX_CLOCK_SKEW
 
 # A violations window longer than this is a report, not a clock: FMCSA keeps logs for 6 months.
 MAX_VIOLATIONS_WINDOW = timezone.timedelta(days=184)
 
 
-class DriverSerializer(serializers.ModelSerializer):
+class DriverSerializer(ModelSerializer):
     current_location = PointField(read_only=True)
     full_name = serializers.CharField(read_only=True)
     distance_m = serializers.SerializerMethodField(

@@ -12,8 +12,10 @@ from events.models import OutboxEvent, StoredEvent
 from events.outbox import InvalidEventData
 from events.services import publish_event
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
+from tms.api import ModelSerializer
 from tms.api_defaults import OperatorsAndViewers
 from tms.exceptions import DependencyUnavailable
+from tms.filters import MultipleChoiceFilter
 
 
 class PublishInput(serializers.Serializer):
@@ -87,14 +89,14 @@ class TopicsView(APIView):
         )
 
 
-class StoredEventSerializer(serializers.ModelSerializer):
+class StoredEventSerializer(ModelSerializer):
     class Meta:
         model = StoredEvent
         fields = ["event_id", "type", "subject", "time", "correlation_id", "envelope"]
 
 
 class StoredEventFilter(django_filters.FilterSet):
-    type = django_filters.MultipleChoiceFilter(choices=[(t.value, t.value) for t in EventType])
+    type = MultipleChoiceFilter(choices=[(t.value, t.value) for t in EventType])
     start = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="gte")
     end = django_filters.IsoDateTimeFilter(field_name="time", lookup_expr="lt")
 

@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from fleet.models import Carrier, Vehicle, VehicleStatus, VehicleType
-from tms.filters import NearbyFilterSet
+from tms.filters import MultipleChoiceFilter, NearbyFilterSet
 
 
 class CarrierFilter(django_filters.FilterSet):
@@ -89,8 +89,8 @@ class AreaFilter(django_filters.Filter):
 
 
 class VehicleFilter(NearbyFilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=VehicleStatus.choices)
-    vehicle_type = django_filters.MultipleChoiceFilter(choices=VehicleType.choices)
+    status = MultipleChoiceFilter(choices=VehicleStatus.choices)
+    vehicle_type = MultipleChoiceFilter(choices=VehicleType.choices)
     available = django_filters.BooleanFilter(method="filter_available", label="status is AVAILABLE")
     min_capacity_weight_kg = django_filters.NumberFilter(field_name="capacity_weight_kg", lookup_expr="gte")
     min_capacity_volume_m3 = django_filters.NumberFilter(field_name="capacity_volume_m3", lookup_expr="gte")

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from fleet.ingest import GpsFix
 from fleet.models import MANUAL_VEHICLE_STATUSES, Carrier, Vehicle
 from fleet.selectors import BUCKETS
-from tms.api import PointField
+from tms.api import ModelSerializer, PointField
 from tms.models import MAX_CLOCK_SKEW
 
 # Optional measurements: (lowest, highest) accepted.
@@ -34,7 +34,7 @@ def oldest_accepted(now: datetime) -> datetime:
     return now - timedelta(days=settings.GPS_RETENTION_DAYS)
 
 
-class CarrierSerializer(serializers.ModelSerializer):
+class CarrierSerializer(ModelSerializer):
     class Meta:
         model = Carrier
         fields = [
@@ -50,7 +50,7 @@ class CarrierSerializer(serializers.ModelSerializer):
         ]
 
 
-class VehicleSerializer(serializers.ModelSerializer):
+class VehicleSerializer(ModelSerializer):
     current_location = PointField(read_only=True)
     distance_m = serializers.SerializerMethodField(
         help_text="Distance from the `near` point, metres (only with ?near=)."

@@ -1,12 +1,12 @@
 import django_filters
 
 from loads.models import Facility, FacilityType, Load, LoadStatus
-from tms.filters import NearbyFilterSet
+from tms.filters import MultipleChoiceFilter, NearbyFilterSet
 
 
 class FacilityFilter(NearbyFilterSet):
     location_field = "location"
-    facility_type = django_filters.MultipleChoiceFilter(choices=FacilityType.choices)
+    facility_type = MultipleChoiceFilter(choices=FacilityType.choices)
 
     class Meta:
         model = Facility
@@ -14,7 +14,7 @@ class FacilityFilter(NearbyFilterSet):
 
 
 class LoadFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=LoadStatus.choices)
+    status = MultipleChoiceFilter(choices=LoadStatus.choices)
     pickup_after = django_filters.IsoDateTimeFilter(field_name="pickup_at", lookup_expr="gte")
     pickup_before = django_filters.IsoDateTimeFilter(field_name="pickup_at", lookup_expr="lt")
     delivery_after = django_filters.IsoDateTimeFilter(field_name="delivery_at", lookup_expr="gte")

@@ -7,11 +7,11 @@ from drivers.models import Driver
 from fleet.models import Vehicle
 from loads.geofence import suggested_transition
 from loads.models import TRANSITION_FIELDS, Facility, Load, StopEvent
-from tms.api import PointField
+from tms.api import ModelSerializer, PointField
 from tms.models import MAX_CLOCK_SKEW
 
 
-class FacilitySerializer(serializers.ModelSerializer):
+class FacilitySerializer(ModelSerializer):
     location = PointField()
 
     class Meta:
@@ -34,7 +34,7 @@ class FacilitySerializer(serializers.ModelSerializer):
         ]
 
 
-class LoadSerializer(serializers.ModelSerializer):
+class LoadSerializer(ModelSerializer):
     pickup_location = PointField(required=False, help_text="Defaults to the shipper's location.")
     delivery_location = PointField(required=False, help_text="Defaults to the consignee's location.")
 
@@ -121,7 +121,7 @@ class DelayInput(serializers.Serializer):
 
 
 # A stop of the load in the context (`load`), with the status change it suggests.
-class StopEventSerializer(serializers.ModelSerializer):
+class StopEventSerializer(ModelSerializer):
     facility_name = serializers.CharField(source="facility.name", read_only=True)
     suggested_transition = serializers.SerializerMethodField(
         help_text="The load's next status this stop supports (PICKED_UP, IN_TRANSIT, DELIVERED), or null."

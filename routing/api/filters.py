@@ -1,10 +1,11 @@
 import django_filters
 
 from routing.models import Route, RouteProvider
+from tms.filters import MultipleChoiceFilter
 
 
 class RouteFilter(django_filters.FilterSet):
-    provider = django_filters.MultipleChoiceFilter(choices=RouteProvider.choices)
+    provider = MultipleChoiceFilter(choices=RouteProvider.choices)
 
     class Meta:
         model = Route

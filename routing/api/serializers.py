@@ -11,10 +11,10 @@ from loads.models import Load, LoadStatus
 from routing.fleet import PlanRequest
 from routing.graph import MAX_HOPS
 from routing.models import FleetPlan, Route
-from tms.api import PointField
+from tms.api import ModelSerializer, PointField
 
 
-class RouteSerializer(serializers.ModelSerializer):
+class RouteSerializer(ModelSerializer):
     origin = PointField(read_only=True)
     destination = PointField(read_only=True)
     path = GeometryField(read_only=True, help_text="GeoJSON LineString, [lon, lat] pairs.")
@@ -144,7 +144,7 @@ class OptimizeFleetSerializer(serializers.Serializer):
         )
 
 
-class FleetPlanSerializer(serializers.ModelSerializer):
+class FleetPlanSerializer(ModelSerializer):
     class Meta:
         model = FleetPlan
         fields = [

@@ -8,7 +8,7 @@ from tms.api_defaults import ADMIN, DISPATCHER, DRIVER, VIEWER
 from tms.tests.factories import UserFactory
 
 # The back office's users and rows, for every app's admin tests.
-pytest_plugins = ["tms.tests.admin_cases"]
+pytest_plugins = ["tms.tests.admin_cases", "tms.tests.brokers"]
 
 
 @pytest.fixture(autouse=True)

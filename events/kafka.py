@@ -31,6 +31,7 @@ from kafka.structs import OffsetAndMetadata
 
 from events.consumers import REGISTRY, Consumer, deliver
 from events.models import DeadLetter, OutboxEvent
+from events.relay import BrokerLogLost
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class KafkaTransport:
         self.create_topics = create_topics
         self.config = {**PRODUCER_CONFIG, **config}
         self._producer: KafkaProducer | None = None
+        self._published = False  # anything acknowledged by the broker since this process started
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
@@ -108,15 +110,25 @@ class KafkaTransport:
             return current
 
     def _connect(self) -> KafkaProducer:
+        """A new producer; raises BrokerLogLost (with the producer kept) when topics this transport
+        had published to had to be created again: the broker lost its log."""
+        created = []
         if self.create_topics:
-            ensure_topics(self.bootstrap_servers, timeout_ms=self.config["max_block_ms"])
-        return KafkaProducer(bootstrap_servers=self.bootstrap_servers, client_id="tms-relay", **self.config)
+            topics = ensure_topics(self.bootstrap_servers, timeout_ms=self.config["max_block_ms"])
+            created = [topic for topic, state in topics.items() if state == "created"]
+        self._producer = KafkaProducer(
+            bootstrap_servers=self.bootstrap_servers, client_id="tms-relay", **self.config
+        )
+        if created and self._published:
+            self._published = False
+            raise BrokerLogLost(f"the broker lost its topics ({', '.join(created)} created again)")
+        return self._producer
 
     def publish(self, events: Sequence[OutboxEvent]) -> None:
         """Sends the whole batch, then waits for every acknowledgement; raises if any failed."""
         with self._lock:
             try:
-                producer = self._producer = self._producer or self._connect()
+                producer = self._producer or self._connect()
                 futures = [
                     producer.send(
                         event.topic,
@@ -130,6 +142,9 @@ class KafkaTransport:
                 producer.flush(timeout=self.config["delivery_timeout_ms"] / 1000)
                 for future in futures:
                     future.get(timeout=0)
+                self._published = True
+            except BrokerLogLost:
+                raise
             except Exception:
                 self._reset()
                 raise

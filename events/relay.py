@@ -38,6 +38,11 @@ class Transport(Protocol):
         """Returns once every event is acknowledged; raises if any is not."""
 
 
+class BrokerLogLost(Exception):
+    """The transport found that the broker no longer has what was published to it (the in-memory
+    development broker restarted; topics deleted): everything still in the outbox goes out again."""
+
+
 class InProcessTransport:
     """The embedded default: events go straight to the registered consumers."""
 
@@ -75,6 +80,12 @@ def relay_batch(transport: Transport, batch_size: int | None = None) -> int:
             transaction.set_rollback(True)
         else:
             OutboxEvent.objects.filter(sequence__in=sequences).update(published_at=timezone.now())
+    if isinstance(failure, BrokerLogLost):
+        # Published events that consumers had not read yet are gone with the broker's log: all
+        # that is retained goes out again, oldest first (consumers ignore what they have seen).
+        count = OutboxEvent.objects.exclude(published_at=None).update(published_at=None)
+        logger.warning("%s; %d published events go out again, in order", failure, count)
+        return 0
     if failure is not None:
         OutboxEvent.objects.filter(sequence__in=sequences).update(
             attempts=F("attempts") + 1, last_error=f"{type(failure).__name__}: {failure}"[:2000]

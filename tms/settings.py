@@ -178,12 +178,22 @@ REDIS_PORT = env_int("TMS_REDIS_PORT", 56379)
 EMBEDDED_REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}/0"
 REDIS_URL = env("REDIS_URL") or EMBEDDED_REDIS_URL
 
+# Connections to Redis per process (the cache and the throttles share them); a request waits up to
+# REDIS_POOL_TIMEOUT_S for a free one, then gets 503.
+REDIS_POOL_MAX_SIZE = env_int("REDIS_POOL_MAX_SIZE", 16)
+REDIS_POOL_TIMEOUT_S = float(env("REDIS_POOL_TIMEOUT_S", "2"))
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "tms.cache.SharedRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "tms",
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        "OPTIONS": {
+            "pool_class": "redis.BlockingConnectionPool",
+            "max_connections": REDIS_POOL_MAX_SIZE,
+            "timeout": REDIS_POOL_TIMEOUT_S,
+            "socket_connect_timeout": 2,
+            "socket_timeout": 2,
+        },
     }
 }
 

@@ -41,7 +41,9 @@ sys.path.insert(0, str(ROOT))
 BENCH_DB = "tms_bench_api"
 USERS = 64
 READ_LOADS = 200
-ASSIGN_PAIRS = 6000  # loads, trucks and drivers for assign + cancel, each used once per run
+ASSIGN_LOADS = 3000  # pending loads for assign + cancel: a cancelled load is not assigned again
+WEB_OVERRIDE = ""
+ASSIGN_CREWS = 512  # a truck and a driver per connection, free again after each cancel
 
 
 def parse_args():
@@ -49,6 +51,12 @@ def parse_args():
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", default="32,512")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument(
+        "--web",
+        default="",
+        help="another web command to measure instead of the Procfile's (to compare servers); "
+        "tms.asgi:application in it is swapped for the ceiling's app",
+    )
     return parser.parse_args()
 
 
@@ -76,7 +84,8 @@ def setup_django() -> str:
 
 
 def fixtures() -> dict:
-    """Users, loads to read, trucks spread over the Midwest, and fresh assign + cancel triples."""
+    """Users, loads to read, trucks spread over the Midwest, and for assign + cancel fresh loads and
+    one crew (truck + driver) per connection."""
     from django.contrib.auth.models import User
     from django.contrib.gis.geos import Point
     from rest_framework.authtoken.models import Token
@@ -86,6 +95,7 @@ def fixtures() -> dict:
     from fleet.models import Carrier, Vehicle
     from fleet.tests.factories import CarrierFactory, VehicleFactory
     from loads.models import Facility, Load, LoadStatus
+    from loads.services import cancel_load
     from loads.tests.factories import FacilityFactory, LoadFactory
     from tms.api_defaults import DISPATCHER
     from tms.tests.factories import UserFactory
@@ -117,19 +127,22 @@ def fixtures() -> dict:
 
     # Assign + cancel uses each (load, truck, driver) once: top up what earlier runs used.
     pairs_carrier = Carrier.objects.filter(name="Bench Pairs").first() or CarrierFactory(name="Bench Pairs")
+    # A run that ended between an assign and its cancel left crews busy: free them.
+    for load in Load.objects.filter(carrier=pairs_carrier, status=LoadStatus.ASSIGNED):
+        cancel_load(load, by=None, reason="bench run ended before its cancel")
     free = list(
         Load.objects.filter(carrier=None, status=LoadStatus.PENDING, shipper=shipper).values_list(
             "pk", flat=True
         )
     )
-    while len(free) < ASSIGN_PAIRS:
+    while len(free) < ASSIGN_LOADS:
         free.append(LoadFactory(shipper=shipper, consignee=consignee).pk)
     vehicles = list(
         Vehicle.objects.filter(carrier=pairs_carrier, status="AVAILABLE")
         .order_by("unit_number")
         .values_list("pk", flat=True)
     )
-    while len(vehicles) < ASSIGN_PAIRS:
+    while len(vehicles) < ASSIGN_CREWS:
         n = Vehicle.objects.filter(carrier=pairs_carrier).count()
         vehicles.append(
             VehicleFactory(carrier=pairs_carrier, unit_number=f"BP{n:05d}", vin=f"BENCHPAIR{n:08d}").pk
@@ -137,7 +150,7 @@ def fixtures() -> dict:
     drivers = list(
         Driver.objects.filter(carrier=pairs_carrier, status="AVAILABLE").values_list("pk", flat=True)
     )
-    while len(drivers) < ASSIGN_PAIRS:
+    while len(drivers) < ASSIGN_CREWS:
         drivers.append(DriverFactory(carrier=pairs_carrier).pk)
     return {
         "tokens": tokens,
@@ -145,7 +158,8 @@ def fixtures() -> dict:
         "carrier": str(carrier.pk),
         "shipper": str(shipper.pk),
         "consignee": str(consignee.pk),
-        "triples": [(str(a), str(b), str(c)) for a, b, c in zip(free, vehicles, drivers, strict=False)],
+        "free_loads": [str(pk) for pk in free],
+        "crews": [(str(v), str(d)) for v, d in zip(vehicles, drivers, strict=False)],
     }
 
 
@@ -153,6 +167,8 @@ def fixtures() -> dict:
 
 
 def web_command() -> str:
+    if WEB_OVERRIDE:
+        return WEB_OVERRIDE
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.startswith("web:"):
             return line.partition(":")[2].strip()
@@ -260,25 +276,27 @@ function request()
   return wrk.format("POST", "/api/loads/", auth(), body)
 end
 """,
-    # One connection per thread (wrk -t = -c): each walks its own slice of (load, truck, driver).
+    # One connection per thread (wrk -t = -c): each has its own crew and walks its own loads.
     "assign_cancel": """
-local triples = {%(triples)s}
+local loads = {%(free_loads)s}
+local crews = {%(crews)s}
 local per_thread = 0
 local i = 0
 local cancel_next = false
 function init(args)
-  per_thread = math.floor(#triples / tonumber(args[1]))
+  per_thread = math.floor(#loads / tonumber(args[1]))
 end
 function request()
-  local t = triples[(thread_id - 1) * per_thread + (i %% per_thread) + 1]
+  local load = loads[(thread_id - 1) * per_thread + (i %% per_thread) + 1]
+  local crew = crews[thread_id]
   if cancel_next then
     cancel_next = false
     i = i + 1
-    return wrk.format("POST", "/api/loads/" .. t[1] .. "/cancel/", auth(), '{"reason": "bench"}')
+    return wrk.format("POST", "/api/loads/" .. load .. "/cancel/", auth(), '{"reason": "bench"}')
   end
   cancel_next = true
-  return wrk.format("POST", "/api/loads/" .. t[1] .. "/assign/", auth(),
-    '{"vehicle": "' .. t[2] .. '", "driver": "' .. t[3] .. '"}')
+  return wrk.format("POST", "/api/loads/" .. load .. "/assign/", auth(),
+    '{"vehicle": "' .. crew[1] .. '", "driver": "' .. crew[2] .. '"}')
 end
 """,
     "hello": """
@@ -300,18 +318,18 @@ def run_wrk(port: int, scenario: str, connections: int, seconds: int, data: dict
         "carrier": data["carrier"],
         "shipper": data["shipper"],
         "consignee": data["consignee"],
-        "triples": "",
+        "free_loads": "",
+        "crews": lua_list(data["crews"]),
     }
     threads = 2
     args: list[str] = []
     if scenario == "assign_cancel":
-        # One connection per thread; this run's share of the fresh triples (a cancelled load is
-        # not assigned again; trucks and drivers are free again after the cancel).
+        # One connection per thread; this run's share of the fresh loads.
         threads = connections
-        share = len(data["triples"]) // data["assign_runs"]
-        start = used.get("triples", 0)
-        fields["triples"] = lua_list(data["triples"][start : start + share])
-        used["triples"] = start + share
+        share = len(data["free_loads"]) // data["assign_runs"]
+        start = used.get("loads", 0)
+        fields["free_loads"] = lua_list(data["free_loads"][start : start + share])
+        used["loads"] = start + share
         args = ["--", str(connections)]
     script = (LUA_COMMON + SCENARIOS[scenario]) % fields
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
@@ -346,6 +364,8 @@ def run_wrk(port: int, scenario: str, connections: int, seconds: int, data: dict
 
 def main() -> None:
     args = parse_args()
+    global WEB_OVERRIDE
+    WEB_OVERRIDE = args.web
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk (scripts/bootstrap does)")
     url = setup_django()

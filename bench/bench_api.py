@@ -37,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import setup_django  # noqa: E402  (after the path is set)
 
 BENCH_DB = "tms_bench_api"
 USERS = 64
@@ -61,26 +62,6 @@ def parse_args():
 
 
 # --- Database and fixtures ---------------------------------------------------------------------
-
-
-def setup_django() -> str:
-    port = os.environ.get("TMS_PG_PORT", "55432")
-    url = f"postgis://tms@127.0.0.1:{port}/{BENCH_DB}"
-    import psycopg
-
-    with psycopg.connect(f"host=127.0.0.1 port={port} user=tms dbname=postgres", autocommit=True) as admin:
-        if not admin.execute("select 1 from pg_database where datname = %s", [BENCH_DB]).fetchone():
-            admin.execute(f"CREATE DATABASE {BENCH_DB}")
-    os.environ["DATABASE_URL"] = url
-    os.environ.pop("TIMESERIES_DATABASE_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tms.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return url
 
 
 def fixtures() -> dict:
@@ -368,7 +349,7 @@ def main() -> None:
     WEB_OVERRIDE = args.web
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk (scripts/bootstrap does)")
-    url = setup_django()
+    url = setup_django(BENCH_DB)
     t = time.monotonic()
     data = fixtures()
     print(f"fixtures ready in {time.monotonic() - t:.0f}s; web: {web_command()}")

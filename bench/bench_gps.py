@@ -32,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import setup_django  # noqa: E402  (after the path is set)
+
 BENCH_DB = "tms_bench_gps"
 BATCH = 10_000
 TICK = os.sysconf("SC_CLK_TCK")
@@ -45,27 +47,6 @@ def parse_args():
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP connections")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     return parser.parse_args()
-
-
-def setup_django() -> str:
-    port = os.environ.get("TMS_PG_PORT", "55432")
-    url = f"postgis://tms@127.0.0.1:{port}/{BENCH_DB}"
-    import psycopg
-
-    with psycopg.connect(f"host=127.0.0.1 port={port} user=tms dbname=postgres", autocommit=True) as admin:
-        if not admin.execute("select 1 from pg_database where datname = %s", [BENCH_DB]).fetchone():
-            admin.execute(f"CREATE DATABASE {BENCH_DB}")
-    os.environ["DATABASE_URL"] = url
-    os.environ.pop("TIMESERIES_DATABASE_URL", None)
-    os.environ["EVENTS_RELAY_ON_COMMIT"] = "false"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tms.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return url
 
 
 # --- CPU accounting ----------------------------------------------------------------------------------
@@ -505,7 +486,7 @@ def spatial_plans() -> None:
 
 def main() -> None:
     args = parse_args()
-    setup_django()
+    setup_django(BENCH_DB, EVENTS_RELAY_ON_COMMIT="false")
     from django.db import connection
 
     with connection.cursor() as cursor:

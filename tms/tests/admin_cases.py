@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.gis.geos import LineString
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -21,8 +20,7 @@ from events.models import AuditLog, OutboxEvent
 from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads import services as load_services
 from loads.tests.factories import LoadFactory
-from routing.models import Route
-from routing.tests.factories import proposed_plan
+from routing.tests.factories import proposed_plan, straight_route
 from tms.api_defaults import DISPATCHER, VIEWER
 from tms.tests.factories import UserFactory
 
@@ -59,17 +57,7 @@ def world(db):
     vehicle = VehicleFactory(carrier=carrier)
     driver = DriverFactory(carrier=carrier)
     load = LoadFactory()
-    route = Route.objects.create(
-        load=load,
-        vehicle=vehicle,
-        driver=driver,
-        origin=load.pickup_location,
-        destination=load.delivery_location,
-        path=LineString(load.pickup_location.coords, load.delivery_location.coords, srid=4326),
-        distance_m=290_000,
-        duration_s=11_900,
-        provider="GREAT_CIRCLE",
-    )
+    route = straight_route(load, vehicle=vehicle, driver=driver)
     return SimpleNamespace(
         carrier=carrier,
         vehicle=vehicle,

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.gis.geos import LineString, Point
+from django.contrib.gis.geos import Point
 from django.core.cache import cache
 from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext
@@ -50,6 +50,7 @@ from routing import graph as graph_module
 from routing.api.views import _job_key
 from routing.graph import Delivery, InProcessGraph
 from routing.models import FleetPlan, FleetPlanStatus, Route
+from routing.tests.factories import straight_route
 from tms.tests.factories import UserFactory
 from tms.tests.test_audit_coverage import url_patterns
 
@@ -172,22 +173,7 @@ def load_stops(n: int) -> tuple[str, Shown]:
 
 
 def routes(n: int) -> list[Route]:
-    made = []
-    for load in assigned_loads(n):
-        made.append(
-            Route.objects.create(
-                load=load,
-                vehicle=load.vehicle,
-                driver=load.driver,
-                origin=load.pickup_location,
-                destination=load.delivery_location,
-                path=LineString(load.pickup_location.coords, load.delivery_location.coords, srid=4326),
-                distance_m=290_000,
-                duration_s=11_900,
-                provider="GREAT_CIRCLE",
-            )
-        )
-    return made
+    return [straight_route(load, vehicle=load.vehicle, driver=load.driver) for load in assigned_loads(n)]
 
 
 def route_list(n: int) -> tuple[str, Shown]:

@@ -243,15 +243,15 @@ class TmsReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
         return False
 
     def run_action(self, input_serializer_class, service: Callable[..., Any], **extra) -> Response:
-        """Validates the body with `input_serializer_class`, calls the service, returns the object."""
+        """Validates the body with `input_serializer_class`, calls the service, and answers with the
+        object the service returns (every service returns the object it changed)."""
         instance = self.get_object()
         payload = input_serializer_class(
             data=json_object(self.request), context=self.get_serializer_context()
         )
         payload.is_valid(raise_exception=True)
-        result = service(instance, by=self.request.user, **payload.validated_data, **extra)
-        instance = result if isinstance(result, type(instance)) else self.get_object()
-        return Response(self.get_serializer(instance).data, status=status.HTTP_200_OK)
+        changed = service(instance, by=self.request.user, **payload.validated_data, **extra)
+        return Response(self.get_serializer(changed).data, status=status.HTTP_200_OK)
 
 
 class TmsModelViewSet(

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,7 @@ USERS = 64
 READ_LOADS = 200
 ASSIGN_LOADS = 3000  # pending loads for assign + cancel: a cancelled load is not assigned again
 WEB_OVERRIDE = ""
+LICENCE_MARGIN = timedelta(days=300)  # the factories' drivers hold a licence for ~700 days
 ASSIGN_CREWS = 512  # a truck and a driver per connection, free again after each cancel
 
 
@@ -69,6 +71,7 @@ def fixtures() -> dict:
     one crew (truck + driver) per connection."""
     from django.contrib.auth.models import User
     from django.contrib.gis.geos import Point
+    from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
     from drivers.models import Driver
@@ -111,11 +114,13 @@ def fixtures() -> dict:
     # A run that ended between an assign and its cancel left crews busy: free them.
     for load in Load.objects.filter(carrier=pairs_carrier, status=LoadStatus.ASSIGNED):
         cancel_load(load, by=None, reason="bench run ended before its cancel")
-    free = list(
-        Load.objects.filter(carrier=None, status=LoadStatus.PENDING, shipper=shipper).values_list(
-            "pk", flat=True
-        )
+    assignable = Load.objects.filter(
+        carrier=None,
+        status=LoadStatus.PENDING,
+        shipper=shipper,
+        delivery_at__lt=timezone.now() + LICENCE_MARGIN,
     )
+    free = list(assignable.values_list("pk", flat=True))
     while len(free) < ASSIGN_LOADS:
         free.append(LoadFactory(shipper=shipper, consignee=consignee).pk)
     vehicles = list(
@@ -212,7 +217,6 @@ def stop(server: subprocess.Popen) -> None:
 LUA_COMMON = """
 local tokens = {%(tokens)s}
 local n = 0
-local thread_id = 0
 local counter = 1
 function setup(thread)
   thread:set("thread_id", counter)
@@ -220,7 +224,7 @@ function setup(thread)
 end
 local function auth()
   n = n + 1
-  return {["Authorization"] = "Token " .. tokens[(n + thread_id) %% #tokens + 1],
+  return {["Authorization"] = "Token " .. tokens[(n + (thread_id or 0)) %% #tokens + 1],
           ["Content-Type"] = "application/json"}
 end
 function done(summary, latency, requests)
@@ -251,7 +255,7 @@ end
 """,
     "create": """
 local body = '{"shipper": "%(shipper)s", "consignee": "%(consignee)s", '
-  .. '"pickup_at": "2031-03-03T14:00:00Z", "delivery_at": "2031-03-04T20:00:00Z", '
+  .. '"pickup_at": "%(pickup_at)s", "delivery_at": "%(delivery_at)s", '
   .. '"weight_kg": "15000", "volume_m3": "70", "rate": "2500.00"}'
 function request()
   return wrk.format("POST", "/api/loads/", auth(), body)
@@ -293,12 +297,16 @@ def lua_list(values) -> str:
 
 
 def run_wrk(port: int, scenario: str, connections: int, seconds: int, data: dict, used: dict) -> dict:
+    now = datetime.now(UTC)
     fields = {
         "tokens": lua_list(data["tokens"]),
         "read_ids": lua_list(data["read_ids"]),
         "carrier": data["carrier"],
         "shipper": data["shipper"],
         "consignee": data["consignee"],
+        # Within the drivers' licences, so created loads may be assigned by a later run.
+        "pickup_at": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "delivery_at": (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "free_loads": "",
         "crews": lua_list(data["crews"]),
     }
@@ -332,12 +340,12 @@ def run_wrk(port: int, scenario: str, connections: int, seconds: int, data: dict
             capture_output=True,
             text=True,
             timeout=seconds + 60,
-        ).stdout
+        )
     finally:
         os.unlink(file.name)
-    match = re.search(r"^RESULT (.*)$", output, re.M)
+    match = re.search(r"^RESULT (.*)$", output.stdout, re.M)
     if not match:
-        return {"error": output[-300:]}
+        return {"error": (output.stdout + output.stderr)[-300:]}
     result = json.loads(match.group(1))
     result["rps"] = result["requests"] / result["seconds"]
     return result

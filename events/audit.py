@@ -17,6 +17,7 @@ from django.db import models, transaction
 
 from events.models import AuditAction, AuditLog
 from tms.context import current_correlation_id
+from tms.models import save_checked
 
 # Who made a change: the request's user, or None for the system (commands, consumers).
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -67,10 +68,9 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any
 
 @transaction.atomic
 def audited_create(model_class: type[M], /, *, by: Actor, **fields: Any) -> M:
-    """Creates a row that passes its field rules and constraints (`full_clean`), audited."""
+    """Creates a row that passes its field rules and constraints (`save_checked`), audited."""
     instance = model_class(**fields)
-    instance.full_clean()
-    instance.save()
+    save_checked(instance)
     record(instance=instance, action=AuditAction.CREATE, changed_data=snapshot(instance), by=by)
     return instance
 
@@ -82,10 +82,9 @@ def audited_update(instance: models.Model, /, *, by: Actor, **fields: Any) -> di
     before = snapshot(locked)
     for name, value in fields.items():
         setattr(locked, name, value)
-    locked.full_clean()
     diff = changes(before, snapshot(locked))
     if diff:
-        locked.save()
+        save_checked(locked)
         record(instance=locked, action=AuditAction.UPDATE, changed_data=diff, by=by)
     instance.refresh_from_db()
     return diff

@@ -41,7 +41,7 @@ from tms.exceptions import (
     ResourceUnavailable,
 )
 from tms.geo import estimate_road_trip
-from tms.models import check_transition
+from tms.models import check_transition, save_checked
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +126,7 @@ def create_load(
         rate=rate,
         **_with_estimates(fields),
     )
-    load.full_clean()
-    load.save()
+    save_checked(load)
     audit.record(instance=load, action=AuditAction.CREATE, changed_data=audit.snapshot(load), by=by)
     emit(
         EventType.LOAD_CREATED,

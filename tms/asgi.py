@@ -1,9 +1,11 @@
 """The ASGI application: HTTP through Django, WebSockets (/ws) through Channels."""
 
+import asyncio
 import os
 
 import django
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tms.settings")
@@ -19,13 +21,23 @@ class SyncMiddlewareASGIHandler(ASGIHandler):
     process_response through sync_to_async: two thread hops each, about 16 per request, which cost
     more than the view itself under load (GET one load: 60 req/s through uvicorn against 160 from
     the same code in-process). Every view of the TMS is synchronous, so nothing is lost.
+
+    At most WEB_REQUEST_CONCURRENCY requests run their view at once in each process (by default
+    the database pool's size): more wait their turn in the event loop, where waiting is cheap, not
+    in threads that would each wait for a pooled connection and time out into 503s under a burst
+    of a thousand clients.
     """
+
+    def __init__(self):
+        super().__init__()
+        self._slots = asyncio.Semaphore(settings.WEB_REQUEST_CONCURRENCY)
 
     def load_middleware(self, is_async=False):
         super().load_middleware(is_async=False)
 
     async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+        async with self._slots:
+            return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
 
 django_asgi_app = SyncMiddlewareASGIHandler()

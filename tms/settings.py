@@ -127,6 +127,8 @@ DATABASE_POOL_MIN_SIZE = env_int("DATABASE_POOL_MIN_SIZE", 2)
 # answers fast instead of hanging.
 DATABASE_POOL_TIMEOUT_S = float(env("DATABASE_POOL_TIMEOUT_S", "5"))
 DATABASE_CONNECT_TIMEOUT_S = env_int("DATABASE_CONNECT_TIMEOUT_S", 3)
+# Requests whose view runs at once in a web process (tms.asgi); the others queue in the event loop.
+WEB_REQUEST_CONCURRENCY = env_int("WEB_REQUEST_CONCURRENCY", max(DATABASE_POOL_MAX_SIZE, 1))
 
 
 def _database(url: str) -> dict:

@@ -7,16 +7,19 @@ order holds because services lock the aggregate's row, so a later change to the 
 commits its outbox row after the earlier one.
 """
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
+from uuid import UUID
 
 import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection, connections, transaction
-from django.db.models import F
+from django.db.models import F, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from events.consumers import deliver_to_all
@@ -34,8 +37,32 @@ MAX_BACKOFF_S = 30.0
 class Transport(Protocol):
     name: str
 
-    def publish(self, events: Sequence[OutboxEvent]) -> None:
-        """Returns once every event is acknowledged; raises if any is not."""
+    def publish(self, events: Sequence[Any]) -> None:
+        """Returns once every event is acknowledged; raises if any is not. Each event has `id`,
+        `type`, `topic`, `subject` and `envelope` (a PendingEvent, an OutboxEvent, the tracking
+        relay's RelayedEvent); a PendingEvent also has the envelope's JSON text, `envelope_json`."""
+
+
+class PendingEvent:
+    """An outbox row as the relay reads it: the envelope is the JSON text PostgreSQL returns for
+    the jsonb column (`envelope_json`), which the Kafka transport sends as it is, and is decoded
+    only when a transport asks for `envelope` (the in-process one)."""
+
+    __slots__ = ("_envelope", "envelope_json", "id", "sequence", "subject", "topic", "type")
+
+    def __init__(self, sequence: int, id: UUID, type: str, topic: str, subject: str, envelope_json: str):
+        self.sequence, self.id, self.type, self.topic = sequence, id, type, topic
+        self.subject, self.envelope_json = subject, envelope_json
+        self._envelope: dict[str, Any] | None = None
+
+    @property
+    def envelope(self) -> dict[str, Any]:
+        if self._envelope is None:
+            self._envelope = json.loads(self.envelope_json)
+        return self._envelope
+
+    def __repr__(self) -> str:
+        return f"<PendingEvent {self.sequence} {self.type} {self.subject}>"
 
 
 class BrokerLogLost(Exception):
@@ -48,7 +75,7 @@ class InProcessTransport:
 
     name = "in-process"
 
-    def publish(self, events: Sequence[OutboxEvent]) -> None:
+    def publish(self, events: Sequence[Any]) -> None:
         for event in events:
             deliver_to_all(event.envelope)
 
@@ -61,6 +88,27 @@ def default_transport() -> Transport:
     return InProcessTransport()
 
 
+def pending_events(batch_size: int) -> list[PendingEvent]:
+    """The oldest unpublished outbox rows, in order, with the envelope as text (not decoded)."""
+    rows = (
+        OutboxEvent.objects.filter(published_at=None)
+        .order_by("sequence")
+        .annotate(envelope_json=Cast("envelope", TextField()))
+        .values_list("sequence", "id", "type", "topic", "subject", "envelope_json")[:batch_size]
+    )
+    return [PendingEvent(*row) for row in rows]
+
+
+def _rows_of(events: Sequence[PendingEvent]):
+    """The outbox rows of `events` (read in sequence order): a range when their sequences have no
+    gap (no other row can lie inside it, sequence being the key), else the list of sequences. A
+    range with a gap could take in a row committed after the batch was read, never published."""
+    first, last = events[0].sequence, events[-1].sequence
+    if last - first + 1 == len(events):
+        return OutboxEvent.objects.filter(sequence__gte=first, sequence__lte=last)
+    return OutboxEvent.objects.filter(sequence__in=[event.sequence for event in events])
+
+
 def relay_batch(transport: Transport, batch_size: int | None = None) -> int:
     """Publishes the oldest unpublished events; returns how many. A transport failure leaves
     the rows unpublished, counts the attempt, and raises."""
@@ -69,17 +117,16 @@ def relay_batch(transport: Transport, batch_size: int | None = None) -> int:
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("select pg_advisory_xact_lock(%s)", [RELAY_LOCK_KEY])
-        events = list(OutboxEvent.objects.filter(published_at=None).order_by("sequence")[:batch_size])
+        events = pending_events(batch_size)
         if not events:
             return 0
-        sequences = [event.sequence for event in events]
         try:
             transport.publish(events)
         except Exception as error:  # noqa: BLE001 - re-raised below, after recording it
             failure = error
             transaction.set_rollback(True)
         else:
-            OutboxEvent.objects.filter(sequence__in=sequences).update(published_at=timezone.now())
+            _rows_of(events).update(published_at=timezone.now())
     if isinstance(failure, BrokerLogLost):
         # Published events that consumers had not read yet are gone with the broker's log: all
         # that is retained goes out again, oldest first (consumers ignore what they have seen).
@@ -87,7 +134,7 @@ def relay_batch(transport: Transport, batch_size: int | None = None) -> int:
         logger.warning("%s; %d published events go out again, in order", failure, count)
         return 0
     if failure is not None:
-        OutboxEvent.objects.filter(sequence__in=sequences).update(
+        _rows_of(events).update(
             attempts=F("attempts") + 1, last_error=f"{type(failure).__name__}: {failure}"[:2000]
         )
         raise failure

@@ -70,6 +70,45 @@ def test_a_transport_failure_keeps_the_events_and_counts_the_attempt():
     assert transport.published == [str(e.id) for e in events]
 
 
+def test_the_relay_reads_envelopes_as_stored_and_decodes_them_only_on_demand():
+    (event,) = emit_alerts(1)
+    (pending,) = relay.pending_events(10)
+    assert (pending.sequence, pending.id, pending.type, pending.topic, pending.subject) == (
+        event.sequence,
+        event.id,
+        "SYSTEM_ALERT",
+        "tms.system.alerts",
+        event.subject,
+    )
+    assert isinstance(pending.envelope_json, str)
+    assert pending.envelope == event.envelope
+
+
+def test_a_row_committed_inside_a_gap_of_the_batch_is_not_marked_published():
+    """Rows are marked by their sequences: a row whose sequence lies between two of the batch's,
+    committed while the batch was in the transport, was never published and must stay pending."""
+    first, gap, last = emit_alerts(3)
+    OutboxEvent.objects.filter(pk=gap.pk).delete()  # a rolled-back emit leaves such a gap
+
+    class CommitsInTheGap(Recording):
+        def publish(self, events):
+            super().publish(events)
+            OutboxEvent.objects.create(
+                sequence=gap.sequence,
+                id=gap.id,
+                type=gap.type,
+                topic=gap.topic,
+                subject=gap.subject,
+                envelope=gap.envelope,
+            )
+
+    transport = CommitsInTheGap()
+    assert relay.relay_batch(transport) == 2
+    assert transport.published == [str(first.id), str(last.id)]
+    assert list(OutboxEvent.objects.filter(published_at=None).values_list("pk", flat=True)) == [gap.pk]
+    assert relay.relay_batch(Recording()) == 1
+
+
 def test_backlog_reports_count_and_age():
     assert relay.backlog() == {"unpublished": 0, "oldest_age_s": 0}
     events = emit_alerts(2)

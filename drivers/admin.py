@@ -1,6 +1,5 @@
 """Drivers in the back office; every write goes through drivers.services."""
 
-from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -8,11 +7,9 @@ from django.utils import timezone
 from drivers import services
 from drivers.admin_eld import eld_urls
 from drivers.models import Driver, DriverStatus
-from fleet.admin import RECORD_FIELDS, CarrierAdmin
-from fleet.rules import check_keeps_carrier_on_load
+from fleet.admin import RECORD_FIELDS, CarrierAdmin, KeepsCarrierOnLoadForm
 from tms.admin import ReadOnlyInline, ServiceModelAdmin
 from tms.api_defaults import DRIVER
-from tms.exceptions import BusinessRuleViolation
 
 
 class DriverInline(ReadOnlyInline):
@@ -24,20 +21,12 @@ class DriverInline(ReadOnlyInline):
 CarrierAdmin.inlines = [*CarrierAdmin.inlines, DriverInline]
 
 
-class DriverForm(forms.ModelForm):
+class DriverForm(KeepsCarrierOnLoadForm):
+    asset = "driver"
+
     class Meta:
         model = Driver
-        fields = "__all__"  # noqa: DJ007 - the admin narrows them to its fieldsets
-
-    def clean(self):
-        cleaned = super().clean()
-        carrier = cleaned.get("carrier")
-        if not self.instance._state.adding and carrier:
-            try:
-                check_keeps_carrier_on_load(self.instance, carrier, what="driver")
-            except BusinessRuleViolation as error:
-                self.add_error("carrier", error.message)
-        return cleaned
+        fields = "__all__"
 
 
 class LicenseExpiredFilter(admin.SimpleListFilter):

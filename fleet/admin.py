@@ -6,9 +6,10 @@ from django.db.models import Count
 
 from fleet import services
 from fleet.models import Carrier, Vehicle, VehicleStatus
+from fleet.rules import check_keeps_carrier_on_load
 from tms.admin import ReadOnlyInline, ServiceModelAdmin
+from tms.exceptions import BusinessRuleViolation
 
-BUSY_STATUSES = (VehicleStatus.ASSIGNED, VehicleStatus.IN_TRANSIT)
 RECORD_FIELDS = ["id", "created_at", "updated_at"]
 
 
@@ -42,23 +43,27 @@ class CarrierAdmin(ServiceModelAdmin):
         return carrier.vehicle_count
 
 
-class VehicleForm(forms.ModelForm):
-    class Meta:
-        model = Vehicle
-        fields = "__all__"  # noqa: DJ007 - the admin narrows them to its fieldsets
+class KeepsCarrierOnLoadForm(forms.ModelForm):
+    """The form of a truck or a driver: on a load, its carrier cannot change (fleet.rules), said
+    on the field rather than after saving."""
+
+    asset = "vehicle"
 
     def clean(self):
         cleaned = super().clean()
-        vehicle = self.instance
         carrier = cleaned.get("carrier")
-        if (
-            not vehicle._state.adding
-            and carrier
-            and carrier.pk != vehicle.carrier_id
-            and vehicle.status in BUSY_STATUSES
-        ):
-            self.add_error("carrier", "A vehicle on a load cannot change carrier.")
+        if not self.instance._state.adding and carrier:
+            try:
+                check_keeps_carrier_on_load(self.instance, carrier, what=self.asset)
+            except BusinessRuleViolation as error:
+                self.add_error("carrier", error.message)
         return cleaned
+
+
+class VehicleForm(KeepsCarrierOnLoadForm):
+    class Meta:
+        model = Vehicle
+        fields = "__all__"  # noqa: DJ007 - the admin narrows them to its fieldsets
 
 
 @admin.register(Vehicle)

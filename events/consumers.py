@@ -2,6 +2,12 @@
 
 A consumer is a Kafka consumer group when Kafka is configured (`manage.py consume NAME`), and is
 called by the in-process relay otherwise; `deliver` is the same in both cases.
+
+Dead letters are for events a consumer cannot handle. A handler that fails because a service it
+needs is down (the database, Redis, a connection refused or timed out) says nothing about the
+event: `deliver` raises that failure after its retries, and the event is handed over again later
+(the Kafka consumer rewinds its batch and retries it; the in-process relay leaves the outbox rows
+unpublished). Consumers are idempotent, so the repeat is harmless.
 """
 
 import logging
@@ -10,13 +16,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+import redis
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 
 from events.models import DeadLetter, ProcessedEvent
 from events.taxonomy import TOPICS, EventType
 from tms.context import acting_as
+from tms.exceptions import DependencyUnavailable
 
 logger = logging.getLogger(__name__)
+
+# A service the handler needs does not answer: not the event's fault, so never a dead letter.
+DEPENDENCY_ERRORS = (
+    ConnectionError,  # refused, reset, broken pipe
+    TimeoutError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OperationalError,
+    InterfaceError,
+    DependencyUnavailable,
+)
 
 Envelope = dict[str, Any]
 Handler = Callable[[Envelope], None]
@@ -80,7 +99,9 @@ class Outcome:
 
 def deliver(consumer: Consumer, envelope: Envelope, *, dead_letter_sink: Callable | None = None) -> str:
     """Hands one event to a consumer: at most one effect per event id (the processed-event row
-    commits with the handler's own writes), retried with exponential backoff, then dead-lettered.
+    commits with the handler's own writes), retried with exponential backoff, then dead-lettered;
+    or, when the last failure was a dependency that is down (DEPENDENCY_ERRORS), raised: the caller
+    hands the event over again later.
 
     The handler acts for nobody, in-process as in its own process: the events it emits are the
     system's, not those of the user whose request it follows."""
@@ -110,6 +131,10 @@ def deliver(consumer: Consumer, envelope: Envelope, *, dead_letter_sink: Callabl
             )
             if attempt < consumer.max_attempts:
                 time.sleep(consumer.backoff_s * 2 ** (attempt - 1))
+    if isinstance(error, DEPENDENCY_ERRORS):
+        # Dead-lettering would drop a good event for good (a Redis outage emptied the live stream
+        # of everything relayed meanwhile): it waits for the dependency instead.
+        raise error
     letter = DeadLetter.objects.create(
         consumer=consumer.name,
         event_id=envelope["id"],

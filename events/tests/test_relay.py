@@ -4,7 +4,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+import redis
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from events import relay
@@ -183,6 +184,50 @@ class TestConsumers:
         consumer = Consumer(name="flaky", handler=flaky, max_attempts=3, backoff_s=0)
         assert deliver(consumer, self.envelope()) == Outcome.PROCESSED
         assert len(calls) == 3
+        assert not DeadLetter.objects.exists()
+
+    @pytest.mark.parametrize(
+        "down",
+        [
+            redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused."),
+            ConnectionRefusedError(111, "Connection refused"),
+            OperationalError("connection to server failed"),
+        ],
+        ids=["redis", "socket", "database"],
+    )
+    def test_a_dependency_that_stays_down_is_raised_not_dead_lettered(self, down):
+        """A service the handler needs is down: nothing wrong with the event, so no dead letter.
+        The caller hands it over again later (the Kafka consumer rewinds its batch; the relay
+        keeps the outbox rows)."""
+
+        def needs_it(envelope):
+            raise down
+
+        consumer = Consumer(name="broadcast", handler=needs_it, max_attempts=2, backoff_s=0)
+        with pytest.raises(type(down)):
+            deliver(consumer, self.envelope())
+        assert not DeadLetter.objects.exists()
+        assert not ProcessedEvent.objects.filter(consumer="broadcast").exists()
+
+    def test_the_in_process_relay_keeps_events_whose_consumer_lost_a_dependency(self, monkeypatch):
+        (event,) = emit_alerts(1)
+        calls: list[str] = []
+
+        def broadcast(envelope):
+            calls.append(envelope["id"])
+            if len(calls) <= 3:  # down for the first relay's three attempts
+                raise redis.exceptions.ConnectionError("Connection refused.")
+
+        monkeypatch.setattr(
+            "events.consumers.REGISTRY",
+            {"broadcast": Consumer(name="broadcast", handler=broadcast, backoff_s=0)},
+        )
+        with pytest.raises(redis.exceptions.ConnectionError):
+            relay.relay_pending(relay.InProcessTransport())
+        assert OutboxEvent.objects.filter(published_at=None).count() == 1
+        assert relay.relay_pending(relay.InProcessTransport()) == 1
+        assert calls == [str(event.id)] * 4
+        assert ProcessedEvent.objects.filter(consumer="broadcast", event_id=event.id).exists()
         assert not DeadLetter.objects.exists()
 
     def test_a_poison_event_is_dead_lettered_and_others_still_run(self):

@@ -72,7 +72,13 @@ def emit(event_type: EventType | str, *, subject: Any, data: dict[str, Any]) -> 
         subject=str(subject),
         envelope=envelope,
     )
-    # Several events in one transaction wake the relay several times; all but the first find
-    # nothing to do (one indexed query each).
-    transaction.on_commit(wake_relay)
+    # One wake-up per atomic block, however many events it emits: each is a NOTIFY (a round trip)
+    # that wakes the relay for a cycle of its own. One registered where every savepoint it was
+    # registered in is still open here runs at this event's commit, or is rolled back with it.
+    open_savepoints = set(connection.savepoint_ids)
+    if not any(
+        callback is wake_relay and savepoints <= open_savepoints
+        for savepoints, callback, _ in connection.run_on_commit
+    ):
+        transaction.on_commit(wake_relay)
     return event

@@ -5,6 +5,7 @@ from django.db import transaction
 
 from events.models import OutboxEvent
 from events.outbox import InvalidEventData, UnknownEventType, emit
+from events.relay import wake_relay
 from events.schemas import SCHEMAS
 from events.taxonomy import TOPICS, EventType
 from tms.context import acting_as
@@ -41,6 +42,30 @@ def test_an_event_emitted_for_a_user_names_them_as_its_actor():
         systems = emit(EventType.SYSTEM_ALERT, subject="x", data=ALERT)
     assert OutboxEvent.objects.get(pk=mine.pk).envelope["actor"] == 7
     assert "actor" not in OutboxEvent.objects.get(pk=systems.pk).envelope
+
+
+def test_a_transaction_wakes_the_relay_once_however_many_events_it_emits(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for index in range(3):
+            emit(EventType.SYSTEM_ALERT, subject=f"s{index}", data=ALERT)
+    assert callbacks == [wake_relay]
+
+
+def test_a_wake_up_lost_with_a_rolled_back_savepoint_is_registered_again(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        try:
+            with transaction.atomic():
+                emit(EventType.SYSTEM_ALERT, subject="gone", data=ALERT)
+                raise RuntimeError("roll the savepoint back")
+        except RuntimeError:
+            pass
+        emit(EventType.SYSTEM_ALERT, subject="kept", data=ALERT)
+        emit(EventType.SYSTEM_ALERT, subject="kept too", data=ALERT)
+    assert callbacks == [wake_relay]
+    assert list(OutboxEvent.objects.values_list("subject", flat=True).order_by("sequence")) == [
+        "kept",
+        "kept too",
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -7,6 +7,7 @@ import django
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tms.settings")
 django.setup(set_prefix=False)
@@ -37,7 +38,15 @@ class SyncMiddlewareASGIHandler(ASGIHandler):
 
     async def get_response_async(self, request):
         async with self._slots:
-            return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+            return await sync_to_async(self._respond, thread_sensitive=True)(request)
+
+    def _respond(self, request):
+        """The response, with this thread's database connections back in the pool before the slot
+        is freed (not after the body is sent): the next request in the slot finds one free."""
+        try:
+            return self.get_response(request)
+        finally:
+            close_old_connections()
 
 
 django_asgi_app = SyncMiddlewareASGIHandler()

@@ -12,12 +12,14 @@ unpublished). Consumers are idempotent, so the repeat is harmless.
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 
 from events.models import DeadLetter, ProcessedEvent
 from events.taxonomy import TOPICS, EventType
@@ -50,6 +52,13 @@ class Consumer:
     backoff_s: float = 0.05
     # A test of the envelope before any database work; an event it refuses is skipped.
     accepts: Callable[[Envelope], bool] | None = None
+    # The handler writes nothing to the database (a side effect only, as the live stream's): a
+    # consumer group hands it each polled batch at once (deliver_batch), one transaction and one
+    # INSERT of processed-event rows for the batch instead of a transaction per event.
+    batched: bool = False
+    # For a `batched` consumer: handles the batch's new events at once, in order (else `handler`
+    # is called for each).
+    batch_handler: Callable[[list[Envelope]], None] | None = None
 
     def wants(self, envelope: Envelope) -> bool:
         if self.event_types and envelope["type"] not in self.event_types:
@@ -72,9 +81,12 @@ def register(
     accepts: Callable[[Envelope], bool] | None = None,
     max_attempts: int = 3,
     backoff_s: float = 0.05,
+    batched: bool = False,
+    batch_handler: Callable[[list[Envelope]], None] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Registers `handler` as the consumer `name` for `types` (all types when empty) and the
-    envelopes `accepts` lets through (all when None)."""
+    envelopes `accepts` lets through (all when None); `batched` (and its `batch_handler`) for a
+    handler that writes nothing to the database (see Consumer)."""
 
     def decorator(handler: Handler) -> Handler:
         REGISTRY[name] = Consumer(
@@ -84,6 +96,8 @@ def register(
             accepts=accepts,
             max_attempts=max_attempts,
             backoff_s=backoff_s,
+            batched=batched,
+            batch_handler=batch_handler,
         )
         return handler
 
@@ -146,6 +160,61 @@ def deliver(consumer: Consumer, envelope: Envelope, *, dead_letter_sink: Callabl
     if dead_letter_sink is not None:
         dead_letter_sink(letter)
     return Outcome.DEAD_LETTERED
+
+
+def deliver_batch(
+    consumer: Consumer, envelopes: Sequence[Envelope], *, dead_letter_sink: Callable | None = None
+) -> Counter:
+    """Hands a consumer group's polled batch to a `batched` consumer; returns how many events ended
+    in each outcome. In one transaction, one INSERT records every event of the batch not yet
+    processed (an event seen before, or twice in the batch, is a duplicate) and the handler runs for
+    each of them, in order (the batch handler once for all of them): the rows commit with whatever
+    the handlers did, as with `deliver`. If a handler fails, the transaction rolls back and every
+    event of the batch goes through `deliver` on its own (retries, dead letters, a dependency's
+    failure raised), so a handler may see an event twice, as it may after any redelivery."""
+    outcomes: Counter = Counter()
+    wanted = []
+    for envelope in envelopes:
+        if consumer.wants(envelope):
+            wanted.append(envelope)
+        else:
+            outcomes[Outcome.SKIPPED] += 1
+    if not wanted:
+        return outcomes
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {ProcessedEvent._meta.db_table} (consumer, event_id, processed_at) "
+                    "SELECT %s, unnest(%s::uuid[]), now() ON CONFLICT DO NOTHING RETURNING event_id",
+                    [consumer.name, [envelope["id"] for envelope in wanted]],
+                )
+                new = {row[0] for row in cursor.fetchall()}
+            first_time = []
+            for envelope in wanted:
+                event_id = uuid.UUID(envelope["id"])
+                if event_id in new:
+                    new.discard(event_id)
+                    first_time.append(envelope)
+            with acting_as(None):
+                if consumer.batch_handler is not None and first_time:
+                    consumer.batch_handler(first_time)
+                else:
+                    for envelope in first_time:
+                        consumer.handler(envelope)
+            outcomes[Outcome.PROCESSED] += len(first_time)
+            outcomes[Outcome.DUPLICATE] += len(wanted) - len(first_time)
+    except Exception as error:  # noqa: BLE001 - each event is handed over again on its own
+        logger.warning(
+            "consumer %s: a batch of %d events failed (%s); delivering them one by one",
+            consumer.name,
+            len(envelopes),
+            error,
+        )
+        return Counter(
+            deliver(consumer, envelope, dead_letter_sink=dead_letter_sink) for envelope in envelopes
+        )
+    return +outcomes  # without the outcomes that did not occur
 
 
 def deliver_to_all(envelope: Envelope, consumers: Iterable[Consumer] | None = None) -> dict[str, str]:

@@ -10,8 +10,9 @@ in-memory Kafka-compatible broker that `scripts/services` starts for development
   batch is sent, then every acknowledgement awaited: the relay marks rows published only when all
   are in the broker.
 - `run_consumer(name)` is the consumer group `name` (`manage.py consume NAME`): it hands each event
-  to `events.consumers.deliver` and commits offsets after the batch is handled, so a crash
-  redelivers (at least once) and the processed-event table makes that harmless.
+  to `events.consumers.deliver` (a `batched` consumer's whole polled batch to `deliver_batch`) and
+  commits offsets after the batch is handled, so a crash redelivers (at least once) and the
+  processed-event table makes that harmless.
 """
 
 import functools
@@ -33,7 +34,7 @@ from kafka.errors import TopicAlreadyExistsError
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 from kafka.structs import OffsetAndMetadata
 
-from events.consumers import REGISTRY, Consumer, deliver
+from events.consumers import REGISTRY, Consumer, deliver, deliver_batch
 from events.models import DeadLetter
 from events.relay import BrokerLogLost
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS
@@ -419,15 +420,19 @@ def run_consumer(
             close_old_connections()
             handled: Counter = Counter()
             try:
+                envelopes = []
                 for records in batches.values():
                     for record in records:
                         try:
-                            envelope = _parse(record.value)
+                            envelopes.append(_parse(record.value))
                         except ValueError as error:
                             logger.error("consumer %s: unreadable record at %s: %s", name, record, error)
                             dead_letters.unreadable(name, record, error)
                             handled["unreadable"] += 1
-                            continue
+                if consumer.batched:
+                    handled.update(deliver_batch(consumer, envelopes, dead_letter_sink=dead_letters))
+                else:
+                    for envelope in envelopes:
                         handled[deliver(consumer, envelope, dead_letter_sink=dead_letters)] += 1
                 if log_was_reset(kafka, committed):
                     logger.warning(

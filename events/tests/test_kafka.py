@@ -265,10 +265,13 @@ def test_the_shared_transport_reconnects_after_a_failure(topics, settings):
 
 
 @needs_kafka
-def test_the_consumer_group_handles_events_and_commits_its_offsets(topics, monkeypatch):
+@pytest.mark.parametrize("batched", [False, True], ids=["one by one", "batched"])
+def test_the_consumer_group_handles_events_and_commits_its_offsets(topics, monkeypatch, batched):
     name = f"test-predictions-{uuid.uuid4().hex[:8]}"
     handled: list[str] = []
-    register(monkeypatch, name, lambda envelope: handled.append(envelope["id"]), {"AI_PREDICTION"})
+    register(
+        monkeypatch, name, lambda envelope: handled.append(envelope["id"]), {"AI_PREDICTION"}, batched=batched
+    )
     start_group_at_end(name, ["tms.ai.predictions"])
     ids = {str(event.id) for event in predictions(12)}
     relay_through_kafka()

@@ -9,7 +9,7 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from events import relay
-from events.consumers import Consumer, Outcome, deliver, deliver_to_all
+from events.consumers import Consumer, Outcome, deliver, deliver_batch, deliver_to_all
 from events.models import DeadLetter, OutboxEvent, ProcessedEvent
 from events.outbox import emit
 from events.taxonomy import EventType
@@ -172,6 +172,61 @@ class TestConsumers:
         signed = {**self.envelope(), "actor": 7}
         assert deliver(consumer, signed) == Outcome.PROCESSED
         assert seen == [signed["id"]]
+
+    def test_a_batched_consumer_records_a_batch_in_one_statement(self, django_assert_num_queries):
+        seen: list[str] = []
+        consumer = Consumer(
+            name="batched",
+            handler=lambda e: seen.append(e["id"]),
+            event_types=frozenset({"SYSTEM_ALERT"}),
+            batched=True,
+        )
+        first, second, before, other = (
+            self.envelope(),
+            self.envelope(),
+            self.envelope(),
+            self.envelope("LOAD_CREATED"),
+        )
+        assert deliver(consumer, before) == Outcome.PROCESSED
+        batch = [first, before, other, second, first]
+        with django_assert_num_queries(3):  # savepoint, the INSERT, release
+            outcomes = deliver_batch(consumer, batch)
+        assert outcomes == {Outcome.PROCESSED: 2, Outcome.DUPLICATE: 2, Outcome.SKIPPED: 1}
+        assert seen == [before["id"], first["id"], second["id"]]
+        rows = ProcessedEvent.objects.filter(consumer="batched").values_list("event_id", flat=True)
+        assert sorted(str(event_id) for event_id in rows) == sorted([first["id"], second["id"], before["id"]])
+
+    def test_a_batch_handler_gets_the_new_events_of_a_batch_at_once_in_order(self):
+        calls: list[list[str]] = []
+        consumer = Consumer(
+            name="batched",
+            handler=lambda e: calls.append([e["id"]]),
+            batched=True,
+            batch_handler=lambda envelopes: calls.append([e["id"] for e in envelopes]),
+        )
+        first, second, third = self.envelope(), self.envelope(), self.envelope()
+        assert deliver_batch(consumer, [first, second]) == {Outcome.PROCESSED: 2}
+        assert deliver_batch(consumer, [second, third, first]) == {Outcome.PROCESSED: 1, Outcome.DUPLICATE: 2}
+        assert calls == [[first["id"], second["id"]], [third["id"]]]
+
+    def test_a_handler_failing_in_a_batch_costs_only_its_own_event(self):
+        seen: list[str] = []
+        poison = self.envelope()
+
+        def handler(envelope):
+            if envelope["id"] == poison["id"]:
+                raise ValueError("cannot parse")
+            seen.append(envelope["id"])
+
+        consumer = Consumer(name="batched", handler=handler, max_attempts=2, backoff_s=0, batched=True)
+        good = [self.envelope(), self.envelope()]
+        outcomes = deliver_batch(consumer, [good[0], poison, good[1]])
+        assert outcomes == {Outcome.PROCESSED: 2, Outcome.DEAD_LETTERED: 1}
+        # The batch's transaction rolled back, then each event went alone (the first twice, then).
+        assert seen == [good[0]["id"], good[0]["id"], good[1]["id"]]
+        rows = ProcessedEvent.objects.filter(consumer="batched").values_list("event_id", flat=True)
+        assert sorted(str(event_id) for event_id in rows) == sorted(e["id"] for e in good)
+        assert DeadLetter.objects.get().event_id == uuid.UUID(poison["id"])
 
     def test_a_transient_failure_is_retried(self):
         calls: list[int] = []

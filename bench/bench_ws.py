@@ -4,7 +4,7 @@ idle connection.
 Run: python bench/bench_ws.py [--clients 1000] [--watchers 10] [--vehicles 1000] [--rate 1000]
                               [--seconds 10]
                               [--idle 10000] [--no-deflate] [--skip-pipeline] [--skip-idle]
-                              [--reset-db]
+                              [--reset-db] [--topology kafka]
 Prints figures, never fails. Goals: p95 < 100 ms at 1,000 events/s with 1,000 clients connected;
 10,000 idle connections in less than 2 GiB of server RSS.
 
@@ -29,10 +29,23 @@ How it measures
   on_commit callback registered before the service's own).
 - Phase "idle": a fresh server, --idle connections each following one vehicle and then silent;
   server RSS (VmRSS) before and after.
+
+With --topology kafka (about 60 s; instead of the phases above): the production topology. The
+Procfile's `web`, `relay` and `consume-websocket-broadcast` command lines, each run as
+`sh -c "exec <line>"` against the bench database, the local broker (KAFKA_BOOTSTRAP_SERVERS, else
+127.0.0.1:$TMS_KAFKA_PORT, 29092) and the local Redis. The websocket-broadcast group is first moved
+to the end of its topics (the shared broker keeps what earlier runs relayed); a warm-up waits until
+a committed position reaches a client. Then, over the same connections, a fan-out as above (the
+WebSocket path alone: the ceiling of this run), and events committed through `emit` (the outbox),
+--rate a second in a transaction every 10 ms, each stamped when its commit returned; latency =
+client arrival - commit. A probe process stamps each event where it passes: the relay's send (the
+Kafka record's timestamp), a plain Kafka consumer's fetch, the broadcast consumer's publish to the
+channel layer (a Redis subscriber of the topic's group), so the report says where the time goes.
 """
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -76,16 +89,36 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU time of a running process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class CpuMeter:
-    """CPU used by the server, the client processes and this process over a phase, in cores."""
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn's workers under the web process)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
 
-    def __init__(self, server, clients) -> None:
-        self.pids = {"server": [server.process.pid], "clients": [p.pid for p in clients.processes]}
+
+class CpuMeter:
+    """CPU used by the given processes ({name: pids}) and this process over a phase, in cores."""
+
+    def __init__(self, pids: dict[str, list[int]]) -> None:
+        self.pids = pids
         self.start = self._now()
 
     def _now(self) -> dict[str, float]:
@@ -96,7 +129,7 @@ class CpuMeter:
     def report(self) -> str:
         end = self._now()
         wall = end["wall"] - self.start["wall"]
-        used = {name: (end[name] - self.start[name]) / wall for name in ("server", "clients", "publisher")}
+        used = {name: (end[name] - self.start[name]) / wall for name in [*self.pids, "publisher"]}
         load = os.getloadavg()[0]
         return (
             "CPU cores used: "
@@ -197,6 +230,10 @@ class Clients:
                     cwd=ROOT,
                 )
             )
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
 
     def wait_ready(self) -> tuple[int, int, float]:
         connected = failed = 0
@@ -501,14 +538,14 @@ def live_phases(args, database_url: str, token: str, vehicles: list) -> None:
         )
         from asgiref.sync import async_to_sync
 
-        meter = CpuMeter(server, clients)
+        meter = CpuMeter({"server": [server.process.pid], "clients": clients.pids})
         sent, took = async_to_sync(fan_out)(pairs, args.rate, args.seconds)
         time.sleep(2)
         fan_out_cpu = meter.report()
         committed, pipeline_took = {}, 0.0
         pipeline_failure = None
         if not args.skip_pipeline:
-            meter = CpuMeter(server, clients)
+            meter = CpuMeter({"server": [server.process.pid], "clients": clients.pids})
             try:
                 committed, pipeline_took = pipeline(vehicles, args.rate, args.seconds)
             except Exception as error:  # noqa: BLE001 - reported below; the fan-out figures stand
@@ -576,6 +613,432 @@ def idle_phase(args, database_url: str, token: str) -> None:
         server.stop()
 
 
+# --- Production topology (--topology kafka) -----------------------------------------------------
+
+TOPOLOGY = ("relay", "consume-websocket-broadcast", "web")
+BROADCAST_GROUP = "websocket-broadcast"  # `manage.py consume websocket-broadcast`: the group's name
+
+
+def procfile() -> dict[str, str]:
+    """The Procfile's processes: {name: command line}."""
+    commands = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, colon, command = line.partition(":")
+        if colon and name.strip() and not name.lstrip().startswith("#"):
+            commands[name.strip()] = command.strip()
+    return commands
+
+
+def broker_servers() -> str:
+    return (
+        os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or f"127.0.0.1:{os.environ.get('TMS_KAFKA_PORT') or 29092}"
+    )
+
+
+def start_at_the_end(servers: str, group: str) -> str:
+    """Moves the consumer group's committed offsets to the end of every partition it reads: the
+    shared local broker keeps whatever other runs and benchmarks relayed (bench_relay sends tens of
+    thousands of positions), which the group would otherwise broadcast first. Harmless for a live
+    stream: those events are long gone for any client. Returns what went wrong, if anything."""
+    from kafka import TopicPartition
+    from kafka.admin import OffsetSpec
+
+    from events.consumers import REGISTRY
+    from events.kafka import admin_client, ensure_topics
+
+    ensure_topics(servers)
+    admin = admin_client(servers)
+    try:
+        described = admin.describe_topics(REGISTRY[group].topics)
+        specs = {
+            TopicPartition(topic["name"], partition["partition_index"]): OffsetSpec.LATEST
+            for topic in described
+            for partition in topic["partitions"]
+        }
+        result = admin.reset_group_offsets(group, specs)
+    finally:
+        admin.close()
+    failed = sorted({outcome["error"].__name__ for outcome in result.values() if outcome["error"].errno})
+    return f"could not move group {group} to the end ({', '.join(failed)}): is another one running?" * bool(
+        failed
+    )
+
+
+class Topology:
+    """The Procfile's relay, websocket-broadcast consumer and web processes, each started as
+    `sh -c "exec <its command line>"` from the repository root, in a session of its own, against
+    the bench database, the local broker and the local Redis."""
+
+    def __init__(self, database_url: str, servers: str, log_dir: Path) -> None:
+        commands = procfile()
+        missing = [name for name in TOPOLOGY if name not in commands]
+        if missing:
+            raise RuntimeError(f"the Procfile has no {', '.join(missing)}")
+        self.port = free_port()
+        venv = ROOT / ".venv" / "bin"
+        path = f"{venv if venv.is_dir() else Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+        env = {
+            **os.environ,
+            "PATH": path,
+            "DJANGO_SETTINGS_MODULE": "tms.settings",
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": servers,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            "PYTHONUNBUFFERED": "1",
+            "TMS_WS_IDLE_TIMEOUT_S": "3600",  # the bench's clients never ping
+            "TMS_LOG_LEVEL": "WARNING",
+        }
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen] = {}
+        try:
+            for name in TOPOLOGY:
+                with (log_dir / f"{name}.log").open("wb") as log:
+                    self.processes[name] = subprocess.Popen(
+                        ["sh", "-c", f"exec {commands[name]}"],
+                        cwd=ROOT,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+            deadline = time.monotonic() + 60
+            while True:
+                self.check_running()
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+        except BaseException:
+            self.stop()
+            raise
+        self.uri = f"ws://127.0.0.1:{self.port}/ws"
+
+    def check_running(self) -> None:
+        dead = {
+            name: process.returncode for name, process in self.processes.items() if process.poll() is not None
+        }
+        if dead:
+            raise RuntimeError(f"processes exited: {dead}{self.logs(*dead)}")
+
+    def logs(self, *names: str) -> str:
+        parts = []
+        for name in names:
+            text = (self.log_dir / f"{name}.log").read_text(errors="replace").strip()
+            parts.append(f"\n--- {name} (end of its log)\n{text[-2000:]}")
+        return "".join(parts)
+
+    def pids(self) -> dict[str, list[int]]:
+        return {
+            "web": process_tree(self.processes["web"].pid),
+            "relay": [self.processes["relay"].pid],
+            "consumer": [self.processes["consume-websocket-broadcast"].pid],
+        }
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+class Committer:
+    """Commits VEHICLE_LOCATION_UPDATED events through `emit` (the outbox), several per transaction;
+    each event's key is stamped with the moment its transaction's commit returned (an on_commit
+    callback registered before the events', so before their NOTIFY)."""
+
+    def __init__(self, vehicles: list[tuple[str, str]]) -> None:
+        self.vehicles = vehicles
+        self.last = [0]
+        self.committed: dict[str, float] = {}
+        self.event_ids: list = []
+
+    def commit(self, indexes: range | list[int]) -> list[str]:
+        from django.db import transaction
+
+        from events.outbox import emit
+        from events.taxonomy import EventType
+
+        keys: list[str] = []
+        with transaction.atomic():
+            transaction.on_commit(lambda: self.committed.update(dict.fromkeys(keys, time.time())))
+            for index in indexes:
+                vehicle_id, carrier_id = self.vehicles[index % len(self.vehicles)]
+                recorded_at = unique_now(self.last)
+                data = {
+                    "vehicle_id": vehicle_id,
+                    "carrier_id": carrier_id,
+                    "longitude": -87.6 + (index % 1000) / 10000,
+                    "latitude": 41.8,
+                    "recorded_at": recorded_at,
+                    "speed_kmh": 88.0,
+                    "heading": 90.0,
+                }
+                event = emit(EventType.VEHICLE_LOCATION_UPDATED, subject=vehicle_id, data=data)
+                self.event_ids.append(event.id)
+                keys.append(f"{vehicle_id}|{micros(recorded_at)}")
+        return keys
+
+    def run(self, rate: int, seconds: float, tick_s: float = 0.01) -> float:
+        """Commits `rate` events a second for `seconds`: a transaction with the events due by then,
+        every `tick_s` while on time, back to back while late; returns how long it took."""
+        total = int(rate * seconds)
+        start = time.monotonic()
+        index = 0
+        while index < total:
+            due = min(total, int((time.monotonic() - start) * rate) + 1)
+            if due > index:
+                self.commit(range(index, due))
+                index = due
+            time.sleep(max(0.0, start + index / rate + tick_s - time.monotonic()))
+        return time.monotonic() - start
+
+
+def warm_up(uri: str, token: str, committer: Committer, vehicle_index: int, timeout_s: float = 90) -> float:
+    """Commits a position of one vehicle every 1.1 s (over the 1 s coalescing window) until a client
+    following it receives one within 0.5 s: the relay runs and the consumer group has joined and
+    caught up. Returns the last latency in ms (inf: nothing in time)."""
+    from websockets.sync.client import connect
+
+    vehicle_id = committer.vehicles[vehicle_index][0]
+    latency = float("inf")
+    with connect(f"{uri}?token={token}", open_timeout=30) as stream:
+        subscribe = {"action": "subscribe", "topics": [TOPIC], "filters": {"vehicle_id": vehicle_id}}
+        stream.send(json.dumps(subscribe))
+        assert json.loads(stream.recv(timeout=30))["type"] == "subscribed"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and latency > 500:
+            committer.commit([vehicle_index])
+            until = time.monotonic() + 1.1
+            while time.monotonic() < until:
+                try:
+                    message = json.loads(stream.recv(timeout=max(0.01, until - time.monotonic())))
+                except TimeoutError:
+                    break
+                if message.get("type") == "event":
+                    data = message["event"]["data"]
+                    arrived = f"{data['vehicle_id']}|{micros(datetime.fromisoformat(data['recorded_at']))}"
+                    if arrived in committer.committed:
+                        latency = min(latency, (time.time() - committer.committed[arrived]) * 1000)
+            time.sleep(max(0.0, until - time.monotonic()))
+    return latency
+
+
+def position_key(envelope: dict) -> str:
+    data = envelope["data"]
+    return f"{data['vehicle_id']}|{micros(datetime.fromisoformat(data['recorded_at']))}"
+
+
+def probe_main(config: str) -> None:
+    """Two listeners along the way, each stamping what it sees with its arrival time: a plain Kafka
+    consumer of the tracking topic (no group, every partition from its end; beside each record its
+    timestamp, the relay's send) and a Redis subscriber of the topic's channel-layer group (what the
+    websocket-broadcast consumer publishes). Prints READY, then the stamps as JSON after STOP."""
+    import threading
+
+    import django
+    import redis
+    from kafka import KafkaConsumer, TopicPartition
+
+    options = json.loads(config)
+    django.setup()
+    from channels.layers import get_channel_layer
+
+    stop = threading.Event()
+    published: list[tuple[bytes, float]] = []
+    subscriber = redis.Redis.from_url(options["redis_url"]).pubsub(ignore_subscribe_messages=True)
+    subscriber.subscribe(options["channel"])
+
+    def listen() -> None:
+        while not stop.is_set():
+            message = subscriber.get_message(timeout=0.1)
+            if message is not None:
+                published.append((message["data"], time.time()))
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=options["servers"], enable_auto_commit=False, fetch_max_wait_ms=25
+    )
+    partitions = [TopicPartition(TOPIC, p) for p in sorted(consumer.partitions_for_topic(TOPIC) or [])]
+    consumer.assign(partitions)
+    consumer.seek_to_end()
+    for partition in partitions:
+        consumer.position(partition)
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    print("READY", flush=True)
+    relayed = []
+    while not stop.is_set():
+        for records in consumer.poll(timeout_ms=100).values():
+            arrived = time.time()
+            relayed.extend((record.value, record.timestamp / 1000, arrived) for record in records)
+    consumer.close()
+    listener.join()
+    layer = get_channel_layer()
+    result = {
+        "relayed": [[position_key(json.loads(value)), sent, at] for value, sent, at in relayed],
+        "published": [[position_key(layer.deserialize(data)["event"]), at] for data, at in published],
+    }
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+
+
+class Probe:
+    def __init__(self, servers: str, redis_url: str, channel: str) -> None:
+        config = json.dumps({"servers": servers, "redis_url": redis_url, "channel": channel})
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--probe", config],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        if self.process.stdout.readline().strip() != "READY":
+            raise RuntimeError(f"the probe failed (exit {self.process.poll()})")
+
+    def stop(self) -> dict:
+        output, _ = self.process.communicate("STOP\n", timeout=60)
+        return json.loads(output) if output.strip() else {"relayed": [], "published": []}
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def spread(label: str, values: list[float]) -> str:
+    values = sorted(values)
+    if not values:
+        return f"{label}: none"
+    return (
+        f"{label:<58} p50 {percentile(values, 0.5):6.1f}  p95 {percentile(values, 0.95):6.1f}  "
+        f"p99 {percentile(values, 0.99):6.1f}"
+    )
+
+
+async def group_channel(group: str) -> str:
+    """The Redis channel of a channel-layer group (RedisPubSubChannelLayer's naming)."""
+    from channels.layers import get_channel_layer
+
+    return get_channel_layer()._get_layer()._get_group_channel_name(group)
+
+
+def topology_phases(args, database_url: str, token: str, vehicles: list) -> None:
+    """The production topology: Procfile processes, the local broker; a fan-out over the same web
+    server first (the WebSocket path alone: the ceiling), then commits through the outbox."""
+    from asgiref.sync import async_to_sync
+    from django.conf import settings
+
+    from events.handlers import topic_group
+    from events.models import OutboxEvent, ProcessedEvent
+
+    servers = broker_servers()
+    followers = args.clients - args.watchers
+    pairs = [(str(v.pk), str(v.carrier_id)) for v in vehicles]
+    followed = {vehicle_id for vehicle_id, _ in pairs[:followers]}
+    connections = [
+        ("follower", {"action": "subscribe", "topics": [TOPIC], "filters": {"vehicle_id": pairs[i][0]}})
+        for i in range(followers)
+    ] + [("watcher", {"action": "subscribe", "topics": [TOPIC]})] * args.watchers
+    note = start_at_the_end(servers, BROADCAST_GROUP)
+    if note:
+        print(f"note: {note}")
+    committer = Committer(pairs)
+    log_dir = Path(tempfile.mkdtemp(prefix="bench_ws_topology_"))
+    topology = clients = probe = None
+    # This process commits as a service would: each commit NOTIFYs the relay process.
+    saved = settings.KAFKA_BOOTSTRAP_SERVERS, settings.EVENTS_RELAY_ON_COMMIT
+    settings.KAFKA_BOOTSTRAP_SERVERS, settings.EVENTS_RELAY_ON_COMMIT = servers, True
+    try:
+        topology = Topology(database_url, servers, log_dir)
+        print(
+            f"topology: {', '.join(TOPOLOGY)} from the Procfile (logs in {log_dir}), broker {servers}, "
+            f"web on port {topology.port}"
+        )
+        clients = Clients(topology.uri, token, connections, args.no_deflate)
+        probe = Probe(servers, settings.REDIS_URL, async_to_sync(group_channel)(topic_group(TOPIC)))
+        connected, failed, connect_s = clients.wait_ready()
+        print(
+            f"live: {connected} clients connected ({failed} failed) in {connect_s:.1f} s: {followers} follow "
+            f"one vehicle each, {args.watchers} watch all of {TOPIC}"
+        )
+        started = time.monotonic()
+        warm = warm_up(topology.uri, token, committer, len(pairs) - 1)
+        topology.check_running()
+        took = time.monotonic() - started
+        print(f"warm-up: a committed position reached a client in {warm:.0f} ms, after {took:.1f} s")
+        meter = CpuMeter({**topology.pids(), "clients": clients.pids})
+        sent, took = async_to_sync(fan_out)(pairs, args.rate, args.seconds)
+        time.sleep(2)
+        fan_out_cpu = meter.report()
+        meter = CpuMeter({**topology.pids(), "clients": clients.pids})
+        committer.committed.clear()
+        commit_took = committer.run(args.rate, args.seconds)
+        time.sleep(3)
+        commit_cpu = meter.report()
+        topology.check_running()
+        seen = probe.stop()
+        probe = None
+        results = clients.stop()
+        clients = None
+    finally:
+        settings.KAFKA_BOOTSTRAP_SERVERS, settings.EVENTS_RELAY_ON_COMMIT = saved
+        for party in (probe, clients, topology):
+            if party is not None:
+                party.kill() if not isinstance(party, Topology) else party.stop()
+        for first in range(0, len(committer.event_ids), 5_000):
+            chunk = committer.event_ids[first : first + 5_000]
+            OutboxEvent.objects.filter(id__in=chunk).delete()
+            ProcessedEvent.objects.filter(event_id__in=chunk).delete()
+    arrivals = {"follower": [], "watcher": []}
+    for result in results:
+        for kind, items in result["arrivals"].items():
+            arrivals[kind].extend(items)
+    committed = committer.committed
+
+    def expected(stamps: dict) -> tuple[int, int]:
+        mine = sum(1 for key in stamps if key.split("|")[0] in followed)
+        return mine, len(stamps) * args.watchers
+
+    print(
+        f"ceiling, fan-out over the same web server: {len(sent)} events in {took:.1f} s "
+        f"({len(sent) / took:.0f}/s) handed straight to the channel layer; {fan_out_cpu}"
+    )
+    for kind, count in zip(("follower", "watcher"), expected(sent), strict=True):
+        print(latency_report(kind + "s", sent, arrivals[kind], count))
+    print(
+        f"kafka topology: {len(committed)} events committed in {commit_took:.1f} s "
+        f"({len(committed) / commit_took:.0f}/s, target {args.rate}/s; emit() in a transaction every 10 ms) "
+        f"-> relay_events -> {servers} -> consume websocket-broadcast -> web; {commit_cpu}"
+    )
+    for kind, count in zip(("follower", "watcher"), expected(committed), strict=True):
+        print(latency_report(kind + "s", committed, arrivals[kind], count))
+    first_client: dict[str, float] = {}
+    for key, at in [*arrivals["follower"], *arrivals["watcher"]]:
+        first_client[key] = min(at, first_client.get(key, at))
+    stages = [
+        ("the relay sent it (record timestamp)", {key: sent for key, sent, _ in seen["relayed"]}),
+        ("a plain Kafka consumer fetched it", {key: at for key, _, at in seen["relayed"]}),
+        ("websocket-broadcast published it to the layer", dict(seen["published"])),
+        ("the first client had it", first_client),
+    ]
+    print("  where the time goes: ms from the commit until")
+    for label, stamps in stages:
+        delays = [(stamps[key] - at) * 1000 for key, at in committed.items() if key in stamps]
+        print(f"    {spread(f'{label} ({len(delays)}/{len(committed)})', delays)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=1000)
@@ -588,10 +1051,20 @@ def main() -> None:
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--skip-idle", action="store_true")
     parser.add_argument("--reset-db", action="store_true", help=f"drop and recreate {BENCH_DATABASE}")
+    parser.add_argument(
+        "--topology",
+        choices=["kafka"],
+        help="instead of the in-process phases: the Procfile's web, relay and websocket-broadcast "
+        "consumer against the local broker, events committed through the outbox",
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)
+    parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         client_main(args.client)
+        return
+    if args.probe:
+        probe_main(args.probe)
         return
     limit = raise_fd_limit()
     print(
@@ -606,10 +1079,14 @@ def main() -> None:
     except Exception as error:  # noqa: BLE001 - a benchmark reports, never fails
         print(f"setup failed: {type(error).__name__}: {error}")
         return
-    for phase, run in (
-        ("live", lambda: live_phases(args, database_url, token, vehicles)),
-        ("idle", lambda: None if args.skip_idle else idle_phase(args, database_url, token)),
-    ):
+    if args.topology:
+        phases = [("topology", lambda: topology_phases(args, database_url, token, vehicles))]
+    else:
+        phases = [
+            ("live", lambda: live_phases(args, database_url, token, vehicles)),
+            ("idle", lambda: None if args.skip_idle else idle_phase(args, database_url, token)),
+        ]
+    for phase, run in phases:
         try:
             run()
         except Exception as error:  # noqa: BLE001 - a benchmark reports, never fails

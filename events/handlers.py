@@ -6,6 +6,7 @@ import threading
 from datetime import datetime
 
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 
 from events.anomaly import observe_mutation
@@ -62,21 +63,46 @@ def broadcast_all(envelopes: list[dict]) -> None:
     """The WebSocket hook: hands each event, in order, to the Channels groups of its topic and of
     its aggregate; WebSocket consumers join the groups their clients subscribe to. Groups stay
     small (per topic, per entity), as channels-redis is slow with large ones. A consumer group's
-    whole batch goes to the layer's loop at once: one hand-over between threads, not one per event."""
+    whole batch goes to the layer's loop at once, one hand-over between threads, and to Redis in
+    one pipeline (see _publish_pipelined)."""
     layer = get_channel_layer()
     if layer is None or not envelopes:
         return
+    messages = []
+    for envelope in envelopes:
+        message = {"type": "tms.event", "event": envelope}
+        messages.append((topic_group(TOPICS[EventType(envelope["type"])]), message))
+        messages.append((entity_group(envelope["subject"]), message))
+    if isinstance(layer, RedisPubSubChannelLayer):
+        coroutine = _publish_pipelined(layer, messages)
+    else:
+        coroutine = _group_send_each(layer, messages)
+    _LayerLoop.run(coroutine, timeout_s=5.0 + 0.001 * len(messages))
 
-    async def send() -> None:
-        for envelope in envelopes:
-            message = {"type": "tms.event", "event": envelope}
-            topic = TOPICS[EventType(envelope["type"])]
-            await asyncio.gather(
-                layer.group_send(topic_group(topic), message),
-                layer.group_send(entity_group(envelope["subject"]), message),
-            )
 
-    _LayerLoop.run(send(), timeout_s=5.0 + 0.01 * len(envelopes))
+async def _group_send_each(layer, messages: list[tuple[str, dict]]) -> None:
+    for group, message in messages:
+        await layer.group_send(group, message)
+
+
+async def _publish_pipelined(layer: RedisPubSubChannelLayer, messages: list[tuple[str, dict]]) -> None:
+    """What `group_send` does for each message (the layer's serialisation, its group channel and
+    shard, its connection and lock), in one Redis pipeline per shard: one round trip for the batch
+    instead of one per message, which made ~0.3-1 ms an event. Order is kept within each shard."""
+    loop_layer = layer._get_layer()
+    by_shard: dict = {}
+    payloads: dict[int, bytes] = {}  # a message is serialised once for all its groups
+    for group, message in messages:
+        channel = loop_layer._get_group_channel_name(group)
+        payload = payloads.get(id(message)) or payloads.setdefault(id(message), layer.serialize(message))
+        by_shard.setdefault(loop_layer._get_shard(channel), []).append((channel, payload))
+    for shard, publishes in by_shard.items():
+        async with shard._lock:
+            shard._ensure_redis()
+            pipeline = shard._redis.pipeline(transaction=False)
+            for channel, payload in publishes:
+                pipeline.publish(channel, payload)
+            await pipeline.execute()
 
 
 @register("websocket-broadcast", batched=True, batch_handler=broadcast_all)

@@ -6,7 +6,7 @@ import uuid
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
-from events.handlers import broadcast, entity_group
+from events.handlers import broadcast, broadcast_all, entity_group
 
 
 def envelope(subject: str) -> dict:
@@ -42,3 +42,33 @@ def test_an_event_reaches_its_topic_and_entity_groups():
 
     by_topic, by_entity = async_to_sync(scenario)()
     assert by_topic == by_entity == {"type": "tms.event", "event": sent}
+
+
+def test_a_batch_reaches_every_group_in_order():
+    subjects = [str(uuid.uuid4()), str(uuid.uuid4())]
+    sent = [envelope(subjects[index % 2]) for index in range(5)]
+
+    async def scenario() -> tuple[list, list, list]:
+        layer = get_channel_layer()
+        topic_channel = await layer.new_channel()
+        entity_channels = [await layer.new_channel() for _ in subjects]
+        await layer.group_add("tms.loads", topic_channel)
+        for subject, channel in zip(subjects, entity_channels, strict=True):
+            await layer.group_add(entity_group(subject), channel)
+        try:
+            await sync_to_async(broadcast_all)(sent)
+            by_topic = [await _receive_matching(layer, topic_channel, event["id"]) for event in sent]
+            by_entity = [
+                [await layer.receive(channel) for _ in sent[index::2]]
+                for index, channel in enumerate(entity_channels)
+            ]
+            return by_topic, *by_entity
+        finally:
+            await layer.group_discard("tms.loads", topic_channel)
+            for subject, channel in zip(subjects, entity_channels, strict=True):
+                await layer.group_discard(entity_group(subject), channel)
+
+    by_topic, first, second = async_to_sync(scenario)()
+    assert [message["event"] for message in by_topic] == sent
+    assert [message["event"] for message in first] == sent[0::2]
+    assert [message["event"] for message in second] == sent[1::2]

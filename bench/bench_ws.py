@@ -886,10 +886,13 @@ def probe_main(config: str) -> None:
     consumer.close()
     listener.join()
     layer = get_channel_layer()
-    result = {
-        "relayed": [[position_key(json.loads(value)), sent, at] for value, sent, at in relayed],
-        "published": [[position_key(layer.deserialize(data)["event"]), at] for data, at in published],
-    }
+    result: dict[str, list] = {"relayed": [], "published": []}
+    for value, sent, at in relayed:
+        with contextlib.suppress(ValueError, KeyError, TypeError):  # another run's events
+            result["relayed"].append([position_key(json.loads(value)), sent, at])
+    for data, at in published:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            result["published"].append([position_key(layer.deserialize(data)["event"]), at])
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
 

@@ -25,7 +25,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import OffsetSpec
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
 from events import kafka, relay
@@ -464,3 +464,55 @@ def test_a_broker_that_lost_its_log_gets_every_retained_event_again_and_no_consu
     expected = {str(event.id) for event in before + after}
     assert sorted(handled) == sorted(expected)  # each once: repeats are recognised by their id
     assert ProcessedEvent.objects.filter(consumer=name).count() == 8
+
+
+@needs_kafka
+def test_a_member_whose_commits_stay_refused_joins_again_with_a_new_client(topics, monkeypatch):
+    """After a broker restart kafka-python can keep a member REBALANCING for good while it still
+    hands out records of its old assignment, every commit refused (seen under the process
+    topology, tms/tests/test_topology_e2e.py). Refused for longer than the session timeout, the
+    consumer closes its client and joins with a new one; no event is lost or handled twice."""
+    name = f"test-wedged-{uuid.uuid4().hex[:8]}"
+    handled: list[str] = []
+    register(monkeypatch, name, lambda envelope: handled.append(envelope["id"]), {"AI_PREDICTION"})
+    start_group_at_end(name, ["tms.ai.predictions"])
+    ids = {str(event.id) for event in predictions(6)}
+    relay_through_kafka()
+
+    clients: list[KafkaConsumer] = []
+
+    class WedgedFirst(KafkaConsumer):
+        """The first client is the wedged one: it reads, but may never commit."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            clients.append(self)
+
+        def commit(self, offsets=None, **kwargs):
+            if self is clients[0]:
+                raise RebalanceInProgressError("the member stays REBALANCING")
+            return super().commit(offsets, **kwargs)
+
+    seen_again: set[str] = set()  # what the new client read and recognised
+
+    def deliver(consumer, envelope, **options):
+        outcome = consumer_deliver(consumer, envelope, **options)
+        if len(clients) > 1 and outcome == "duplicate":
+            seen_again.add(envelope["id"])
+        return outcome
+
+    consumer_deliver = kafka.deliver
+    monkeypatch.setattr(kafka, "KafkaConsumer", WedgedFirst)
+    monkeypatch.setattr(kafka, "deliver", deliver)
+    outcomes = kafka.run_consumer(
+        name,
+        stop=until(lambda: ids <= seen_again, timeout_s=60),
+        bootstrap_servers=BOOTSTRAP,
+        retry_backoff_s=0.5,
+        **GROUP_TIMEOUTS,
+    )
+    assert len(clients) == 2
+    # The wedged client handled each event once; the new one read them again as duplicates.
+    assert Counter(event_id for event_id in handled if event_id in ids) == Counter(ids)
+    assert ProcessedEvent.objects.filter(consumer=name, event_id__in=ids).count() == 6
+    assert outcomes["duplicate"] >= 6

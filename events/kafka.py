@@ -30,7 +30,13 @@ from django.db import close_old_connections
 from django.utils import timezone
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic, OffsetSpec
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    TopicAlreadyExistsError,
+    UnknownMemberIdError,
+)
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 from kafka.structs import OffsetAndMetadata
 
@@ -363,6 +369,15 @@ def log_was_reset(kafka: KafkaConsumer, committed: dict[TopicPartition, int]) ->
     return any(tp not in on_broker or on_broker[tp].offset < offset for tp, offset in mine.items())
 
 
+# A commit refused because this member is not (or no longer) in a stable group generation.
+MEMBERSHIP_ERRORS = (
+    CommitFailedError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+    IllegalGenerationError,
+)
+
+
 def run_consumer(
     name: str,
     *,
@@ -393,25 +408,36 @@ def run_consumer(
     when `fetch_max_wait_ms` has passed even if records arrived meanwhile (Apache Kafka answers at
     once): the short default keeps commit-to-consumer latency low on both, at the price of a few
     dozen empty fetches a second while idle.
+
+    A member whose commits are refused for lack of a stable group generation (a rebalance) rejoins
+    on its next poll. After a broker restart kafka-python can instead stay REBALANCING for good
+    while still handing out records of its old assignment, every commit refused: when commits have
+    been refused for longer than `session_timeout_ms`, the client is closed and a new one joins
+    the group afresh, from the group's committed offsets.
     """
     consumer: Consumer = REGISTRY[name]
     servers = _bootstrap(bootstrap_servers)
     outcomes: Counter = Counter()
     dead_letters = DeadLetterProducer(servers)
-    kafka = KafkaConsumer(
-        *consumer.topics,
-        bootstrap_servers=servers,
-        group_id=name,
-        client_id=f"tms-{name}",
-        enable_auto_commit=False,
-        auto_offset_reset=auto_offset_reset,
-        session_timeout_ms=session_timeout_ms,
-        heartbeat_interval_ms=heartbeat_interval_ms,
-        max_poll_records=max_poll_records,
-        fetch_max_wait_ms=fetch_max_wait_ms,
-    )
+
+    def connect() -> KafkaConsumer:
+        return KafkaConsumer(
+            *consumer.topics,
+            bootstrap_servers=servers,
+            group_id=name,
+            client_id=f"tms-{name}",
+            enable_auto_commit=False,
+            auto_offset_reset=auto_offset_reset,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            max_poll_records=max_poll_records,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+        )
+
+    kafka = connect()
     logger.info("consumer %s: group %s on %s", name, name, ", ".join(consumer.topics))
     committed: dict[TopicPartition, int] = {}  # what this process committed, per partition
+    refused_since: float | None = None  # when commits started being refused for want of a generation
     try:
         while stop is None or not stop():
             batches = kafka.poll(timeout_ms=poll_timeout_ms)
@@ -447,7 +473,23 @@ def run_consumer(
                 }
                 kafka.commit(offsets)
                 committed.update({tp: offset.offset for tp, offset in offsets.items()})
+                refused_since = None
             except Exception as error:  # noqa: BLE001 - rewound and retried: nothing is skipped
+                if isinstance(error, MEMBERSHIP_ERRORS):
+                    refused_since = refused_since or time.monotonic()
+                    if time.monotonic() - refused_since > session_timeout_ms / 1000:
+                        logger.warning(
+                            "consumer %s: commits refused for %.0fs (%s); joining the group again "
+                            "with a new client",
+                            name,
+                            time.monotonic() - refused_since,
+                            error,
+                        )
+                        kafka.close(autocommit=False)
+                        kafka = connect()
+                        committed.clear()
+                        refused_since = None
+                        continue
                 logger.warning(
                     "consumer %s: batch failed, retrying in %.1fs: %s", name, retry_backoff_s, error
                 )

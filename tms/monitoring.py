@@ -20,12 +20,12 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from fleet.relay import relay_backlog
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
 from events.kafka import describe_topics
 from events.relay import backlog
+from fleet.relay import relay_backlog
 from tms.api import error_response
 
 logger = logging.getLogger(__name__)

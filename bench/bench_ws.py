@@ -81,6 +81,21 @@ def micros(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1)
 
 
+def merged_arrivals(results: list[dict]) -> dict[str, list]:
+    """The arrival stamps of every client process, by kind of client (follower, watcher)."""
+    arrivals: dict[str, list] = {"follower": [], "watcher": []}
+    for result in results:
+        for kind, items in result["arrivals"].items():
+            arrivals[kind].extend(items)
+    return arrivals
+
+
+def expected_counts(stamps: dict, followed, watchers: int) -> tuple[int, int]:
+    """Messages the followers and the watchers should get for the events `stamps` (keys "vehicle|n")."""
+    mine = sum(1 for key in stamps if key.split("|")[0] in followed)
+    return mine, len(stamps) * watchers
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -554,14 +569,10 @@ def live_phases(args, database_url: str, token: str, vehicles: list) -> None:
             pipeline_cpu = meter.report()
         results = clients.stop()
         clients = None
-        arrivals = {"follower": [], "watcher": []}
-        for result in results:
-            for kind, items in result["arrivals"].items():
-                arrivals[kind].extend(items)
+        arrivals = merged_arrivals(results)
 
         def expected(stamps: dict) -> tuple[int, int]:
-            mine = sum(1 for key in stamps if key.split("|")[0] in followed)
-            return mine, len(stamps) * args.watchers
+            return expected_counts(stamps, followed, args.watchers)
 
         print(
             f"fan-out: {len(sent)} events in {took:.1f} s ({len(sent) / took:.0f}/s) handed to the layer; "
@@ -1004,15 +1015,11 @@ def topology_phases(args, database_url: str, token: str, vehicles: list) -> None
             chunk = committer.event_ids[first : first + 5_000]
             OutboxEvent.objects.filter(id__in=chunk).delete()
             ProcessedEvent.objects.filter(event_id__in=chunk).delete()
-    arrivals = {"follower": [], "watcher": []}
-    for result in results:
-        for kind, items in result["arrivals"].items():
-            arrivals[kind].extend(items)
+    arrivals = merged_arrivals(results)
     committed = committer.committed
 
     def expected(stamps: dict) -> tuple[int, int]:
-        mine = sum(1 for key in stamps if key.split("|")[0] in followed)
-        return mine, len(stamps) * args.watchers
+        return expected_counts(stamps, followed, args.watchers)
 
     print(
         f"ceiling, fan-out over the same web server: {len(sent)} events in {took:.1f} s "

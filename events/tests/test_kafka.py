@@ -509,6 +509,7 @@ def test_a_member_whose_commits_stay_refused_joins_again_with_a_new_client(topic
         stop=until(lambda: ids <= seen_again, timeout_s=60),
         bootstrap_servers=BOOTSTRAP,
         retry_backoff_s=0.5,
+        rejoin_after_s=3,
         **GROUP_TIMEOUTS,
     )
     assert len(clients) == 2
@@ -516,3 +517,45 @@ def test_a_member_whose_commits_stay_refused_joins_again_with_a_new_client(topic
     assert Counter(event_id for event_id in handled if event_id in ids) == Counter(ids)
     assert ProcessedEvent.objects.filter(consumer=name, event_id__in=ids).count() == 6
     assert outcomes["duplicate"] >= 6
+
+
+@needs_kafka
+def test_a_member_that_never_gets_a_stable_generation_joins_again_with_a_new_client(topics, monkeypatch):
+    """The other form of the same wedge (seen under the process topology after a broker restart):
+    the member never completes its join, and poll returns nothing, for good. Without a stable
+    generation for longer than `rejoin_after_s`, the consumer joins with a new client."""
+    name = f"test-unjoined-{uuid.uuid4().hex[:8]}"
+    handled: list[str] = []
+    register(monkeypatch, name, lambda envelope: handled.append(envelope["id"]), {"AI_PREDICTION"})
+    start_group_at_end(name, ["tms.ai.predictions"])
+    ids = {str(event.id) for event in predictions(4)}
+    relay_through_kafka()
+
+    clients: list[KafkaConsumer] = []
+
+    class NeverJoinsFirst(KafkaConsumer):
+        """The first client never has a stable generation and polls nothing."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            clients.append(self)
+            if len(clients) == 1:
+                self._coordinator.generation_if_stable = lambda: None
+
+        def poll(self, timeout_ms=0, **kwargs):
+            if self is clients[0]:
+                time.sleep(timeout_ms / 1000)
+                return {}
+            return super().poll(timeout_ms, **kwargs)
+
+    monkeypatch.setattr(kafka, "KafkaConsumer", NeverJoinsFirst)
+    outcomes = kafka.run_consumer(
+        name,
+        stop=until(lambda: ids <= set(handled), timeout_s=40),
+        bootstrap_servers=BOOTSTRAP,
+        rejoin_after_s=3,
+        **GROUP_TIMEOUTS,
+    )
+    assert len(clients) == 2
+    assert Counter(event_id for event_id in handled if event_id in ids) == Counter(ids)
+    assert outcomes["processed"] >= 4

@@ -390,6 +390,7 @@ def run_consumer(
     max_poll_records: int = 500,
     fetch_max_wait_ms: int = 25,
     retry_backoff_s: float = 1.0,
+    rejoin_after_s: float | None = None,
 ) -> Counter:
     """Runs the registered consumer `name` as the Kafka consumer group `name` until `stop()` is true;
     returns how many records ended in each outcome.
@@ -409,11 +410,13 @@ def run_consumer(
     once): the short default keeps commit-to-consumer latency low on both, at the price of a few
     dozen empty fetches a second while idle.
 
-    A member whose commits are refused for lack of a stable group generation (a rebalance) rejoins
-    on its next poll. After a broker restart kafka-python can instead stay REBALANCING for good
-    while still handing out records of its old assignment, every commit refused: when commits have
-    been refused for longer than `session_timeout_ms`, the client is closed and a new one joins
-    the group afresh, from the group's committed offsets.
+    A member without a stable group generation (joining, or rebalancing) normally gets one back on
+    its next polls. After a broker restart kafka-python 3.0.12 can instead stay without one for
+    good: either REBALANCING while still handing out records of its old assignment, every commit
+    refused, or never completing its join and polling nothing. When the member has had no stable
+    generation (or its commits were refused for want of one) for `rejoin_after_s` (default: three
+    session timeouts, longer than a join that waits for a dead member's session to expire), the
+    client is closed and a new one joins the group afresh, from the group's committed offsets.
     """
     consumer: Consumer = REGISTRY[name]
     servers = _bootstrap(bootstrap_servers)
@@ -437,10 +440,26 @@ def run_consumer(
     kafka = connect()
     logger.info("consumer %s: group %s on %s", name, name, ", ".join(consumer.topics))
     committed: dict[TopicPartition, int] = {}  # what this process committed, per partition
-    refused_since: float | None = None  # when commits started being refused for want of a generation
+    rejoin_after_s = rejoin_after_s or 3 * session_timeout_ms / 1000
+    unstable_since: float | None = None  # since when the member has had no stable generation
     try:
         while stop is None or not stop():
             batches = kafka.poll(timeout_ms=poll_timeout_ms)
+            if kafka._coordinator.generation_if_stable() is None:
+                unstable_since = unstable_since or time.monotonic()
+            elif not batches:
+                unstable_since = None  # in the group, with nothing to do
+            if unstable_since is not None and time.monotonic() - unstable_since > rejoin_after_s:
+                logger.warning(
+                    "consumer %s: no stable group generation for %.0fs; joining again with a new client",
+                    name,
+                    time.monotonic() - unstable_since,
+                )
+                kafka.close(autocommit=False)
+                kafka = connect()
+                committed.clear()
+                unstable_since = None
+                continue
             if not batches:
                 continue
             close_old_connections()
@@ -473,23 +492,10 @@ def run_consumer(
                 }
                 kafka.commit(offsets)
                 committed.update({tp: offset.offset for tp, offset in offsets.items()})
-                refused_since = None
+                unstable_since = None
             except Exception as error:  # noqa: BLE001 - rewound and retried: nothing is skipped
-                if isinstance(error, MEMBERSHIP_ERRORS):
-                    refused_since = refused_since or time.monotonic()
-                    if time.monotonic() - refused_since > session_timeout_ms / 1000:
-                        logger.warning(
-                            "consumer %s: commits refused for %.0fs (%s); joining the group again "
-                            "with a new client",
-                            name,
-                            time.monotonic() - refused_since,
-                            error,
-                        )
-                        kafka.close(autocommit=False)
-                        kafka = connect()
-                        committed.clear()
-                        refused_since = None
-                        continue
+                if isinstance(error, MEMBERSHIP_ERRORS):  # refused for want of a stable generation
+                    unstable_since = unstable_since or time.monotonic()
                 logger.warning(
                     "consumer %s: batch failed, retrying in %.1fs: %s", name, retry_backoff_s, error
                 )

@@ -41,6 +41,12 @@ WebSocket path alone: the ceiling of this run), and events committed through `em
 client arrival - commit. A probe process stamps each event where it passes: the relay's send (the
 Kafka record's timestamp), a plain Kafka consumer's fetch, the broadcast consumer's publish to the
 channel layer (a Redis subscriber of the topic's group), so the report says where the time goes.
+Two things to know when reading it. With --vehicles equal to --rate every vehicle reports once a
+second, exactly the live stream's coalescing limit (TMS_WS_LOCATION_MAX_PER_S): when the pipeline's
+jitter puts two positions of a vehicle in one window, the second waits for the next window (up to
+1 s) or is replaced, which makes the tail past p90; --vehicles 2000 measures the pipeline without
+it. And Tansu's in-memory log slows fetches as it grows: the shared broker holds every position
+earlier runs and benchmarks relayed; a fresh one (KAFKA_BOOTSTRAP_SERVERS) shows the difference.
 """
 
 import argparse
@@ -49,6 +55,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -977,8 +984,8 @@ def topology_phases(args, database_url: str, token: str, vehicles: list) -> None
     try:
         topology = Topology(database_url, servers, log_dir)
         print(
-            f"topology: {', '.join(TOPOLOGY)} from the Procfile (logs in {log_dir}), broker {servers}, "
-            f"web on port {topology.port}"
+            f"topology: {', '.join(TOPOLOGY)} from the Procfile (logs in {log_dir} until it ends), "
+            f"broker {servers}, web on port {topology.port}"
         )
         clients = Clients(topology.uri, token, connections, args.no_deflate)
         probe = Probe(servers, settings.REDIS_URL, async_to_sync(group_channel)(topic_group(TOPIC)))
@@ -1015,6 +1022,7 @@ def topology_phases(args, database_url: str, token: str, vehicles: list) -> None
             chunk = committer.event_ids[first : first + 5_000]
             OutboxEvent.objects.filter(id__in=chunk).delete()
             ProcessedEvent.objects.filter(event_id__in=chunk).delete()
+    shutil.rmtree(log_dir, ignore_errors=True)  # kept only when the run failed
     arrivals = merged_arrivals(results)
     committed = committer.committed
 

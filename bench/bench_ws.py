@@ -103,6 +103,12 @@ def expected_counts(stamps: dict, followed, watchers: int) -> tuple[int, int]:
     return mine, len(stamps) * watchers
 
 
+def print_latencies(stamps: dict, arrivals: dict[str, list], followed, watchers: int) -> None:
+    """The latency report of the followers and of the watchers for the events `stamps`."""
+    for kind, count in zip(("follower", "watcher"), expected_counts(stamps, followed, watchers), strict=True):
+        print(latency_report(kind + "s", stamps, arrivals[kind], count))
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -578,15 +584,11 @@ def live_phases(args, database_url: str, token: str, vehicles: list) -> None:
         clients = None
         arrivals = merged_arrivals(results)
 
-        def expected(stamps: dict) -> tuple[int, int]:
-            return expected_counts(stamps, followed, args.watchers)
-
         print(
             f"fan-out: {len(sent)} events in {took:.1f} s ({len(sent) / took:.0f}/s) handed to the layer; "
             f"{fan_out_cpu}"
         )
-        for kind, count in zip(("follower", "watcher"), expected(sent), strict=True):
-            print(latency_report(kind + "s", sent, arrivals[kind], count))
+        print_latencies(sent, arrivals, followed, args.watchers)
         if pipeline_failure:
             print(f"pipeline failed: {pipeline_failure} (try --reset-db)")
         elif not args.skip_pipeline:
@@ -595,8 +597,7 @@ def live_phases(args, database_url: str, token: str, vehicles: list) -> None:
                 f"({len(committed) / pipeline_took:.0f}/s, target {args.rate}/s; one producer, relay on "
                 f"commit); {pipeline_cpu}"
             )
-            for kind, count in zip(("follower", "watcher"), expected(committed), strict=True):
-                print(latency_report(kind + "s", committed, arrivals[kind], count))
+            print_latencies(committed, arrivals, followed, args.watchers)
     finally:
         if clients is not None:
             clients.kill()
@@ -1026,22 +1027,17 @@ def topology_phases(args, database_url: str, token: str, vehicles: list) -> None
     arrivals = merged_arrivals(results)
     committed = committer.committed
 
-    def expected(stamps: dict) -> tuple[int, int]:
-        return expected_counts(stamps, followed, args.watchers)
-
     print(
         f"ceiling, fan-out over the same web server: {len(sent)} events in {took:.1f} s "
         f"({len(sent) / took:.0f}/s) handed straight to the channel layer; {fan_out_cpu}"
     )
-    for kind, count in zip(("follower", "watcher"), expected(sent), strict=True):
-        print(latency_report(kind + "s", sent, arrivals[kind], count))
+    print_latencies(sent, arrivals, followed, args.watchers)
     print(
         f"kafka topology: {len(committed)} events committed in {commit_took:.1f} s "
         f"({len(committed) / commit_took:.0f}/s, target {args.rate}/s; emit() in a transaction every 10 ms) "
         f"-> relay_events -> {servers} -> consume websocket-broadcast -> web; {commit_cpu}"
     )
-    for kind, count in zip(("follower", "watcher"), expected(committed), strict=True):
-        print(latency_report(kind + "s", committed, arrivals[kind], count))
+    print_latencies(committed, arrivals, followed, args.watchers)
     first_client: dict[str, float] = {}
     for key, at in [*arrivals["follower"], *arrivals["watcher"]]:
         first_client[key] = min(at, first_client.get(key, at))

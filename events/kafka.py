@@ -33,6 +33,7 @@ from kafka.admin import NewTopic, OffsetSpec
 from kafka.errors import (
     CommitFailedError,
     IllegalGenerationError,
+    KafkaError,
     RebalanceInProgressError,
     TopicAlreadyExistsError,
     UnknownMemberIdError,
@@ -397,7 +398,9 @@ def run_consumer(
 
     Offsets are committed after each polled batch has been handled (dead letters included). If
     handling fails (the database is down, say), the batch's partitions are rewound and retried:
-    nothing is skipped, and events already handled are recognised by their id.
+    nothing is skipped, and events already handled are recognised by their id. A poll that fails
+    because the broker cannot be reached (kafka-python 3 raises from its coordinator lookup) is
+    retried after the same backoff: the process outlives a broker outage.
 
     A broker that lost its log (the in-memory development broker after a restart; a topic deleted
     and recreated) starts its offsets again from 0 while this consumer still holds its old
@@ -444,7 +447,14 @@ def run_consumer(
     unstable_since: float | None = None  # since when the member has had no stable generation
     try:
         while stop is None or not stop():
-            batches = kafka.poll(timeout_ms=poll_timeout_ms)
+            try:
+                batches = kafka.poll(timeout_ms=poll_timeout_ms)
+            except KafkaError as error:  # the broker is unreachable (stopped, restarting): wait for it
+                logger.warning(
+                    "consumer %s: poll failed, retrying in %.1fs: %s", name, retry_backoff_s, error
+                )
+                time.sleep(retry_backoff_s)
+                continue
             if kafka._coordinator.generation_if_stable() is None:
                 unstable_since = unstable_since or time.monotonic()
             elif not batches:

@@ -25,7 +25,7 @@ from django.core.management.base import CommandError
 from django.db import transaction
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import OffsetSpec
-from kafka.errors import KafkaError, RebalanceInProgressError
+from kafka.errors import KafkaConnectionError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata
 
 from events import kafka, relay
@@ -559,3 +559,35 @@ def test_a_member_that_never_gets_a_stable_generation_joins_again_with_a_new_cli
     assert len(clients) == 2
     assert Counter(event_id for event_id in handled if event_id in ids) == Counter(ids)
     assert outcomes["processed"] >= 4
+
+
+@needs_kafka
+def test_a_consumer_outlives_polls_that_cannot_reach_the_broker(topics, monkeypatch):
+    """While the broker is down, kafka-python 3's poll raises (its coordinator lookup gets
+    ECONNREFUSED) instead of returning nothing; seen under the process topology, where it ended
+    `consume event-store`. The consumer waits and polls again, and handles what was published."""
+    name = f"test-outage-{uuid.uuid4().hex[:8]}"
+    handled: list[str] = []
+    register(monkeypatch, name, lambda envelope: handled.append(envelope["id"]), {"AI_PREDICTION"})
+    start_group_at_end(name, ["tms.ai.predictions"])
+    ids = {str(event.id) for event in predictions(3)}
+    relay_through_kafka()
+    refused: list[int] = []
+
+    class BrokerDownAtFirst(KafkaConsumer):
+        def poll(self, *args, **kwargs):
+            if len(refused) < 3:
+                refused.append(1)
+                raise KafkaConnectionError("111 ECONNREFUSED")
+            return super().poll(*args, **kwargs)
+
+    monkeypatch.setattr(kafka, "KafkaConsumer", BrokerDownAtFirst)
+    kafka.run_consumer(
+        name,
+        stop=until(lambda: ids <= set(handled), timeout_s=60),
+        bootstrap_servers=BOOTSTRAP,
+        retry_backoff_s=0.1,
+        **GROUP_TIMEOUTS,
+    )
+    assert len(refused) == 3
+    assert Counter(event_id for event_id in handled if event_id in ids) == Counter(ids)

@@ -154,7 +154,7 @@ class FleetPlanViewSet(TmsReadOnlyViewSet):
     filterset_fields = ["status"]
     ordering_fields = ["created_at", "distance_m"]
 
-    @extend_schema(request=AcceptFleetPlanSerializer, responses=FleetPlanSerializer, tags=["routes"])
+    @extend_schema(request=AcceptFleetPlanSerializer, responses=FleetPlanSerializer)
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         """Assigns each route's first load to its truck and driver through the load services (a
@@ -162,7 +162,7 @@ class FleetPlanViewSet(TmsReadOnlyViewSet):
         failures are listed in `acceptance`; the others stand."""
         return self.run_action(AcceptFleetPlanSerializer, services.accept_fleet_plan)
 
-    @extend_schema(request=DiscardFleetPlanSerializer, responses=FleetPlanSerializer, tags=["routes"])
+    @extend_schema(request=DiscardFleetPlanSerializer, responses=FleetPlanSerializer)
     @action(detail=True, methods=["post"])
     def discard(self, request, pk=None):
         """Sets a proposed plan aside."""

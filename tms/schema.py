@@ -125,9 +125,8 @@ class AutoSchema(SpectacularAutoSchema):
         return statuses
 
     def _error_response(self, status: int) -> dict[str, Any]:
-        response = self._get_response_for_code(
-            ErrorSerializer, str(status), media_types=["application/json"], direction="response"
-        )
+        # In every media type the view renders: an error is rendered as its answer would have been.
+        response = self._get_response_for_code(ErrorSerializer, str(status), direction="response")
         response["description"] = ERROR_DESCRIPTIONS[status]
         if status == 429:
             response["headers"] = {

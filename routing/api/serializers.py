@@ -219,11 +219,6 @@ class LanesQuery(serializers.Serializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
 
 
-class LaneIds(serializers.Serializer):
-    origin_id = serializers.UUIDField()
-    destination_id = serializers.UUIDField()
-
-
 class PathsQuery(serializers.Serializer):
     # "from" is a Python keyword: the fields are declared below under their query names.
     max_hops = serializers.IntegerField(min_value=1, max_value=MAX_HOPS, default=3)

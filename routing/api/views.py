@@ -22,7 +22,6 @@ from routing.api.serializers import (
     DiscardFleetPlanSerializer,
     FleetPlanSerializer,
     LaneCarrierSerializer,
-    LaneIds,
     LaneSerializer,
     LanesQuery,
     OptimizeFleetSerializer,
@@ -98,7 +97,8 @@ class RouteJobView(APIView):
     permission_classes = [OperatorsOnly]
 
     @extend_schema(responses=RouteJobSerializer, tags=["routes"])
-    def get(self, request, job_id: str):
+    def get(self, request, job_id: UUID):
+        job_id = str(job_id)
         if cache.get(_job_key(job_id)) is None:
             raise Http404
         result = AsyncResult(job_id, app=optimize_load_route_task.app)
@@ -207,10 +207,9 @@ class LaneCarriersView(APIView):
     permission_classes = [OperatorsAndViewers]
 
     @extend_schema(responses=_results("LaneCarriers", LaneCarrierSerializer), tags=["network"])
-    def get(self, request, origin_id: str, destination_id: str):
+    def get(self, request, origin_id: UUID, destination_id: UUID):
         """The carriers that delivered loads on a lane, most loads first."""
-        ids = _valid(LaneIds, {"origin_id": origin_id, "destination_id": destination_id})
-        carriers = get_graph().carriers_for_lane(str(ids["origin_id"]), str(ids["destination_id"]))
+        carriers = get_graph().carriers_for_lane(str(origin_id), str(destination_id))
         carrier_ids = [UUID(carrier["carrier_id"]) for carrier in carriers]
         names = {str(c.id): c.name for c in Carrier.objects.filter(id__in=carrier_ids).only("id", "name")}
         for carrier in carriers:

@@ -16,7 +16,8 @@ router = Router()
 router.register("routes", RouteViewSet)
 router.register("fleet-plans", FleetPlanViewSet, basename="fleet-plan")
 # Ids are UUIDs in the URL itself: anything else is a 404 before any view runs (a job id with
-# control characters was a 500 from the cache key). Before the router: "optimize-load" would otherwise be read as a route id.
+# control characters was a 500 from the cache key). Before the router: "optimize-load" would
+# otherwise be read as a route id.
 urlpatterns = [
     path("routes/optimize-load", OptimizeLoadRouteView.as_view(), name="route-optimize-load"),
     path("routes/optimize-fleet", OptimizeFleetView.as_view(), name="route-optimize-fleet"),

@@ -184,6 +184,15 @@ class PointField(GeometryField):
         return None if value is None else {"type": "Point", "coordinates": [value.x, value.y]}
 
 
+class TypedJSONField(serializers.JSONField):
+    """A JSON column sent as stored, documented in the schema by `schema` (a serializer class or a
+    JSON Schema dict): what a client receives is typed even where the row keeps free JSON."""
+
+    def __init__(self, *, schema, **kwargs):
+        self.documented_schema = schema
+        super().__init__(**kwargs)
+
+
 def validate_lon_lat(longitude: float, latitude: float) -> None:
     if not -180 <= longitude <= 180:
         raise serializers.ValidationError(f"longitude {longitude} is outside -180..180.")

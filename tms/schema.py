@@ -98,8 +98,13 @@ class AutoSchema(SpectacularAutoSchema):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
             return None
-        for status in self.error_statuses(operation):
-            operation["responses"].setdefault(str(status), self._error_response(status))
+        responses = operation["responses"]
+        for status in self.error_statuses(operation) | {int(code) for code in responses if code >= "400"}:
+            # An error a view declares itself keeps its description, in the one envelope.
+            declared = responses.get(str(status), {}).get("description")
+            responses[str(status)] = self._error_response(status)
+            if declared:
+                responses[str(status)]["description"] = declared
         operation["responses"] = dict(sorted(operation["responses"].items()))
         return operation
 
@@ -127,7 +132,7 @@ class AutoSchema(SpectacularAutoSchema):
     def _error_response(self, status: int) -> dict[str, Any]:
         # In every media type the view renders: an error is rendered as its answer would have been.
         response = self._get_response_for_code(ErrorSerializer, str(status), direction="response")
-        response["description"] = ERROR_DESCRIPTIONS[status]
+        response["description"] = ERROR_DESCRIPTIONS.get(status, "Error.")
         if status == 429:
             response["headers"] = {
                 "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}
@@ -183,7 +188,7 @@ class PointFieldExtension(OpenApiSerializerFieldExtension):
     read-only copy of a nullable model field (a vehicle that has not reported yet)."""
 
     target_class = "tms.api.PointField"
-    priority = 1
+    priority = 2
 
     def map_serializer_field(self, auto_schema, direction):
         component = ResolvedComponent(
@@ -194,6 +199,56 @@ class PointFieldExtension(OpenApiSerializerFieldExtension):
         if field.allow_null or (field.read_only and _model_field_is_nullable(field)):
             return {"allOf": [component.ref], "nullable": True}
         return component.ref
+
+
+class TypedJSONFieldExtension(OpenApiSerializerFieldExtension):
+    """tms.api.TypedJSONField: the serializer (as its component) or JSON Schema it names."""
+
+    target_class = "tms.api.TypedJSONField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = self.target.documented_schema
+        if isinstance(schema, dict):
+            return schema
+        if isinstance(schema, serializers.ListSerializer):
+            return {"type": "array", "items": auto_schema.resolve_serializer(schema.child, direction).ref}
+        ref = auto_schema.resolve_serializer(schema, direction).ref
+        if self.target.allow_null or _model_field_is_nullable(self.target):
+            return {"allOf": [ref], "nullable": True}
+        return ref
+
+
+LON_LAT_EXAMPLES = {
+    "Point": [-87.6298, 41.8781],
+    "LineString": [[-87.6298, 41.8781], [-86.1581, 39.7684]],
+    "Polygon": [[[-87.7, 41.8], [-87.5, 41.8], [-87.5, 41.9], [-87.7, 41.9], [-87.7, 41.8]]],
+}
+
+
+class GeometryFieldExtension(OpenApiSerializerFieldExtension):
+    """rest_framework_gis' geometry fields as drf-spectacular maps them, with [longitude, latitude]
+    examples (its own put latitude first)."""
+
+    target_class = "rest_framework_gis.fields.GeometryField"
+    priority = 1
+
+    def map_serializer_field(self, auto_schema, direction):
+        from drf_spectacular.contrib.rest_framework_gis import GeometryFieldExtension as GisExtension
+
+        schema = GisExtension(self.target).map_serializer_field(auto_schema, direction)
+        for variant in schema.get("oneOf", [schema]):
+            kind = variant.get("properties", {}).get("type", {}).get("enum", [None])[0]
+            coordinates = variant.get("properties", {}).get("coordinates")
+            if kind in LON_LAT_EXAMPLES and coordinates is not None:
+                _drop_examples(coordinates)
+                coordinates["example"] = LON_LAT_EXAMPLES[kind]
+        return schema
+
+
+def _drop_examples(node: dict) -> None:
+    node.pop("example", None)
+    if isinstance(node.get("items"), dict):
+        _drop_examples(node["items"])
 
 
 def _model_field_is_nullable(field: serializers.Field) -> bool:

@@ -299,7 +299,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/",
     "GET_LIB_DOC_EXCLUDES": "tms.schema.lib_doc_excludes",
-    "ENUM_NAME_OVERRIDES": {"FleetPlanStatusEnum": "routing.models.FleetPlanStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "FleetPlanStatusEnum": "routing.models.FleetPlanStatus",
+        "EventTypeEnum": "events.taxonomy.EventType",
+        "StopKindEnum": "loads.models.StopKind",
+    },
 }
 
 # Request bodies over this size get 413 before any parsing.

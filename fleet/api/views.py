@@ -10,7 +10,7 @@ from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import exceptions
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
@@ -27,7 +27,10 @@ from fleet.api.serializers import (
     CarrierSerializer,
     LocationInput,
     LocationResult,
+    TrackBuckets,
+    TrackFeatureCollection,
     TrackingQuery,
+    TrackPoints,
     VehicleSerializer,
     VehicleStatusInput,
     validate_points,
@@ -106,10 +109,19 @@ class VehicleViewSet(TmsModelViewSet):
 
     @extend_schema(
         parameters=[
+            TrackBuckets,
+            TrackFeatureCollection,
             TrackingQuery,
+            TrackPoints,
             OpenApiParameter("format", OpenApiTypes.STR, enum=["geojson"], description="GeoJSON for maps."),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="VehicleTrack",
+                serializers=[TrackPoints, TrackBuckets, TrackFeatureCollection],
+                resource_type_field_name=None,
+            )
+        },
     )
     @action(
         detail=True,

@@ -14,6 +14,7 @@ repeated on each view, so a new endpoint is documented like the others without a
 A module of the project's base: it imports no app.
 """
 
+import copy
 import re
 from typing import Any
 
@@ -93,6 +94,14 @@ class AutoSchema(SpectacularAutoSchema):
         if doc:
             return _first_clause(doc)
         return self.get_operation_id().replace("_", " ").capitalize()
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "response" and isinstance(serializer, serializers.ModelSerializer):
+            # A model serializer sends every field, null or not: each is required in an answer
+            # (optional ones are optional in the request only).
+            schema["required"] = sorted(schema.get("properties", {}))
+        return schema
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
@@ -192,7 +201,7 @@ class PointFieldExtension(OpenApiSerializerFieldExtension):
 
     def map_serializer_field(self, auto_schema, direction):
         component = ResolvedComponent(
-            name="Point", type=ResolvedComponent.SCHEMA, object="Point", schema=POINT_SCHEMA
+            name="Point", type=ResolvedComponent.SCHEMA, object="Point", schema=copy.deepcopy(POINT_SCHEMA)
         )
         auto_schema.registry.register_on_missing(component)
         field = self.target
@@ -209,7 +218,7 @@ class TypedJSONFieldExtension(OpenApiSerializerFieldExtension):
     def map_serializer_field(self, auto_schema, direction):
         schema = self.target.documented_schema
         if isinstance(schema, dict):
-            return schema
+            return copy.deepcopy(schema)  # the generator's hooks edit what they are given
         if isinstance(schema, serializers.ListSerializer):
             return {"type": "array", "items": auto_schema.resolve_serializer(schema.child, direction).ref}
         ref = auto_schema.resolve_serializer(schema, direction).ref
@@ -241,7 +250,7 @@ class GeometryFieldExtension(OpenApiSerializerFieldExtension):
             coordinates = variant.get("properties", {}).get("coordinates")
             if kind in LON_LAT_EXAMPLES and coordinates is not None:
                 _drop_examples(coordinates)
-                coordinates["example"] = LON_LAT_EXAMPLES[kind]
+                coordinates["example"] = copy.deepcopy(LON_LAT_EXAMPLES[kind])
         return schema
 
 

@@ -19,11 +19,16 @@ import pytest
 from django.conf import settings
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
+from jsonschema import Draft202012Validator, ValidationError
 
 from drivers.tests.factories import DriverFactory
+from events.models import OutboxEvent
+from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
 from fleet.tests.factories import VehicleFactory
 from loads.tests.factories import LoadFactory, load_in
 from routing.tests.factories import straight_route
+from tms import ws
+from tms.asyncapi import WS_ERROR_CODES
 
 NODE_MODULES = Path(settings.BASE_DIR) / "node_modules"
 USAGE = Path(__file__).parent / "ts" / "usage.ts"
@@ -129,3 +134,60 @@ def test_a_schema_that_misdescribes_the_api_fails_the_type_check(tmp_path):
 
     assert result.returncode != 0
     assert "status" in result.stdout
+
+
+# --- AsyncAPI ----------------------------------------------------------------------------------------
+
+
+def test_the_asyncapi_document_is_served_and_valid_for_the_asyncapi_parser(tmp_path, client):
+    response = client.get("/api/asyncapi.json")
+    assert response.status_code == 200
+    (tmp_path / "asyncapi.json").write_bytes(response.content)
+
+    result = subprocess.run(
+        [_node(), str(Path(__file__).parent / "ts" / "validate-asyncapi.mjs"), "asyncapi.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = response.json()
+    assert document["asyncapi"].startswith("3.")
+    topics = {channel["address"] for channel in document["channels"].values()}
+    assert topics == {*TOPICS.values(), DEAD_LETTER_TOPIC, "/ws"}
+    event_messages = {message["name"] for message in document["components"]["messages"].values()}
+    assert {event_type.value for event_type in EventType} <= event_messages
+
+
+def test_the_asyncapi_parser_refuses_a_broken_document(tmp_path, client):
+    document = client.get("/api/asyncapi.json").json()
+    channel = next(iter(document["channels"].values()))
+    channel["messages"]["Missing"] = {"$ref": "#/components/messages/Missing"}
+    (tmp_path / "asyncapi.json").write_text(json.dumps(document))
+
+    result = subprocess.run(
+        [_node(), str(Path(__file__).parent / "ts" / "validate-asyncapi.mjs"), "asyncapi.json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+
+
+@pytest.mark.django_db
+def test_an_emitted_event_is_what_the_asyncapi_document_says(client):
+    """The document comes from the schemas emit validates with: a real event's envelope matches its
+    message's payload schema."""
+    document = client.get("/api/asyncapi.json").json()
+    load = LoadFactory()
+    envelope = OutboxEvent.objects.get(subject=str(load.pk), type=EventType.LOAD_CREATED).envelope
+    message = document["components"]["messages"]["LoadCreated"]
+    schema = {**message["payload"], "components": document["components"]}
+
+    Draft202012Validator(schema).validate(envelope)
+    with pytest.raises(ValidationError):
+        Draft202012Validator(schema).validate({**envelope, "data": {**envelope["data"], "load_id": 7}})
+
+
+def test_every_ws_error_code_is_in_the_asyncapi_document():
+    codes = set(re.findall(r'BadRequest\(\s*"(\w+)"', Path(ws.__file__).read_text()))
+
+    assert codes == set(WS_ERROR_CODES)

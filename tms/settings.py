@@ -288,7 +288,8 @@ if DEBUG:
 SPECTACULAR_SETTINGS = {
     "TITLE": "TMS API",
     "DESCRIPTION": (
-        "Transportation management for trucking: loads, fleet, drivers, routes. "
+        "Transportation management for trucking: loads, fleet, drivers, routes. Events and the /ws "
+        "live stream: /api/asyncapi.json (AsyncAPI 3). "
         'Errors are always {"error": {"code", "message", "details", "correlation_id"}}.'
     ),
     "VERSION": "0.1.0",

@@ -51,11 +51,11 @@ def _tool(*parts: str) -> str:
     return str(path)
 
 
-def _template_of(url: str, templates) -> str:
-    """The schema's path template that a concrete URL matches."""
-    path = url.split("?")[0]
+def _template_of(path: str, templates) -> str:
+    """The schema's path template that a concrete path matches, with or without a trailing slash."""
     for template in templates:
-        if re.fullmatch(re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(template)), path):
+        pattern = re.sub(r"\\{[^}/]+\\}", "[^/]+", re.escape(template.rstrip("/")))
+        if re.fullmatch(pattern, path.rstrip("/")):
             return template
     raise AssertionError(f"{path} matches no path of the schema")
 
@@ -83,9 +83,10 @@ def _typed_answers(api, schema: dict) -> str:
     ]
     lines = ['import type { paths } from "./api";']
     for index, (url, status) in enumerate(urls):
+        template = _template_of(url, schema["paths"])
+        url = url.rstrip("/") + ("/" if template.endswith("/") else "")  # the schema's URL style
         response = api.get(url)
         assert response.status_code == status, (url, response.content)
-        template = _template_of(url, schema["paths"])
         body_type = f'paths["{template}"]["get"]["responses"][{status}]["content"]["application/json"]'
         lines.append(f"// GET {url}\nexport const answer{index}: {body_type} = {response.content.decode()};")
     return "\n".join(lines) + "\n"

@@ -99,8 +99,10 @@ class AutoSchema(SpectacularAutoSchema):
         schema = super()._map_basic_serializer(serializer, direction)
         if direction == "response" and isinstance(serializer, serializers.ModelSerializer):
             # A model serializer sends every field, null or not: each is required in an answer
-            # (optional ones are optional in the request only).
-            schema["required"] = sorted(schema.get("properties", {}))
+            # (optional ones are optional in the request only), except those it names in
+            # `omitted_for_some_callers` (a field only some roles may read).
+            omitted = set(getattr(serializer, "omitted_for_some_callers", ()))
+            schema["required"] = sorted(set(schema.get("properties", {})) - omitted)
         return schema
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):

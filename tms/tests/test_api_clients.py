@@ -32,6 +32,18 @@ from tms.asyncapi import WS_ERROR_CODES
 
 NODE_MODULES = Path(settings.BASE_DIR) / "node_modules"
 USAGE = Path(__file__).parent / "ts" / "usage.ts"
+TSC_OPTIONS = (
+    "--noEmit",
+    "--skipLibCheck",  # api.d.ts itself is generated; what uses it is checked
+    "--strict",
+    "--exactOptionalPropertyTypes",
+    "--target",
+    "es2022",
+    "--module",
+    "es2022",
+    "--moduleResolution",
+    "bundler",
+)
 
 
 def _node() -> str:
@@ -100,24 +112,8 @@ def test_the_generated_typescript_client_type_checks_against_the_api(tmp_path, d
     (tmp_path / "answers.ts").write_text(_typed_answers(dispatcher, schema))
 
     _run(_node(), _tool("openapi-typescript", "bin", "cli.js"), "schema.json", "-o", "api.d.ts", cwd=tmp_path)
-    _run(
-        _node(),
-        _tool("typescript", "bin", "tsc"),
-        "--noEmit",
-        "--skipLibCheck",  # api.d.ts itself is generated; what uses it is checked
-        "--strict",
-        "--exactOptionalPropertyTypes",
-        "--target",
-        "es2022",
-        "--module",
-        "es2022",
-        "--moduleResolution",
-        "bundler",
-        "api.d.ts",
-        "usage.ts",
-        "answers.ts",
-        cwd=tmp_path,
-    )
+    tsc = _tool("typescript", "bin", "tsc")
+    _run(_node(), tsc, *TSC_OPTIONS, "api.d.ts", "usage.ts", "answers.ts", cwd=tmp_path)
 
 
 def test_a_schema_that_misdescribes_the_api_fails_the_type_check(tmp_path):
@@ -129,8 +125,7 @@ def test_a_schema_that_misdescribes_the_api_fails_the_type_check(tmp_path):
     _run(_node(), _tool("openapi-typescript", "bin", "cli.js"), "schema.json", "-o", "api.d.ts", cwd=tmp_path)
 
     result = subprocess.run(
-        [_node(), _tool("typescript", "bin", "tsc"), "--noEmit", "--skipLibCheck", "--strict", "--target", "es2022",
-         "--module", "es2022", "--moduleResolution", "bundler", "api.d.ts", "usage.ts"],
+        [_node(), _tool("typescript", "bin", "tsc"), *TSC_OPTIONS, "api.d.ts", "usage.ts"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 

@@ -41,6 +41,7 @@ Case = Callable[[Any], tuple[Any, str, str | None]]
 FUNCTION_VIEWS: dict[str, set[str]] = {
     "health": set(),
     "metrics": set(),
+    "asyncapi": set(),
     "dispatch-board": set(),
     "dispatch-board-token": {"post"},
     "admin:index": set(),

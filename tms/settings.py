@@ -298,6 +298,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"FleetPlanStatusEnum": "routing.models.FleetPlanStatus"},
+    "PREPROCESSING_HOOKS": ["tms.api.schema_paths_without_trailing_slash"],
 }
 
 # Request bodies over this size get 413 before any parsing.

@@ -305,6 +305,7 @@ SPECTACULAR_SETTINGS = {
         "EventTypeEnum": "events.taxonomy.EventType",
         "StopKindEnum": "loads.models.StopKind",
     },
+    "PREPROCESSING_HOOKS": ["tms.api.schema_paths_without_trailing_slash"],
 }
 
 # Request bodies over this size get 413 before any parsing.

@@ -12,13 +12,13 @@ from events.models import OutboxEvent, StoredEvent
 from events.outbox import InvalidEventData
 from events.services import publish_event
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
-from tms.api import ModelSerializer, TypedJSONField
+from tms.api import ModelSerializer, Serializer, TypedJSONField
 from tms.api_defaults import OperatorsAndViewers
 from tms.exceptions import DependencyUnavailable
 from tms.filters import MultipleChoiceFilter
 
 
-class PublishInput(serializers.Serializer):
+class PublishInput(Serializer):
     type = serializers.ChoiceField(choices=[t.value for t in EventType])
     subject = serializers.CharField(max_length=64)
     data = serializers.DictField(
@@ -55,7 +55,7 @@ class TopicSerializer(serializers.Serializer):
     )
 
 
-class PublishResult(serializers.Serializer):
+class PublishResult(Serializer):
     id = serializers.UUIDField()
     type = serializers.CharField()
     topic = serializers.CharField()

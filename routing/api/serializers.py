@@ -11,7 +11,7 @@ from loads.models import Load, LoadStatus, StopKind
 from routing.fleet import PlanRequest
 from routing.graph import MAX_HOPS
 from routing.models import FleetPlan, Route
-from tms.api import ModelSerializer, PointField, TypedJSONField
+from tms.api import ModelSerializer, PointField, QuerySerializer, Serializer, TypedJSONField
 
 # --- What the JSON columns hold, for the schema (each is sent as stored) ------------------------------
 
@@ -93,7 +93,7 @@ class RouteSerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class OptimizeLoadRouteSerializer(serializers.Serializer):
+class OptimizeLoadRouteSerializer(Serializer):
     load = serializers.PrimaryKeyRelatedField(queryset=Load.objects.all())
     vehicle = serializers.PrimaryKeyRelatedField(queryset=Vehicle.objects.all())
     driver = serializers.PrimaryKeyRelatedField(
@@ -108,7 +108,7 @@ class ProblemSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class RouteJobSerializer(serializers.Serializer):
+class RouteJobSerializer(Serializer):
     job_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["PENDING", "SUCCEEDED", "FAILED"])
     route = serializers.UUIDField(required=False, allow_null=True)
@@ -116,7 +116,7 @@ class RouteJobSerializer(serializers.Serializer):
     status_url = serializers.CharField(required=False)
 
 
-class OptimizeFleetSerializer(serializers.Serializer):
+class OptimizeFleetSerializer(Serializer):
     """What to plan; every field is optional. Defaults come from the ROUTING_FLEET_* settings."""
 
     loads = serializers.ListField(
@@ -317,7 +317,7 @@ class FleetPlanSerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class AcceptFleetPlanSerializer(serializers.Serializer):
+class AcceptFleetPlanSerializer(Serializer):
     vehicles = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
@@ -326,14 +326,14 @@ class AcceptFleetPlanSerializer(serializers.Serializer):
     )
 
 
-class DiscardFleetPlanSerializer(serializers.Serializer):
+class DiscardFleetPlanSerializer(Serializer):
     pass
 
 
 # --------------------------------------------------------------------------- the freight network
 
 
-class LaneSerializer(serializers.Serializer):
+class LaneSerializer(Serializer):
     origin_id = serializers.UUIDField()
     origin_name = serializers.CharField(allow_null=True)
     destination_id = serializers.UUIDField()
@@ -345,29 +345,29 @@ class LaneSerializer(serializers.Serializer):
     average_transit_s = serializers.FloatField()
 
 
-class LaneCarrierSerializer(serializers.Serializer):
+class LaneCarrierSerializer(Serializer):
     carrier_id = serializers.UUIDField()
     carrier_name = serializers.CharField(allow_null=True)
     load_count = serializers.IntegerField()
 
 
-class RelayFacilitySerializer(serializers.Serializer):
+class RelayFacilitySerializer(Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField(allow_null=True)
 
 
-class RelayPathSerializer(serializers.Serializer):
+class RelayPathSerializer(Serializer):
     facility_ids = serializers.ListField(child=serializers.UUIDField())
     facilities = RelayFacilitySerializer(many=True)
     hops = serializers.IntegerField()
     total_average_transit_s = serializers.FloatField()
 
 
-class LanesQuery(serializers.Serializer):
+class LanesQuery(QuerySerializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
 
 
-class PathsQuery(serializers.Serializer):
+class PathsQuery(QuerySerializer):
     # "from" is a Python keyword: the fields are declared below under their query names.
     max_hops = serializers.IntegerField(min_value=1, max_value=MAX_HOPS, default=3)
     limit = serializers.IntegerField(min_value=1, max_value=20, default=5)

@@ -15,7 +15,7 @@ type Json<Op> = Op extends { responses: { 200: { content: { "application/json": 
   : never;
 
 // Lists come as one paginated envelope.
-type LoadPage = Json<paths["/api/loads/"]["get"]>;
+type LoadPage = Json<paths["/api/loads"]["get"]>;
 export const loadsOf = (page: LoadPage): Load[] => page.results;
 export const pages = (page: LoadPage): [number, string | null | undefined] => [page.count, page.next];
 
@@ -65,8 +65,8 @@ export const vehicleStatuses: Schemas["VehicleStatusEnum"][] = ["AVAILABLE", "MA
 
 // Errors are one envelope, documented on the operations that give them.
 type AssignConflict =
-  paths["/api/loads/{id}/assign/"]["post"]["responses"][409]["content"]["application/json"];
-type Throttled = paths["/api/vehicles/"]["get"]["responses"][429]["content"]["application/json"];
+  paths["/api/loads/{id}/assign"]["post"]["responses"][409]["content"]["application/json"];
+type Throttled = paths["/api/vehicles"]["get"]["responses"][429]["content"]["application/json"];
 export const conflict: AssignConflict = {
   error: { code: "invalid_transition", message: "Load is DELIVERED", details: {}, correlation_id: "c-1" },
 };

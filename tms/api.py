@@ -217,8 +217,10 @@ class PointField(GeometryField):
 
 
 class TypedJSONField(serializers.JSONField):
-    """A JSON column sent as stored, documented in the schema by `schema` (a serializer class or a
-    JSON Schema dict): what a client receives is typed even where the row keeps free JSON."""
+    """A JSON column sent as stored, documented in the schema by `schema` (a serializer class, a
+    serializer with many=True, a list of serializer classes for an array whose items are any of
+    them, or a JSON Schema dict): what a client receives is typed even where the row keeps free
+    JSON."""
 
     def __init__(self, *, schema, **kwargs):
         self.documented_schema = schema

@@ -221,6 +221,9 @@ class TypedJSONFieldExtension(OpenApiSerializerFieldExtension):
         schema = self.target.documented_schema
         if isinstance(schema, dict):
             return copy.deepcopy(schema)  # the generator's hooks edit what they are given
+        if isinstance(schema, list):  # a list whose items are any of these serializers
+            refs = [auto_schema.resolve_serializer(item, direction).ref for item in schema]
+            return {"type": "array", "items": {"anyOf": refs}}
         if isinstance(schema, serializers.ListSerializer):
             return {"type": "array", "items": auto_schema.resolve_serializer(schema.child, direction).ref}
         ref = auto_schema.resolve_serializer(schema, direction).ref

@@ -331,20 +331,6 @@ class TrackPoint(serializers.Serializer):
         }
 
 
-class TrackPage(serializers.Serializer):
-    """One page of the list envelope, with the window pinned in its links."""
-
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-
-
-class TrackPoints(TrackPage):
-    """Raw fixes, oldest first."""
-
-    results = TrackPoint(many=True)
-
-
 class TrackBucket(serializers.Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
@@ -356,10 +342,14 @@ class TrackBucket(serializers.Serializer):
     last_location = PointField()
 
 
-class TrackBuckets(TrackPage):
-    """With `bucket`: one row per time bucket that holds fixes."""
+class TrackPage(serializers.Serializer):
+    """One page of the list envelope, the window pinned in its links: raw fixes oldest first, or
+    with `bucket` one row per time bucket that holds fixes."""
 
-    results = TrackBucket(many=True)
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = TypedJSONField(schema=[TrackPoint, TrackBucket])
 
 
 class TrackFeatureProperties(serializers.Serializer):

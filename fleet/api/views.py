@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
@@ -27,10 +27,9 @@ from fleet.api.serializers import (
     CarrierSerializer,
     LocationInput,
     LocationResult,
-    TrackBuckets,
     TrackFeatureCollection,
     TrackingQuery,
-    TrackPoints,
+    TrackPage,
     VehicleSerializer,
     VehicleStatusInput,
     validate_points,
@@ -160,20 +159,14 @@ class VehicleViewSet(TmsModelViewSet):
 
     @extend_schema(
         parameters=[
-            TrackBuckets,
-            TrackFeatureCollection,
             TrackingQuery,
-            TrackPoints,
             OpenApiParameter("format", OpenApiTypes.STR, enum=["geojson"], description="GeoJSON for maps."),
             OpenApiParameter("page", OpenApiTypes.INT, description="Page number (JSON only)."),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (1000, max 10,000)."),
         ],
         responses={
-            200: PolymorphicProxySerializer(
-                component_name="VehicleTrack",
-                serializers=[TrackPoints, TrackBuckets, TrackFeatureCollection],
-                resource_type_field_name=None,
-            )
+            (200, "application/json"): TrackPage,
+            (200, "application/geo+json"): TrackFeatureCollection,
         },
     )
     @action(

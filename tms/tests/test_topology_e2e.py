@@ -286,10 +286,10 @@ def load_body(facilities: tuple[str, str]) -> dict:
     return {
         "shipper": shipper,
         "consignee": consignee,
-        "pickup_at": "2030-03-03T14:00:00Z",
-        "delivery_at": "2030-03-04T20:00:00Z",
-        "weight_kg": "15000",
-        "volume_m3": "70",
+        "pickup_datetime": "2030-03-03T14:00:00Z",
+        "delivery_datetime": "2030-03-04T20:00:00Z",
+        "weight": "15000",
+        "volume": "70",
         "rate": "2400.00",
     }
 

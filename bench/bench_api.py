@@ -254,7 +254,7 @@ function request()
 end
 """,
     "create": """
-local body = '{"shipper": "%(shipper)s", "consignee": "%(consignee)s", '
+local body = '{"shipper_id": "%(shipper)s", "consignee_id": "%(consignee)s", '
   .. '"pickup_datetime": "%(pickup_datetime)s", "delivery_datetime": "%(delivery_datetime)s", '
   .. '"weight": "15000", "volume": "70", "rate": "2500.00"}'
 function request()

@@ -297,7 +297,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"FleetPlanStatusEnum": "routing.models.FleetPlanStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "FleetPlanStatusEnum": "routing.models.FleetPlanStatus",
+        "DriverStatusEnum": "drivers.models.DriverStatus",
+    },
 }
 
 # Request bodies over this size get 413 before any parsing.

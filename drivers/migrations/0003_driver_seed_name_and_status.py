@@ -97,6 +97,13 @@ class Migration(migrations.Migration):
         migrations.RunPython(forwards, backwards),
         migrations.RemoveField(model_name="driver", name="old_status"),
         migrations.RemoveField(model_name="driver", name="duty_status"),
+        # A default, so that going back re-adds the columns before `backwards` fills them.
+        migrations.AlterField(
+            model_name="driver", name="first_name", field=models.CharField(default="", max_length=64)
+        ),
+        migrations.AlterField(
+            model_name="driver", name="last_name", field=models.CharField(default="", max_length=64)
+        ),
         migrations.RemoveField(model_name="driver", name="first_name"),
         migrations.RemoveField(model_name="driver", name="last_name"),
         migrations.AlterModelOptions(name="driver", options={"ordering": ["name"]}),

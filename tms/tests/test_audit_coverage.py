@@ -230,7 +230,7 @@ AUDITED: dict[Endpoint, Case] = {
     ("vehicle-list", "post"): _create(
         "/api/vehicles/",
         lambda: {
-            "carrier": str(CarrierFactory().pk),
+            "carrier_id": str(CarrierFactory().pk),
             "vehicle_number": "U1",
             "vin": "1FUJGLDR0CLBP8834",
             "make": "Volvo",
@@ -246,7 +246,7 @@ AUDITED: dict[Endpoint, Case] = {
         VehicleFactory,
         "/api/vehicles/{pk}/",
         lambda v: {
-            "carrier": str(v.carrier_id),
+            "carrier_id": str(v.carrier_id),
             "vehicle_number": v.vehicle_number,
             "vin": v.vin,
             "make": "Mack",
@@ -271,10 +271,9 @@ AUDITED: dict[Endpoint, Case] = {
     ("driver-list", "post"): _create(
         "/api/drivers/",
         lambda: {
-            "carrier": str(CarrierFactory().pk),
+            "carrier_id": str(CarrierFactory().pk),
             "employee_number": "E1",
-            "first_name": "Al",
-            "last_name": "Bo",
+            "name": "Al Bo",
             "license_number": "X1",
             "license_state": "OH",
             "license_expiry": "2031-01-01",
@@ -285,10 +284,9 @@ AUDITED: dict[Endpoint, Case] = {
         DriverFactory,
         "/api/drivers/{pk}/",
         lambda d: {
-            "carrier": str(d.carrier_id),
+            "carrier_id": str(d.carrier_id),
             "employee_number": d.employee_number,
-            "first_name": "Zed",
-            "last_name": d.last_name,
+            "name": "Zed Bo",
             "license_number": d.license_number,
             "license_state": d.license_state,
             "license_expiry": "2031-01-01",
@@ -298,7 +296,7 @@ AUDITED: dict[Endpoint, Case] = {
     ("driver-detail", "patch"): _on(DriverFactory, "patch", "/api/drivers/{pk}/", {"phone": "1"}, "drivers"),
     ("driver-detail", "delete"): _on(DriverFactory, "delete", "/api/drivers/{pk}/", None, "drivers"),
     ("driver-status", "put"): _on(
-        DriverFactory, "put", "/api/drivers/{pk}/status", {"duty_status": "ON_DUTY"}, "drivers"
+        DriverFactory, "put", "/api/drivers/{pk}/status", {"status": "ON_DUTY"}, "drivers"
     ),
     ("driver-location", "put"): _on(
         DriverFactory, "put", "/api/drivers/{pk}/location", {"longitude": -80, "latitude": 35}, "drivers"

@@ -58,7 +58,7 @@ def test_seeding_an_empty_database_builds_the_demo_through_the_services():
         "CANCELLED": 16,
     }
     assert {"AVAILABLE", "ASSIGNED", "IN_TRANSIT", "MAINTENANCE", "OUT_OF_SERVICE"} <= set(statuses(Vehicle))
-    assert {"AVAILABLE", "ASSIGNED", "IN_TRANSIT", "OFF_DUTY"} <= set(statuses(Driver))
+    assert {"AVAILABLE", "ON_DUTY", "DRIVING", "OFF_DUTY"} <= set(statuses(Driver))
 
     # Through the services: every write has its audit row by `admin`, every load its events.
     admin = User.objects.get(username="admin")

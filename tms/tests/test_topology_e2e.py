@@ -284,8 +284,8 @@ def facilities():
 def load_body(facilities: tuple[str, str]) -> dict:
     shipper, consignee = facilities
     return {
-        "shipper": shipper,
-        "consignee": consignee,
+        "shipper_id": shipper,
+        "consignee_id": consignee,
         "pickup_datetime": "2030-03-03T14:00:00Z",
         "delivery_datetime": "2030-03-04T20:00:00Z",
         "weight": "15000",

@@ -186,7 +186,10 @@ class TestDriverStatus:
         load = load_in("ASSIGNED")
         response = dispatcher.put(self.url(load.driver), {"status": "SLEEPER_BERTH"}, format="json")
         assert response.status_code == 200, response.json()
-        assert (response.json()["status"], response.json()["current_load_id"]) == ("SLEEPER_BERTH", str(load.pk))
+        assert (response.json()["status"], response.json()["current_load_id"]) == (
+            "SLEEPER_BERTH",
+            str(load.pk),
+        )
 
     @pytest.mark.parametrize(
         ("body", "field"),
@@ -225,7 +228,10 @@ class TestAvailability:
         assert rows[str(idle.pk)]["current_load_id"] is None
         on_load = viewer.get("/api/drivers/?on_load=true").json()["results"]
         assert [row["id"] for row in on_load] == [str(load.driver_id)]
-        assert dispatcher.post(f"/api/loads/{load.pk}/cancel/", {"reason": "x"}, format="json").status_code == 200
+        assert (
+            dispatcher.post(f"/api/loads/{load.pk}/cancel/", {"reason": "x"}, format="json").status_code
+            == 200
+        )
         detail = viewer.get(f"/api/drivers/{load.driver_id}/").json()
         assert detail["current_load_id"] is None
         assert detail["status"] == "OFF_DUTY"  # the load never changed it

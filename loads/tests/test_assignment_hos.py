@@ -34,7 +34,9 @@ def make_load(pickup_datetime: datetime.datetime, hours: str = "3.00") -> Load:
 def assign(client, load, driver, vehicle=None):
     vehicle = vehicle or VehicleFactory(carrier=driver.carrier)
     response = client.post(
-        f"/api/loads/{load.pk}/assign/", {"vehicle_id": str(vehicle.pk), "driver_id": str(driver.pk)}, format="json"
+        f"/api/loads/{load.pk}/assign/",
+        {"vehicle_id": str(vehicle.pk), "driver_id": str(driver.pk)},
+        format="json",
     )
     return response, vehicle
 

@@ -269,7 +269,9 @@ class TestAssignmentRules:
         response = self.assert_refused(dispatcher, 409, "resource_unavailable", load, vehicle, busy.driver)
         assert response.json()["error"]["details"]["current_load_number"] == busy.load_number
 
-    @pytest.mark.parametrize("status", [DriverStatus.OFF_DUTY, DriverStatus.SLEEPER_BERTH, DriverStatus.AVAILABLE])
+    @pytest.mark.parametrize(
+        "status", [DriverStatus.OFF_DUTY, DriverStatus.SLEEPER_BERTH, DriverStatus.AVAILABLE]
+    )
     def test_the_duty_status_does_not_block_assignment_nor_change(self, dispatcher, status):
         load = LoadFactory()
         vehicle = VehicleFactory()

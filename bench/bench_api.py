@@ -245,7 +245,7 @@ end
 """,
     "list_50": """
 function request()
-  return wrk.format("GET", "/api/loads/?status=CREATED&carrier=%(carrier)s&page_size=50", auth())
+  return wrk.format("GET", "/api/loads/?status=CREATED&carrier_id=%(carrier)s&page_size=50", auth())
 end
 """,
     "near": """

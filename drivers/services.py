@@ -21,6 +21,7 @@ from fleet.rules import check_keeps_carrier_on_load
 from fleet.services import move_current_location
 from tms.exceptions import BusinessRuleViolation
 from tms.models import MAX_CLOCK_SKEW
+from tms.times import rfc3339
 
 
 def create_driver(*, by: User | None, **fields: Any) -> Driver:
@@ -84,7 +85,7 @@ def report_driver_status(
         previous = locked.status
         if status == previous:
             return locked
-        changed: dict[str, Any] = {"status": [previous, status], "at": at.isoformat()}
+        changed: dict[str, Any] = {"status": [previous, status], "at": rfc3339(at)}
         if duty_status_of(status) != duty_status_of(previous):
             _append_duty_record(locked, duty_status_of(status), at=at, by=by, note=reason)
         locked.status = status
@@ -120,8 +121,8 @@ def _append_duty_record(
     latest = DutyStatusRecord.objects.filter(driver_id=driver.pk).order_by("-started_at").first()
     if latest is not None and (at <= latest.started_at or (latest.ended_at and at < latest.ended_at)):
         raise BusinessRuleViolation(
-            f"The duty-status log is append-only: {at.isoformat()} is not after the current "
-            f"{latest.status} record, which started {latest.started_at.isoformat()}.",
+            f"The duty-status log is append-only: {rfc3339(at)} is not after the current "
+            f"{latest.status} record, which started {rfc3339(latest.started_at)}.",
             details={"at": at, "open_record_started_at": latest.started_at, "open_status": latest.status},
         )
     if latest is not None and latest.ended_at is None:

@@ -29,6 +29,7 @@ from tms.context import current_correlation_id
 from tms.exceptions import BusinessRuleViolation, Conflict, DependencyUnavailable, DomainError
 from tms.geo import great_circle_m
 from tms.models import check_transition
+from tms.times import rfc3339
 
 CENT = Decimal("0.01")
 DECILITRE = Decimal("0.1")
@@ -100,8 +101,8 @@ def route_score(
         "slack": {
             "weight": float(SLACK_WEIGHT),
             "value": round(float(slack), 4),
-            "departure_at": departure_at.isoformat(),
-            "delivery_datetime": delivery_datetime.isoformat(),
+            "departure_at": rfc3339(departure_at),
+            "delivery_datetime": rfc3339(delivery_datetime),
             "slack_s": slack_s,
             "target_s": slack_target_s,
         },
@@ -317,7 +318,7 @@ def _follow_eta(
         delay_load(
             load,
             by=None,
-            reason=f"ETA {eta.at.isoformat()} from route following",
+            reason=f"ETA {rfc3339(eta.at)} from route following",
             expected_delivery_at=eta.at,
         )
     emit(
@@ -328,7 +329,7 @@ def _follow_eta(
             "subject_type": "load",
             "subject_id": str(load.pk),
             "prediction": {
-                "eta": eta.at.isoformat(),
+                "eta": rfc3339(eta.at),
                 "predicted_lateness_s": eta.lateness_s,
                 "remaining_m": round(eta.remaining_m),
                 "speed_kmh": round(eta.speed_kmh, 1),

@@ -301,6 +301,7 @@ SPECTACULAR_SETTINGS = {
         "FleetPlanStatusEnum": "routing.models.FleetPlanStatus",
         "DriverStatusEnum": "drivers.models.DriverStatus",
     },
+    "PREPROCESSING_HOOKS": ["tms.api.schema_paths_without_trailing_slash"],
 }
 
 # Request bodies over this size get 413 before any parsing.

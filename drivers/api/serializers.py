@@ -7,7 +7,7 @@ from drivers import selectors
 from drivers.models import Driver, DriverStatus
 from drivers.planning import Limit
 from fleet.models import Carrier
-from tms.api import ModelSerializer, PointField
+from tms.api import ModelSerializer, PointField, QuerySerializer, Serializer
 from tms.models import MAX_CLOCK_SKEW
 
 # A violations window longer than this is a report, not a clock: FMCSA keeps logs for 6 months.
@@ -61,7 +61,7 @@ class DriverSerializer(ModelSerializer):
         return round(distance.m, 1) if distance is not None else None
 
 
-class DriverStatusInput(serializers.Serializer):
+class DriverStatusInput(Serializer):
     status = serializers.ChoiceField(
         choices=DriverStatus.choices,
         help_text="The duty status now; AVAILABLE is on duty, not driving, ready for dispatch.",
@@ -80,7 +80,7 @@ class DriverStatusInput(serializers.Serializer):
         return value
 
 
-class DriverLocationInput(serializers.Serializer):
+class DriverLocationInput(Serializer):
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     recorded_at = serializers.DateTimeField(required=False, default=None, allow_null=True)
@@ -99,7 +99,7 @@ class _QueryDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
-class HosQuery(serializers.Serializer):
+class HosQuery(QuerySerializer):
     at = _QueryDateTimeField(required=False, help_text="The instant of the clock (default now).")
     start = _QueryDateTimeField(required=False, help_text="Violations from (default end - 8 days).")
     end = _QueryDateTimeField(required=False, help_text="Violations until (default `at`).")
@@ -115,14 +115,14 @@ class HosQuery(serializers.Serializer):
         return attrs
 
 
-class HosViolationOutput(serializers.Serializer):
+class HosViolationOutput(Serializer):
     rule = serializers.CharField(help_text="49 CFR 395 paragraph, e.g. 395.3(a)(3)(i).")
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     message = serializers.CharField()
 
 
-class HosClockOutput(serializers.Serializer):
+class HosClockOutput(Serializer):
     driver_id = serializers.UUIDField()
     at = serializers.DateTimeField()
     time_zone = serializers.CharField(help_text="Home terminal zone; the explanations use its local times.")

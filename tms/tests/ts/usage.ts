@@ -23,7 +23,7 @@ export const pages = (page: LoadPage): [number, string | null | undefined] => [p
 // breaks this exhaustive switch.
 export function statusLabel(status: Schemas["LoadStatusEnum"]): string {
   switch (status) {
-    case "PENDING":
+    case "CREATED":
       return "waiting for a truck";
     case "ASSIGNED":
       return "truck assigned";

@@ -25,12 +25,19 @@ from drf_spectacular.plumbing import ResolvedComponent, get_lib_doc_excludes
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
-from tms.api import ModelSerializer, TmsModelViewSet, TmsReadOnlyViewSet
+from tms.api import (
+    ModelSerializer,
+    QuerySerializer,
+    RejectUnknownFields,
+    Serializer,
+    TmsModelViewSet,
+    TmsReadOnlyViewSet,
+)
 
 # --- The error envelope ---------------------------------------------------------------------------
 
 
-class ErrorDetailSerializer(serializers.Serializer):
+class ErrorDetailSerializer(Serializer):
     code = serializers.CharField(
         help_text="Machine-readable: validation_error, not_authenticated, permission_denied, not_found, "
         "invalid_transition, conflict, capacity_exceeded, throttled, dependency_unavailable, ..."
@@ -47,7 +54,7 @@ class ErrorDetailSerializer(serializers.Serializer):
     )
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(Serializer):
     """Every error the API answers: one envelope, whatever the status."""
 
     error = ErrorDetailSerializer()
@@ -75,7 +82,15 @@ WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 def lib_doc_excludes() -> list[type]:
     """Base classes whose docstrings describe our plumbing, not an endpoint or a payload: a view
     or serializer without a docstring of its own gets no description instead of theirs."""
-    return [*get_lib_doc_excludes(), ModelSerializer, TmsReadOnlyViewSet, TmsModelViewSet]
+    return [
+        *get_lib_doc_excludes(),
+        RejectUnknownFields,
+        Serializer,
+        QuerySerializer,
+        ModelSerializer,
+        TmsReadOnlyViewSet,
+        TmsModelViewSet,
+    ]
 
 
 class AutoSchema(SpectacularAutoSchema):

@@ -27,7 +27,7 @@ class PublishInput(Serializer):
     )
 
 
-class CloudEventSerializer(serializers.Serializer):
+class CloudEventSerializer(Serializer):
     """A CloudEvents 1.0 event in structured JSON, as every event travels (Kafka, /ws, the store)."""
 
     specversion = serializers.ChoiceField(choices=["1.0"])
@@ -45,7 +45,7 @@ class CloudEventSerializer(serializers.Serializer):
     )
 
 
-class TopicSerializer(serializers.Serializer):
+class TopicSerializer(Serializer):
     topic = serializers.CharField()
     unpublished = serializers.IntegerField(required=False, help_text="embedded: events still in the outbox")
     partitions = serializers.IntegerField(required=False, help_text="kafka")

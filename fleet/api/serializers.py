@@ -318,7 +318,7 @@ def validate_points(
 # --- The recorded track (GET /api/vehicles/{id}/tracking), for the schema ---------------------------
 
 
-class TrackPoint(serializers.Serializer):
+class TrackPoint(Serializer):
     recorded_at = serializers.DateTimeField()
     location = PointField()
 
@@ -333,7 +333,7 @@ class TrackPoint(serializers.Serializer):
         }
 
 
-class TrackBucket(serializers.Serializer):
+class TrackBucket(Serializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     points = serializers.IntegerField(help_text="Fixes in the bucket.")
@@ -344,7 +344,7 @@ class TrackBucket(serializers.Serializer):
     last_location = PointField()
 
 
-class TrackPage(serializers.Serializer):
+class TrackPage(Serializer):
     """One page of the list envelope, the window pinned in its links: raw fixes oldest first, or
     with `bucket` one row per time bucket that holds fixes."""
 
@@ -354,7 +354,7 @@ class TrackPage(serializers.Serializer):
     results = TypedJSONField(schema=[TrackPoint, TrackBucket])
 
 
-class TrackFeatureProperties(serializers.Serializer):
+class TrackFeatureProperties(Serializer):
     """The track's feature: vehicle_id, start, end, points, truncated, distance_m (and bucket);
     a bucket's feature: its row (start, end, points, speeds, distance_m, last_recorded_at)."""
 
@@ -392,13 +392,13 @@ TRACK_GEOMETRY = {
 }
 
 
-class TrackFeature(serializers.Serializer):
+class TrackFeature(Serializer):
     type = serializers.ChoiceField(choices=["Feature"])
     geometry = TypedJSONField(schema=TRACK_GEOMETRY, allow_null=True)
     properties = TrackFeatureProperties()
 
 
-class TrackFeatureCollection(serializers.Serializer):
+class TrackFeatureCollection(Serializer):
     """With `format=geojson`: the track as a LineString feature, and with `bucket` a Point feature
     per bucket."""
 

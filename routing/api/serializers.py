@@ -16,13 +16,13 @@ from tms.api import ModelSerializer, PointField, QuerySerializer, Serializer, Ty
 # --- What the JSON columns hold, for the schema (each is sent as stored) ------------------------------
 
 
-class RouteStep(serializers.Serializer):
+class RouteStep(Serializer):
     instruction = serializers.CharField(help_text="The provider's instruction, as text.")
     distance_m = serializers.IntegerField()
     duration_s = serializers.IntegerField()
 
 
-class ScoreDetour(serializers.Serializer):
+class ScoreDetour(Serializer):
     weight = serializers.FloatField()
     value = serializers.FloatField(help_text="0..1: 2 - distance / great circle, clamped.")
     distance_m = serializers.IntegerField()
@@ -30,7 +30,7 @@ class ScoreDetour(serializers.Serializer):
     ratio = serializers.FloatField()
 
 
-class ScoreTraffic(serializers.Serializer):
+class ScoreTraffic(Serializer):
     weight = serializers.FloatField()
     value = serializers.FloatField(help_text="0..1: 2 - duration in traffic / duration, clamped.")
     duration_s = serializers.IntegerField()
@@ -38,7 +38,7 @@ class ScoreTraffic(serializers.Serializer):
     ratio = serializers.FloatField()
 
 
-class ScoreSlack(serializers.Serializer):
+class ScoreSlack(Serializer):
     weight = serializers.FloatField()
     value = serializers.FloatField(help_text="0..1: slack before the delivery time / target, clamped.")
     departure_at = serializers.DateTimeField()
@@ -47,7 +47,7 @@ class ScoreSlack(serializers.Serializer):
     target_s = serializers.IntegerField()
 
 
-class ScoreExplanation(serializers.Serializer):
+class ScoreExplanation(Serializer):
     """The score's formula and the figures behind it; empty for a route stored without a score."""
 
     formula = serializers.CharField(required=False)
@@ -101,7 +101,7 @@ class OptimizeLoadRouteSerializer(Serializer):
     )
 
 
-class ProblemSerializer(serializers.Serializer):
+class ProblemSerializer(Serializer):
     """Why a job (or one load of a plan) failed: the error's code and message, as in the API's errors."""
 
     code = serializers.CharField()
@@ -198,7 +198,7 @@ class OptimizeFleetSerializer(Serializer):
         )
 
 
-class PlanRequestSerializer(serializers.Serializer):
+class PlanRequestSerializer(Serializer):
     at = serializers.DateTimeField()
     horizon_hours = serializers.FloatField()
     time_limit_s = serializers.IntegerField()
@@ -209,7 +209,7 @@ class PlanRequestSerializer(serializers.Serializer):
     vehicles = serializers.ListField(child=serializers.UUIDField(), allow_null=True)
 
 
-class PlanSummary(serializers.Serializer):
+class PlanSummary(Serializer):
     loads_considered = serializers.IntegerField()
     loads_planned = serializers.IntegerField()
     loads_unserved = serializers.IntegerField()
@@ -223,7 +223,7 @@ class PlanSummary(serializers.Serializer):
     travel_model = serializers.CharField()
 
 
-class PlanStop(serializers.Serializer):
+class PlanStop(Serializer):
     load = serializers.UUIDField()
     load_number = serializers.CharField()
     kind = serializers.ChoiceField(choices=StopKind.choices)
@@ -235,7 +235,7 @@ class PlanStop(serializers.Serializer):
     leg_m = serializers.IntegerField()
 
 
-class PlanRoute(serializers.Serializer):
+class PlanRoute(Serializer):
     vehicle = serializers.UUIDField()
     unit_number = serializers.CharField()
     driver = serializers.UUIDField()
@@ -253,21 +253,21 @@ class PlanRoute(serializers.Serializer):
     stops = PlanStop(many=True)
 
 
-class PlanUnservedLoad(serializers.Serializer):
+class PlanUnservedLoad(Serializer):
     load = serializers.UUIDField()
     load_number = serializers.CharField()
     code = serializers.CharField()
     reason = serializers.CharField()
 
 
-class PlanIdleVehicle(serializers.Serializer):
+class PlanIdleVehicle(Serializer):
     vehicle = serializers.UUIDField()
     unit_number = serializers.CharField()
     code = serializers.CharField()
     reason = serializers.CharField()
 
 
-class PlanResult(serializers.Serializer):
+class PlanResult(Serializer):
     """The solved plan; empty while QUEUED or when FAILED."""
 
     summary = PlanSummary(required=False)
@@ -276,14 +276,14 @@ class PlanResult(serializers.Serializer):
     idle_vehicles = PlanIdleVehicle(many=True, required=False)
 
 
-class PlanLoadOutcome(serializers.Serializer):
+class PlanLoadOutcome(Serializer):
     load = serializers.UUIDField()
     vehicle = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["ASSIGNED", "FAILED", "PLANNED"])
     error = ProblemSerializer(required=False)
 
 
-class PlanAcceptance(serializers.Serializer):
+class PlanAcceptance(Serializer):
     loads = PlanLoadOutcome(many=True)
 
 

@@ -2,11 +2,14 @@
 resource, summarised, its errors documented with the one Error envelope; no untyped value;
 nullable where null is sent; GeoJSON examples longitude first."""
 
+import inspect
 import json
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
+
+from tms.schema import lib_doc_excludes
 
 # Free by design, each saying where its shape is documented: an event's data depends on its type
 # (each type's schema is in /api/asyncapi.json); an error's details depend on its code.
@@ -42,6 +45,17 @@ def test_every_operation_has_its_resource_tag_and_a_summary(schema):
     assert unsummarised == []
     tags = {op["tags"][0] for _, op in _operations(schema)}
     assert {"loads", "vehicles", "drivers", "carriers", "facilities", "routes", "fleet-plans"} <= tags
+
+
+def test_no_description_is_a_base_class_docstring(schema):
+    """A serializer or view without a docstring of its own gets none, not its base class's."""
+    bases = {inspect.cleandoc(cls.__doc__) for cls in lib_doc_excludes() if cls.__doc__}
+    described = [
+        *(c.get("description") for c in schema["components"]["schemas"].values()),
+        *(op.get("description") for _, op in _operations(schema)),
+    ]
+
+    assert [text for text in described if text in bases] == []
 
 
 def test_every_error_response_is_the_error_envelope(schema):

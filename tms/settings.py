@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "drivers",
     "loads",
     "routing",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -235,6 +236,18 @@ ANOMALY_RULES = env_list("TMS_ANOMALY_RULES", "events.anomaly.SustainedMutationR
 ANOMALY_RATE_PER_S = float(env("TMS_ANOMALY_RATE_PER_S", "1"))
 ANOMALY_WINDOW_S = env_int("TMS_ANOMALY_WINDOW_S", 10)
 
+# --- Webhooks (webhooks/): subscriptions, signed deliveries, retries -----------------------------
+# Deliveries to loopback, private, link-local and reserved addresses are refused (when subscribing
+# and again when connecting) unless this is on: a development receiver on 127.0.0.1, the tests.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", False)
+WEBHOOKS_TIMEOUT_S = float(env("WEBHOOKS_TIMEOUT_S", "10"))  # connect, and each read of the answer
+WEBHOOKS_MAX_ATTEMPTS = env_int("WEBHOOKS_MAX_ATTEMPTS", 8)  # per delivery, then FAILED
+WEBHOOKS_RETRY_BASE_S = float(env("WEBHOOKS_RETRY_BASE_S", "60"))  # doubles after each failed attempt
+WEBHOOKS_RETRY_MAX_S = float(env("WEBHOOKS_RETRY_MAX_S", "21600"))  # longest wait between attempts
+WEBHOOKS_DISABLE_AFTER_FAILURES = env_int("WEBHOOKS_DISABLE_AFTER_FAILURES", 5)  # FAILED deliveries in a row
+WEBHOOKS_RESPONSE_EXCERPT_BYTES = env_int("WEBHOOKS_RESPONSE_EXCERPT_BYTES", 2048)  # of the answer, kept
+WEBHOOKS_SENDER_THREADS = env_int("WEBHOOKS_SENDER_THREADS", 8)  # deliveries in flight per sender process
+
 # --- Other backends (embedded when unset; later issues give them their clients) ----------------
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 3)
@@ -297,7 +310,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"FleetPlanStatusEnum": "routing.models.FleetPlanStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "FleetPlanStatusEnum": "routing.models.FleetPlanStatus",
+        "EventTypeEnum": "events.taxonomy.EventType",
+    },
 }
 
 # Request bodies over this size get 413 before any parsing.

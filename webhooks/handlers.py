@@ -1,10 +1,15 @@
 """The webhooks app's reaction to events: the `webhooks` consumer."""
 
 from events.consumers import register
-from webhooks import services
+from webhooks import selectors, services
 
 
-@register("webhooks")
+def _wanted_by_a_subscription(envelope: dict) -> bool:
+    wanted = selectors.wanted_event_types()
+    return selectors.EVERY_TYPE in wanted or envelope["type"] in wanted
+
+
+@register("webhooks", accepts=_wanted_by_a_subscription)
 def record_webhook_deliveries(envelope: dict) -> None:
     """Every event, whatever its type: a delivery for each active subscription that wants it
     (sent by `manage.py send_webhooks`, never here). The envelope is forwarded whole, so nothing

@@ -112,6 +112,8 @@ def create_subscription(
             changed_data=_audited_values(subscription),
             by=by,
         )
+        # Before the alert's relay wake-up: in this process, the alert already goes to it.
+        transaction.on_commit(selectors.forget_wanted_event_types)
         _alert(subscription, change="created", message=f"Webhook subscription {subscription} created.")
     return subscription
 
@@ -142,6 +144,7 @@ def update_subscription(
         if diff:
             save_checked(locked)
             audit.record(instance=locked, action=AuditAction.UPDATE, changed_data=diff, by=by)
+            transaction.on_commit(selectors.forget_wanted_event_types)
             _alert(
                 locked,
                 change="updated",
@@ -215,6 +218,7 @@ def enable_subscription(subscription: WebhookSubscription, *, by: audit.Actor) -
             )
             diff = audit.changes(before, _audited_values(locked))
             audit.record(instance=locked, action=AuditAction.UPDATE, changed_data=diff, by=by)
+            transaction.on_commit(selectors.forget_wanted_event_types)
             _alert(locked, change="enabled", message=f"Webhook subscription {locked} enabled.")
     subscription.refresh_from_db()
     return subscription

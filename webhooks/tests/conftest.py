@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from webhooks import sending
+from webhooks import selectors, sending
 
 
 @dataclass
@@ -75,6 +75,14 @@ def receiver() -> Iterator[Receiver]:
         event.set()
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_wanted_types():
+    """Subscriptions made here by factories: the consumer reads the types they want afresh."""
+    selectors.forget_wanted_event_types()
+    yield
+    selectors.forget_wanted_event_types()
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 
 from events.consumers import REGISTRY, Outcome, deliver
-from events.models import AuditLog, OutboxEvent
+from events.models import AuditLog, OutboxEvent, ProcessedEvent
 from events.services import publish_event
 from webhooks import sender, services
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
@@ -107,6 +107,29 @@ def test_an_event_seen_twice_is_delivered_once(receiver, publish):
     assert WebhookDelivery.objects.count() == 1
     sender.send_due_deliveries()
     assert len(receiver.requests) == 1
+
+
+def test_events_no_subscription_wants_are_skipped_before_any_database_work(publish):
+    SubscriptionFactory(event_types=["LOAD_DELIVERED"])
+    publish()  # a SYSTEM_ALERT
+    assert not ProcessedEvent.objects.filter(consumer="webhooks").exists()
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_a_subscription_made_through_the_api_gets_events_from_its_commit(
+    admin_api, publish, receiver, django_capture_on_commit_callbacks
+):
+    publish()  # the consumer has read that nobody wants anything
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_api.post(
+            "/api/webhooks/", {"url": receiver.url(), "event_types": ["SYSTEM_ALERT"]}, format="json"
+        )
+    envelope = publish()
+    sender.send_due_deliveries()
+    sent = [json.loads(r.body) for r in receiver.requests]
+    # Its own creation's alert, then the event.
+    assert [e["data"]["details"].get("change") for e in sent] == ["created", None]
+    assert sent[0]["subject"] == response.json()["id"] and sent[1]["id"] == envelope["id"]
 
 
 def test_retries_after_500s_with_exponential_backoff(receiver, publish, settings):

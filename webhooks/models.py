@@ -1,6 +1,7 @@
 """Webhook subscriptions (where to send which events, with which secret) and their deliveries."""
 
 import uuid
+from urllib.parse import urlsplit
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -44,7 +45,9 @@ class WebhookSubscription(BaseEntity):
         ]
 
     def __str__(self) -> str:
-        return self.description or self.url
+        # Never the whole URL: its path or query may hold the receiver's token, and this name goes
+        # into alerts and messages.
+        return self.description or f"to {urlsplit(self.url).hostname}"
 
 
 class DeliveryStatus(models.TextChoices):

@@ -310,8 +310,12 @@ def finish_attempt_without_audit(
     claimed again after its lease) changes nothing."""
     with transaction.atomic():
         # The subscription first, as disabling does: no deadlock with a disable in progress.
-        subscription = WebhookSubscription.objects.select_for_update().get(pk=delivery.subscription_id)
-        locked = WebhookDelivery.objects.select_for_update().get(pk=delivery.pk)
+        subscription = (
+            WebhookSubscription.objects.select_for_update().filter(pk=delivery.subscription_id).first()
+        )
+        locked = WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk).first()
+        if subscription is None or locked is None:  # deleted meanwhile
+            return delivery
         if locked.status != DeliveryStatus.SENDING or locked.attempts != delivery.attempts:
             return locked
         locked.response_status_code = result.status_code

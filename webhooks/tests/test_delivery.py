@@ -230,6 +230,16 @@ def test_a_subscription_is_disabled_after_consecutive_failed_deliveries_and_enab
     assert WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 2
 
 
+def test_a_subscription_deleted_while_a_delivery_is_in_flight(receiver, publish, admin_api):
+    subscription = SubscriptionFactory(url=receiver.url())
+    publish()
+    [delivery] = services.claim_due_deliveries(now=timezone.now(), limit=10)
+    assert admin_api.delete(f"/api/webhooks/{subscription.pk}/").status_code == 204
+    result = sender.attempt(delivery, at=timezone.now())
+    assert services.finish_attempt_without_audit(delivery, result, now=timezone.now()) == delivery
+    assert not WebhookDelivery.objects.exists()
+
+
 def test_disabling_cancels_pending_deliveries(receiver, publish, admin_api):
     subscription = SubscriptionFactory(url=receiver.url(), event_types=["SYSTEM_ALERT"])
     publish()

@@ -48,6 +48,18 @@ def test_an_admin_subscribes_and_sees_the_generated_secret_once(admin_api):
     assert "token=abc" not in str(alert.envelope) and subscription.secret not in str(alert.envelope)
 
 
+def test_alerts_never_carry_the_url_path_or_query(admin_api):
+    response = admin_api.post("/api/webhooks/", {"url": PUBLIC_URL}, format="json")  # no description
+    subscription = WebhookSubscription.objects.get(pk=response.json()["id"])
+    admin_api.post(f"/api/webhooks/{subscription.pk}/disable")
+    alerts = [event.envelope for event in OutboxEvent.objects.filter(type="SYSTEM_ALERT")]
+    assert [alert["data"]["message"] for alert in alerts] == [
+        "Webhook subscription to 93.184.215.14 created.",
+        "Webhook subscription to 93.184.215.14 disabled: disabled by an admin",
+    ]
+    assert not any("token=abc" in str(alert) or "/hooks/tms" in str(alert) for alert in alerts)
+
+
 def test_a_given_secret_is_kept_and_a_malformed_one_refused(admin_api):
     secret = "whsec_" + "A" * 32  # 24 bytes
     response = admin_api.post("/api/webhooks/", {"url": PUBLIC_URL, "secret": secret}, format="json")

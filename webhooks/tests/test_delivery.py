@@ -9,8 +9,10 @@ import json
 import threading
 import uuid
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -95,6 +97,15 @@ def test_the_event_type_filter_and_inactive_subscriptions(receiver, publish):
     sender.send_due_deliveries()
     assert sorted(r.path for r in receiver.requests) == ["/alerts", "/all"]
     assert not loads.deliveries.exists()
+
+
+def test_send_webhooks_once_sends_what_is_due(receiver, publish):
+    SubscriptionFactory(url=receiver.url())
+    publish()
+    output = StringIO()
+    call_command("send_webhooks", "--once", stdout=output)
+    assert output.getvalue().strip() == "sent 1 delivery"
+    assert only().status == DeliveryStatus.SUCCEEDED and len(receiver.requests) == 1
 
 
 def test_an_event_seen_twice_is_delivered_once(receiver, publish):

@@ -246,6 +246,9 @@ WEBHOOKS_RETRY_BASE_S = float(env("WEBHOOKS_RETRY_BASE_S", "60"))  # doubles aft
 WEBHOOKS_RETRY_MAX_S = float(env("WEBHOOKS_RETRY_MAX_S", "21600"))  # longest wait between attempts
 WEBHOOKS_DISABLE_AFTER_FAILURES = env_int("WEBHOOKS_DISABLE_AFTER_FAILURES", 5)  # FAILED deliveries in a row
 WEBHOOKS_RESPONSE_EXCERPT_BYTES = env_int("WEBHOOKS_RESPONSE_EXCERPT_BYTES", 2048)  # of the answer, kept
+WEBHOOKS_DELIVERY_RETENTION_DAYS = env_int(
+    "WEBHOOKS_DELIVERY_RETENTION_DAYS", 30
+)  # finished ones, then pruned
 WEBHOOKS_SENDER_THREADS = env_int("WEBHOOKS_SENDER_THREADS", 8)  # deliveries in flight per sender process
 
 # --- Other backends (embedded when unset; later issues give them their clients) ----------------

@@ -4,10 +4,12 @@
 POSTs each in a thread of its pool and records each outcome as it comes back, so a slow receiver holds
 one thread for at most WEBHOOKS_TIMEOUT_S per read while the others keep sending; a subscription has
 at most half the threads. The `webhooks` consumer's commit wakes it (NOTIFY); it also polls, which is
-how retries fall due. `send_due_deliveries` does one pass in the caller's thread (`--once`, tests).
+how retries fall due. Every hour it prunes finished deliveries past WEBHOOKS_DELIVERY_RETENTION_DAYS.
+`send_due_deliveries` does one pass in the caller's thread (`--once`, tests).
 """
 
 import logging
+import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime
@@ -68,9 +70,17 @@ def run_forever(*, poll_interval_s: float = 1.0, threads: int | None = None, sto
     per_subscription = max(threads // 2, 1)
     wakeup = Wakeup(services.SENDER_CHANNEL)
     in_flight: dict[Future, WebhookDelivery] = {}
+    last_prune = 0.0
     try:
         with ThreadPoolExecutor(threads, thread_name_prefix="webhook") as pool:
             while stop is None or not stop() or in_flight:
+                if time.monotonic() - last_prune > 3600:
+                    last_prune = time.monotonic()
+                    try:
+                        services.prune_deliveries_without_audit()
+                    except Exception as error:  # noqa: BLE001 - pruning waits for the next hour
+                        logger.warning("pruning webhook deliveries failed: %s", error)
+                        close_old_connections()
                 claimed = []
                 if (stop is None or not stop()) and len(in_flight) < threads:
                     busy = Counter(delivery.subscription_id for delivery in in_flight.values())

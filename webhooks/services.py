@@ -390,3 +390,14 @@ def send_test_delivery(subscription: WebhookSubscription, *, by: audit.Actor) ->
         )
         transaction.on_commit(lambda: notify(SENDER_CHANNEL))
     return delivery
+
+
+def prune_deliveries_without_audit(*, now: datetime | None = None) -> int:
+    """Deletes finished deliveries (SUCCEEDED, FAILED, CANCELLED) made more than
+    WEBHOOKS_DELIVERY_RETENTION_DAYS ago; returns how many. Pending ones are kept whatever their age."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOKS_DELIVERY_RETENTION_DAYS)
+    deleted, _ = WebhookDelivery.objects.filter(
+        created_at__lt=cutoff,
+        status__in=[DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED],
+    ).delete()
+    return deleted

@@ -374,3 +374,24 @@ def test_the_sender_loop_keeps_sending_while_a_receiver_is_slow(receiver):
         loop.join(60)
     assert WebhookDelivery.objects.get(subscription=slow).status == DeliveryStatus.SUCCEEDED
     assert not WebhookSubscription.objects.filter(active=False).exists()
+
+
+def test_finished_deliveries_are_pruned_after_the_retention_period(settings):
+    settings.WEBHOOKS_DELIVERY_RETENTION_DAYS = 30
+    subscription = SubscriptionFactory()
+    now = timezone.now()
+    for status in DeliveryStatus.values:
+        for age_days in (29, 31):
+            delivery = WebhookDelivery.objects.create(
+                subscription=subscription,
+                event_id=uuid.uuid4(),
+                event_type="SYSTEM_ALERT",
+                payload={},
+                status=status,
+            )
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=now - timedelta(days=age_days))
+    assert services.prune_deliveries_without_audit(now=now) == 3
+    kept = WebhookDelivery.objects.values_list("status", "created_at")
+    old = {status for status, created_at in kept if created_at < now - timedelta(days=30)}
+    assert old == {DeliveryStatus.PENDING, DeliveryStatus.SENDING}
+    assert WebhookDelivery.objects.count() == 7

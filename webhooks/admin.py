@@ -3,9 +3,11 @@ permissions of migration 0002); every write goes through webhooks.services."""
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 
 from events.taxonomy import EventType
-from tms.admin import ReadOnlyAdmin, ReadOnlyInline, ServiceModelAdmin
+from tms.admin import ReadOnlyAdmin, ServiceModelAdmin
 from webhooks import services
 from webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -36,30 +38,18 @@ class WebhookSubscriptionForm(forms.ModelForm):
         fields = ["url", "event_types", "description", "secret"]
 
 
-class DeliveryInline(ReadOnlyInline):
-    model = WebhookDelivery
-    fields = ["event_type", "status", "attempts", "response_status_code", "error", "created_at"]
-    ordering = ["-created_at"]
-    max_num = 20
-    verbose_name_plural = "latest deliveries (all under Webhook deliveries)"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).order_by("-created_at")
-
-
 @admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(ServiceModelAdmin):
     form = WebhookSubscriptionForm
     list_display = ["url", "description", "event_types", "active", "consecutive_failures", "disabled_at"]
     list_filter = ["active"]
     search_fields = ["url", "description"]
-    readonly_fields = [*STATE_FIELDS, *RECORD_FIELDS]
+    readonly_fields = [*STATE_FIELDS, "deliveries", *RECORD_FIELDS]
     fieldsets = [
         (None, {"fields": ["url", "description", "event_types", "secret"]}),
-        ("State", {"fields": STATE_FIELDS}),
+        ("State", {"fields": [*STATE_FIELDS, "deliveries"]}),
         ("Record", {"fields": RECORD_FIELDS, "classes": ["collapse"]}),
     ]
-    inlines = [DeliveryInline]
     actions = ["enable", "disable", "send_test"]
     create_service = services.create_subscription
     update_service = services.update_subscription
@@ -79,6 +69,14 @@ class WebhookSubscriptionAdmin(ServiceModelAdmin):
                 f"Signing secret of {obj}: {obj.secret} (shown this once; give it to the receiver).",
                 messages.WARNING,
             )
+
+    @admin.display(description="deliveries")
+    def deliveries(self, subscription: WebhookSubscription) -> str:
+        """A link to its deliveries (there may be many: a page of their own, not an inline)."""
+        if subscription.pk is None:
+            return "-"
+        url = reverse("admin:webhooks_webhookdelivery_changelist")
+        return format_html('<a href="{}?subscription__id__exact={}">Deliveries</a>', url, subscription.pk)
 
     @admin.action(description="Enable (reset the failure count)", permissions=["change"])
     def enable(self, request, queryset):

@@ -26,15 +26,19 @@ logger = logging.getLogger(__name__)
 
 
 def attempt(delivery: WebhookDelivery, *, at: datetime) -> sending.AttemptResult:
-    """One HTTP attempt of a claimed delivery; touches no database."""
+    """One HTTP attempt of a claimed delivery; touches no database, never raises."""
     subscription = delivery.subscription
-    return sending.post(
-        url=subscription.url,
-        secret=subscription.secret,
-        message_id=str(delivery.pk),
-        payload=delivery.payload,
-        at=at,
-    )
+    try:
+        return sending.post(
+            url=subscription.url,
+            secret=subscription.secret,
+            message_id=str(delivery.pk),
+            payload=delivery.payload,
+            at=at,
+        )
+    except Exception as error:  # a failed attempt, whatever went wrong
+        logger.exception("webhook delivery %s: unexpected error", delivery.pk)
+        return sending.AttemptResult(False, None, "", 0, f"{type(error).__name__}: {error}")
 
 
 def _log(delivery: WebhookDelivery, result: sending.AttemptResult) -> None:
@@ -83,12 +87,12 @@ def run_forever(*, poll_interval_s: float = 1.0, threads: int | None = None, sto
                         close_old_connections()
                 claimed = []
                 if (stop is None or not stop()) and len(in_flight) < threads:
-                    busy = Counter(delivery.subscription_id for delivery in in_flight.values())
                     try:
                         claimed = services.claim_due_deliveries(
                             now=timezone.now(),
                             limit=threads - len(in_flight),
-                            exclude_subscriptions=[s for s, n in busy.items() if n >= per_subscription],
+                            per_subscription=per_subscription,
+                            in_flight=Counter(delivery.subscription_id for delivery in in_flight.values()),
                         )
                     except Exception as error:  # noqa: BLE001 - the database is down: try again later
                         logger.warning("claiming webhook deliveries failed: %s", error)

@@ -14,7 +14,8 @@ and an event per delivery would feed webhooks with webhooks.
 import hashlib
 import random
 import uuid
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -259,25 +260,39 @@ def record_deliveries_without_audit(envelope: dict[str, Any]) -> int:
 
 
 def claim_due_deliveries(
-    *, now: datetime, limit: int, exclude_subscriptions: Iterable[UUID] = ()
+    *,
+    now: datetime,
+    limit: int,
+    per_subscription: int | None = None,
+    in_flight: Mapping[UUID, int] | None = None,
 ) -> list[WebhookDelivery]:
     """Claims up to `limit` due deliveries of active subscriptions, oldest due first, for one
     attempt each (counted now, so a sender that dies mid-way still uses one up): SENDING until a
     lease runs out, after which another sender may claim them again. Rows another sender is
-    claiming are skipped, not waited for."""
+    claiming are skipped, not waited for. With `per_subscription`, no subscription gets more than
+    that many in flight, counting those the caller has `in_flight` already: one receiver's backlog
+    cannot take every thread."""
     lease = timedelta(seconds=settings.WEBHOOKS_TIMEOUT_S * 3 + 30)
+    taken = Counter(in_flight or {})
     with transaction.atomic():
-        ids = list(
+        candidates = list(
             WebhookDelivery.objects.filter(
                 status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING],
                 next_attempt_at__lte=now,
                 subscription__active=True,
             )
-            .exclude(subscription_id__in=list(exclude_subscriptions))
             .order_by("next_attempt_at")
             .select_for_update(skip_locked=True, of=("self",))
-            .values_list("pk", flat=True)[:limit]
+            .values_list("pk", "subscription_id")[: limit if per_subscription is None else limit * 4]
         )
+        ids = []
+        for pk, subscription_id in candidates:
+            if per_subscription is not None and taken[subscription_id] >= per_subscription:
+                continue
+            taken[subscription_id] += 1
+            ids.append(pk)
+            if len(ids) == limit:
+                break
         if not ids:
             return []
         WebhookDelivery.objects.filter(pk__in=ids).update(

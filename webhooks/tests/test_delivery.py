@@ -241,6 +241,22 @@ def test_a_subscription_is_disabled_after_consecutive_failed_deliveries_and_enab
     assert WebhookDelivery.objects.filter(status=DeliveryStatus.SUCCEEDED).count() == 2
 
 
+def test_one_subscription_gets_at_most_its_share_of_the_threads(receiver, publish):
+    busy = SubscriptionFactory(url=receiver.url("/busy"), event_types=["SYSTEM_ALERT"])
+    other = SubscriptionFactory(url=receiver.url("/other"), event_types=["LOAD_CREATED"])
+    for _ in range(6):
+        publish()
+    services.record_deliveries_without_audit(
+        {"id": str(uuid.uuid4()), "type": "LOAD_CREATED", "subject": "s", "time": timezone.now().isoformat()}
+    )
+    claimed = services.claim_due_deliveries(
+        now=timezone.now(), limit=4, per_subscription=2, in_flight={busy.pk: 1}
+    )
+    assert sorted(str(d.subscription_id) for d in claimed) == sorted([str(busy.pk), str(other.pk)])
+    assert {d.status for d in claimed} == {DeliveryStatus.SENDING}
+    assert WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, subscription=busy).count() == 5
+
+
 def test_a_subscription_deleted_while_a_delivery_is_in_flight(receiver, publish, admin_api):
     subscription = SubscriptionFactory(url=receiver.url())
     publish()

@@ -202,9 +202,9 @@ def body_for(fixes) -> bytes:
                     "longitude": fix.longitude,
                     "latitude": fix.latitude,
                     "recorded_at": fix.recorded_at.isoformat(),
-                    "speed_kmh": fix.speed_kmh,
+                    "speed": fix.speed_kmh,
                     "heading": fix.heading,
-                    "accuracy_m": fix.accuracy_m,
+                    "accuracy": fix.accuracy_m,
                 }
                 for fix in fixes
             ]

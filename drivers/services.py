@@ -28,6 +28,7 @@ from fleet.rules import check_keeps_carrier_on_load
 from fleet.services import move_current_location
 from tms.exceptions import BusinessRuleViolation, InvalidTransition
 from tms.models import MAX_CLOCK_SKEW, check_transition
+from tms.times import rfc3339
 
 
 def create_driver(*, by: User | None, **fields: Any) -> Driver:
@@ -156,7 +157,7 @@ def report_driver_status(
             locked.hours_remaining = hours_remaining
         locked.save(update_fields=["status", "duty_status", "hours_remaining", "updated_at"])
         if "duty_status" in changed:
-            changed["at"] = at.isoformat()
+            changed["at"] = rfc3339(at)
         _record_transition(locked, previous, changed, by=by, reason=reason)
         _record_violations(locked, violations, by=by)
     return locked
@@ -169,8 +170,8 @@ def _append_duty_record(
     latest = DutyStatusRecord.objects.filter(driver_id=driver.pk).order_by("-started_at").first()
     if latest is not None and (at <= latest.started_at or (latest.ended_at and at < latest.ended_at)):
         raise BusinessRuleViolation(
-            f"The duty-status log is append-only: {at.isoformat()} is not after the current "
-            f"{latest.status} record, which started {latest.started_at.isoformat()}.",
+            f"The duty-status log is append-only: {rfc3339(at)} is not after the current "
+            f"{latest.status} record, which started {rfc3339(latest.started_at)}.",
             details={"at": at, "open_record_started_at": latest.started_at, "open_status": latest.status},
         )
     if latest is not None and latest.ended_at is None:

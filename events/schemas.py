@@ -9,14 +9,36 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+)
 
 from events.taxonomy import EventType
+from tms.times import rfc3339
 
 
 class EventData(BaseModel):
+    """Times in every event's data are timezone-aware and leave as RFC 3339 in UTC with `Z`
+    (tms.times), whatever zone they were given in."""
+
     model_config = ConfigDict(extra="forbid")
     schema_version: ClassVar[int] = 1
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _times_are_aware(cls, value: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError("a time needs its UTC offset, e.g. 2026-11-25T08:30:00Z")
+        return value
+
+    @field_serializer("*", mode="wrap", when_used="json")
+    def _times_in_utc(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+        return rfc3339(value) if isinstance(value, datetime) else handler(value)
 
 
 class LoadEvent(EventData):

@@ -42,6 +42,7 @@ from tms.exceptions import (
 )
 from tms.geo import estimate_road_trip
 from tms.models import check_transition, save_checked
+from tms.times import rfc3339
 
 logger = logging.getLogger(__name__)
 
@@ -354,7 +355,7 @@ def _resume_guard(load: Load, target: LoadStatus) -> None:
 def _check_after(at: datetime, earlier: datetime | None, what: str) -> None:
     if earlier is not None and at < earlier:
         raise BusinessRuleViolation(
-            f"{what} at {at.isoformat()} is before {earlier.isoformat()}.",
+            f"{what} at {rfc3339(at)} is before {rfc3339(earlier)}.",
             details={"at": at, "earliest": earlier},
         )
 

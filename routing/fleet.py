@@ -57,6 +57,7 @@ from fleet.models import Vehicle, VehicleStatus
 from loads.models import Load, LoadStatus
 from routing import vrp
 from tms.geo import great_circle_m, haversine_m, road_distance_m
+from tms.times import rfc3339
 
 # OR-Tools works on integers: weights in tenths of a kilogram, volumes in hundredths of a m³
 # (the columns' own precision), distances in metres, times in seconds.
@@ -83,7 +84,7 @@ class PlanRequest:
 
     def as_json(self) -> dict:
         return {
-            "at": self.at.isoformat(),
+            "at": rfc3339(self.at),
             "horizon_hours": self.horizon / timedelta(hours=1),
             "time_limit_s": self.time_limit_s,
             "pickup_window_minutes": self.pickup_window / timedelta(minutes=1),
@@ -564,11 +565,9 @@ def _route(
                 "kind": kind,
                 "location": _geojson(location),
                 "address": job.load.pickup_address if kind == "PICKUP" else job.load.delivery_address,
-                "arrive_by": clock.moment(at_s).isoformat(),
-                "window_start": clock.moment(max(window.start_s, 0)).isoformat()
-                if kind == "PICKUP"
-                else None,
-                "window_end": clock.moment(window.end_s).isoformat(),
+                "arrive_by": rfc3339(clock.moment(at_s)),
+                "window_start": rfc3339(clock.moment(max(window.start_s, 0))) if kind == "PICKUP" else None,
+                "window_end": rfc3339(clock.moment(window.end_s)),
                 "leg_m": leg_m,
             }
         )
@@ -581,8 +580,8 @@ def _route(
         "carrier": str(crew.vehicle.carrier_id),
         "start_location": _geojson(crew.vehicle.current_location),
         # A driver who is not rested rests first (the start's delay), then leaves.
-        "depart_at": clock.moment(schedule[0] + pace.delay_s(crew)).isoformat(),
-        "finish_at": clock.moment(schedule[-1]).isoformat(),
+        "depart_at": rfc3339(clock.moment(schedule[0] + pace.delay_s(crew))),
+        "finish_at": rfc3339(clock.moment(schedule[-1])),
         "driving_hours": round(driving_s / 3600, 2),
         "cycle_hours_left": round(crew.cycle_driving_s / 3600, 2),
         "distance_m": deadhead_m + loaded_m,

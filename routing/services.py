@@ -29,6 +29,7 @@ from tms.context import current_correlation_id
 from tms.exceptions import BusinessRuleViolation, Conflict, DependencyUnavailable, DomainError
 from tms.geo import great_circle_m
 from tms.models import check_transition
+from tms.times import rfc3339
 
 CENT = Decimal("0.01")
 DECILITRE = Decimal("0.1")
@@ -100,8 +101,8 @@ def route_score(
         "slack": {
             "weight": float(SLACK_WEIGHT),
             "value": round(float(slack), 4),
-            "departure_at": departure_at.isoformat(),
-            "delivery_at": delivery_at.isoformat(),
+            "departure_at": rfc3339(departure_at),
+            "delivery_at": rfc3339(delivery_at),
             "slack_s": slack_s,
             "target_s": slack_target_s,
         },
@@ -315,7 +316,7 @@ def _follow_eta(
         delay_load(
             load,
             by=None,
-            reason=f"ETA {eta.at.isoformat()} from route following",
+            reason=f"ETA {rfc3339(eta.at)} from route following",
             expected_delivery_at=eta.at,
         )
     emit(
@@ -326,7 +327,7 @@ def _follow_eta(
             "subject_type": "load",
             "subject_id": str(load.pk),
             "prediction": {
-                "eta": eta.at.isoformat(),
+                "eta": rfc3339(eta.at),
                 "predicted_lateness_s": eta.lateness_s,
                 "remaining_m": round(eta.remaining_m),
                 "speed_kmh": round(eta.speed_kmh, 1),

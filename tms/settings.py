@@ -317,6 +317,7 @@ SPECTACULAR_SETTINGS = {
         "FleetPlanStatusEnum": "routing.models.FleetPlanStatus",
         "EventTypeEnum": "events.taxonomy.EventType",
     },
+    "PREPROCESSING_HOOKS": ["tms.api.schema_paths_without_trailing_slash"],
 }
 
 # Request bodies over this size get 413 before any parsing.

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from drivers.models import MANUAL_DRIVER_STATUSES, Driver, DutyStatus
 from drivers.planning import Limit
-from tms.api import ModelSerializer, PointField
+from tms.api import ModelSerializer, PointField, QuerySerializer, Serializer
 from tms.models import MAX_CLOCK_SKEW
 
 # A violations window longer than this is a report, not a clock: FMCSA keeps logs for 6 months.
@@ -57,7 +57,7 @@ class DriverSerializer(ModelSerializer):
         return round(distance.m, 1) if distance is not None else None
 
 
-class DriverStatusInput(serializers.Serializer):
+class DriverStatusInput(Serializer):
     status = serializers.ChoiceField(choices=sorted(MANUAL_DRIVER_STATUSES), required=False)
     duty_status = serializers.ChoiceField(choices=DutyStatus.choices, required=False)
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
@@ -79,7 +79,7 @@ class DriverStatusInput(serializers.Serializer):
         return attrs
 
 
-class DriverLocationInput(serializers.Serializer):
+class DriverLocationInput(Serializer):
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     recorded_at = serializers.DateTimeField(required=False, default=None, allow_null=True)
@@ -98,7 +98,7 @@ class _QueryDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
-class HosQuery(serializers.Serializer):
+class HosQuery(QuerySerializer):
     at = _QueryDateTimeField(required=False, help_text="The instant of the clock (default now).")
     start = _QueryDateTimeField(required=False, help_text="Violations from (default end - 8 days).")
     end = _QueryDateTimeField(required=False, help_text="Violations until (default `at`).")
@@ -114,14 +114,14 @@ class HosQuery(serializers.Serializer):
         return attrs
 
 
-class HosViolationOutput(serializers.Serializer):
+class HosViolationOutput(Serializer):
     rule = serializers.CharField(help_text="49 CFR 395 paragraph, e.g. 395.3(a)(3)(i).")
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     message = serializers.CharField()
 
 
-class HosClockOutput(serializers.Serializer):
+class HosClockOutput(Serializer):
     driver_id = serializers.UUIDField()
     at = serializers.DateTimeField()
     time_zone = serializers.CharField(help_text="Home terminal zone; the explanations use its local times.")

@@ -15,6 +15,7 @@ from drivers.models import Driver, DutyStatusRecord, HosViolation
 from drivers.tests.factories import DriverFactory, duty_log
 from events.models import AuditLog, OutboxEvent
 from tms.routers import TimeseriesRouter
+from tms.times import rfc3339
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +60,7 @@ class TestTheLog:
         assert latest.location.equals_exact(Point(-87.63, 41.88, srid=4326), 1e-9)
         audit = AuditLog.objects.filter(record_id=str(driver.pk), action="TRANSITION").latest("created_at")
         assert audit.changed_data["duty_status"] == ["ON_DUTY", "DRIVING"]
-        assert audit.changed_data["at"] == (t0 + 30 * M).isoformat()
+        assert audit.changed_data["at"] == rfc3339(t0 + 30 * M)
 
     def test_at_defaults_to_now(self, dispatcher):
         driver = DriverFactory()
@@ -215,7 +216,7 @@ class TestViolations:
         assert (violation.start, violation.end) == (t0 + 11 * H + 30 * M, t0 + 11 * H + 50 * M)
         [grown] = audits.filter(action="UPDATE")
         assert grown.changed_data == {
-            "end": [(t0 + 11 * H + 31 * M).isoformat(), (t0 + 11 * H + 50 * M).isoformat()],
+            "end": [rfc3339(t0 + 11 * H + 31 * M), rfc3339(t0 + 11 * H + 50 * M)],
             "message": [
                 "Drove 0.02 h past the 11 h driving limit",
                 "Drove 0.18 h past the 11 h driving limit",

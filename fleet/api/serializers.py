@@ -14,19 +14,23 @@ from rest_framework import serializers
 from fleet.ingest import GpsFix
 from fleet.models import MANUAL_VEHICLE_STATUSES, Carrier, Vehicle
 from fleet.selectors import BUCKETS
-from tms.api import ModelSerializer, PointField
+from tms.api import UNKNOWN_FIELD, ModelSerializer, PointField, QuerySerializer, Serializer
 from tms.models import MAX_CLOCK_SKEW
 
-# Optional measurements: (lowest, highest) accepted.
-MEASUREMENTS: dict[str, tuple[float, float]] = {
-    "speed_kmh": (0, 300),
-    "heading": (0, 360),
-    "accuracy_m": (0, 100_000),
-    "fuel_level_pct": (0, 100),
-    "odometer_km": (0, 100_000_000),
-    "engine_hours": (0, 10_000_000),
+# A fix's optional measurements as the API names them (the seed's "speed, heading, and telemetry
+# data": `speed`, `heading`, `fuel_level`, `odometer`), in GpsFix's order: the API name, the
+# column (GpsFix field) it is stored in, (lowest, highest) accepted, and the unit for the schema.
+MEASUREMENTS: dict[str, tuple[str, tuple[float, float], str]] = {
+    "speed": ("speed_kmh", (0, 300), "Speed, km/h."),
+    "heading": ("heading", (0, 360), "Degrees clockwise from north."),
+    "accuracy": ("accuracy_m", (0, 100_000), "Horizontal accuracy, metres."),
+    "fuel_level": ("fuel_level_pct", (0, 100), "Fuel level, percent of the tank."),
+    "odometer": ("odometer_km", (0, 100_000_000), "Odometer, km."),
+    "engine_hours": ("engine_hours", (0, 10_000_000), "Engine hours."),
 }
 MEASUREMENT_FIELDS = tuple(MEASUREMENTS)
+# What a fix in a batch may hold; anything else is an unknown field.
+BATCH_POINT_FIELDS = frozenset({"vehicle_id", "longitude", "latitude", "recorded_at", *MEASUREMENTS})
 
 
 def oldest_accepted(now: datetime) -> datetime:
@@ -100,19 +104,25 @@ class VehicleSerializer(ModelSerializer):
         return value or None  # blank is "no tracker": the column is unique but nullable
 
 
-class VehicleStatusInput(serializers.Serializer):
+class VehicleStatusInput(Serializer):
     status = serializers.ChoiceField(choices=sorted(MANUAL_VEHICLE_STATUSES))
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
 
 
-def _measurement(field: str, help_text: str) -> serializers.FloatField:
-    low, high = MEASUREMENTS[field]
+def _measurement(name: str) -> serializers.FloatField:
+    column, (low, high), help_text = MEASUREMENTS[name]
     return serializers.FloatField(
-        min_value=low, max_value=high, required=False, default=None, allow_null=True, help_text=help_text
+        source=None if column == name else column,
+        min_value=low,
+        max_value=high,
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text=help_text,
     )
 
 
-class LocationInput(serializers.Serializer):
+class LocationInput(Serializer):
     """One fix, as the PUT endpoint takes it; the limits are those of the batch
     (fleet.api.serializers.validate_points)."""
 
@@ -121,12 +131,12 @@ class LocationInput(serializers.Serializer):
     recorded_at = serializers.DateTimeField(
         required=False, default=None, allow_null=True, help_text="When the fix was taken; default: now."
     )
-    speed_kmh = _measurement("speed_kmh", "Speed, km/h.")
-    heading = _measurement("heading", "Degrees clockwise from north.")
-    accuracy_m = _measurement("accuracy_m", "Horizontal accuracy, metres.")
-    fuel_level_pct = _measurement("fuel_level_pct", "Fuel level, percent of the tank.")
-    odometer_km = _measurement("odometer_km", "Odometer, km.")
-    engine_hours = _measurement("engine_hours", "Engine hours.")
+    speed = _measurement("speed")
+    heading = _measurement("heading")
+    accuracy = _measurement("accuracy")
+    fuel_level = _measurement("fuel_level")
+    odometer = _measurement("odometer")
+    engine_hours = _measurement("engine_hours")
 
     def validate_recorded_at(self, value):
         now = timezone.now()
@@ -145,18 +155,18 @@ class BatchPointInput(LocationInput):
     recorded_at = serializers.DateTimeField()
 
 
-class BatchInput(serializers.Serializer):
+class BatchInput(Serializer):
     points = BatchPointInput(many=True, help_text="At most 10,000 fixes, of any vehicles.")
 
 
-class RejectedPoint(serializers.Serializer):
+class RejectedPoint(Serializer):
     index = serializers.IntegerField(help_text="Position of the fix in `points`.")
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), help_text="Messages per field."
     )
 
 
-class BatchResult(serializers.Serializer):
+class BatchResult(Serializer):
     accepted = serializers.IntegerField(help_text="Fixes stored now.")
     duplicates = serializers.IntegerField(help_text="Fixes already stored (same vehicle and recorded_at).")
     rejected = RejectedPoint(
@@ -164,14 +174,17 @@ class BatchResult(serializers.Serializer):
     )
 
 
-class TrackingQuery(serializers.Serializer):
+class TrackingQuery(QuerySerializer):
     start = serializers.DateTimeField(required=False, help_text="Default: `end` minus 24 hours.")
     end = serializers.DateTimeField(required=False, help_text="Default: now.")
     bucket = serializers.ChoiceField(
         choices=list(BUCKETS), required=False, help_text="Aggregate into buckets of this size."
     )
     limit = serializers.IntegerField(
-        min_value=1, max_value=10_000, default=1000, help_text="Raw fixes: at most this many per page."
+        min_value=1,
+        max_value=10_000,
+        default=1000,
+        help_text="format=geojson without bucket: at most this many fixes in the line.",
     )
 
     def validate(self, data):
@@ -187,7 +200,7 @@ class TrackingQuery(serializers.Serializer):
         return {**data, "start": start, "end": end}
 
 
-class LocationResult(serializers.Serializer):
+class LocationResult(Serializer):
     moved = serializers.BooleanField(
         help_text="False when the fix is older than the stored location (kept, not applied)."
     )
@@ -271,11 +284,13 @@ def validate_points(
             recorded_at, error = parse_recorded_at(raw_time, now=now, oldest=oldest)
             if error:
                 errors["recorded_at"] = [error]
+        for field in item.keys() - BATCH_POINT_FIELDS:
+            errors[field] = [UNKNOWN_FIELD]
         measurements = []
         for field in MEASUREMENT_FIELDS:
             value = item.get(field)
             if value is not None:
-                low, high = MEASUREMENTS[field]
+                low, high = MEASUREMENTS[field][1]
                 if not is_number(value) or not low <= value <= high:
                     errors[field] = [f"Expected a number within {low}..{high}."]
                     continue

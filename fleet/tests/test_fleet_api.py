@@ -75,7 +75,8 @@ class TestVehicleApi(CrudCases):
         vehicle = VehicleFactory()
         before, row = counts(Vehicle), stored(vehicle)
         response = dispatcher.patch(self.url(vehicle), {"status": "IN_TRANSIT"}, format="json")
-        assert response.status_code == 200
+        assert response.status_code == 400
+        assert response.json()["error"]["details"] == {"status": ["This field is read-only."]}
         vehicle.refresh_from_db()
         assert vehicle.status == "AVAILABLE"
         assert counts(Vehicle) == before
@@ -188,7 +189,7 @@ class TestVehicleLocation:
     def test_put_moves_the_vehicle_and_emits_the_event(self, dispatcher):
         vehicle = VehicleFactory(current_location=None)
         response = dispatcher.put(
-            self.url(vehicle), {"longitude": -90.049, "latitude": 35.1495, "speed_kmh": 88}, format="json"
+            self.url(vehicle), {"longitude": -90.049, "latitude": 35.1495, "speed": 88}, format="json"
         )
         assert response.status_code == 200
         assert response.json() == {"moved": True}
@@ -229,7 +230,7 @@ class TestVehicleLocation:
             ({"latitude": 35}, "longitude"),
             ({"longitude": -90, "latitude": 35, "recorded_at": "2999-01-01T00:00:00Z"}, "recorded_at"),
             ({"longitude": -90, "latitude": 35, "recorded_at": "yesterday"}, "recorded_at"),
-            ({"longitude": -90, "latitude": 35, "speed_kmh": -3}, "speed_kmh"),
+            ({"longitude": -90, "latitude": 35, "speed": -3}, "speed"),
             ({"longitude": -90, "latitude": 35, "heading": 361}, "heading"),
         ],
     )

@@ -50,11 +50,11 @@ class TestBatch:
         truck, van = VehicleFactory(current_location=None), VehicleFactory(current_location=None)
         base = minute(0)
         points = [
-            fix(truck, base, -90.0, 35.0, speed_kmh=80, heading=90),
+            fix(truck, base, -90.0, 35.0, speed=80, heading=90),
             fix(van, base, -87.0, 41.0),
             fix(truck, minute(2, base), -90.2, 35.0),
             fix(truck, minute(1, base), -90.1, 35.0),
-            fix(van, minute(1, base), -87.1, 41.0, fuel_level_pct=55.5, odometer_km=120400.2),
+            fix(van, minute(1, base), -87.1, 41.0, fuel_level=55.5, odometer=120400.2),
         ]
         response = dispatcher.post(BATCH, {"points": points}, format="json")
         assert response.status_code == 200
@@ -116,10 +116,10 @@ class TestBatch:
             {"vehicle_id": str(vehicle.pk)},
             "not a fix",
             {**good, "vehicle_id": "T1000"},
-            {**good, "recorded_at": minute(2).isoformat(), "speed_kmh": -1, "heading": "north"},
+            {**good, "recorded_at": minute(2).isoformat(), "speed": -1, "heading": "north"},
             {**good, "latitude": True},
             {**good, "recorded_at": (now - datetime.timedelta(days=400)).isoformat()},
-            fix(vehicle, minute(3), speed_kmh=88.5, heading=359.9, accuracy_m=4),
+            fix(vehicle, minute(3), speed=88.5, heading=359.9, accuracy=4),
         ]
         response = dispatcher.post(BATCH, {"points": points}, format="json")
         assert response.status_code == 200
@@ -135,7 +135,7 @@ class TestBatch:
             (7, ["latitude", "longitude", "recorded_at"]),
             (8, ["non_field_errors"]),
             (9, ["vehicle_id"]),
-            (10, ["heading", "speed_kmh"]),
+            (10, ["heading", "speed"]),
             (11, ["latitude"]),
             (12, ["recorded_at"]),
         ]
@@ -235,11 +235,11 @@ class TestPutLocation:
             "longitude": -90.049,
             "latitude": 35.1495,
             "recorded_at": at.isoformat(),
-            "speed_kmh": 88.4,
+            "speed": 88.4,
             "heading": 271.5,
-            "accuracy_m": 6.5,
-            "fuel_level_pct": 42.0,
-            "odometer_km": 301234.5,
+            "accuracy": 6.5,
+            "fuel_level": 42.0,
+            "odometer": 301234.5,
             "engine_hours": 10234.25,
         }
         response = dispatcher.put(f"/api/vehicles/{vehicle.pk}/location", body, format="json")
@@ -267,7 +267,7 @@ class TestPutLocation:
 
     @pytest.mark.parametrize(
         ("field", "value"),
-        [("accuracy_m", -1), ("fuel_level_pct", 101), ("odometer_km", -0.1), ("engine_hours", "many")],
+        [("accuracy", -1), ("fuel_level", 101), ("odometer", -0.1), ("engine_hours", "many")],
     )
     def test_bad_measurements_are_400(self, dispatcher, field, value):
         vehicle = VehicleFactory()

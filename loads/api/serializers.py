@@ -7,7 +7,7 @@ from drivers.models import Driver
 from fleet.models import Vehicle
 from loads.geofence import suggested_transition
 from loads.models import TRANSITION_FIELDS, Facility, Load, StopEvent
-from tms.api import ModelSerializer, PointField
+from tms.api import ModelSerializer, PointField, Serializer
 from tms.models import MAX_CLOCK_SKEW
 
 
@@ -95,12 +95,12 @@ class LoadSerializer(ModelSerializer):
         return attrs
 
 
-class AssignInput(serializers.Serializer):
+class AssignInput(Serializer):
     vehicle = serializers.PrimaryKeyRelatedField(queryset=Vehicle.objects.select_related("carrier"))
     driver = serializers.PrimaryKeyRelatedField(queryset=Driver.objects.all())
 
 
-class MilestoneInput(serializers.Serializer):
+class MilestoneInput(Serializer):
     at = serializers.DateTimeField(
         required=False, default=None, allow_null=True, help_text="When it happened; now if omitted."
     )
@@ -111,11 +111,11 @@ class MilestoneInput(serializers.Serializer):
         return value
 
 
-class CancelInput(serializers.Serializer):
+class CancelInput(Serializer):
     reason = serializers.CharField(max_length=255)
 
 
-class DelayInput(serializers.Serializer):
+class DelayInput(Serializer):
     reason = serializers.CharField(max_length=255)
     expected_delivery_at = serializers.DateTimeField(required=False, default=None, allow_null=True)
 

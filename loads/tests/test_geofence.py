@@ -19,6 +19,7 @@ from fleet.models import VehicleStatus
 from loads import geofence, services
 from loads.models import Load, LoadStatus, StopEvent, StopKind
 from loads.tests.factories import load_in
+from tms.times import rfc3339
 
 pytestmark = pytest.mark.django_db
 
@@ -232,7 +233,7 @@ def test_each_stop_write_has_its_audit_row_and_no_event(assigned):
     [created] = audits
     assert created.action == "CREATE" and created.user is None
     assert (created.changed_data["arrived_at"], created.changed_data["departed_at"]) == (
-        ARRIVAL.isoformat(),
+        rfc3339(ARRIVAL),
         None,
     )
 
@@ -242,7 +243,7 @@ def test_each_stop_write_has_its_audit_row_and_no_event(assigned):
     fixes_during_the_visit = [s for s, _ in RECORDED_PATH if ARRIVAL < at(s) < DEPARTURE]
     assert writes == ["CREATE"] + ["UPDATE"] * (len(fixes_during_the_visit) + 1)
     departure = audits.last().changed_data
-    assert (departure["departed_at"], departure["dwell_s"]) == ([None, DEPARTURE.isoformat()], [None, 820])
+    assert (departure["departed_at"], departure["dwell_s"]) == ([None, rfc3339(DEPARTURE)], [None, 820])
     assert OutboxEvent.objects.count() == events_before
 
 

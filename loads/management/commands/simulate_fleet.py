@@ -404,7 +404,7 @@ class Command(BaseCommand):
                     "longitude": round(reported.lon, 6),
                     "latitude": round(reported.lat, 6),
                     "recorded_at": now,
-                    "speed_kmh": round(vehicle.speed_kmh, 1),
+                    "speed": round(vehicle.speed_kmh, 1),
                     "heading": round(vehicle.heading, 1) % 360,
                 }
             )

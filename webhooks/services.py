@@ -36,6 +36,7 @@ from events.taxonomy import EventType
 from tms.context import current_correlation_id
 from tms.exceptions import Conflict
 from tms.models import save_checked
+from tms.times import rfc3339
 from webhooks import selectors, sending
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
@@ -372,7 +373,7 @@ def send_test_delivery(subscription: WebhookSubscription, *, by: audit.Actor) ->
         "type": alert.value,
         "source": SOURCE,
         "subject": str(subscription.pk),
-        "time": now.isoformat(),
+        "time": rfc3339(now),
         "datacontenttype": "application/json",
         "dataschema": f"/schemas/{alert.value}/v{SCHEMAS[alert].schema_version}",
         "correlationid": current_correlation_id() or None,

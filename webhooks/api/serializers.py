@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from events.taxonomy import EventType
-from tms.api import ModelSerializer
+from tms.api import ModelSerializer, QuerySerializer, Serializer
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 
@@ -72,9 +72,9 @@ class WebhookDeliverySerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class NoInput(serializers.Serializer):
+class NoInput(Serializer):
     """An action that takes no body."""
 
 
-class DeliveryQuery(serializers.Serializer):
+class DeliveryQuery(QuerySerializer):
     status = serializers.ChoiceField(choices=DeliveryStatus.choices, required=False)

@@ -342,6 +342,7 @@ def test_an_admin_sends_a_test_event_and_reads_the_deliveries(receiver, admin_ap
     [request] = receiver.requests
     sent = json.loads(request.body)
     assert sent["type"] == "SYSTEM_ALERT" and sent["data"]["details"]["test"] is True
+    assert sent["time"].endswith("Z")  # as every event's
 
     listing = admin_api.get(f"/api/webhooks/{subscription.pk}/deliveries").json()
     assert listing["count"] == 1

@@ -175,11 +175,19 @@ def test_disable_and_enable_by_hand(admin_api):
     assert AuditLog.objects.filter(table_name="webhook_subscriptions", user=admin_api.user).count() == 2
 
 
-def test_active_is_not_changed_by_an_edit(admin_api):
-    subscription = SubscriptionFactory()
-    admin_api.patch(f"/api/webhooks/{subscription.pk}/", {"active": False, "description": "x"}, format="json")
+def test_active_and_the_failure_count_are_not_edited_but_enabled_or_disabled(admin_api):
+    subscription = SubscriptionFactory(description="ERP")
+    before = counts()
+    response = admin_api.patch(
+        f"/api/webhooks/{subscription.pk}/",
+        {"active": False, "consecutive_failures": 0, "description": "x"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()["error"]["details"]) == {"active", "consecutive_failures"}
+    assert counts() == before
     subscription.refresh_from_db()
-    assert subscription.active is True
+    assert (subscription.active, subscription.description) == (True, "ERP")
 
 
 @pytest.mark.parametrize("client_name", ["dispatcher", "viewer", "driver_client", "roleless_client"])

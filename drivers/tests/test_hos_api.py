@@ -153,7 +153,7 @@ class TestTheClock:
         )
 
     def test_driving_now_past_11_hours_is_in_violation(self, viewer):
-        driver = DriverFactory(duty_status="DRIVING", short_haul_exception=True)
+        driver = DriverFactory(status="DRIVING", short_haul_exception=True)
         duty_log(driver, timezone.now() - 11.5 * H, ("DRIVING", 0), open_last=True)
         body = viewer.get(f"/api/drivers/{driver.pk}/hos").json()
         assert body["in_violation"] is True

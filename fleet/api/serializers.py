@@ -55,6 +55,7 @@ class CarrierSerializer(ModelSerializer):
 
 
 class VehicleSerializer(ModelSerializer):
+    carrier_id = serializers.PrimaryKeyRelatedField(source="carrier", queryset=Carrier.objects.all())
     current_location = PointField(read_only=True)
     distance_m = serializers.SerializerMethodField(
         help_text="Distance from the `near` point, metres (only with ?near=)."
@@ -64,8 +65,8 @@ class VehicleSerializer(ModelSerializer):
         model = Vehicle
         fields = [
             "id",
-            "carrier",
-            "unit_number",
+            "carrier_id",
+            "vehicle_number",
             "vin",
             "license_plate",
             "make",
@@ -73,25 +74,26 @@ class VehicleSerializer(ModelSerializer):
             "year",
             "vehicle_type",
             "fuel_type",
-            "capacity_weight_kg",
-            "capacity_volume_m3",
+            "capacity_weight",
+            "capacity_volume",
             "fuel_consumption_l_per_100km",
             "status",
             "current_location",
             "location_updated_at",
             "tracker_device_id",
-            "odometer_km",
+            "fuel_level",
+            "odometer",
             "engine_hours",
             "last_maintenance_at",
             "distance_m",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["status", "location_updated_at"]
+        read_only_fields = ["status", "location_updated_at", "fuel_level"]
         extra_kwargs = {
-            "capacity_weight_kg": {"min_value": 1},
-            "capacity_volume_m3": {"min_value": Decimal("0.01")},
-            "odometer_km": {"min_value": 0},
+            "capacity_weight": {"min_value": 1},
+            "capacity_volume": {"min_value": Decimal("0.01")},
+            "odometer": {"min_value": 0},
             "engine_hours": {"min_value": 0},
             "fuel_consumption_l_per_100km": {"min_value": 1},
         }

@@ -121,8 +121,8 @@ class VehicleViewSet(TmsModelViewSet):
     queryset = Vehicle.objects.all()
     serializer_class = VehicleSerializer
     filterset_class = VehicleFilter
-    search_fields = ["unit_number", "vin", "license_plate", "make", "model"]
-    ordering_fields = ["unit_number", "status", "capacity_weight_kg", "created_at"]
+    search_fields = ["vehicle_number", "vin", "license_plate", "make", "model"]
+    ordering_fields = ["vehicle_number", "status", "capacity_weight", "created_at"]
     create_service = services.create_vehicle
     update_service = services.update_vehicle
     delete_service = services.delete_vehicle

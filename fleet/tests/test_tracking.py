@@ -2,6 +2,7 @@
 
 import datetime
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.contrib.gis.geos import Point
@@ -249,6 +250,8 @@ class TestPutLocation:
         assert (point.speed_kmh, point.heading, point.accuracy_m) == (88.4, 271.5, 6.5)
         assert (point.fuel_level_pct, point.odometer_km, point.engine_hours) == (42.0, 301234.5, 10234.25)
         assert point.relay_txid is None  # its event is in the outbox, not left to the relay
+        shown = dispatcher.get(f"/api/vehicles/{vehicle.pk}/").json()
+        assert (shown["fuel_level"], shown["odometer"]) == (42.0, 301234.5)
         event = OutboxEvent.objects.get(type="VEHICLE_LOCATION_UPDATED")
         assert event.envelope["data"]["speed_kmh"] == 88.4
         assert event.envelope["data"]["heading"] == 271.5
@@ -463,6 +466,30 @@ class TestIngest:
         assert (vehicle.current_location.x, vehicle.location_updated_at) == (-93, minute(3))
         assert GpsPoint.objects.exclude(relay_txid=None).count() == (4 if publish is Publish.RELAY else 0)
         assert OutboxEvent.objects.count() == (0 if publish is Publish.RELAY else 4)
+
+    @pytest.mark.parametrize("separate_timeseries", [False, True])
+    def test_the_newest_fix_keeps_fuel_level_and_odometer_current(self, separate_timeseries):
+        vehicle = VehicleFactory(current_location=None, odometer=Decimal("1000.0"))
+        assert vehicle.fuel_level is None
+
+        def ingest(*fixes: GpsFix) -> None:
+            ingest_without_audit(list(fixes), separate_timeseries=separate_timeseries)
+            vehicle.refresh_from_db()
+
+        reading = {"fuel_level_pct": 61.5, "odometer_km": 1200.04}
+        ingest(GpsFix(vehicle.pk, minute(1), -90, 35, **reading))
+        assert (vehicle.fuel_level, vehicle.odometer) == (61.5, Decimal("1200.0"))
+        # An older fix does not move the vehicle, nor its readings.
+        ingest(GpsFix(vehicle.pk, minute(0), -90, 35, fuel_level_pct=90.0, odometer_km=1100.0))
+        assert (vehicle.fuel_level, vehicle.odometer) == (61.5, Decimal("1200.0"))
+        # A newer fix without readings keeps the last ones; within a batch the newest one counts.
+        ingest(GpsFix(vehicle.pk, minute(2), -90, 35))
+        assert (vehicle.fuel_level, vehicle.odometer) == (61.5, Decimal("1200.0"))
+        ingest(
+            GpsFix(vehicle.pk, minute(4), -90, 35, fuel_level_pct=40.0, odometer_km=1300.0),
+            GpsFix(vehicle.pk, minute(3), -90, 35, fuel_level_pct=50.0, odometer_km=1250.0),
+        )
+        assert (vehicle.fuel_level, vehicle.odometer) == (40.0, Decimal("1300.0"))
 
     def test_several_ingests_in_one_transaction_do_not_mix(self):
         truck, van = VehicleFactory(), VehicleFactory()

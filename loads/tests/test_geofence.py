@@ -395,7 +395,7 @@ def test_stops_api_lists_stops_with_their_suggestion(assigned, viewer):
     assert body["count"] == 1
     stop = body["results"][0]
     assert stop["kind"] == "PICKUP"
-    assert stop["facility"] == str(shipper.pk)
+    assert stop["facility_id"] == str(shipper.pk)
     assert stop["facility_name"] == shipper.name
     assert stop["dwell_s"] == 820
     assert stop["suggested_transition"] == "PICKED_UP"

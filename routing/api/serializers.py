@@ -69,7 +69,7 @@ class OptimizeFleetSerializer(Serializer):
         child=serializers.UUIDField(),
         required=False,
         min_length=1,
-        help_text="PENDING loads to plan; default: every PENDING load picked up within the horizon.",
+        help_text="CREATED loads to plan; default: every CREATED load picked up within the horizon.",
     )
     vehicles = serializers.ListField(
         child=serializers.UUIDField(),
@@ -87,7 +87,7 @@ class OptimizeFleetSerializer(Serializer):
         min_value=0,
         max_value=24 * 60,
         required=False,
-        help_text="How late after `pickup_at` a pickup may be.",
+        help_text="How late after `pickup_datetime` a pickup may be.",
     )
     stop_minutes = serializers.IntegerField(
         min_value=0, max_value=8 * 60, required=False, help_text="Loading or unloading time at each stop."
@@ -106,10 +106,10 @@ class OptimizeFleetSerializer(Serializer):
         unknown = [str(pk) for pk in value if pk not in found]
         if unknown:
             raise serializers.ValidationError(f"Unknown loads: {', '.join(unknown)}.")
-        open_ = [str(pk) for pk, status in found.items() if status != LoadStatus.PENDING]
+        open_ = [str(pk) for pk, status in found.items() if status != LoadStatus.CREATED]
         if open_:
             raise serializers.ValidationError(
-                f"Only PENDING loads can be planned; not: {', '.join(sorted(open_))}."
+                f"Only CREATED loads can be planned; not: {', '.join(sorted(open_))}."
             )
         return list(dict.fromkeys(value))
 

@@ -159,7 +159,7 @@ class FleetPlanViewSet(TmsReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         """Assigns each route's first load to its truck and driver through the load services (a
-        vehicle works one load at a time; later loads stay PENDING, marked PLANNED). Per-load
+        vehicle works one load at a time; later loads stay CREATED, marked PLANNED). Per-load
         failures are listed in `acceptance`; the others stand."""
         return self.run_action(AcceptFleetPlanSerializer, services.accept_fleet_plan)
 

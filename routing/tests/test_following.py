@@ -103,9 +103,9 @@ def drive(load, fixes: list[tuple[float, float, float, float | None]], start: da
 
 def due_two_hours_after(load, start: datetime) -> None:
     """Reschedules the load: picked up an hour before the fixes start, due two hours after."""
-    load.pickup_at = start - timedelta(hours=1)
-    load.delivery_at = start + timedelta(hours=2)
-    load.save(update_fields=["pickup_at", "delivery_at"])
+    load.pickup_datetime = start - timedelta(hours=1)
+    load.delivery_datetime = start + timedelta(hours=2)
+    load.save(update_fields=["pickup_datetime", "delivery_datetime"])
 
 
 def emitted(event_type: EventType) -> list[dict]:

@@ -139,7 +139,7 @@ def test_board_state_has_vehicles_loads_by_status_and_the_open_loads(staff_clien
     assert by_id[str(in_transit.vehicle_id)]["location"] == [-87.6298, 41.8781]
     assert by_id[str(parked.pk)]["location"] is None
     assert state["load_counts"] == {
-        "PENDING": 1,
+        "CREATED": 1,
         "ASSIGNED": 0,
         "PICKED_UP": 0,
         "IN_TRANSIT": 1,
@@ -150,7 +150,7 @@ def test_board_state_has_vehicles_loads_by_status_and_the_open_loads(staff_clien
     listed = {load["load_number"]: load for load in state["loads"]}
     assert set(listed) == {in_transit.load_number, pending.load_number}
     assert delivered.load_number not in listed
-    assert listed[in_transit.load_number]["vehicle"] == in_transit.vehicle.unit_number
+    assert listed[in_transit.load_number]["vehicle"] == in_transit.vehicle.vehicle_number
     assert listed[in_transit.load_number]["origin"] == "Chicago, IL"
     assert len(state["facilities"]) == 6
 

@@ -26,6 +26,7 @@ READ_ONLY_VEHICLE_FIELDS = {
     "status",
     "current_location",
     "location_updated_at",
+    "fuel_level",
     "distance_m",
     "created_at",
     "updated_at",
@@ -94,11 +95,11 @@ class TestResources:
         carrier = CarrierFactory()
         before = written()
         body = {
-            "carrier": str(carrier.pk),
-            "unit_number": "T-900",
+            "carrier_id": str(carrier.pk),
+            "vehicle_number": "T-900",
             "vehicle_type": "DRY_VAN",
-            "capacity_weight_kg": 20000,
-            "capacity_volume_m3": 80,
+            "capacity_weight": 20000,
+            "capacity_volume": 80,
             "vin": "1FUJGLDR5CLBP8834",
             "make": "Freightliner",
             "model": "Cascadia",

@@ -16,6 +16,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
+from tms.net import client_ip
+
 ADMIN, DISPATCHER, DRIVER, VIEWER = "ADMIN", "DISPATCHER", "DRIVER", "VIEWER"
 ROLES = (ADMIN, DISPATCHER, DRIVER, VIEWER)
 OPERATORS = {ADMIN, DISPATCHER}
@@ -131,6 +133,10 @@ class SettingsRateThrottle(SimpleRateThrottle):
 
     def wait(self) -> float:
         return self.retry_after_s
+
+    def get_ident(self, request) -> str:
+        # DRF's own believes any client's X-Forwarded-For.
+        return client_ip(request)
 
 
 class AnonThrottle(SettingsRateThrottle, AnonRateThrottle):

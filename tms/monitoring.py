@@ -27,6 +27,7 @@ from events.kafka import describe_topics
 from events.relay import backlog
 from fleet.relay import relay_backlog
 from tms.api import error_response
+from tms.net import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ def _allowed(request: HttpRequest) -> bool:
     if token and hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
         return True
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_ip(request))
     except ValueError:
         return False
     return address.is_loopback or any(address in network for network in settings.TMS_METRICS_ALLOWED_NETWORKS)

@@ -382,6 +382,10 @@ TMS_MAP_TILE_URL = env("TMS_MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{
 TMS_METRICS_TOKEN = env("TMS_METRICS_TOKEN")
 TMS_METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(net) for net in env_list("TMS_METRICS_ALLOWED_IPS")]
 
+# --- Client addresses (tms/net.py) -----------------------------------------------------------------
+# Reverse proxies whose X-Forwarded-For is believed (CIDRs). Empty: the socket peer is the client.
+TRUSTED_PROXIES = [ipaddress.ip_network(net, strict=False) for net in env_list("TMS_TRUSTED_PROXIES")]
+
 # --- Logging: one line per record, with the request's correlation id ---------------------------
 LOG_LEVEL = env("TMS_LOG_LEVEL", "INFO")
 LOGGING = {

@@ -276,7 +276,7 @@ REST_FRAMEWORK = {
         "osmand_address": env("TMS_THROTTLE_OSMAND_ADDRESS", "1200/minute"),  # per client address
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tms.parsers.JSONParser"],  # nesting depth bounded
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "tms.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

@@ -129,6 +129,7 @@ from rest_framework.authtoken.models import Token
 from events.handlers import entity_group, topic_group
 from events.taxonomy import TOPICS, EventType
 from loads.selectors import DriverScope, driver_may_see, read_driver_scope
+from tms import parsers
 from tms.api_defaults import DRIVER, OPERATORS, VIEWER, roles_of
 
 logger = logging.getLogger(__name__)
@@ -580,7 +581,7 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         if len(text) > self._max_message_bytes or len(text.encode()) > self._max_message_bytes:
             raise BadRequest("too_large", f"messages are limited to {self._max_message_bytes} bytes.")
         try:
-            request = json.loads(text)
+            request = parsers.loads(text)
         except ValueError as error:
             raise BadRequest("invalid_json", f"not JSON: {error}") from error
         if not isinstance(request, dict):

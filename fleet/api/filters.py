@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from fleet.models import Carrier, Vehicle, VehicleStatus, VehicleType
+from tms import parsers
 from tms.filters import MultipleChoiceFilter, NearbyFilterSet
 
 
@@ -51,7 +52,7 @@ class AreaField(forms.CharField):
 
     def _polygon(self, value: str):
         try:
-            geojson = json.loads(value)
+            geojson = parsers.loads(value)
         except ValueError as error:
             raise forms.ValidationError("within is not valid JSON.") from error
         if not isinstance(geojson, dict) or geojson.get("type") not in ("Polygon", "MultiPolygon"):

@@ -25,7 +25,8 @@ def login(client, **meta) -> int:
 
 def test_a_spoofed_forwarded_for_does_not_escape_the_login_throttle(anon_client, two_logins_a_minute):
     statuses = [
-        login(anon_client, REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}") for n in range(4)
+        login(anon_client, REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+        for n in range(4)
     ]
     assert statuses == [401, 401, 429, 429]
 

@@ -36,11 +36,22 @@ def roles_of(user) -> frozenset[str]:
     return cached
 
 
+TOKEN_MAX_LENGTH = 40  # DRF's keys: 40 hex characters
+
+
+def is_well_formed_token(key: str) -> bool:
+    """Worth looking up: printable ASCII that fits the column. A NUL byte made PostgreSQL refuse
+    the query (a 500 on /ws)."""
+    return 0 < len(key) <= TOKEN_MAX_LENGTH and key.isascii() and key.isprintable() and " " not in key
+
+
 class TokenAuthentication(authentication.TokenAuthentication):
     """DRF's token authentication, with the user's roles read in the same query (an array
     subquery) instead of a second one on every request."""
 
     def authenticate_credentials(self, key):
+        if not is_well_formed_token(key):
+            raise exceptions.AuthenticationFailed("Invalid token.")
         roles = Group.objects.filter(user=OuterRef("user_id"), name__in=ROLES).values("name")
         token = (
             Token.objects.select_related("user").annotate(roles=ArraySubquery(roles)).filter(key=key).first()

@@ -130,7 +130,7 @@ from events.handlers import entity_group, topic_group
 from events.taxonomy import TOPICS, EventType
 from loads.selectors import DriverScope, driver_may_see, read_driver_scope
 from tms import parsers
-from tms.api_defaults import DRIVER, OPERATORS, VIEWER, roles_of
+from tms.api_defaults import DRIVER, OPERATORS, VIEWER, is_well_formed_token, roles_of
 
 logger = logging.getLogger(__name__)
 
@@ -187,6 +187,8 @@ class Principal:
 
 def read_principal(token_key: str) -> Principal | None:
     """The token's user and what they may see; None for an unknown token or inactive user."""
+    if not is_well_formed_token(token_key):
+        return None
     token = Token.objects.select_related("user").filter(key=token_key).first()
     if token is None or not token.user.is_active:
         return None

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from drivers.models import MANUAL_DRIVER_STATUSES, Driver, DutyStatus
 from drivers.planning import Limit
-from tms.api import ModelSerializer, PointField
+from tms.api import BoundedDateTimeField, ModelSerializer, PointField
 from tms.models import MAX_CLOCK_SKEW
 
 # A violations window longer than this is a report, not a clock: FMCSA keeps logs for 6 months.
@@ -61,7 +61,7 @@ class DriverStatusInput(serializers.Serializer):
     status = serializers.ChoiceField(choices=sorted(MANUAL_DRIVER_STATUSES), required=False)
     duty_status = serializers.ChoiceField(choices=DutyStatus.choices, required=False)
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
-    at = serializers.DateTimeField(
+    at = BoundedDateTimeField(
         required=False,
         default=None,
         allow_null=True,
@@ -82,7 +82,7 @@ class DriverStatusInput(serializers.Serializer):
 class DriverLocationInput(serializers.Serializer):
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
-    recorded_at = serializers.DateTimeField(required=False, default=None, allow_null=True)
+    recorded_at = BoundedDateTimeField(required=False, default=None, allow_null=True)
 
     def validate_recorded_at(self, value):
         if value is not None and value > timezone.now() + MAX_CLOCK_SKEW:
@@ -90,7 +90,7 @@ class DriverLocationInput(serializers.Serializer):
         return value
 
 
-class _QueryDateTimeField(serializers.DateTimeField):
+class _QueryDateTimeField(BoundedDateTimeField):
     def to_internal_value(self, value):
         # An unencoded "+" in a query string arrives as a space: 10:00:00 02:00 means +02:00.
         if isinstance(value, str) and "T" in value and " " in value:

@@ -64,6 +64,8 @@ class AreaField(forms.CharField):
             )
         except (GDALException, GEOSException, ValueError, TypeError) as error:
             raise forms.ValidationError("within is not a valid GeoJSON polygon.") from error
+        if area.empty:  # GEOS has no extent for it
+            raise forms.ValidationError("within is an empty polygon.")
         min_lon, min_lat, max_lon, max_lat = area.extent
         if min_lon < -180 or max_lon > 180 or min_lat < -90 or max_lat > 90:
             raise forms.ValidationError(

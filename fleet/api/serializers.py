@@ -14,7 +14,7 @@ from rest_framework import serializers
 from fleet.ingest import GpsFix
 from fleet.models import MANUAL_VEHICLE_STATUSES, Carrier, Vehicle
 from fleet.selectors import BUCKETS
-from tms.api import ModelSerializer, PointField
+from tms.api import BoundedDateTimeField, ModelSerializer, PointField
 from tms.models import MAX_CLOCK_SKEW
 
 # Optional measurements: (lowest, highest) accepted.
@@ -118,7 +118,7 @@ class LocationInput(serializers.Serializer):
 
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
-    recorded_at = serializers.DateTimeField(
+    recorded_at = BoundedDateTimeField(
         required=False, default=None, allow_null=True, help_text="When the fix was taken; default: now."
     )
     speed_kmh = _measurement("speed_kmh", "Speed, km/h.")
@@ -165,8 +165,8 @@ class BatchResult(serializers.Serializer):
 
 
 class TrackingQuery(serializers.Serializer):
-    start = serializers.DateTimeField(required=False, help_text="Default: `end` minus 24 hours.")
-    end = serializers.DateTimeField(required=False, help_text="Default: now.")
+    start = BoundedDateTimeField(required=False, help_text="Default: `end` minus 24 hours.")
+    end = BoundedDateTimeField(required=False, help_text="Default: now.")
     bucket = serializers.ChoiceField(
         choices=list(BUCKETS), required=False, help_text="Aggregate into buckets of this size."
     )

@@ -15,6 +15,7 @@ from fleet.ingest import GpsFix
 from fleet.models import MANUAL_VEHICLE_STATUSES, Carrier, Vehicle
 from fleet.selectors import BUCKETS
 from tms.api import BoundedDateTimeField, ModelSerializer, PointField
+from tms.api_defaults import is_operator
 from tms.models import MAX_CLOCK_SKEW
 
 # Optional measurements: (lowest, highest) accepted.
@@ -90,11 +91,22 @@ class VehicleSerializer(ModelSerializer):
             "odometer_km": {"min_value": 0},
             "engine_hours": {"min_value": 0},
             "fuel_consumption_l_per_100km": {"min_value": 1},
+            "tracker_device_id": {
+                "help_text": "The id the vehicle's OsmAnd tracker reports with: its credential. "
+                "Sent to ADMIN and DISPATCHER only."
+            },
         }
 
     def get_distance_m(self, vehicle) -> float | None:
         distance = getattr(vehicle, "distance", None)
         return round(distance.m, 1) if distance is not None else None
+
+    def to_representation(self, vehicle):
+        data = super().to_representation(vehicle)
+        if not is_operator(getattr(self.context.get("request"), "user", None)):
+            # The OsmAnd device id moves the vehicle: only those who manage trackers see it.
+            del data["tracker_device_id"]
+        return data
 
     def validate_tracker_device_id(self, value: str | None) -> str | None:
         return value or None  # blank is "no tracker": the column is unique but nullable

@@ -12,8 +12,8 @@ import signal
 import pytest
 
 from fleet.models import Carrier
-from tms.tests.test_api_conventions import assert_envelope
 from tms.tests.served import free_port, served
+from tms.tests.test_api_conventions import assert_envelope
 from tms.tests.test_topology_e2e import PrivateRedis
 
 pytestmark = pytest.mark.django_db

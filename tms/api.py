@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, models
@@ -18,7 +19,7 @@ from django.template.loader import render_to_string
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.views import APIView, set_rollback
@@ -27,7 +28,7 @@ from rest_framework_gis.fields import GeometryField
 from tms.api_defaults import OPERATORS, VIEWER, AuthThrottle, roles_of
 from tms.context import current_correlation_id
 from tms.exceptions import DomainError
-from tms.services import api_token_for
+from tms.services import api_token_for, issue_ws_ticket
 
 logger = logging.getLogger(__name__)
 
@@ -365,3 +366,28 @@ class ObtainTokenView(APIView):
             raise
         user = serializer.validated_data["user"]
         return Response({"token": api_token_for(user=user).key, "roles": sorted(roles_of(user))})
+
+
+class WebSocketTicketView(APIView):
+    """A single-use ticket for `/ws?ticket=...` (tms/ws.py), for clients that cannot send the
+    Authorization header on a WebSocket (browsers): the API token never goes in a URL."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "WebSocketTicket",
+            {
+                "ticket": serializers.CharField(help_text="Open /ws?ticket=TICKET with it, once."),
+                "expires_in_s": serializers.IntegerField(help_text="It must be used within this."),
+            },
+        ),
+        tags=["auth"],
+        summary="A single-use ticket for the /ws live stream",
+    )
+    def post(self, request):
+        ticket = issue_ws_ticket(user=request.user)
+        response = Response({"ticket": ticket, "expires_in_s": settings.TMS_WS_TICKET_TTL_S})
+        response["Cache-Control"] = "no-store"
+        return response

@@ -224,6 +224,7 @@ TMS_WS_LOCATION_MAX_PER_S = float(env("TMS_WS_LOCATION_MAX_PER_S", "1"))  # per 
 TMS_WS_SEND_QUEUE_SIZE = env_int("TMS_WS_SEND_QUEUE_SIZE", 256)  # messages waiting per connection
 TMS_WS_MAX_MESSAGE_BYTES = env_int("TMS_WS_MAX_MESSAGE_BYTES", 16384)  # largest client message
 TMS_WS_DRIVER_SCOPE_REFRESH_S = float(env("TMS_WS_DRIVER_SCOPE_REFRESH_S", "60"))
+TMS_WS_TICKET_TTL_S = env_int("TMS_WS_TICKET_TTL_S", 30)  # a /ws ticket is redeemable this long, once
 
 # --- Events: outbox relay ------------------------------------------------------------------------
 EVENTS_RELAY_ON_COMMIT = env_bool("EVENTS_RELAY_ON_COMMIT", True)

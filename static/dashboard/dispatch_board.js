@@ -54,7 +54,7 @@
       fillOpacity: 0.08,
     }).addTo(facilityLayer);
     L.circleMarker(latLng, { radius: 3, color: "#555", weight: 1, fillOpacity: 0.6 })
-      .bindTooltip(`${facility.name} (${facility.city}, ${facility.state})`)
+      .bindTooltip(el("span", `${facility.name} (${facility.city}, ${facility.state})`))
       .addTo(facilityLayer);
   }
 
@@ -74,13 +74,13 @@
     const colour = VEHICLE_COLOURS[data.status] || "#333";
     if (!entry.marker) {
       entry.marker = L.circleMarker(latLng, { radius: 6, weight: 2, color: "#fff", fillColor: colour, fillOpacity: 0.95 })
-        .bindTooltip("", { className: "vehicle-label" })
+        .bindTooltip(el("span"), { className: "vehicle-label" })
         .addTo(map);
     } else {
       entry.marker.setLatLng(latLng);
       entry.marker.setStyle({ fillColor: colour });
     }
-    entry.marker.setTooltipContent(vehicleTooltip(data));
+    entry.marker.getTooltip().getContent().textContent = vehicleTooltip(data); // text, never HTML
   }
 
   function vehicle(id) {

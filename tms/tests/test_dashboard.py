@@ -198,3 +198,26 @@ def test_static_finders_and_collectstatic_find_leaflet():
     call_command("collectstatic", "--dry-run", "--noinput", "-v", "2", stdout=out)
     assert "node_modules/leaflet/dist/leaflet.js'" in out.getvalue()
     assert "static/dashboard/dispatch_board.js'" in out.getvalue()
+
+
+def test_hostile_names_reach_the_board_and_the_admin_only_escaped(staff_client):
+    """The browser test (test_board_browser) shows the script renders them as text; here the HTML
+    itself never carries them as markup."""
+    from loads.tests.factories import FacilityFactory
+
+    hostile = '<img src=x onerror="window.__pwned=1">'
+    facility = FacilityFactory(name=hostile)
+    VehicleFactory(unit_number="<b>T-1</b>")
+    staff_client.user.is_superuser = True
+    staff_client.user.save()
+    pages = [
+        staff_client.get(BOARD),
+        staff_client.get("/admin/loads/facility/"),
+        staff_client.get(f"/admin/loads/facility/{facility.pk}/change/"),
+        staff_client.get("/admin/fleet/vehicle/"),
+    ]
+    assert [page.status_code for page in pages] == [200, 200, 200, 200]
+    for page in pages:
+        assert "<img src=x" not in page.text
+        assert "<b>T-1</b>" not in page.text
+    assert embedded(pages[0], "board-state")["facilities"][0]["name"] == hostile

@@ -94,17 +94,17 @@ def fixtures() -> dict:
     consignee = Facility.objects.filter(name="Bench Consignee").first() or FacilityFactory(
         name="Bench Consignee", city="Memphis", location=Point(-90.049, 35.1495, srid=4326)
     )
-    while Load.objects.filter(carrier=carrier, status=LoadStatus.PENDING).count() < READ_LOADS:
+    while Load.objects.filter(carrier=carrier, status=LoadStatus.CREATED).count() < READ_LOADS:
         LoadFactory(shipper=shipper, consignee=consignee, carrier=carrier)
     read_ids = [
         str(pk) for pk in Load.objects.filter(carrier=carrier).values_list("pk", flat=True)[:READ_LOADS]
     ]
 
-    while Vehicle.objects.filter(unit_number__startswith="BV").count() < 1000:
-        n = Vehicle.objects.filter(unit_number__startswith="BV").count()
+    while Vehicle.objects.filter(vehicle_number__startswith="BV").count() < 1000:
+        n = Vehicle.objects.filter(vehicle_number__startswith="BV").count()
         VehicleFactory(
             carrier=carrier,
-            unit_number=f"BV{n:05d}",
+            vehicle_number=f"BV{n:05d}",
             vin=f"BENCHVIN{n:09d}",
             current_location=Point(-97 + (n % 40) * 0.3, 37 + (n // 40) * 0.3, srid=4326),
         )
@@ -116,22 +116,22 @@ def fixtures() -> dict:
         cancel_load(load, by=None, reason="bench run ended before its cancel")
     assignable = Load.objects.filter(
         carrier=None,
-        status=LoadStatus.PENDING,
+        status=LoadStatus.CREATED,
         shipper=shipper,
-        delivery_at__lt=timezone.now() + LICENCE_MARGIN,
+        delivery_datetime__lt=timezone.now() + LICENCE_MARGIN,
     )
     free = list(assignable.values_list("pk", flat=True))
     while len(free) < ASSIGN_LOADS:
         free.append(LoadFactory(shipper=shipper, consignee=consignee).pk)
     vehicles = list(
         Vehicle.objects.filter(carrier=pairs_carrier, status="AVAILABLE")
-        .order_by("unit_number")
+        .order_by("vehicle_number")
         .values_list("pk", flat=True)
     )
     while len(vehicles) < ASSIGN_CREWS:
         n = Vehicle.objects.filter(carrier=pairs_carrier).count()
         vehicles.append(
-            VehicleFactory(carrier=pairs_carrier, unit_number=f"BP{n:05d}", vin=f"BENCHPAIR{n:08d}").pk
+            VehicleFactory(carrier=pairs_carrier, vehicle_number=f"BP{n:05d}", vin=f"BENCHPAIR{n:08d}").pk
         )
     drivers = list(
         Driver.objects.filter(carrier=pairs_carrier, status="AVAILABLE").values_list("pk", flat=True)
@@ -245,7 +245,7 @@ end
 """,
     "list_50": """
 function request()
-  return wrk.format("GET", "/api/loads/?status=PENDING&carrier=%(carrier)s&page_size=50", auth())
+  return wrk.format("GET", "/api/loads/?status=CREATED&carrier_id=%(carrier)s&page_size=50", auth())
 end
 """,
     "near": """
@@ -254,9 +254,9 @@ function request()
 end
 """,
     "create": """
-local body = '{"shipper": "%(shipper)s", "consignee": "%(consignee)s", '
-  .. '"pickup_at": "%(pickup_at)s", "delivery_at": "%(delivery_at)s", '
-  .. '"weight_kg": "15000", "volume_m3": "70", "rate": "2500.00"}'
+local body = '{"shipper_id": "%(shipper)s", "consignee_id": "%(consignee)s", '
+  .. '"pickup_datetime": "%(pickup_datetime)s", "delivery_datetime": "%(delivery_datetime)s", '
+  .. '"weight": "15000", "volume": "70", "rate": "2500.00"}'
 function request()
   return wrk.format("POST", "/api/loads/", auth(), body)
 end
@@ -281,7 +281,7 @@ function request()
   end
   cancel_next = true
   return wrk.format("POST", "/api/loads/" .. load .. "/assign/", auth(),
-    '{"vehicle": "' .. crew[1] .. '", "driver": "' .. crew[2] .. '"}')
+    '{"vehicle_id": "' .. crew[1] .. '", "driver_id": "' .. crew[2] .. '"}')
 end
 """,
     "hello": """
@@ -305,8 +305,8 @@ def run_wrk(port: int, scenario: str, connections: int, seconds: int, data: dict
         "shipper": data["shipper"],
         "consignee": data["consignee"],
         # Within the drivers' licences, so created loads may be assigned by a later run.
-        "pickup_at": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "delivery_at": (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "pickup_datetime": (now + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "delivery_datetime": (now + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "free_loads": "",
         "crews": lua_list(data["crews"]),
     }

@@ -63,22 +63,20 @@ def build_world(rng: random.Random) -> tuple[list, list]:
     for index in range(TRUCKS):
         carrier = carriers[index % len(carriers)]
         position = somewhere(rng)
-        truck = VehicleFactory(
-            carrier=carrier, current_location=position, capacity_weight_kg=Decimal("20000")
-        )
+        truck = VehicleFactory(carrier=carrier, current_location=position, capacity_weight=Decimal("20000"))
         DriverFactory(carrier=carrier, current_location=position)
         trucks.append(truck.pk)
     now = timezone.now()
     for _ in range(LOADS):
         a, b = somewhere(rng), somewhere(rng)
         drive_h = fleet._drive_s(road_distance_m(a, b)) / 3600
-        pickup_at = now + rng.uniform(2, 40) * HOUR
+        pickup_datetime = now + rng.uniform(2, 40) * HOUR
         load = LoadFactory(
             shipper=FacilityFactory(location=a),
             consignee=FacilityFactory(location=b),
-            pickup_at=pickup_at,
-            delivery_at=pickup_at + (drive_h * 2 + 12) * HOUR,
-            weight_kg=Decimal(rng.randrange(5_000, 20_000, 500)),
+            pickup_datetime=pickup_datetime,
+            delivery_datetime=pickup_datetime + (drive_h * 2 + 12) * HOUR,
+            weight=Decimal(rng.randrange(5_000, 20_000, 500)),
         )
         loads.append(load.pk)
     return trucks, loads

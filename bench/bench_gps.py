@@ -150,14 +150,14 @@ def fleet(count: int) -> list[uuid.UUID]:
     Vehicle.objects.bulk_create(
         Vehicle(
             carrier=carrier,
-            unit_number=f"GPS{n:05d}",
+            vehicle_number=f"GPS{n:05d}",
             vin=f"1BENCHGPS{n:08d}",
             make="Freightliner",
             model="Cascadia",
             year=2023,
             vehicle_type="DRY_VAN",
-            capacity_weight_kg=20000,
-            capacity_volume_m3=90,
+            capacity_weight=20000,
+            capacity_volume=90,
             current_location=Point(rng.uniform(-120, -75), rng.uniform(30, 48), srid=4326),
         )
         for n in range(have, count)
@@ -167,7 +167,9 @@ def fleet(count: int) -> list[uuid.UUID]:
     user.groups.add(group)
     global TOKEN
     TOKEN = Token.objects.get_or_create(user=user)[0].key
-    return list(Vehicle.objects.filter(carrier=carrier).order_by("unit_number").values_list("pk", flat=True))
+    return list(
+        Vehicle.objects.filter(carrier=carrier).order_by("vehicle_number").values_list("pk", flat=True)
+    )
 
 
 def fixes_for(vehicles: list[uuid.UUID], batch: int, base: datetime.datetime):
@@ -202,9 +204,9 @@ def body_for(fixes) -> bytes:
                     "longitude": fix.longitude,
                     "latitude": fix.latitude,
                     "recorded_at": fix.recorded_at.isoformat(),
-                    "speed_kmh": fix.speed_kmh,
+                    "speed": fix.speed_kmh,
                     "heading": fix.heading,
-                    "accuracy_m": fix.accuracy_m,
+                    "accuracy": fix.accuracy_m,
                 }
                 for fix in fixes
             ]

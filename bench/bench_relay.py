@@ -181,7 +181,7 @@ def bench_emit_overhead() -> None:
         )
         for name, lon, lat in (("Chicago", -87.6298, 41.8781), ("Indianapolis", -86.1581, 39.7684))
     )
-    pickup_at = timezone.now() + timedelta(days=1)
+    pickup_datetime = timezone.now() + timedelta(days=1)
     loads: list = []
 
     def write() -> float:
@@ -190,10 +190,10 @@ def bench_emit_overhead() -> None:
             by=None,
             shipper=shipper,
             consignee=consignee,
-            pickup_at=pickup_at,
-            delivery_at=pickup_at + timedelta(days=1),
-            weight_kg=Decimal("12000"),
-            volume_m3=Decimal("60"),
+            pickup_datetime=pickup_datetime,
+            delivery_datetime=pickup_datetime + timedelta(days=1),
+            weight=Decimal("12000"),
+            volume=Decimal("60"),
             rate=Decimal("1850.00"),
         )
         elapsed = time.perf_counter() - started

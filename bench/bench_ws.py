@@ -412,20 +412,20 @@ def bench_vehicles(count: int) -> list:
     carrier = Carrier.objects.filter(dot_number="BENCHWS").first() or services.create_carrier(
         by=None, name="Bench WS Freight", dot_number="BENCHWS"
     )
-    have = list(Vehicle.objects.filter(carrier=carrier).order_by("unit_number"))
+    have = list(Vehicle.objects.filter(carrier=carrier).order_by("vehicle_number"))
     for number in range(len(have), count):
         have.append(
             services.create_vehicle(
                 by=None,
                 carrier=carrier,
-                unit_number=f"WSB{number:05d}",
+                vehicle_number=f"WSB{number:05d}",
                 vin=f"WSBENCH{number:010d}",
                 make="Freightliner",
                 model="Cascadia",
                 year=2024,
                 vehicle_type="DRY_VAN",
-                capacity_weight_kg=Decimal("20000"),
-                capacity_volume_m3=Decimal("95"),
+                capacity_weight=Decimal("20000"),
+                capacity_volume=Decimal("95"),
             )
         )
     return have[:count]

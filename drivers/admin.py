@@ -14,7 +14,7 @@ from tms.api_defaults import DRIVER
 
 class DriverInline(ReadOnlyInline):
     model = Driver
-    fields = ["employee_number", "first_name", "last_name", "status", "license_class", "license_expiry"]
+    fields = ["employee_number", "name", "status", "is_active", "license_class", "license_expiry"]
 
 
 # fleet does not import drivers (dependency direction), so the carrier page gets its drivers here.
@@ -49,11 +49,11 @@ class LicenseExpiredFilter(admin.SimpleListFilter):
 class DriverAdmin(ServiceModelAdmin):
     form = DriverForm
     list_display = [
-        "full_name",
+        "name",
         "employee_number",
         "carrier",
         "status",
-        "duty_status",
+        "is_active",
         "hours_remaining",
         "license_class",
         "license_state",
@@ -61,17 +61,17 @@ class DriverAdmin(ServiceModelAdmin):
         "licence_valid",
         "user",
     ]
-    list_filter = ["status", "duty_status", LicenseExpiredFilter, "license_class", "carrier", "license_state"]
-    search_fields = ["employee_number", "first_name", "last_name", "license_number", "email", "phone"]
+    list_filter = ["status", "is_active", LicenseExpiredFilter, "license_class", "carrier", "license_state"]
+    search_fields = ["employee_number", "name", "license_number", "email", "phone"]
     list_select_related = ["carrier", "user"]
     autocomplete_fields = ["carrier"]
-    readonly_fields = ["status", "duty_status", "hours_remaining", "location_updated_at", *RECORD_FIELDS]
+    readonly_fields = ["status", "hours_remaining", "location_updated_at", *RECORD_FIELDS]
     fieldsets = [
-        (None, {"fields": ["employee_number", "first_name", "last_name", "carrier", "user"]}),
+        (None, {"fields": ["employee_number", "name", "carrier", "user", "is_active"]}),
         ("Contact", {"fields": ["phone", "email"]}),
         ("Licence", {"fields": ["license_number", "license_state", "license_class", "license_expiry"]}),
         ("Hours of service", {"fields": ["hos_cycle", "short_haul_exception", "home_terminal_timezone"]}),
-        ("Status", {"fields": ["status", "duty_status", "hours_remaining"]}),
+        ("Status", {"fields": ["status", "hours_remaining"]}),
         ("Position", {"fields": ["current_location", "location_updated_at"]}),
         ("Record", {"fields": RECORD_FIELDS, "classes": ["collapse"]}),
     ]
@@ -80,10 +80,6 @@ class DriverAdmin(ServiceModelAdmin):
     update_service = services.update_driver
     delete_service = services.delete_driver
     location_service = services.update_driver_location
-
-    @admin.display(description="name", ordering="last_name")
-    def full_name(self, driver: Driver) -> str:
-        return driver.full_name
 
     @admin.display(description="licence valid", boolean=True)
     def licence_valid(self, driver: Driver) -> bool:

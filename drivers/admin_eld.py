@@ -186,7 +186,7 @@ def driver_log_view(request: HttpRequest, driver_id: UUID, day: str | None = Non
     report = hos_report(driver, at=clock_at, start=range_start, end=clock_at)
     context = {
         **admin.site.each_context(request),
-        "title": f"ELD log: {driver.full_name}",
+        "title": f"ELD log: {driver.name}",
         "opts": Driver._meta,
         "driver": driver,
         "zone": driver.home_terminal_timezone,

@@ -11,24 +11,19 @@ from tms.models import BaseEntity, choices_constraint
 
 
 class DriverStatus(models.TextChoices):
-    """Dispatch availability: follows the driver's load."""
+    """The seed's DriverStatus: the driver's current hours-of-service duty status, with AVAILABLE
+    for on duty, not driving and ready for dispatch.
+
+    For the hours-of-service engine and the ELD log AVAILABLE is on-duty-not-driving time: the log
+    keeps the four duty statuses of 49 CFR 395.8 (DutyStatus). Whether the driver is on a load is
+    read from loads, and employment from `Driver.is_active`; neither is a status.
+    """
 
     AVAILABLE = "AVAILABLE"
-    ASSIGNED = "ASSIGNED"
-    IN_TRANSIT = "IN_TRANSIT"
+    DRIVING = "DRIVING"
+    ON_DUTY = "ON_DUTY"
     OFF_DUTY = "OFF_DUTY"
-    INACTIVE = "INACTIVE"
-
-
-# The driver's dispatch status machine. ASSIGNED and IN_TRANSIT follow the load.
-DRIVER_TRANSITIONS: dict[str, set[str]] = {
-    DriverStatus.AVAILABLE: {DriverStatus.ASSIGNED, DriverStatus.OFF_DUTY, DriverStatus.INACTIVE},
-    DriverStatus.ASSIGNED: {DriverStatus.IN_TRANSIT, DriverStatus.AVAILABLE},
-    DriverStatus.IN_TRANSIT: {DriverStatus.AVAILABLE},
-    DriverStatus.OFF_DUTY: {DriverStatus.AVAILABLE, DriverStatus.INACTIVE},
-    DriverStatus.INACTIVE: {DriverStatus.AVAILABLE, DriverStatus.OFF_DUTY},
-}
-MANUAL_DRIVER_STATUSES = {DriverStatus.AVAILABLE, DriverStatus.OFF_DUTY, DriverStatus.INACTIVE}
+    SLEEPER_BERTH = "SLEEPER_BERTH"
 
 
 class DutyStatus(models.TextChoices):
@@ -38,6 +33,11 @@ class DutyStatus(models.TextChoices):
     SLEEPER_BERTH = "SLEEPER_BERTH"
     DRIVING = "DRIVING"
     ON_DUTY = "ON_DUTY"
+
+
+def duty_status_of(status: str) -> str:
+    """The ELD duty status (DutyStatus) a driver status is logged as: AVAILABLE is on duty."""
+    return DutyStatus.ON_DUTY if status == DriverStatus.AVAILABLE else status
 
 
 class HosCycle(models.TextChoices):
@@ -126,21 +126,27 @@ class Driver(BaseEntity):
         help_text="The login a driver uses to read their loads and report status.",
     )
     employee_number = models.CharField(max_length=32, unique=True)
-    first_name = models.CharField(max_length=64)
-    last_name = models.CharField(max_length=64)
+    name = models.CharField(max_length=128, help_text="Full name, as on the licence.")
     phone = models.CharField(max_length=32, blank=True)
     email = models.EmailField(blank=True)
     license_number = models.CharField(max_length=32)
     license_state = models.CharField(max_length=2, choices=[(s, s) for s in US_STATES])
     license_class = models.CharField(max_length=1, choices=LicenseClass.choices, default=LicenseClass.A)
     license_expiry = models.DateField()
-    status = models.CharField(max_length=16, choices=DriverStatus.choices, default=DriverStatus.AVAILABLE)
-    duty_status = models.CharField(max_length=16, choices=DutyStatus.choices, default=DutyStatus.OFF_DUTY)
+    status = models.CharField(
+        max_length=16,
+        choices=DriverStatus.choices,
+        default=DriverStatus.OFF_DUTY,
+        help_text="Current duty status (AVAILABLE: on duty, not driving, ready for dispatch).",
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="Employed and dispatchable; an inactive driver cannot be assigned loads."
+    )
     hours_remaining = models.DecimalField(
         max_digits=4,
         decimal_places=2,
         default=11,
-        help_text="Driving hours left under hours-of-service rules, as of the last duty change.",
+        help_text="Driving hours left under hours-of-service rules, as of the last status change.",
     )
     current_location = models.PointField(geography=True, null=True, blank=True)
     location_updated_at = models.DateTimeField(null=True, blank=True)
@@ -163,11 +169,10 @@ class Driver(BaseEntity):
 
     class Meta:
         db_table = "drivers"
-        ordering = ["last_name", "first_name"]
+        ordering = ["name"]
         indexes = [models.Index(fields=["carrier", "status"])]
         constraints = [
             choices_constraint("status", DriverStatus, "drivers"),
-            choices_constraint("duty_status", DutyStatus, "drivers"),
             choices_constraint("license_class", LicenseClass, "drivers"),
             choices_constraint("hos_cycle", HosCycle, "drivers"),
             models.UniqueConstraint(
@@ -180,11 +185,7 @@ class Driver(BaseEntity):
         ]
 
     def __str__(self) -> str:
-        return self.full_name
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}"
+        return self.name
 
 
 class DutyStatusRecord(models.Model):

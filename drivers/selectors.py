@@ -18,12 +18,13 @@ from datetime import datetime, timedelta
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q
+from django.db.models import F, FilteredRelation, Q, QuerySet
 from django.utils import timezone
 
 from drivers import hos
 from drivers.models import Driver, DutyStatusRecord
 from drivers.planning import DrivingPlan, plan_driving
+from fleet.rules import ACTIVE_LOAD_STATUS_VALUES
 
 # Enough history for every rule at an instant: the 8-day cycle, plus a 34-hour restart that began
 # before it (a restart is what lets older on-duty time stop counting).
@@ -36,6 +37,32 @@ def rule_set(driver: Driver) -> hos.RuleSet:
 
 def home_zone(driver: Driver) -> ZoneInfo:
     return ZoneInfo(driver.home_terminal_timezone)
+
+
+# --- Dispatch ------------------------------------------------------------------------------------
+
+
+def with_current_load(queryset: QuerySet[Driver]) -> QuerySet[Driver]:
+    """Drivers annotated with `current_load_id`: their active load (a driver has at most one,
+    loads_one_active_per_driver), or None. One LEFT JOIN, no query per driver."""
+    return queryset.annotate(
+        active_load=FilteredRelation("loads", condition=Q(loads__status__in=ACTIVE_LOAD_STATUS_VALUES)),
+        current_load_id=F("active_load__id"),
+    )
+
+
+def current_load_id(driver: Driver) -> UUID | None:
+    """The driver's active load: the annotation of with_current_load, else one query."""
+    if hasattr(driver, "current_load_id"):
+        return driver.current_load_id
+    return driver.loads.filter(status__in=ACTIVE_LOAD_STATUS_VALUES).values_list("pk", flat=True).first()
+
+
+def dispatchable(queryset: QuerySet[Driver]) -> QuerySet[Driver]:
+    """Drivers who may be given a load: employed (`is_active`) and on no active load. Their duty
+    status does not matter here (a driver off duty now may pick up tomorrow); hours of service
+    and licence are checked against the load itself."""
+    return queryset.filter(is_active=True).exclude(loads__status__in=ACTIVE_LOAD_STATUS_VALUES)
 
 
 # --- Records -------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from contextlib import nullcontext
 from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
-from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -13,21 +12,16 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
 from drivers import hos, planning, selectors
-from drivers.models import (
-    DRIVER_TRANSITIONS,
-    MANUAL_DRIVER_STATUSES,
-    Driver,
-    DutyStatusRecord,
-    HosViolation,
-)
+from drivers.models import Driver, DutyStatusRecord, HosViolation, duty_status_of
 from events import audit
 from events.models import AuditAction
 from events.outbox import emit
 from events.taxonomy import EventType
 from fleet.rules import check_keeps_carrier_on_load
 from fleet.services import move_current_location
-from tms.exceptions import BusinessRuleViolation, InvalidTransition
-from tms.models import MAX_CLOCK_SKEW, check_transition
+from tms.exceptions import BusinessRuleViolation
+from tms.models import MAX_CLOCK_SKEW
+from tms.times import rfc3339
 
 
 def create_driver(*, by: User | None, **fields: Any) -> Driver:
@@ -55,49 +49,6 @@ def _event_data(driver: Driver, **data: Any) -> dict[str, Any]:
     return {"driver_id": driver.pk, "carrier_id": driver.carrier_id, **data}
 
 
-def _record_transition(
-    driver: Driver,
-    previous: dict[str, str],
-    changed: dict[str, Any],
-    *,
-    by: User | None,
-    reason: str,
-    load_id: UUID | None = None,
-) -> None:
-    """The audit row and DRIVER_STATUS_CHANGED of a change of status or duty status (driver saved)."""
-    audit.record(
-        instance=driver, action=AuditAction.TRANSITION, changed_data={**changed, "reason": reason}, by=by
-    )
-    data = _event_data(
-        driver,
-        previous_status=previous["status"],
-        status=driver.status,
-        previous_duty_status=previous["duty_status"],
-        duty_status=driver.duty_status,
-        hours_remaining=driver.hours_remaining,
-        reason=reason,
-        load_id=load_id,
-    )
-    emit(EventType.DRIVER_STATUS_CHANGED, subject=driver.pk, data=data)
-
-
-def change_driver_status(
-    driver: Driver, *, status: str, by: User | None, reason: str = "", load_id: UUID | None = None
-) -> Driver:
-    """Moves a driver, already locked by the caller, along the dispatch status machine (409 for a
-    move it does not allow)."""
-    if driver.status == status:
-        return driver
-    check_transition(DRIVER_TRANSITIONS, driver.status, status, entity="driver")
-    previous = {"status": driver.status, "duty_status": driver.duty_status}
-    driver.status = status
-    driver.save(update_fields=["status", "updated_at"])
-    _record_transition(
-        driver, previous, {"status": [previous["status"], status]}, by=by, reason=reason, load_id=load_id
-    )
-    return driver
-
-
 def _timeseries_atomic():
     """The duty-status log's own transaction when it lives in another database (nested inside the
     main one, so it commits just before it); nothing extra when it shares the default database."""
@@ -110,21 +61,20 @@ def report_driver_status(
     driver: Driver,
     *,
     by: User | None,
-    status: str | None = None,
-    duty_status: str | None = None,
+    status: str,
     reason: str = "",
     at: datetime | None = None,
 ) -> Driver:
-    """A driver (or dispatcher) reports a duty-status change and/or availability.
+    """A driver (or dispatcher) reports the driver's status as of `at` (default now): DRIVING,
+    ON_DUTY, OFF_DUTY, SLEEPER_BERTH, or AVAILABLE (on duty, not driving, ready for dispatch).
 
-    Availability set by hand is AVAILABLE, OFF_DUTY or INACTIVE; ASSIGNED and IN_TRANSIT follow
-    loads, so a driver on a load cannot set it here.
-
-    A duty-status change is appended to the driver's log as of `at` (default now): the open
-    record closes there and the new one opens. The log is append-only, so `at` must be after
-    the open record's start (422), and no more than 5 minutes ahead of the clock (400). The
-    cached `hours_remaining` is recomputed from the log, and each violation of 49 CFR 395 seen
-    for the first time emits DRIVER_HOS_VIOLATION, once.
+    The status is the driver's hours-of-service duty status, so a change of duty status is
+    appended to the driver's ELD log (AVAILABLE is logged as ON_DUTY; between AVAILABLE and
+    ON_DUTY the log does not change): the open record closes at `at` and the new one opens. The
+    log is append-only, so `at` must be after the open record's start (422), and no more than 5
+    minutes ahead of the clock (400). The cached `hours_remaining` is recomputed from the log, and
+    each violation of 49 CFR 395 seen for the first time emits DRIVER_HOS_VIOLATION, once. Loads
+    never change the status: whether the driver is on a load is read from the loads.
     """
     now = timezone.now()
     at = now if at is None else at
@@ -132,32 +82,34 @@ def report_driver_status(
         raise ValidationError({"at": [f"at is more than {MAX_CLOCK_SKEW} in the future."]})
     with _timeseries_atomic():
         locked = Driver.objects.select_for_update().get(pk=driver.pk)
-        previous = {"status": locked.status, "duty_status": locked.duty_status}
-        changed: dict[str, Any] = {}
-        if status is not None and status != locked.status:
-            if status not in MANUAL_DRIVER_STATUSES:
-                raise InvalidTransition(
-                    f"{status} follows the driver's load; it cannot be set by hand.",
-                    details={"allowed": sorted(MANUAL_DRIVER_STATUSES)},
-                )
-            check_transition(DRIVER_TRANSITIONS, locked.status, status, entity="driver")
-            changed["status"] = [locked.status, status]
-            locked.status = status
-        if duty_status is not None and duty_status != locked.duty_status:
-            _append_duty_record(locked, duty_status, at=at, by=by, note=reason)
-            changed["duty_status"] = [locked.duty_status, duty_status]
-            locked.duty_status = duty_status
-        if not changed:
+        previous = locked.status
+        if status == previous:
             return locked
+        changed: dict[str, Any] = {"status": [previous, status], "at": rfc3339(at)}
+        if duty_status_of(status) != duty_status_of(previous):
+            _append_duty_record(locked, duty_status_of(status), at=at, by=by, note=reason)
+        locked.status = status
         violations, plan = _violations_and_plan(locked, at=at, now=now)
         hours_remaining = _as_hours_remaining(plan.driving)
         if hours_remaining != locked.hours_remaining:
             changed["hours_remaining"] = [float(locked.hours_remaining), float(hours_remaining)]
             locked.hours_remaining = hours_remaining
-        locked.save(update_fields=["status", "duty_status", "hours_remaining", "updated_at"])
-        if "duty_status" in changed:
-            changed["at"] = at.isoformat()
-        _record_transition(locked, previous, changed, by=by, reason=reason)
+        locked.save(update_fields=["status", "hours_remaining", "updated_at"])
+        audit.record(
+            instance=locked,
+            action=AuditAction.TRANSITION,
+            changed_data={**changed, "reason": reason},
+            by=by,
+        )
+        data = _event_data(
+            locked,
+            previous_status=previous,
+            status=status,
+            at=at,
+            reason=reason,
+            hours_remaining=locked.hours_remaining,
+        )
+        emit(EventType.DRIVER_STATUS_CHANGED, subject=locked.pk, data=data)
         _record_violations(locked, violations, by=by)
     return locked
 
@@ -169,8 +121,8 @@ def _append_duty_record(
     latest = DutyStatusRecord.objects.filter(driver_id=driver.pk).order_by("-started_at").first()
     if latest is not None and (at <= latest.started_at or (latest.ended_at and at < latest.ended_at)):
         raise BusinessRuleViolation(
-            f"The duty-status log is append-only: {at.isoformat()} is not after the current "
-            f"{latest.status} record, which started {latest.started_at.isoformat()}.",
+            f"The duty-status log is append-only: {rfc3339(at)} is not after the current "
+            f"{latest.status} record, which started {rfc3339(latest.started_at)}.",
             details={"at": at, "open_record_started_at": latest.started_at, "open_status": latest.status},
         )
     if latest is not None and latest.ended_at is None:

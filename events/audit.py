@@ -18,6 +18,7 @@ from django.db import models, transaction
 from events.models import AuditAction, AuditLog
 from tms.context import current_correlation_id
 from tms.models import save_checked
+from tms.times import rfc3339
 
 # Who made a change: the request's user, or None for the system (commands, consumers).
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -28,7 +29,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, GEOSGeometry):
         return json.loads(value.geojson)
     if isinstance(value, datetime.datetime):
-        return value.isoformat()  # full precision: Django's encoder keeps only milliseconds
+        return rfc3339(value)  # full precision: Django's encoder keeps only milliseconds
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 

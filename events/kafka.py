@@ -45,6 +45,7 @@ from events.consumers import REGISTRY, Consumer, deliver, deliver_batch
 from events.models import DeadLetter
 from events.relay import BrokerLogLost
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS
+from tms.times import rfc3339
 
 logger = logging.getLogger(__name__)
 
@@ -326,7 +327,7 @@ class DeadLetterProducer:
                 "event_id": str(letter.event_id),
                 "event_type": letter.event_type,
                 "dead_letter_id": str(letter.id),
-                "dead_lettered_at": letter.created_at.isoformat(),
+                "dead_lettered_at": rfc3339(letter.created_at),
                 "envelope": envelope,
             },
             [*_headers(envelope), ("tms_consumer", letter.consumer.encode())],
@@ -341,7 +342,7 @@ class DeadLetterProducer:
                 "error": f"{type(error).__name__}: {error}",
                 "source": {"topic": record.topic, "partition": record.partition, "offset": record.offset},
                 "raw": (record.value or b"").decode(errors="replace"),
-                "dead_lettered_at": timezone.now().isoformat(),
+                "dead_lettered_at": rfc3339(timezone.now()),
             },
             [("tms_consumer", consumer.encode())],
         )

@@ -12,6 +12,7 @@ from events.relay import wake_relay
 from events.schemas import SCHEMAS
 from events.taxonomy import TOPICS, EventType
 from tms.context import current_actor, current_correlation_id
+from tms.times import rfc3339
 
 SOURCE = "/tms"
 SPEC_VERSION = "1.0"
@@ -56,7 +57,7 @@ def emit(event_type: EventType | str, *, subject: Any, data: dict[str, Any]) -> 
         "type": event_type.value,
         "source": SOURCE,
         "subject": str(subject),
-        "time": now.isoformat(),
+        "time": rfc3339(now),
         "datacontenttype": "application/json",
         "dataschema": f"/schemas/{event_type.value}/v{SCHEMAS[event_type].schema_version}",
         "correlationid": current_correlation_id() or None,

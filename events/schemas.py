@@ -9,14 +9,36 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+)
 
 from events.taxonomy import EventType
+from tms.times import rfc3339
 
 
 class EventData(BaseModel):
+    """Times in every event's data are timezone-aware and leave as RFC 3339 in UTC with `Z`
+    (tms.times), whatever zone they were given in."""
+
     model_config = ConfigDict(extra="forbid")
     schema_version: ClassVar[int] = 1
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _times_are_aware(cls, value: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            raise ValueError("a time needs its UTC offset, e.g. 2026-11-25T08:30:00Z")
+        return value
+
+    @field_serializer("*", mode="wrap", when_used="json")
+    def _times_in_utc(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+        return rfc3339(value) if isinstance(value, datetime) else handler(value)
 
 
 class LoadEvent(EventData):
@@ -30,13 +52,17 @@ class LoadEvent(EventData):
 
 
 class LoadCreated(LoadEvent):
+    """v2: the seed's names, as the API's (pickup_datetime, delivery_datetime, weight, volume)."""
+
+    schema_version: ClassVar[int] = 2
+
     shipper_id: UUID
     consignee_id: UUID
-    pickup_at: datetime
-    delivery_at: datetime
-    weight_kg: float = Field(gt=0)
-    volume_m3: float = Field(gt=0)
-    rate: float = Field(ge=0)
+    pickup_datetime: datetime
+    delivery_datetime: datetime
+    weight: float = Field(gt=0, description="kg")
+    volume: float = Field(gt=0, description="m3")
+    rate: float = Field(ge=0, description="USD")
 
 
 class LoadUpdated(LoadEvent):
@@ -51,8 +77,12 @@ class LoadAssigned(LoadEvent):
 
 
 class LoadPickedUp(LoadEvent):
+    """v2: the scheduled time is the load's `pickup_datetime` (was scheduled_pickup_at)."""
+
+    schema_version: ClassVar[int] = 2
+
     picked_up_at: datetime
-    scheduled_pickup_at: datetime
+    pickup_datetime: datetime
 
 
 class LoadInTransit(LoadEvent):
@@ -75,10 +105,11 @@ class LoadDelayed(LoadEvent):
     predicted_lateness_s: int | None
 
 
-class CarrierAssetStatusChanged(EventData):
-    """A carrier's vehicle or driver moved along its dispatch status machine: set by a dispatcher
-    (`reason`), or following a load (`load_id`)."""
+class VehicleStatusChanged(EventData):
+    """A vehicle moved along its status machine: set by a dispatcher (`reason`), or following a
+    load (`load_id`)."""
 
+    vehicle_id: UUID
     carrier_id: UUID
     previous_status: str
     status: str
@@ -86,15 +117,11 @@ class CarrierAssetStatusChanged(EventData):
     load_id: UUID | None = None
 
 
-class VehicleStatusChanged(CarrierAssetStatusChanged):
-    vehicle_id: UUID
-
-
 class VehicleMaintenanceDue(EventData):
     vehicle_id: UUID
     carrier_id: UUID
     reason: str
-    odometer_km: float | None = None
+    odometer: float | None = Field(default=None, description="km")
     engine_hours: float | None = None
     due_at: datetime | None = None
 
@@ -112,12 +139,19 @@ class VehicleLocationUpdated(Location):
     heading: float | None = None
 
 
-class DriverStatusChanged(CarrierAssetStatusChanged):
-    """Also the hours-of-service duty status, and the driving hours it leaves."""
+class DriverStatusChanged(EventData):
+    """v2: the driver's status in the seed's DriverStatus (AVAILABLE, DRIVING, ON_DUTY, OFF_DUTY,
+    SLEEPER_BERTH), reported by the driver or a dispatcher as of `at`, and the driving hours left
+    under hours of service. Loads no longer change it (v1 had dispatch statuses and duty_status)."""
+
+    schema_version: ClassVar[int] = 2
 
     driver_id: UUID
-    previous_duty_status: str
-    duty_status: str
+    carrier_id: UUID
+    previous_status: str
+    status: str
+    at: datetime
+    reason: str = ""
     hours_remaining: float
 
 

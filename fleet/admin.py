@@ -16,7 +16,7 @@ RECORD_FIELDS = ["id", "created_at", "updated_at"]
 
 class VehicleInline(ReadOnlyInline):
     model = Vehicle
-    fields = ["unit_number", "vehicle_type", "make", "model", "year", "status"]
+    fields = ["vehicle_number", "vehicle_type", "make", "model", "year", "status"]
 
 
 @admin.register(Carrier)
@@ -71,24 +71,24 @@ class VehicleForm(KeepsCarrierOnLoadForm):
 class VehicleAdmin(ServiceModelAdmin):
     form = VehicleForm
     list_display = [
-        "unit_number",
+        "vehicle_number",
         "carrier",
         "vehicle_type",
         "make",
         "model",
         "year",
         "status",
-        "capacity_weight_kg",
-        "capacity_volume_m3",
+        "capacity_weight",
+        "capacity_volume",
         "location_updated_at",
     ]
     list_filter = ["status", "vehicle_type", "fuel_type", "carrier"]
-    search_fields = ["unit_number", "vin", "license_plate", "make", "model", "carrier__name"]
+    search_fields = ["vehicle_number", "vin", "license_plate", "make", "model", "carrier__name"]
     list_select_related = ["carrier"]
     autocomplete_fields = ["carrier"]
-    readonly_fields = ["status", "location_updated_at", *RECORD_FIELDS]
+    readonly_fields = ["status", "location_updated_at", "fuel_level", *RECORD_FIELDS]
     fieldsets = [
-        (None, {"fields": ["unit_number", "carrier", "status"]}),
+        (None, {"fields": ["vehicle_number", "carrier", "status"]}),
         (
             "Equipment",
             {
@@ -104,9 +104,12 @@ class VehicleAdmin(ServiceModelAdmin):
                 ]
             },
         ),
-        ("Capacity", {"fields": ["capacity_weight_kg", "capacity_volume_m3"]}),
-        ("Position", {"fields": ["current_location", "location_updated_at", "tracker_device_id"]}),
-        ("Maintenance", {"fields": ["odometer_km", "engine_hours", "last_maintenance_at"]}),
+        ("Capacity", {"fields": ["capacity_weight", "capacity_volume"]}),
+        (
+            "Position",
+            {"fields": ["current_location", "location_updated_at", "fuel_level", "tracker_device_id"]},
+        ),
+        ("Maintenance", {"fields": ["odometer", "engine_hours", "last_maintenance_at"]}),
         ("Record", {"fields": RECORD_FIELDS, "classes": ["collapse"]}),
     ]
     actions = ["send_to_maintenance", "return_to_service"]

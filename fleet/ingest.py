@@ -84,10 +84,10 @@ _INCOMING_TYPES = ["uuid", "timestamptz", *["float8"] * 8]
 _STORED_TABLE = """
     CREATE TEMP TABLE IF NOT EXISTS gps_stored (
         vehicle_id uuid, recorded_at timestamptz, longitude float8, latitude float8, speed_kmh float8,
-        heading float8
+        heading float8, fuel_level_pct float8, odometer_km float8
     ) ON COMMIT DELETE ROWS
 """
-_STORED_TYPES = ["uuid", "timestamptz", *["float8"] * 4]
+_STORED_TYPES = ["uuid", "timestamptz", *["float8"] * 6]
 
 _LOCK_VEHICLES = """
     SELECT vehicles.id
@@ -114,15 +114,18 @@ _STORE = """
     )
 """
 
+# The vehicle's fuel level and odometer follow its newest fix that moves it, when the fix has them.
 _ADVANCE = """
     newest AS (
-        SELECT DISTINCT ON (vehicle_id) vehicle_id, recorded_at, location
+        SELECT DISTINCT ON (vehicle_id) vehicle_id, recorded_at, location, fuel_level_pct, odometer_km
         FROM stored
         ORDER BY vehicle_id, recorded_at DESC
     ),
     moved AS (
         UPDATE vehicles
         SET current_location = newest.location, location_updated_at = newest.recorded_at,
+            fuel_level = coalesce(newest.fuel_level_pct, vehicles.fuel_level),
+            odometer = coalesce(round(newest.odometer_km::numeric, 1), vehicles.odometer),
             updated_at = %(received_at)s
         FROM newest
         WHERE vehicles.id = newest.vehicle_id
@@ -133,19 +136,21 @@ _ADVANCE = """
 
 # One database, events by the relay: store and advance in one statement; nothing comes back but counts.
 STORE_AND_ADVANCE = (
-    f"WITH {_STORE.format(returning='vehicle_id, recorded_at, location')}, {_ADVANCE}"
+    f"WITH {_STORE.format(returning='vehicle_id, recorded_at, location, fuel_level_pct, odometer_km')},"
+    f" {_ADVANCE}"
     " SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM moved)"
 )
 # Otherwise the stored fixes come back, then advance the vehicles in the default database.
 STORE = (
-    f"WITH {_STORE.format(returning='vehicle_id, recorded_at, ST_X(location::geometry), ST_Y(location::geometry), speed_kmh, heading')}"  # noqa: E501
+    f"WITH {_STORE.format(returning='vehicle_id, recorded_at, ST_X(location::geometry), ST_Y(location::geometry), speed_kmh, heading, fuel_level_pct, odometer_km')}"  # noqa: E501
     " SELECT * FROM stored"
 )
 ADVANCE_FROM_STORED = f"""
     WITH removed AS (DELETE FROM gps_stored RETURNING *),
     stored AS (
         SELECT vehicle_id, recorded_at,
-               ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)::geography AS location
+               ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)::geography AS location,
+               fuel_level_pct, odometer_km
         FROM removed
     ),
     {_ADVANCE}
@@ -226,7 +231,7 @@ def ingest_without_audit(
 
 def _emit_events(stored: Sequence[tuple]) -> None:
     carriers = carrier_ids_of(row[0] for row in stored)
-    for vehicle_id, recorded_at, longitude, latitude, speed_kmh, heading in stored:
+    for vehicle_id, recorded_at, longitude, latitude, speed_kmh, heading, *_ in stored:
         emit(
             EventType.VEHICLE_LOCATION_UPDATED,
             subject=vehicle_id,

@@ -73,7 +73,9 @@ class Vehicle(BaseEntity):
     """A tractor-trailer unit (or straight truck) with its capacity and live position."""
 
     carrier = models.ForeignKey(Carrier, on_delete=models.PROTECT, related_name="vehicles")
-    unit_number = models.CharField(max_length=32, unique=True)
+    vehicle_number = models.CharField(
+        max_length=32, unique=True, help_text="The unit number painted on the truck."
+    )
     vin = models.CharField("VIN", max_length=17, unique=True)
     license_plate = models.CharField(max_length=16, blank=True)
     make = models.CharField(max_length=64)
@@ -81,8 +83,8 @@ class Vehicle(BaseEntity):
     year = models.PositiveSmallIntegerField(validators=[MinValueValidator(1980), MaxValueValidator(2100)])
     vehicle_type = models.CharField(max_length=16, choices=VehicleType.choices)
     fuel_type = models.CharField(max_length=16, choices=FuelType.choices, default=FuelType.DIESEL)
-    capacity_weight_kg = models.DecimalField(max_digits=9, decimal_places=1)
-    capacity_volume_m3 = models.DecimalField(max_digits=7, decimal_places=2)
+    capacity_weight = models.DecimalField(max_digits=9, decimal_places=1, help_text="Payload capacity, kg.")
+    capacity_volume = models.DecimalField(max_digits=7, decimal_places=2, help_text="Cargo volume, m3.")
     fuel_consumption_l_per_100km = models.DecimalField(
         max_digits=5, decimal_places=1, default=35, help_text="Litres of fuel per 100 km."
     )
@@ -97,13 +99,19 @@ class Vehicle(BaseEntity):
         blank=True,
         help_text="The id a phone or tracker reports with (OsmAnd protocol); it is the device's credential.",
     )
-    odometer_km = models.DecimalField(max_digits=10, decimal_places=1, default=0)
+    fuel_level = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Fuel level, percent of the tank (0-100), as last reported by the vehicle's tracker.",
+    )
+    odometer = models.DecimalField(max_digits=10, decimal_places=1, default=0, help_text="Odometer, km.")
     engine_hours = models.DecimalField(max_digits=9, decimal_places=1, default=0)
     last_maintenance_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "vehicles"
-        ordering = ["unit_number"]
+        ordering = ["vehicle_number"]
         indexes = [
             models.Index(fields=["carrier", "status"]),
             # `?within=` tests points against planar GeoJSON polygons: geometry, not geography.
@@ -117,19 +125,21 @@ class Vehicle(BaseEntity):
             choices_constraint("fuel_type", FuelType, "vehicles"),
             models.UniqueConstraint(fields=["tracker_device_id"], name="vehicles_tracker_device_id_unique"),
             models.CheckConstraint(
-                condition=Q(capacity_weight_kg__gt=0) & Q(capacity_volume_m3__gt=0),
+                condition=Q(capacity_weight__gt=0) & Q(capacity_volume__gt=0),
                 name="vehicles_capacity_positive",
             ),
             models.CheckConstraint(
-                condition=Q(odometer_km__gte=0)
-                & Q(engine_hours__gte=0)
-                & Q(fuel_consumption_l_per_100km__gt=0),
+                condition=Q(odometer__gte=0) & Q(engine_hours__gte=0) & Q(fuel_consumption_l_per_100km__gt=0),
                 name="vehicles_counters_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(fuel_level__isnull=True) | (Q(fuel_level__gte=0) & Q(fuel_level__lte=100)),
+                name="vehicles_fuel_level_percent",
             ),
         ]
 
     def __str__(self) -> str:
-        return self.unit_number
+        return self.vehicle_number
 
 
 class GpsPoint(models.Model):

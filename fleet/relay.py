@@ -52,8 +52,9 @@ _RELAY_BATCH = """
         ) AS txid
     )
     SELECT relay_txid, vehicle_id::text, (extract(epoch FROM recorded_at) * 1000000)::bigint,
-           to_json(recorded_at) #>> '{}', ST_X(location::geometry), ST_Y(location::geometry),
-           speed_kmh, heading, to_json(received_at) #>> '{}'
+           (to_json(recorded_at AT TIME ZONE 'UTC') #>> '{}') || 'Z',
+           ST_X(location::geometry), ST_Y(location::geometry), speed_kmh, heading,
+           (to_json(received_at AT TIME ZONE 'UTC') #>> '{}') || 'Z'
     FROM gps_points
     WHERE relay_txid > %(after)s AND relay_txid <= (SELECT txid FROM upto)
     ORDER BY gps_points.relay_txid, gps_points.vehicle_id, gps_points.recorded_at
@@ -66,12 +67,12 @@ class RelayRow(NamedTuple):
     relay_txid: int
     vehicle_id: str
     recorded_at_us: int  # microseconds since the epoch
-    recorded_at: str  # ISO 8601
+    recorded_at: str  # RFC 3339, UTC with Z (tms.times)
     longitude: float
     latitude: float
     speed_kmh: float | None
     heading: float | None
-    received_at: str  # ISO 8601
+    received_at: str  # RFC 3339, UTC with Z (tms.times)
 
 
 class RelayedEvent(NamedTuple):

@@ -58,7 +58,11 @@ _POINTS = """
     FROM gps_points
     WHERE vehicle_id = %(vehicle_id)s AND recorded_at >= %(start)s AND recorded_at < %(end)s
     ORDER BY recorded_at
-    LIMIT %(limit)s
+    LIMIT %(limit)s OFFSET %(offset)s
+"""
+_COUNT_POINTS = """
+    SELECT count(*) FROM gps_points
+    WHERE vehicle_id = %(vehicle_id)s AND recorded_at >= %(start)s AND recorded_at < %(end)s
 """
 POINT_FIELDS = (
     "recorded_at",
@@ -142,11 +146,21 @@ def align_to_buckets(start: datetime, end: datetime, bucket: timedelta) -> tuple
     return start, end + (bucket - overshoot if overshoot else timedelta(0))
 
 
-def points_between(vehicle_id: UUID, *, start: datetime, end: datetime, limit: int) -> list[dict[str, Any]]:
-    """The vehicle's fixes in [start, end), oldest first, at most `limit`."""
+def points_between(
+    vehicle_id: UUID, *, start: datetime, end: datetime, limit: int, offset: int = 0
+) -> list[dict[str, Any]]:
+    """The vehicle's fixes in [start, end), oldest first, at most `limit` after skipping `offset`."""
+    params = {"vehicle_id": vehicle_id, "start": start, "end": end, "limit": limit, "offset": offset}
     with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
-        cursor.execute(_POINTS, {"vehicle_id": vehicle_id, "start": start, "end": end, "limit": limit})
+        cursor.execute(_POINTS, params)
         return [dict(zip(POINT_FIELDS, row, strict=True)) for row in cursor.fetchall()]
+
+
+def count_points_between(vehicle_id: UUID, *, start: datetime, end: datetime) -> int:
+    """How many fixes of the vehicle fall in [start, end)."""
+    with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
+        cursor.execute(_COUNT_POINTS, {"vehicle_id": vehicle_id, "start": start, "end": end})
+        return cursor.fetchone()[0]
 
 
 def track_between(vehicle_id: UUID, *, start: datetime, end: datetime, limit: int) -> dict[str, Any]:

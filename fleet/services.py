@@ -25,6 +25,7 @@ from fleet.rules import check_keeps_carrier_on_load
 from tms import metrics
 from tms.exceptions import InvalidTransition
 from tms.models import check_transition
+from tms.times import rfc3339
 
 
 def create_carrier(*, by: AbstractBaseUser | None, **fields) -> Carrier:
@@ -148,7 +149,7 @@ def move_current_location(
     audit.record(
         instance=instance,
         action=AuditAction.UPDATE,
-        changed_data={"current_location": location, "location_updated_at": recorded_at.isoformat()},
+        changed_data={"current_location": location, "location_updated_at": rfc3339(recorded_at)},
         by=by,
     )
     emit(event_type, subject=instance.pk, data={**data, **location, "recorded_at": recorded_at})
@@ -202,7 +203,7 @@ def update_vehicle_location(
         action=AuditAction.UPDATE,
         changed_data={
             "current_location": {"longitude": fix.longitude, "latitude": fix.latitude},
-            "location_updated_at": recorded_at.isoformat(),
+            "location_updated_at": rfc3339(recorded_at),
         },
         by=by,
     )

@@ -9,7 +9,8 @@ import zoneinfo
 from django import forms
 from django.contrib import admin
 
-from drivers.models import Driver, DriverStatus
+from drivers.models import Driver
+from drivers.selectors import dispatchable
 from fleet.admin import RECORD_FIELDS
 from fleet.models import Vehicle, VehicleStatus
 from loads import services
@@ -84,15 +85,15 @@ class LoadForm(forms.ModelForm):
         if not load._state.adding and load.status == LoadStatus.ASSIGNED and load.vehicle_id:
             # The same rule update_load enforces; checked here so the form shows it on its field.
             vehicle = load.vehicle
-            weight_kg = cleaned.get("weight_kg")
-            volume_m3 = cleaned.get("volume_m3")
-            if weight_kg is not None and weight_kg > vehicle.capacity_weight_kg:
+            weight = cleaned.get("weight")
+            volume = cleaned.get("volume")
+            if weight is not None and weight > vehicle.capacity_weight:
                 self.add_error(
-                    "weight_kg", f"Vehicle {vehicle} carries {vehicle.capacity_weight_kg} kg; reassign first."
+                    "weight", f"Vehicle {vehicle} carries {vehicle.capacity_weight} kg; reassign first."
                 )
-            if volume_m3 is not None and volume_m3 > vehicle.capacity_volume_m3:
+            if volume is not None and volume > vehicle.capacity_volume:
                 self.add_error(
-                    "volume_m3", f"Vehicle {vehicle} holds {vehicle.capacity_volume_m3} m3; reassign first."
+                    "volume", f"Vehicle {vehicle} holds {vehicle.capacity_volume} m3; reassign first."
                 )
         return cleaned
 
@@ -100,15 +101,15 @@ class LoadForm(forms.ModelForm):
 class VehicleChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, vehicle: Vehicle) -> str:
         return (
-            f"{vehicle.unit_number} - {vehicle.carrier} ({vehicle.vehicle_type}, "
-            f"{vehicle.capacity_weight_kg:,.0f} kg, {vehicle.capacity_volume_m3} m3)"
+            f"{vehicle.vehicle_number} - {vehicle.carrier} ({vehicle.vehicle_type}, "
+            f"{vehicle.capacity_weight:,.0f} kg, {vehicle.capacity_volume} m3)"
         )
 
 
 class DriverChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, driver: Driver) -> str:
         return (
-            f"{driver.full_name} - {driver.carrier} ({driver.hours_remaining} h left, "
+            f"{driver.name} - {driver.carrier} ({driver.status}, {driver.hours_remaining} h left, "
             f"licence to {driver.license_expiry})"
         )
 
@@ -117,12 +118,12 @@ class AssignForm(forms.Form):
     vehicle = VehicleChoiceField(
         queryset=Vehicle.objects.filter(status=VehicleStatus.AVAILABLE, carrier__is_active=True)
         .select_related("carrier")
-        .order_by("carrier__name", "unit_number")
+        .order_by("carrier__name", "vehicle_number")
     )
     driver = DriverChoiceField(
-        queryset=Driver.objects.filter(status=DriverStatus.AVAILABLE, carrier__is_active=True)
+        queryset=dispatchable(Driver.objects.filter(carrier__is_active=True))
         .select_related("carrier")
-        .order_by("carrier__name", "last_name", "first_name")
+        .order_by("carrier__name", "name")
     )
 
     def clean(self):
@@ -142,7 +143,7 @@ class CancelForm(forms.Form):
 
 def _describe(load: Load) -> str:
     lane = f"{load.shipper.city} to {load.consignee.city}"
-    return f"{load.load_number} ({load.status}): {lane}, {load.weight_kg} kg"
+    return f"{load.load_number} ({load.status}): {lane}, {load.weight} kg"
 
 
 @admin.register(Load)
@@ -153,15 +154,15 @@ class LoadAdmin(ServiceModelAdmin):
         "status",
         "shipper",
         "consignee",
-        "pickup_at",
-        "delivery_at",
+        "pickup_datetime",
+        "delivery_datetime",
         "carrier",
         "vehicle",
         "driver",
-        "weight_kg",
+        "weight",
         "rate",
     ]
-    list_filter = ["status", "carrier", "pickup_at"]
+    list_filter = ["status", "carrier", "pickup_datetime"]
     search_fields = [
         "load_number",
         "commodity",
@@ -169,18 +170,18 @@ class LoadAdmin(ServiceModelAdmin):
         "consignee__name",
         "pickup_address",
         "delivery_address",
-        "vehicle__unit_number",
-        "driver__last_name",
+        "vehicle__vehicle_number",
+        "driver__name",
     ]
-    date_hierarchy = "pickup_at"
+    date_hierarchy = "pickup_datetime"
     list_select_related = ["shipper", "consignee", "carrier", "vehicle", "driver"]
     autocomplete_fields = ["shipper", "consignee", "carrier"]
     readonly_fields = [*TRANSITION_FIELDS, *RECORD_FIELDS]
     fieldsets = [
         (None, {"fields": ["load_number", "status", "shipper", "consignee", "carrier"]}),
-        ("Freight", {"fields": ["commodity", "weight_kg", "volume_m3", "rate", "notes"]}),
-        ("Pickup", {"fields": ["pickup_at", "pickup_address", "pickup_location"]}),
-        ("Delivery", {"fields": ["delivery_at", "delivery_address", "delivery_location"]}),
+        ("Freight", {"fields": ["commodity", "weight", "volume", "rate", "notes"]}),
+        ("Pickup", {"fields": ["pickup_datetime", "pickup_address", "pickup_location"]}),
+        ("Delivery", {"fields": ["delivery_datetime", "delivery_address", "delivery_location"]}),
         ("Assignment", {"fields": ["vehicle", "driver", "assigned_at"]}),
         (
             "Progress",
@@ -235,8 +236,8 @@ class LoadAdmin(ServiceModelAdmin):
             vehicle, driver = form.cleaned_data["vehicle"], form.cleaned_data["driver"]
 
             def assign_one(load: Load) -> None:
-                if load.status != LoadStatus.PENDING:
-                    raise Conflict(f"Load is {load.status}; only PENDING loads are assigned here.")
+                if load.status != LoadStatus.CREATED:
+                    raise Conflict(f"Load is {load.status}; only CREATED loads are assigned here.")
                 services.assign_load(load, by=request.user, vehicle=vehicle, driver=driver)
 
             self.apply_to_each(request, queryset, assign_one, done=f"Assigned to {vehicle} and {driver}")
@@ -248,7 +249,7 @@ class LoadAdmin(ServiceModelAdmin):
             action="assign",
             title="Assign loads",
             description=(
-                "Choose an available vehicle and a driver of the same carrier. Each PENDING load is "
+                "Choose an available vehicle and a driver of the same carrier. Each CREATED load is "
                 "assigned in turn; a vehicle or driver takes one load at a time."
             ),
             submit_label="Assign",

@@ -8,6 +8,7 @@ from django.db.models import F, Q
 
 from drivers.models import Driver
 from fleet.models import Carrier, Vehicle
+from fleet.rules import ACTIVE_LOAD_STATUS_VALUES
 from tms.models import BaseEntity, choices_constraint
 
 
@@ -75,20 +76,22 @@ class Facility(BaseEntity):
 
 
 class LoadStatus(models.TextChoices):
-    PENDING = "PENDING"
+    """The seed's LoadStatus: a load is CREATED (booked, unassigned) until a dispatcher assigns it."""
+
+    CREATED = "CREATED"
     ASSIGNED = "ASSIGNED"
     PICKED_UP = "PICKED_UP"
     IN_TRANSIT = "IN_TRANSIT"
-    DELAYED = "DELAYED"
     DELIVERED = "DELIVERED"
     CANCELLED = "CANCELLED"
+    DELAYED = "DELAYED"
 
 
 _S = LoadStatus
 # The load's status machine. From DELAYED the load resumes where it was (the service checks the
 # timestamps: a load not yet picked up cannot be delivered).
 LOAD_TRANSITIONS: dict[str, set[str]] = {
-    _S.PENDING: {_S.ASSIGNED, _S.CANCELLED},
+    _S.CREATED: {_S.ASSIGNED, _S.CANCELLED},
     _S.ASSIGNED: {_S.ASSIGNED, _S.PICKED_UP, _S.DELAYED, _S.CANCELLED},
     _S.PICKED_UP: {_S.IN_TRANSIT, _S.DELAYED, _S.CANCELLED},
     _S.IN_TRANSIT: {_S.DELIVERED, _S.DELAYED, _S.CANCELLED},
@@ -98,12 +101,7 @@ LOAD_TRANSITIONS: dict[str, set[str]] = {
 }
 
 # A vehicle or driver works one load at a time (full truckload); these statuses hold them.
-ACTIVE_LOAD_STATUSES = [
-    LoadStatus.ASSIGNED,
-    LoadStatus.PICKED_UP,
-    LoadStatus.IN_TRANSIT,
-    LoadStatus.DELAYED,
-]
+ACTIVE_LOAD_STATUSES = [LoadStatus(value) for value in ACTIVE_LOAD_STATUS_VALUES]
 
 
 # Columns only the lifecycle services write (and the estimates they derive): read-only in the API
@@ -138,15 +136,15 @@ class Load(BaseEntity):
     driver = models.ForeignKey(Driver, null=True, blank=True, on_delete=models.PROTECT, related_name="loads")
     pickup_location = models.PointField(geography=True)
     pickup_address = models.CharField(max_length=255)
-    pickup_at = models.DateTimeField(help_text="Scheduled pickup time.")
+    pickup_datetime = models.DateTimeField(help_text="Scheduled pickup time.")
     delivery_location = models.PointField(geography=True)
     delivery_address = models.CharField(max_length=255)
-    delivery_at = models.DateTimeField(help_text="Scheduled delivery time.")
+    delivery_datetime = models.DateTimeField(help_text="Scheduled delivery time.")
     commodity = models.CharField(max_length=100, blank=True)
-    weight_kg = models.DecimalField(max_digits=9, decimal_places=1)
-    volume_m3 = models.DecimalField(max_digits=7, decimal_places=2)
+    weight = models.DecimalField(max_digits=9, decimal_places=1, help_text="Weight of the freight, kg.")
+    volume = models.DecimalField(max_digits=7, decimal_places=2, help_text="Volume of the freight, m3.")
     rate = models.DecimalField(max_digits=10, decimal_places=2, help_text="Linehaul rate, USD.")
-    status = models.CharField(max_length=16, choices=LoadStatus.choices, default=LoadStatus.PENDING)
+    status = models.CharField(max_length=16, choices=LoadStatus.choices, default=LoadStatus.CREATED)
     estimated_distance_m = models.PositiveIntegerField(
         default=0, help_text="Road distance estimate, metres (great circle x circuity until routed)."
     )
@@ -165,27 +163,27 @@ class Load(BaseEntity):
 
     class Meta:
         db_table = "loads"
-        ordering = ["-pickup_at"]
+        ordering = ["-pickup_datetime"]
         indexes = [
-            models.Index(fields=["status", "pickup_at"]),
+            models.Index(fields=["status", "pickup_datetime"]),
             models.Index(fields=["carrier", "status"]),
         ]
         constraints = [
             choices_constraint("status", LoadStatus, "loads"),
-            models.CheckConstraint(condition=Q(weight_kg__gt=0), name="loads_weight_positive"),
-            models.CheckConstraint(condition=Q(volume_m3__gt=0), name="loads_volume_positive"),
+            models.CheckConstraint(condition=Q(weight__gt=0), name="loads_weight_positive"),
+            models.CheckConstraint(condition=Q(volume__gt=0), name="loads_volume_positive"),
             models.CheckConstraint(condition=Q(rate__gte=0), name="loads_rate_non_negative"),
             models.CheckConstraint(
-                condition=Q(delivery_at__gt=F("pickup_at")), name="loads_delivery_after_pickup"
+                condition=Q(delivery_datetime__gt=F("pickup_datetime")), name="loads_delivery_after_pickup"
             ),
             models.CheckConstraint(
                 condition=~Q(shipper=F("consignee")), name="loads_shipper_is_not_consignee"
             ),
-            # An assigned load has its truck and driver; a pending one has neither.
+            # An assigned load has its truck and driver; a created one has neither.
             models.CheckConstraint(
-                condition=Q(status=LoadStatus.PENDING, vehicle=None, driver=None)
-                | ~Q(status=LoadStatus.PENDING),
-                name="loads_pending_unassigned",
+                condition=Q(status=LoadStatus.CREATED, vehicle=None, driver=None)
+                | ~Q(status=LoadStatus.CREATED),
+                name="loads_created_unassigned",
             ),
             models.CheckConstraint(
                 condition=~Q(status__in=ACTIVE_LOAD_STATUSES)

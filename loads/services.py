@@ -2,7 +2,8 @@
 transaction (stops: audited, not evented, see `record_stops_without_event`).
 
 Lock order, always: the load, then vehicles by id, then drivers by id. Two dispatchers assigning
-the same truck serialise on the vehicle row; the second sees it ASSIGNED and gets 409.
+the same truck serialise on the vehicle row; the second sees it ASSIGNED and gets 409 (the same
+driver: on the driver row; the second sees the driver's other load).
 """
 
 import logging
@@ -17,10 +18,9 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from drivers.models import Driver, DriverStatus
+from drivers.models import Driver
 from drivers.planning import limit_name
 from drivers.selectors import legal_driving_time, rule_set
-from drivers.services import change_driver_status
 from events import audit
 from events.models import AuditAction
 from events.outbox import emit
@@ -42,13 +42,14 @@ from tms.exceptions import (
 )
 from tms.geo import estimate_road_trip
 from tms.models import check_transition, save_checked
+from tms.times import rfc3339
 
 logger = logging.getLogger(__name__)
 
 # A driver must be able to drive this much of a multi-day load before the first mandatory
 # 10-hour break (49 CFR 395.3(a)(3)): later days start with a fresh 11 hours.
 MAX_DRIVING_HOURS_PER_DUTY_PERIOD = Decimal(11)
-EDITABLE_STATUSES = {LoadStatus.PENDING, LoadStatus.ASSIGNED}
+EDITABLE_STATUSES = {LoadStatus.CREATED, LoadStatus.ASSIGNED}
 
 
 # --- Facilities ----------------------------------------------------------------------------------
@@ -101,14 +102,14 @@ def create_load(
     by: User | None,
     shipper: Facility,
     consignee: Facility,
-    pickup_at: datetime,
-    delivery_at: datetime,
-    weight_kg: Decimal,
-    volume_m3: Decimal,
+    pickup_datetime: datetime,
+    delivery_datetime: datetime,
+    weight: Decimal,
+    volume: Decimal,
     rate: Decimal,
     **fields: Any,
 ) -> Load:
-    """Books a load, PENDING until assigned. Pickup and delivery default to the shipper's and
+    """Books a load, CREATED until assigned. Pickup and delivery default to the shipper's and
     consignee's sites; distance and driving time are estimated until a route is computed."""
     fields.setdefault("pickup_location", shipper.location)
     fields.setdefault("pickup_address", f"{shipper.address}, {shipper.city}, {shipper.state}")
@@ -119,10 +120,10 @@ def create_load(
     load = Load(
         shipper=shipper,
         consignee=consignee,
-        pickup_at=pickup_at,
-        delivery_at=delivery_at,
-        weight_kg=weight_kg,
-        volume_m3=volume_m3,
+        pickup_datetime=pickup_datetime,
+        delivery_datetime=delivery_datetime,
+        weight=weight,
+        volume=volume,
         rate=rate,
         **_with_estimates(fields),
     )
@@ -136,39 +137,38 @@ def create_load(
             None,
             shipper_id=load.shipper_id,
             consignee_id=load.consignee_id,
-            pickup_at=load.pickup_at,
-            delivery_at=load.delivery_at,
-            weight_kg=load.weight_kg,
-            volume_m3=load.volume_m3,
+            pickup_datetime=load.pickup_datetime,
+            delivery_datetime=load.delivery_datetime,
+            weight=load.weight,
+            volume=load.volume,
             rate=load.rate,
         ),
     )
     return load
 
 
-def _check_capacity(vehicle: Vehicle, weight_kg: Decimal, volume_m3: Decimal) -> None:
-    if weight_kg > vehicle.capacity_weight_kg:
+def _check_capacity(vehicle: Vehicle, weight: Decimal, volume: Decimal) -> None:
+    if weight > vehicle.capacity_weight:
         raise CapacityExceeded(
-            f"The load weighs {weight_kg} kg; vehicle {vehicle.unit_number} carries "
-            f"{vehicle.capacity_weight_kg} kg.",
-            details={"weight_kg": weight_kg, "capacity_weight_kg": vehicle.capacity_weight_kg},
+            f"The load weighs {weight} kg; vehicle {vehicle.vehicle_number} carries "
+            f"{vehicle.capacity_weight} kg.",
+            details={"weight": weight, "capacity_weight": vehicle.capacity_weight},
         )
-    if volume_m3 > vehicle.capacity_volume_m3:
+    if volume > vehicle.capacity_volume:
         raise CapacityExceeded(
-            f"The load is {volume_m3} m3; vehicle {vehicle.unit_number} holds "
-            f"{vehicle.capacity_volume_m3} m3.",
-            details={"volume_m3": volume_m3, "capacity_volume_m3": vehicle.capacity_volume_m3},
+            f"The load is {volume} m3; vehicle {vehicle.vehicle_number} holds {vehicle.capacity_volume} m3.",
+            details={"volume": volume, "capacity_volume": vehicle.capacity_volume},
         )
 
 
 @transaction.atomic
 def update_load(load: Load, *, by: User | None, **fields: Any) -> Load:
-    """Edits a load while it is PENDING or ASSIGNED; an assigned load must still fit its truck.
+    """Edits a load while it is CREATED or ASSIGNED; an assigned load must still fit its truck.
     Its status moves only through the transitions below."""
     locked = Load.objects.select_for_update().get(pk=load.pk)
     if locked.status not in EDITABLE_STATUSES:
         raise Conflict(
-            f"Load {locked.load_number} is {locked.status}; only PENDING or ASSIGNED loads can be edited.",
+            f"Load {locked.load_number} is {locked.status}; only CREATED or ASSIGNED loads can be edited.",
             details={"status": locked.status},
         )
     if locked.status == LoadStatus.ASSIGNED:
@@ -176,8 +176,8 @@ def update_load(load: Load, *, by: User | None, **fields: Any) -> Load:
             raise BusinessRuleViolation("An assigned load keeps its vehicle's carrier.")
         _check_capacity(
             locked.vehicle,
-            fields.get("weight_kg", locked.weight_kg),
-            fields.get("volume_m3", locked.volume_m3),
+            fields.get("weight", locked.weight),
+            fields.get("volume", locked.volume),
         )
     if "pickup_location" in fields or "delivery_location" in fields:
         fields = _with_estimates(
@@ -235,44 +235,55 @@ def _transition(
 def _check_assignment(load: Load, vehicle: Vehicle, driver: Driver) -> None:
     if vehicle.carrier_id != driver.carrier_id:
         raise CarrierMismatch(
-            f"Vehicle {vehicle.unit_number} and driver {driver.full_name} work for different carriers.",
+            f"Vehicle {vehicle.vehicle_number} and driver {driver.name} work for different carriers.",
             details={"vehicle_carrier": vehicle.carrier_id, "driver_carrier": driver.carrier_id},
         )
     if load.carrier_id and load.carrier_id != vehicle.carrier_id:
         raise CarrierMismatch(
-            f"Load {load.load_number} is tendered to another carrier than vehicle {vehicle.unit_number}'s.",
+            f"Load {load.load_number} is tendered to another carrier than vehicle "
+            f"{vehicle.vehicle_number}'s.",
             details={"load_carrier": load.carrier_id, "vehicle_carrier": vehicle.carrier_id},
         )
     if not vehicle.carrier.is_active:
         raise BusinessRuleViolation(f"Carrier {vehicle.carrier} is not active.")
     if vehicle.status != VehicleStatus.AVAILABLE and load.vehicle_id != vehicle.pk:
         raise ResourceUnavailable(
-            f"Vehicle {vehicle.unit_number} is {vehicle.status}.",
+            f"Vehicle {vehicle.vehicle_number} is {vehicle.status}.",
             details={"vehicle_id": vehicle.pk, "vehicle_status": vehicle.status},
         )
-    if driver.status != DriverStatus.AVAILABLE and load.driver_id != driver.pk:
+    if not driver.is_active:
         raise ResourceUnavailable(
-            f"Driver {driver.full_name} is {driver.status}.",
-            details={"driver_id": driver.pk, "driver_status": driver.status},
+            f"Driver {driver.name} is not active.", details={"driver_id": driver.pk, "is_active": False}
         )
-    _check_capacity(vehicle, load.weight_kg, load.volume_m3)
-    needed_until = max(timezone.localdate(), timezone.localdate(load.delivery_at))
+    other_load = (
+        Load.objects.filter(driver=driver, status__in=ACTIVE_LOAD_STATUSES)
+        .exclude(pk=load.pk)
+        .values_list("load_number", flat=True)
+        .first()
+    )
+    if other_load is not None:
+        raise ResourceUnavailable(
+            f"Driver {driver.name} is on load {other_load}.",
+            details={"driver_id": driver.pk, "current_load_number": other_load},
+        )
+    _check_capacity(vehicle, load.weight, load.volume)
+    needed_until = max(timezone.localdate(), timezone.localdate(load.delivery_datetime))
     if driver.license_expiry < needed_until:
         raise LicenseExpired(
-            f"Driver {driver.full_name}'s licence expires {driver.license_expiry}, before the "
-            f"delivery on {timezone.localdate(load.delivery_at)}.",
+            f"Driver {driver.name}'s licence expires {driver.license_expiry}, before the "
+            f"delivery on {timezone.localdate(load.delivery_datetime)}.",
             details={"license_expiry": driver.license_expiry, "needed_until": needed_until},
         )
     # Hours of service, from the driver's duty-status log: the first duty period of the load (up
     # to 11 h of driving) must be legal from the later of now and pickup; the time until then is
     # off duty, and 30-minute breaks are taken when 8 hours of driving require one.
     needed_hours = min(load.estimated_driving_hours, MAX_DRIVING_HOURS_PER_DUTY_PERIOD)
-    start = max(timezone.now(), load.pickup_at)
+    start = max(timezone.now(), load.pickup_datetime)
     plan = legal_driving_time(driver, start, needed=timedelta(hours=float(needed_hours)))
     if plan.binding is not None:
         hours_available = Decimal(str(plan.hours)).quantize(Decimal("0.01"))
         raise HoursOfServiceExceeded(
-            f"Driver {driver.full_name} can legally drive {hours_available} h from "
+            f"Driver {driver.name} can legally drive {hours_available} h from "
             f"{plan.start:%Y-%m-%d %H:%M %Z}; the load needs {needed_hours} h before the next "
             f"10-hour break. Binding: {limit_name(plan.binding, rule_set(driver))}.",
             details={
@@ -290,26 +301,26 @@ def _check_assignment(load: Load, vehicle: Vehicle, driver: Driver) -> None:
 @transaction.atomic
 def assign_load(load: Load, *, by: User | None, vehicle: Vehicle, driver: Driver) -> Load:
     """Puts a load on a vehicle and driver of the same carrier: the vehicle must carry its weight
-    and volume, both must be free, and the driver licensed through delivery with enough legal
-    driving time. Reassigning an ASSIGNED load frees the previous vehicle and driver."""
+    and volume and be AVAILABLE; the driver must be active, on no other active load, licensed
+    through delivery and have enough legal driving time (their duty status now does not matter:
+    hours of service decide). Reassigning an ASSIGNED load frees the previous vehicle. The
+    driver's status is theirs to report; assignment does not change it."""
     load = _lock_load(load)
     check_transition(LOAD_TRANSITIONS, load.status, LoadStatus.ASSIGNED, entity="load")
     if load.vehicle_id == vehicle.pk and load.driver_id == driver.pk and load.status == LoadStatus.ASSIGNED:
         return load
     vehicles = _lock(Vehicle, {vehicle.pk, load.vehicle_id} - {None})
-    drivers = _lock(Driver, {driver.pk, load.driver_id} - {None})
+    # The driver's row is locked so that two assignments of one driver serialise: the second
+    # sees the first's load in _check_assignment.
+    drivers = _lock(Driver, {driver.pk})
     vehicle, driver = vehicles[vehicle.pk], drivers[driver.pk]
     _check_assignment(load, vehicle, driver)
     previous_vehicle = vehicles.get(load.vehicle_id)
-    previous_driver = drivers.get(load.driver_id)
+    previous_driver_id = load.driver_id
     reason = f"load {load.load_number}"
     if previous_vehicle and previous_vehicle != vehicle:
         change_vehicle_status(
             previous_vehicle, status=VehicleStatus.AVAILABLE, by=by, reason=f"reassigned {reason}"
-        )
-    if previous_driver and previous_driver != driver:
-        change_driver_status(
-            previous_driver, status=DriverStatus.AVAILABLE, by=by, reason=f"reassigned {reason}"
         )
     _transition(
         load,
@@ -324,11 +335,10 @@ def assign_load(load: Load, *, by: User | None, vehicle: Vehicle, driver: Driver
         },
         event_extra={
             "previous_vehicle_id": previous_vehicle.pk if previous_vehicle else None,
-            "previous_driver_id": previous_driver.pk if previous_driver else None,
+            "previous_driver_id": previous_driver_id,
         },
     )
     change_vehicle_status(vehicle, status=VehicleStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
-    change_driver_status(driver, status=DriverStatus.ASSIGNED, by=by, reason=reason, load_id=load.pk)
     return load
 
 
@@ -354,7 +364,7 @@ def _resume_guard(load: Load, target: LoadStatus) -> None:
 def _check_after(at: datetime, earlier: datetime | None, what: str) -> None:
     if earlier is not None and at < earlier:
         raise BusinessRuleViolation(
-            f"{what} at {at.isoformat()} is before {earlier.isoformat()}.",
+            f"{what} at {rfc3339(at)} is before {rfc3339(earlier)}.",
             details={"at": at, "earliest": earlier},
         )
 
@@ -371,20 +381,18 @@ def pick_up_load(load: Load, *, by: User | None, at: datetime | None = None) -> 
         by=by,
         event=EventType.LOAD_PICKED_UP,
         fields={"picked_up_at": at},
-        event_extra={"picked_up_at": at, "scheduled_pickup_at": load.pickup_at},
+        event_extra={"picked_up_at": at, "pickup_datetime": load.pickup_datetime},
     )
     return load
 
 
-def _set_resources(
-    load: Load, vehicle_status: str, driver_status: str, *, by: User | None, reason: str
-) -> None:
+def _set_vehicle_status(load: Load, vehicle_status: str, *, by: User | None, reason: str) -> None:
+    """The load's truck follows it (ASSIGNED, IN_TRANSIT, AVAILABLE again); its driver's status is
+    their duty status, which the load does not change."""
     vehicles = _lock(Vehicle, {load.vehicle_id})
-    drivers = _lock(Driver, {load.driver_id})
     change_vehicle_status(
         vehicles[load.vehicle_id], status=vehicle_status, by=by, reason=reason, load_id=load.pk
     )
-    change_driver_status(drivers[load.driver_id], status=driver_status, by=by, reason=reason, load_id=load.pk)
 
 
 @transaction.atomic
@@ -396,20 +404,18 @@ def start_transit(load: Load, *, by: User | None, at: datetime | None = None) ->
     _check_after(at, load.picked_up_at, "Departure")
     fields = {} if load.in_transit_at else {"in_transit_at": at}
     _transition(load, LoadStatus.IN_TRANSIT, by=by, event=EventType.LOAD_IN_TRANSIT, fields=fields)
-    _set_resources(
-        load, VehicleStatus.IN_TRANSIT, DriverStatus.IN_TRANSIT, by=by, reason=f"load {load.load_number}"
-    )
+    _set_vehicle_status(load, VehicleStatus.IN_TRANSIT, by=by, reason=f"load {load.load_number}")
     return load
 
 
 @transaction.atomic
 def deliver_load(load: Load, *, by: User | None, at: datetime | None = None) -> Load:
-    """The consignee has the freight; the truck and driver are free again."""
+    """The consignee has the freight; the truck is free again (and so the driver: no active load)."""
     load = _lock_load(load)
     at = at or timezone.now()
     _resume_guard(load, LoadStatus.DELIVERED)
     _check_after(at, load.picked_up_at, "Delivery")
-    late_by_s = max(0, int((at - load.delivery_at).total_seconds()))
+    late_by_s = max(0, int((at - load.delivery_datetime).total_seconds()))
     _transition(
         load,
         LoadStatus.DELIVERED,
@@ -418,17 +424,15 @@ def deliver_load(load: Load, *, by: User | None, at: datetime | None = None) -> 
         fields={"delivered_at": at},
         event_extra={"delivered_at": at, "on_time": late_by_s == 0, "late_by_s": late_by_s},
     )
-    _set_resources(
-        load, VehicleStatus.AVAILABLE, DriverStatus.AVAILABLE, by=by, reason=f"delivered {load.load_number}"
-    )
+    _set_vehicle_status(load, VehicleStatus.AVAILABLE, by=by, reason=f"delivered {load.load_number}")
     return load
 
 
 @transaction.atomic
 def cancel_load(load: Load, *, by: User | None, reason: str) -> Load:
-    """Cancels a load that is not yet delivered, freeing its truck and driver."""
+    """Cancels a load that is not yet delivered, freeing its truck (and driver: no active load)."""
     load = _lock_load(load)
-    held = load.status != LoadStatus.PENDING
+    held = load.status != LoadStatus.CREATED
     _transition(
         load,
         LoadStatus.CANCELLED,
@@ -438,13 +442,7 @@ def cancel_load(load: Load, *, by: User | None, reason: str) -> Load:
         event_extra={"reason": reason},
     )
     if held:
-        _set_resources(
-            load,
-            VehicleStatus.AVAILABLE,
-            DriverStatus.AVAILABLE,
-            by=by,
-            reason=f"cancelled {load.load_number}",
-        )
+        _set_vehicle_status(load, VehicleStatus.AVAILABLE, by=by, reason=f"cancelled {load.load_number}")
     return load
 
 
@@ -455,9 +453,9 @@ def delay_load(
     """Flags a load as running late, with the reason and the revised delivery estimate."""
     load = _lock_load(load)
     if expected_delivery_at is not None:
-        _check_after(expected_delivery_at, load.picked_up_at or load.pickup_at, "Expected delivery")
+        _check_after(expected_delivery_at, load.picked_up_at or load.pickup_datetime, "Expected delivery")
     expected = expected_delivery_at or load.expected_delivery_at
-    lateness_s = int((expected - load.delivery_at).total_seconds()) if expected else None
+    lateness_s = int((expected - load.delivery_datetime).total_seconds()) if expected else None
     _transition(
         load,
         LoadStatus.DELAYED,

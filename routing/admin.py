@@ -49,7 +49,7 @@ class RouteAdmin(ReadOnlyAdmin):
         "created_at",
     ]
     list_filter = ["provider", "is_current"]
-    search_fields = ["load__load_number", "vehicle__unit_number", "driver__last_name"]
+    search_fields = ["load__load_number", "vehicle__vehicle_number", "driver__name"]
     date_hierarchy = "created_at"
     list_select_related = ["load", "vehicle", "driver"]
     fields = [
@@ -164,7 +164,7 @@ class FleetPlanAdmin(ServiceModelAdmin):
     def routes(self, plan: FleetPlan) -> str:
         rows = [
             (
-                route["unit_number"],
+                route["vehicle_number"],
                 route["driver_name"],
                 f"{route['distance_m'] / 1000:,.0f} km ({route['deadhead_m'] / 1000:,.0f} empty)",
                 f"{route['driving_hours']} h, leaves {route['depart_at'][:16]}",
@@ -184,7 +184,7 @@ class FleetPlanAdmin(ServiceModelAdmin):
 
     @admin.display(description="idle trucks")
     def idle_vehicles(self, plan: FleetPlan) -> str:
-        rows = [(item["unit_number"], item["reason"]) for item in plan.result.get("idle_vehicles", [])]
+        rows = [(item["vehicle_number"], item["reason"]) for item in plan.result.get("idle_vehicles", [])]
         return _table(["truck", "why"], rows)
 
     @admin.action(description="Accept (assign each route's first load)", permissions=["change"])

@@ -50,13 +50,14 @@ from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
-from drivers.models import Driver, DriverStatus
+from drivers.models import Driver
 from drivers.planning import DUTY_PERIOD_DRIVING
-from drivers.selectors import clocks_and_plans
+from drivers.selectors import clocks_and_plans, dispatchable
 from fleet.models import Vehicle, VehicleStatus
 from loads.models import Load, LoadStatus
 from routing import vrp
 from tms.geo import great_circle_m, haversine_m, road_distance_m
+from tms.times import rfc3339
 
 # OR-Tools works on integers: weights in tenths of a kilogram, volumes in hundredths of a m³
 # (the columns' own precision), distances in metres, times in seconds.
@@ -83,7 +84,7 @@ class PlanRequest:
 
     def as_json(self) -> dict:
         return {
-            "at": self.at.isoformat(),
+            "at": rfc3339(self.at),
             "horizon_hours": self.horizon / timedelta(hours=1),
             "time_limit_s": self.time_limit_s,
             "pickup_window_minutes": self.pickup_window / timedelta(minutes=1),
@@ -162,20 +163,20 @@ def _geojson(point: Point) -> dict:
 
 
 def open_loads(request: PlanRequest) -> list[Load]:
-    """PENDING loads whose pickup is due within the horizon (or the ones asked for), earliest
+    """CREATED loads whose pickup is due within the horizon (or the ones asked for), earliest
     pickups first, at most ROUTING_FLEET_MAX_LOADS."""
-    loads = Load.objects.filter(status=LoadStatus.PENDING).select_related("carrier")
+    loads = Load.objects.filter(status=LoadStatus.CREATED).select_related("carrier")
     if request.load_ids is not None:
         loads = loads.filter(pk__in=request.load_ids)
     else:
-        loads = loads.filter(pickup_at__lte=request.at + request.horizon)
-    return list(loads.order_by("pickup_at", "pk")[: settings.ROUTING_FLEET_MAX_LOADS])
+        loads = loads.filter(pickup_datetime__lte=request.at + request.horizon)
+    return list(loads.order_by("pickup_datetime", "pk")[: settings.ROUTING_FLEET_MAX_LOADS])
 
 
 def available_vehicles(request: PlanRequest) -> tuple[list[Vehicle], list[dict]]:
     """AVAILABLE trucks of active carriers (or of the ones asked for), and the asked-for trucks
     that are not, as idle with the reason."""
-    vehicles = Vehicle.objects.select_related("carrier").order_by("unit_number")
+    vehicles = Vehicle.objects.select_related("carrier").order_by("vehicle_number")
     if request.vehicle_ids is None:
         return list(vehicles.filter(status=VehicleStatus.AVAILABLE, carrier__is_active=True)), []
     ready, idle = [], []
@@ -202,8 +203,8 @@ def form_crews(vehicles: Sequence[Vehicle], request: PlanRequest) -> tuple[list[
             located.append(vehicle)
     carriers = {vehicle.carrier_id for vehicle in located}
     drivers = list(
-        Driver.objects.filter(
-            carrier_id__in=carriers, status=DriverStatus.AVAILABLE, license_expiry__gte=timezone.localdate()
+        dispatchable(
+            Driver.objects.filter(carrier_id__in=carriers, license_expiry__gte=timezone.localdate())
         ).order_by("pk")
     )
     outlook = clocks_and_plans(drivers, request.at)
@@ -245,7 +246,7 @@ def form_crews(vehicles: Sequence[Vehicle], request: PlanRequest) -> tuple[list[
         for truck in trucks:
             if truck.pk not in taken_trucks:
                 idle.append(_idle_without_driver(truck, candidates))
-    crews.sort(key=lambda crew: crew.vehicle.unit_number)
+    crews.sort(key=lambda crew: crew.vehicle.vehicle_number)
     return crews, idle
 
 
@@ -285,7 +286,12 @@ class Pace:
 
 
 def _idle(vehicle: Vehicle, code: str, reason: str) -> dict:
-    return {"vehicle": str(vehicle.pk), "unit_number": vehicle.unit_number, "code": code, "reason": reason}
+    return {
+        "vehicle": str(vehicle.pk),
+        "vehicle_number": vehicle.vehicle_number,
+        "code": code,
+        "reason": reason,
+    }
 
 
 def _idle_without_driver(truck: Vehicle, candidates: Sequence[Driver]) -> dict:
@@ -313,9 +319,10 @@ def _job(load: Load, request: PlanRequest, clock: _Clock) -> _Job:
     return _Job(
         load=load,
         pickup=Window(
-            max(0, clock.seconds(load.pickup_at)), clock.seconds(load.pickup_at + request.pickup_window)
+            max(0, clock.seconds(load.pickup_datetime)),
+            clock.seconds(load.pickup_datetime + request.pickup_window),
         ),
-        delivery=Window(0, clock.seconds(load.delivery_at)),
+        delivery=Window(0, clock.seconds(load.delivery_datetime)),
         loaded_m=loaded_m,
         loaded_s=_drive_s(loaded_m),
     )
@@ -343,8 +350,8 @@ def _first_failure(job: _Job, crew: Crew, request: PlanRequest, pace: Pace) -> i
     delivered_s = pickup_s + pace.clock_s(int(request.stop_time.total_seconds()) + job.loaded_s)
     passed = (
         load.carrier_id is None or load.carrier_id == vehicle.carrier_id,
-        crew.driver.license_expiry >= timezone.localdate(load.delivery_at),
-        load.weight_kg <= vehicle.capacity_weight_kg and load.volume_m3 <= vehicle.capacity_volume_m3,
+        crew.driver.license_expiry >= timezone.localdate(load.delivery_datetime),
+        load.weight <= vehicle.capacity_weight and load.volume <= vehicle.capacity_volume,
         job.pickup.end_s >= 0,
         deadhead_s + job.loaded_s <= crew.cycle_driving_s,
         pickup_s <= job.pickup.end_s,
@@ -359,15 +366,15 @@ def _local(moment: datetime) -> str:
 
 def _reason(code: str, job: _Job, crews: Sequence[Crew], request: PlanRequest) -> str:
     load = job.load
-    closes = _local(load.pickup_at + request.pickup_window)
+    closes = _local(load.pickup_datetime + request.pickup_window)
     if code == "carrier":
         carrier = load.carrier.name if load.carrier else "its carrier"
         return f"Tendered to {carrier}; none of its trucks is available with a driver."
     if code == "license_expires":
-        delivery_day = timezone.localdate(load.delivery_at)
+        delivery_day = timezone.localdate(load.delivery_datetime)
         return f"Every available driver's licence expires before the delivery on {delivery_day}."
     if code == "over_capacity":
-        return f"{load.weight_kg} kg / {load.volume_m3} m³ is more than any available truck carries."
+        return f"{load.weight} kg / {load.volume} m³ is more than any available truck carries."
     if code == "pickup_passed":
         return f"The pickup window closed at {closes}."
     if code == "hours_of_service":
@@ -383,7 +390,7 @@ def _reason(code: str, job: _Job, crews: Sequence[Crew], request: PlanRequest) -
         )
     if code == "delivery_unreachable":
         return (
-            f"No available truck can deliver by the appointment at {_local(load.delivery_at)}, "
+            f"No available truck can deliver by the appointment at {_local(load.delivery_datetime)}, "
             "with the rests its driver needs on the way."
         )
     return "Every truck that could take it is used better by other loads in this plan."
@@ -460,7 +467,7 @@ def plan_fleet(request: PlanRequest) -> dict:
         },
         "routes": routes,
         "unserved": unserved,
-        "idle_vehicles": sorted(idle, key=lambda item: item["unit_number"]),
+        "idle_vehicles": sorted(idle, key=lambda item: item["vehicle_number"]),
     }
 
 
@@ -488,8 +495,8 @@ def _model(
     for job, crew_indices in feasible:
         pickup, delivery = len(points), len(points) + 1
         points += [job.load.pickup_location, job.load.delivery_location]
-        weight = int(job.load.weight_kg * WEIGHT_SCALE)
-        volume = int(job.load.volume_m3 * VOLUME_SCALE)
+        weight = int(job.load.weight * WEIGHT_SCALE)
+        volume = int(job.load.volume * VOLUME_SCALE)
         weights += [weight, -weight]
         volumes += [volume, -volume]
         service += [stop_s, stop_s]
@@ -515,8 +522,8 @@ def _model(
         vehicles=[
             vrp.Vehicle(
                 capacities=(
-                    int(crew.vehicle.capacity_weight_kg * WEIGHT_SCALE),
-                    int(crew.vehicle.capacity_volume_m3 * VOLUME_SCALE),
+                    int(crew.vehicle.capacity_weight * WEIGHT_SCALE),
+                    int(crew.vehicle.capacity_volume * VOLUME_SCALE),
                     FULL_TRUCKLOAD,
                 ),
                 max_driving=crew.cycle_driving_s,
@@ -564,25 +571,23 @@ def _route(
                 "kind": kind,
                 "location": _geojson(location),
                 "address": job.load.pickup_address if kind == "PICKUP" else job.load.delivery_address,
-                "arrive_by": clock.moment(at_s).isoformat(),
-                "window_start": clock.moment(max(window.start_s, 0)).isoformat()
-                if kind == "PICKUP"
-                else None,
-                "window_end": clock.moment(window.end_s).isoformat(),
+                "arrive_by": rfc3339(clock.moment(at_s)),
+                "window_start": rfc3339(clock.moment(max(window.start_s, 0))) if kind == "PICKUP" else None,
+                "window_end": rfc3339(clock.moment(window.end_s)),
                 "leg_m": leg_m,
             }
         )
     loads = list(dict.fromkeys(stop["load"] for stop in stops))
     return {
         "vehicle": str(crew.vehicle.pk),
-        "unit_number": crew.vehicle.unit_number,
+        "vehicle_number": crew.vehicle.vehicle_number,
         "driver": str(crew.driver.pk),
-        "driver_name": crew.driver.full_name,
+        "driver_name": crew.driver.name,
         "carrier": str(crew.vehicle.carrier_id),
         "start_location": _geojson(crew.vehicle.current_location),
         # A driver who is not rested rests first (the start's delay), then leaves.
-        "depart_at": clock.moment(schedule[0] + pace.delay_s(crew)).isoformat(),
-        "finish_at": clock.moment(schedule[-1]).isoformat(),
+        "depart_at": rfc3339(clock.moment(schedule[0] + pace.delay_s(crew))),
+        "finish_at": rfc3339(clock.moment(schedule[-1])),
         "driving_hours": round(driving_s / 3600, 2),
         "cycle_hours_left": round(crew.cycle_driving_s / 3600, 2),
         "distance_m": deadhead_m + loaded_m,

@@ -142,7 +142,7 @@ def estimate_eta(route: Route, *, load: Load, position: Position, at: datetime) 
     eta = at + timedelta(seconds=round(remaining_m / (speed_kmh / 3.6)))
     return Eta(
         at=eta,
-        lateness_s=round((eta - load.delivery_at).total_seconds()),
+        lateness_s=round((eta - load.delivery_datetime).total_seconds()),
         remaining_m=remaining_m,
         speed_kmh=speed_kmh,
         measured=measured,

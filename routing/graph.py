@@ -51,7 +51,7 @@ def delivery_of(load: Load, delivered_at: datetime | None = None) -> Delivery:
     """Transit runs from the actual pickup (the scheduled one when the pickup was never recorded)
     to the delivery."""
     delivered_at = delivered_at or load.delivered_at
-    started_at = load.picked_up_at or load.pickup_at
+    started_at = load.picked_up_at or load.pickup_datetime
     return Delivery(
         load_id=str(load.id),
         origin_id=str(load.shipper_id),
@@ -157,7 +157,7 @@ class FreightGraph(ABC):
             "consignee_id",
             "carrier_id",
             "rate",
-            "pickup_at",
+            "pickup_datetime",
             "picked_up_at",
             "delivered_at",
         )

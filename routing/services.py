@@ -29,6 +29,7 @@ from tms.context import current_correlation_id
 from tms.exceptions import BusinessRuleViolation, Conflict, DependencyUnavailable, DomainError
 from tms.geo import great_circle_m
 from tms.models import check_transition
+from tms.times import rfc3339
 
 CENT = Decimal("0.01")
 DECILITRE = Decimal("0.1")
@@ -63,7 +64,7 @@ def route_score(
     duration_s: int,
     duration_in_traffic_s: int | None,
     departure_at: datetime.datetime,
-    delivery_at: datetime.datetime,
+    delivery_datetime: datetime.datetime,
     slack_target_s: int,
 ) -> tuple[Decimal, dict[str, Any]]:
     """The route's score 0-100 (SCORE_FORMULA) and the figures behind it."""
@@ -72,7 +73,7 @@ def route_score(
     driving_s = duration_in_traffic_s if duration_in_traffic_s is not None else duration_s
     traffic_ratio = _ratio(driving_s, duration_s)
     traffic = _clamp(2 - traffic_ratio)
-    slack_s = int((delivery_at - departure_at).total_seconds()) - driving_s
+    slack_s = int((delivery_datetime - departure_at).total_seconds()) - driving_s
     if slack_target_s > 0:
         slack = _clamp(Decimal(slack_s) / Decimal(slack_target_s))
     else:
@@ -100,8 +101,8 @@ def route_score(
         "slack": {
             "weight": float(SLACK_WEIGHT),
             "value": round(float(slack), 4),
-            "departure_at": departure_at.isoformat(),
-            "delivery_at": delivery_at.isoformat(),
+            "departure_at": rfc3339(departure_at),
+            "delivery_datetime": rfc3339(delivery_datetime),
             "slack_s": slack_s,
             "target_s": slack_target_s,
         },
@@ -142,14 +143,16 @@ def optimize_load_route(
     row lock waits on the network.
     """
     check_routable(load)
-    result = maps.compute_route(load.pickup_location, load.delivery_location, departure_at=load.pickup_at)
+    result = maps.compute_route(
+        load.pickup_location, load.delivery_location, departure_at=load.pickup_datetime
+    )
     score, explanation = route_score(
         distance_m=result.distance_m,
         great_circle_distance_m=great_circle_m(load.pickup_location, load.delivery_location),
         duration_s=result.duration_s,
         duration_in_traffic_s=result.duration_in_traffic_s,
         departure_at=result.departure_at,
-        delivery_at=load.delivery_at,
+        delivery_datetime=load.delivery_datetime,
         slack_target_s=settings.ROUTING_SCORE_SLACK_TARGET_S,
     )
     explanation["provider"] = result.provider
@@ -315,7 +318,7 @@ def _follow_eta(
         delay_load(
             load,
             by=None,
-            reason=f"ETA {eta.at.isoformat()} from route following",
+            reason=f"ETA {rfc3339(eta.at)} from route following",
             expected_delivery_at=eta.at,
         )
     emit(
@@ -326,7 +329,7 @@ def _follow_eta(
             "subject_type": "load",
             "subject_id": str(load.pk),
             "prediction": {
-                "eta": eta.at.isoformat(),
+                "eta": rfc3339(eta.at),
                 "predicted_lateness_s": eta.lateness_s,
                 "remaining_m": round(eta.remaining_m),
                 "speed_kmh": round(eta.speed_kmh, 1),
@@ -515,7 +518,7 @@ def accept_fleet_plan(
     """Assigns the first load of each route (all routes, or those of `vehicles`) through
     `loads.services.assign_load`, which checks everything again as of now.
 
-    Full truckload: a vehicle works one load at a time, so a route's later loads stay PENDING
+    Full truckload: a vehicle works one load at a time, so a route's later loads stay CREATED
     (PLANNED) until its truck delivers; then `assign_next_planned_load` (the fleet-plan-follower
     consumer of LOAD_DELIVERED) assigns the next one. Each assignment runs in its own savepoint: one that
     fails (the truck was taken meanwhile, the driver's hours changed) is reported with its error

@@ -167,8 +167,8 @@ def _build(problem: RoutingProblem) -> tuple[pywrapcp.RoutingIndexManager, pywra
         routing.AddPickupAndDelivery(pickup_index, delivery_index)
         solver.Add(routing.VehicleVar(pickup_index) == routing.VehicleVar(delivery_index))
         # Only a served pair is ordered: a dropped one's windows may contradict each other.
-        pickup_at = routing.ActiveVar(pickup_index) * sequence.CumulVar(pickup_index)
-        solver.Add(pickup_at <= sequence.CumulVar(delivery_index))
+        pickup_datetime = routing.ActiveVar(pickup_index) * sequence.CumulVar(pickup_index)
+        solver.Add(pickup_datetime <= sequence.CumulVar(delivery_index))
         if problem.unserved_penalty is not None:
             routing.AddDisjunction(
                 [pickup_index, delivery_index], problem.unserved_penalty, 2, routing.PENALIZE_ONCE

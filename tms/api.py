@@ -4,7 +4,7 @@ throttling, the router, and the base viewset whose writes go through services.""
 import copy
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,8 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, Operational
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.urls import URLPattern
+from django.urls.resolvers import RoutePattern
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -169,12 +171,42 @@ def handler500(request: HttpRequest):
 # --- Routing -------------------------------------------------------------------------------------
 
 
+# Every API URL answers with and without a trailing slash, as the same view: the seed writes them
+# without (`/api/vehicles/{vehicle_id}/location`), and that is the form reverse(), the links in
+# responses and the OpenAPI schema give. Viewsets get it from Router, other views from api_path;
+# tms.tests.test_url_style walks every pattern.
+
+
 class Router(SimpleRouter):
     """Routes with or without the trailing slash (`/api/vehicles/{id}/location` and `.../location/`)."""
 
     def __init__(self):
         super().__init__()
         self.trailing_slash = "/?"
+
+
+class SlashOptionalRoutePattern(RoutePattern):
+    """A path() route, written without its trailing slash, that also matches with one."""
+
+    def __init__(self, route: str, name: str | None = None, is_endpoint: bool = False):
+        super().__init__(route.removesuffix("/"), name=name, is_endpoint=is_endpoint)
+        if is_endpoint:
+            self._regex = self._regex.removesuffix(r"\Z") + r"/?\Z"
+
+
+def api_path(route: str, view: Callable[..., Any], name: str | None = None) -> URLPattern:
+    """django.urls.path for an API view: `api_path("routes/optimize-load", ...)` answers both
+    `routes/optimize-load` and `routes/optimize-load/`."""
+    return URLPattern(SlashOptionalRoutePattern(route, name=name, is_endpoint=True), view, None, name)
+
+
+def schema_paths_without_trailing_slash(endpoints: list, **kwargs) -> list:
+    """drf-spectacular preprocessing hook: each operation once, in the form the seed writes
+    (`/api/vehicles/{id}/location`, not the `/?` of the router's regex shown as `/`)."""
+    return [
+        (path.removesuffix("/") if path != "/" else path, path_regex, method, callback)
+        for path, path_regex, method, callback in endpoints
+    ]
 
 
 # --- Fields --------------------------------------------------------------------------------------
@@ -243,8 +275,48 @@ def validate_lon_lat(longitude: float, latitude: float) -> None:
 
 # --- Serializers ---------------------------------------------------------------------------------
 
+UNKNOWN_FIELD = "Unknown field."
+READ_ONLY_FIELD = "This field is read-only."
 
-class ModelSerializer(serializers.ModelSerializer):
+
+class RejectUnknownFields:
+    """Nothing a client sends is dropped silently: a body key the serializer has no field for is
+    a 400 naming it ("Unknown field."), and one it only reads out is too ("This field is
+    read-only."): a client that PUTs back what it got learns which fields it cannot set rather
+    than believing it set them. Checked in to_internal_value, so nested serializers and every item
+    of a list body are checked the same way, and reported beside the other fields' errors."""
+
+    def to_internal_value(self, data):
+        rejected: dict[str, list[str]] = {}
+        if isinstance(data, Mapping):
+            fields = self.fields
+            for name in data:
+                field = fields.get(name)
+                if field is None:
+                    rejected[name] = [UNKNOWN_FIELD]
+                elif field.read_only:
+                    rejected[name] = [READ_ONLY_FIELD]
+        try:
+            value = super().to_internal_value(data)
+        except exceptions.ValidationError as error:
+            if rejected and isinstance(error.detail, dict):
+                raise exceptions.ValidationError({**error.detail, **rejected}) from error
+            raise
+        if rejected:
+            raise exceptions.ValidationError(rejected)
+        return value
+
+
+class Serializer(RejectUnknownFields, serializers.Serializer):
+    """The base of every API serializer that is not a ModelSerializer (bodies and responses)."""
+
+
+class QuerySerializer(serializers.Serializer):
+    """Validates query parameters: a query string also carries what belongs to others (`page`,
+    `ordering`, `format`, the filters), so keys it does not know are left to them."""
+
+
+class ModelSerializer(RejectUnknownFields, serializers.ModelSerializer):
     """DRF's ModelSerializer, with its fields built from the model once per class instead of for
     every instance (the model introspection was a third of a detail request's time); each instance
     gets a deep copy, as DRF itself gives each instance of its declared fields. A subclass whose
@@ -335,6 +407,10 @@ class TmsModelViewSet(
 # --- Auth ----------------------------------------------------------------------------------------
 
 
+class TokenRequest(RejectUnknownFields, AuthTokenSerializer):
+    """DRF's username and password, and nothing else."""
+
+
 class ObtainTokenView(APIView):
     """Exchanges a username and password for an API token."""
 
@@ -347,7 +423,7 @@ class ObtainTokenView(APIView):
         return "Token"
 
     @extend_schema(
-        request=AuthTokenSerializer,
+        request=TokenRequest,
         responses=inline_serializer(
             "TokenResponse",
             {"token": serializers.CharField(), "roles": serializers.ListField(child=serializers.CharField())},
@@ -355,7 +431,7 @@ class ObtainTokenView(APIView):
         tags=["auth"],
     )
     def post(self, request):
-        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer = TokenRequest(data=request.data, context={"request": request})
         try:
             serializer.is_valid(raise_exception=True)
         except exceptions.ValidationError as error:

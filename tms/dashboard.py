@@ -33,7 +33,7 @@ LOADS_LISTED = 200
 TOPICS = ["tms.vehicles.tracking", "tms.vehicles", "tms.loads"]
 POSITION_EVENTS = [EventType.VEHICLE_LOCATION_UPDATED, EventType.DRIVER_LOCATION_UPDATED]
 OPEN_STATUSES = [
-    LoadStatus.PENDING,
+    LoadStatus.CREATED,
     LoadStatus.ASSIGNED,
     LoadStatus.PICKED_UP,
     LoadStatus.IN_TRANSIT,
@@ -50,14 +50,14 @@ def board_state() -> dict[str, Any]:
     vehicles = [
         {
             "id": vehicle.pk,
-            "unit_number": vehicle.unit_number,
+            "vehicle_number": vehicle.vehicle_number,
             "carrier": vehicle.carrier.name,
             "status": vehicle.status,
             "location": _lon_lat(vehicle.current_location),
             "location_updated_at": vehicle.location_updated_at,
         }
         for vehicle in Vehicle.objects.select_related("carrier").only(
-            "unit_number", "status", "current_location", "location_updated_at", "carrier__name"
+            "vehicle_number", "status", "current_location", "location_updated_at", "carrier__name"
         )
     ]
     facilities = [
@@ -79,26 +79,26 @@ def board_state() -> dict[str, Any]:
             "load_number": load.load_number,
             "status": load.status,
             "vehicle_id": load.vehicle_id,
-            "vehicle": load.vehicle.unit_number if load.vehicle else None,
+            "vehicle": load.vehicle.vehicle_number if load.vehicle else None,
             "origin": f"{load.shipper.city}, {load.shipper.state}",
             "destination": f"{load.consignee.city}, {load.consignee.state}",
-            "pickup_at": load.pickup_at,
-            "delivery_at": load.delivery_at,
+            "pickup_datetime": load.pickup_datetime,
+            "delivery_datetime": load.delivery_datetime,
         }
         for load in Load.objects.filter(status__in=OPEN_STATUSES)
         .select_related("vehicle", "shipper", "consignee")
         .only(
             "load_number",
             "status",
-            "pickup_at",
-            "delivery_at",
-            "vehicle__unit_number",
+            "pickup_datetime",
+            "delivery_datetime",
+            "vehicle__vehicle_number",
             "shipper__city",
             "shipper__state",
             "consignee__city",
             "consignee__state",
         )
-        .order_by("pickup_at")[:LOADS_LISTED]
+        .order_by("pickup_datetime")[:LOADS_LISTED]
     ]
     # Positions are on the map; the feed starts with what else happened.
     events = [

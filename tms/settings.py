@@ -298,7 +298,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"FleetPlanStatusEnum": "routing.models.FleetPlanStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "FleetPlanStatusEnum": "routing.models.FleetPlanStatus",
+        "DriverStatusEnum": "drivers.models.DriverStatus",
+    },
+    "PREPROCESSING_HOOKS": ["tms.api.schema_paths_without_trailing_slash"],
 }
 
 # Request bodies over this size get 413 before any parsing.
@@ -342,7 +346,9 @@ ROUTING_ETA_SPEED_SAMPLES = env_int("ROUTING_ETA_SPEED_SAMPLES", 5)  # recent fi
 # Fleet optimisation (routing/fleet.py): defaults of POST /api/routes/optimize-fleet.
 ROUTING_FLEET_TIME_LIMIT_S = env_int("ROUTING_FLEET_TIME_LIMIT_S", 10)  # solver time per plan
 ROUTING_FLEET_HORIZON_HOURS = env_int("ROUTING_FLEET_HORIZON_HOURS", 48)  # loads picked up within this
-ROUTING_FLEET_PICKUP_WINDOW_MINUTES = env_int("ROUTING_FLEET_PICKUP_WINDOW_MINUTES", 120)  # after pickup_at
+ROUTING_FLEET_PICKUP_WINDOW_MINUTES = env_int(
+    "ROUTING_FLEET_PICKUP_WINDOW_MINUTES", 120
+)  # after pickup_datetime
 ROUTING_FLEET_STOP_MINUTES = env_int("ROUTING_FLEET_STOP_MINUTES", 30)  # loading or unloading per stop
 ROUTING_FLEET_SHIFT_HOURS = env_int("ROUTING_FLEET_SHIFT_HOURS", 11)  # longest work between 10-hour rests
 ROUTING_FLEET_MAX_LOADS = env_int("ROUTING_FLEET_MAX_LOADS", 300)  # loads per plan, earliest pickups first

@@ -4,19 +4,23 @@ import django_filters
 from django.utils import timezone
 
 from drivers import selectors
-from drivers.models import Driver, DriverStatus, DutyStatus
+from drivers.models import Driver, DriverStatus
 from drivers.planning import DUTY_PERIOD_DRIVING
+from fleet.models import Carrier
 from tms.filters import MultipleChoiceFilter, NearbyFilterSet
 
 
 class DriverFilter(NearbyFilterSet):
+    carrier_id = django_filters.ModelChoiceFilter(field_name="carrier", queryset=Carrier.objects.all())
     status = MultipleChoiceFilter(choices=DriverStatus.choices)
-    duty_status = MultipleChoiceFilter(choices=DutyStatus.choices)
+    on_load = django_filters.BooleanFilter(
+        method="filter_on_load", label="on an active load (current_load_id is set) or not"
+    )
     available_for_hours = django_filters.NumberFilter(
         min_value=0,
         max_value=24,
         label=(
-            "AVAILABLE drivers who may legally drive this many hours from now, taking 30-minute "
+            "Active drivers on no load who may legally drive this many hours from now, taking 30-minute "
             "breaks as required, before the next 10-hour break (computed from their duty-status logs)"
         ),
         method="_applied_last",
@@ -25,7 +29,10 @@ class DriverFilter(NearbyFilterSet):
 
     class Meta:
         model = Driver
-        fields = ["carrier", "status", "duty_status", "license_state"]
+        fields = ["carrier_id", "status", "is_active", "license_state"]
+
+    def filter_on_load(self, queryset, name, value):
+        return queryset.filter(current_load_id__isnull=not value)
 
     def _applied_last(self, queryset, name, value):
         return queryset  # see filter_queryset
@@ -38,7 +45,7 @@ class DriverFilter(NearbyFilterSet):
         value = self.form.cleaned_data.get("available_for_hours")
         if value is None:
             return queryset
-        queryset = queryset.filter(status=DriverStatus.AVAILABLE)
+        queryset = selectors.dispatchable(queryset)
         needed = timedelta(hours=float(value))
         if not needed:
             return queryset

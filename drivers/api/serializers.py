@@ -1,9 +1,13 @@
+from uuid import UUID
+
 from django.utils import timezone
 from rest_framework import serializers
 
-from drivers.models import MANUAL_DRIVER_STATUSES, Driver, DutyStatus
+from drivers import selectors
+from drivers.models import Driver, DriverStatus
 from drivers.planning import Limit
-from tms.api import BoundedDateTimeField, ModelSerializer, PointField
+from fleet.models import Carrier
+from tms.api import BoundedDateTimeField, ModelSerializer, PointField, QuerySerializer, Serializer
 from tms.models import MAX_CLOCK_SKEW
 
 # A violations window longer than this is a report, not a clock: FMCSA keeps logs for 6 months.
@@ -11,8 +15,11 @@ MAX_VIOLATIONS_WINDOW = timezone.timedelta(days=184)
 
 
 class DriverSerializer(ModelSerializer):
+    carrier_id = serializers.PrimaryKeyRelatedField(source="carrier", queryset=Carrier.objects.all())
     current_location = PointField(read_only=True)
-    full_name = serializers.CharField(read_only=True)
+    current_load_id = serializers.SerializerMethodField(
+        help_text="The load the driver is on (ASSIGNED, PICKED_UP, IN_TRANSIT or DELAYED), or null."
+    )
     distance_m = serializers.SerializerMethodField(
         help_text="Distance from the `near` point, metres (only with ?near=)."
     )
@@ -21,12 +28,10 @@ class DriverSerializer(ModelSerializer):
         model = Driver
         fields = [
             "id",
-            "carrier",
+            "carrier_id",
             "user",
             "employee_number",
-            "first_name",
-            "last_name",
-            "full_name",
+            "name",
             "phone",
             "email",
             "license_number",
@@ -34,7 +39,8 @@ class DriverSerializer(ModelSerializer):
             "license_class",
             "license_expiry",
             "status",
-            "duty_status",
+            "is_active",
+            "current_load_id",
             "hours_remaining",
             "hos_cycle",
             "short_haul_exception",
@@ -45,27 +51,27 @@ class DriverSerializer(ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [
-            "status",
-            "duty_status",
-            "hours_remaining",
-            "location_updated_at",
-        ]
+        read_only_fields = ["status", "hours_remaining", "location_updated_at"]
+
+    def get_current_load_id(self, driver) -> UUID | None:
+        return selectors.current_load_id(driver)
 
     def get_distance_m(self, driver) -> float | None:
         distance = getattr(driver, "distance", None)
         return round(distance.m, 1) if distance is not None else None
 
 
-class DriverStatusInput(serializers.Serializer):
-    status = serializers.ChoiceField(choices=sorted(MANUAL_DRIVER_STATUSES), required=False)
-    duty_status = serializers.ChoiceField(choices=DutyStatus.choices, required=False)
+class DriverStatusInput(Serializer):
+    status = serializers.ChoiceField(
+        choices=DriverStatus.choices,
+        help_text="The duty status now; AVAILABLE is on duty, not driving, ready for dispatch.",
+    )
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
     at = BoundedDateTimeField(
         required=False,
         default=None,
         allow_null=True,
-        help_text="When the duty status changed (default now); not before the current record's start.",
+        help_text="When the status changed (default now); not before the current log record's start.",
     )
 
     def validate_at(self, value):
@@ -73,13 +79,8 @@ class DriverStatusInput(serializers.Serializer):
             raise serializers.ValidationError("at is more than 5 minutes in the future.")
         return value
 
-    def validate(self, attrs):
-        if "status" not in attrs and "duty_status" not in attrs:
-            raise serializers.ValidationError("Send status, duty_status or both.")
-        return attrs
 
-
-class DriverLocationInput(serializers.Serializer):
+class DriverLocationInput(Serializer):
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     recorded_at = BoundedDateTimeField(required=False, default=None, allow_null=True)
@@ -98,7 +99,7 @@ class _QueryDateTimeField(BoundedDateTimeField):
         return super().to_internal_value(value)
 
 
-class HosQuery(serializers.Serializer):
+class HosQuery(QuerySerializer):
     at = _QueryDateTimeField(required=False, help_text="The instant of the clock (default now).")
     start = _QueryDateTimeField(required=False, help_text="Violations from (default end - 8 days).")
     end = _QueryDateTimeField(required=False, help_text="Violations until (default `at`).")
@@ -114,14 +115,14 @@ class HosQuery(serializers.Serializer):
         return attrs
 
 
-class HosViolationOutput(serializers.Serializer):
+class HosViolationOutput(Serializer):
     rule = serializers.CharField(help_text="49 CFR 395 paragraph, e.g. 395.3(a)(3)(i).")
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
     message = serializers.CharField()
 
 
-class HosClockOutput(serializers.Serializer):
+class HosClockOutput(Serializer):
     driver_id = serializers.UUIDField()
     at = serializers.DateTimeField()
     time_zone = serializers.CharField(help_text="Home terminal zone; the explanations use its local times.")

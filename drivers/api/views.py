@@ -3,7 +3,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from drivers import services
+from drivers import selectors, services
 from drivers.api.explanations import hos_report
 from drivers.api.filters import DriverFilter
 from drivers.api.serializers import (
@@ -19,11 +19,11 @@ from tms.api import TmsModelViewSet
 
 
 class DriverViewSet(TmsModelViewSet):
-    queryset = Driver.objects.all()
+    queryset = selectors.with_current_load(Driver.objects.all())
     serializer_class = DriverSerializer
     filterset_class = DriverFilter
-    search_fields = ["first_name", "last_name", "employee_number", "license_number"]
-    ordering_fields = ["last_name", "hours_remaining", "license_expiry", "created_at"]
+    search_fields = ["name", "employee_number", "license_number"]
+    ordering_fields = ["name", "hours_remaining", "license_expiry", "created_at"]
     create_service = services.create_driver
     update_service = services.update_driver
     delete_service = services.delete_driver
@@ -38,13 +38,13 @@ class DriverViewSet(TmsModelViewSet):
     @extend_schema(request=DriverStatusInput, responses=DriverSerializer)
     @action(detail=True, methods=["put"], url_path="status")
     def status(self, request, pk=None):
-        """Reports a duty-status change (OFF_DUTY, SLEEPER_BERTH, DRIVING, ON_DUTY) and/or
-        availability (AVAILABLE, OFF_DUTY, INACTIVE). Drivers may report their own.
+        """Reports the driver's status: DRIVING, ON_DUTY, OFF_DUTY, SLEEPER_BERTH, or AVAILABLE (on
+        duty, not driving, ready for dispatch). Drivers may report their own.
 
-        A duty-status change is appended to the driver's ELD log as of `at` (default now; 400 if
-        more than 5 minutes ahead, 422 if not after the current record's start), `hours_remaining`
-        is recomputed from the log, and each new hours-of-service violation emits
-        DRIVER_HOS_VIOLATION once."""
+        A change of duty status is appended to the driver's ELD log as of `at` (default now; 400
+        if more than 5 minutes ahead, 422 if not after the current record's start; AVAILABLE is
+        logged as ON_DUTY), `hours_remaining` is recomputed from the log, DRIVER_STATUS_CHANGED is
+        emitted, and each new hours-of-service violation emits DRIVER_HOS_VIOLATION once."""
         return self.run_action(DriverStatusInput, services.report_driver_status)
 
     @extend_schema(

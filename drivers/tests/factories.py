@@ -13,8 +13,7 @@ class DriverFactory(factory.django.DjangoModelFactory):
 
     carrier = factory.SubFactory(CarrierFactory)
     employee_number = factory.Sequence(lambda n: f"E{5000 + n}")
-    first_name = "Dana"
-    last_name = factory.Sequence(lambda n: f"Driver{n}")
+    name = factory.Sequence(lambda n: f"Dana Driver{n}")
     license_number = factory.Sequence(lambda n: f"D{10000000 + n}")
     license_state = "IL"
     license_expiry = factory.LazyFunction(lambda: timezone.localdate() + datetime.timedelta(days=700))

@@ -23,10 +23,14 @@ class TestPages(AdminPageCases):
     ]
 
 
-def test_setting_a_driver_off_duty(client, world, desk):
+def test_setting_a_driver_available_then_off_duty(client, world, desk):
     client.force_login(desk)
+    response = run_action(client, DRIVERS, "set_available", [world.driver])
+    assert messages_of(response) == [f"Available: {world.driver}."]
+    world.driver.refresh_from_db()
+    assert world.driver.status == DriverStatus.AVAILABLE
     response = run_action(client, DRIVERS, "set_off_duty", [world.driver])
     assert messages_of(response) == [f"Off duty: {world.driver}."]
     world.driver.refresh_from_db()
     assert world.driver.status == DriverStatus.OFF_DUTY
-    assert OutboxEvent.objects.filter(type="DRIVER_STATUS_CHANGED", subject=str(world.driver.pk)).count() == 1
+    assert OutboxEvent.objects.filter(type="DRIVER_STATUS_CHANGED", subject=str(world.driver.pk)).count() == 2

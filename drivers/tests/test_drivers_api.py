@@ -28,19 +28,18 @@ class TestDriverApi(CrudCases):
         ({"license_state": "ZZ"}, "license_state"),
         ({"license_class": "Z"}, "license_class"),
         ({"license_expiry": "soon"}, "license_expiry"),
-        ({"first_name": ""}, "first_name"),
+        ({"name": ""}, "name"),
         ({"email": "nope"}, "email"),
-        ({"carrier": None}, "carrier"),
+        ({"carrier_id": None}, "carrier_id"),
         ({"hos_cycle": "80/8"}, "hos_cycle"),
         ({"home_terminal_timezone": "Mars/Olympus_Mons"}, "home_terminal_timezone"),
     ]
 
     def create_body(self):
         return {
-            "carrier": str(CarrierFactory().pk),
+            "carrier_id": str(CarrierFactory().pk),
             "employee_number": "E-777",
-            "first_name": "Maria",
-            "last_name": "Lopez",
+            "name": "Maria Lopez",
             "license_number": "L123456",
             "license_state": "TX",
             "license_class": "A",
@@ -81,7 +80,9 @@ class TestDriverApi(CrudCases):
         driver = load_in("ASSIGNED").driver
         other = CarrierFactory()
         with unchanged(driver):
-            response = dispatcher.patch(f"{self.path}{driver.pk}/", {"carrier": str(other.pk)}, format="json")
+            response = dispatcher.patch(
+                f"{self.path}{driver.pk}/", {"carrier_id": str(other.pk)}, format="json"
+            )
         assert response.status_code == 422
         assert response.json()["error"]["message"] == "A driver on a load cannot change carrier."
 
@@ -112,7 +113,12 @@ class TestAvailableForHours:
     def test_combines_with_the_other_filters(self, viewer):
         driver = DriverFactory()
         DriverFactory()
-        assert self.ids(viewer, f"available_for_hours=8&carrier={driver.carrier_id}") == {str(driver.pk)}
+        assert self.ids(viewer, f"available_for_hours=8&carrier_id={driver.carrier_id}") == {str(driver.pk)}
+
+    def test_inactive_drivers_are_not_listed(self, viewer):
+        active = DriverFactory()
+        DriverFactory(is_active=False)
+        assert self.ids(viewer, "available_for_hours=8") == {str(active.pk)}
 
     def test_the_query_count_does_not_grow_with_the_drivers(self, viewer):
         def queries_for_the_list() -> int:
@@ -138,49 +144,60 @@ class TestDriverStatus:
     def url(self, driver) -> str:
         return f"/api/drivers/{driver.pk}/status"
 
-    def test_a_driver_reports_their_own_duty_status(self, driver_client):
+    def test_a_driver_reports_their_own_status(self, driver_client):
         driver = DriverFactory(user=driver_client.user)
-        response = driver_client.put(self.url(driver), {"duty_status": "ON_DUTY"}, format="json")
+        response = driver_client.put(self.url(driver), {"status": "DRIVING"}, format="json")
         assert response.status_code == 200, response.json()
-        assert response.json()["duty_status"] == "ON_DUTY"
+        assert response.json()["status"] == "DRIVING"
         event = OutboxEvent.objects.get(type="DRIVER_STATUS_CHANGED")
-        assert event.envelope["data"]["previous_duty_status"] == "OFF_DUTY"
+        assert (event.envelope["data"]["previous_status"], event.envelope["data"]["status"]) == (
+            "OFF_DUTY",
+            "DRIVING",
+        )
+        assert event.envelope["dataschema"] == "/schemas/DRIVER_STATUS_CHANGED/v2"
         audit = AuditLog.objects.get(record_id=str(driver.pk), action="TRANSITION")
         assert audit.user == driver_client.user
-        assert audit.changed_data["duty_status"] == ["OFF_DUTY", "ON_DUTY"]
+        assert audit.changed_data["status"] == ["OFF_DUTY", "DRIVING"]
+        assert list(DutyStatusRecord.objects.values_list("status", flat=True)) == ["DRIVING"]
+
+    def test_available_is_logged_as_on_duty(self, dispatcher):
+        driver = DriverFactory()
+        response = dispatcher.put(self.url(driver), {"status": "AVAILABLE"}, format="json")
+        assert response.json()["status"] == "AVAILABLE"
+        assert list(DutyStatusRecord.objects.values_list("status", flat=True)) == ["ON_DUTY"]
+        # On duty either way: the log does not change, the status and its event do.
+        response = dispatcher.put(self.url(driver), {"status": "ON_DUTY"}, format="json")
+        assert response.json()["status"] == "ON_DUTY"
+        assert list(DutyStatusRecord.objects.values_list("status", flat=True)) == ["ON_DUTY"]
+        assert OutboxEvent.objects.filter(type="DRIVER_STATUS_CHANGED").count() == 2
 
     def test_a_driver_cannot_report_for_someone_else(self, driver_client):
         mine = DriverFactory(user=driver_client.user)
         other = DriverFactory()
         with unchanged(mine, other):
-            response = driver_client.put(self.url(other), {"duty_status": "DRIVING"}, format="json")
+            response = driver_client.put(self.url(other), {"status": "DRIVING"}, format="json")
         assert response.status_code == 404  # others are not even visible
         other.refresh_from_db()
-        assert other.duty_status == "OFF_DUTY"
+        assert other.status == "OFF_DUTY"
         assert not OutboxEvent.objects.exists()
         assert not DutyStatusRecord.objects.exists()
 
-    def test_a_dispatcher_sets_availability(self, dispatcher):
-        driver = DriverFactory()
-        response = dispatcher.put(
-            self.url(driver), {"status": "OFF_DUTY", "reason": "vacation"}, format="json"
+    def test_a_driver_on_a_load_reports_their_duty_status(self, dispatcher):
+        load = load_in("ASSIGNED")
+        response = dispatcher.put(self.url(load.driver), {"status": "SLEEPER_BERTH"}, format="json")
+        assert response.status_code == 200, response.json()
+        assert (response.json()["status"], response.json()["current_load_id"]) == (
+            "SLEEPER_BERTH",
+            str(load.pk),
         )
-        assert response.json()["status"] == "OFF_DUTY"
-
-    def test_a_driver_on_a_load_cannot_go_off_duty_by_hand(self, dispatcher):
-        driver = load_in("ASSIGNED").driver
-        with unchanged(driver):
-            response = dispatcher.put(self.url(driver), {"status": "OFF_DUTY"}, format="json")
-        assert response.status_code == 409
-        driver.refresh_from_db()
-        assert driver.status == "ASSIGNED"
 
     @pytest.mark.parametrize(
         ("body", "field"),
         [
-            ({}, "non_field_errors"),
-            ({"duty_status": "NAPPING"}, "duty_status"),
+            ({}, "status"),
+            ({"status": "NAPPING"}, "status"),
             ({"status": "IN_TRANSIT"}, "status"),
+            ({"status": "INACTIVE"}, "status"),
         ],
     )
     def test_bad_status_reports_are_400(self, dispatcher, body, field):
@@ -195,9 +212,37 @@ class TestDriverStatus:
     def test_viewer_cannot_report_status(self, viewer):
         driver = DriverFactory()
         with unchanged(driver):
-            response = viewer.put(self.url(driver), {"duty_status": "ON_DUTY"}, format="json")
+            response = viewer.put(self.url(driver), {"status": "ON_DUTY"}, format="json")
         assert response.status_code == 403
         assert not DutyStatusRecord.objects.exists()
+
+
+class TestAvailability:
+    """Whether a driver is on a load comes from the loads; employment from is_active."""
+
+    def test_current_load_id_follows_the_loads(self, viewer, dispatcher):
+        load = load_in("ASSIGNED")
+        idle = DriverFactory()
+        rows = {row["id"]: row for row in viewer.get("/api/drivers/").json()["results"]}
+        assert rows[str(load.driver_id)]["current_load_id"] == str(load.pk)
+        assert rows[str(idle.pk)]["current_load_id"] is None
+        on_load = viewer.get("/api/drivers/?on_load=true").json()["results"]
+        assert [row["id"] for row in on_load] == [str(load.driver_id)]
+        assert (
+            dispatcher.post(f"/api/loads/{load.pk}/cancel/", {"reason": "x"}, format="json").status_code
+            == 200
+        )
+        detail = viewer.get(f"/api/drivers/{load.driver_id}/").json()
+        assert detail["current_load_id"] is None
+        assert detail["status"] == "OFF_DUTY"  # the load never changed it
+
+    def test_a_dispatcher_deactivates_a_driver(self, dispatcher):
+        driver = DriverFactory()
+        response = dispatcher.patch(f"/api/drivers/{driver.pk}/", {"is_active": False}, format="json")
+        assert response.status_code == 200, response.json()
+        driver.refresh_from_db()
+        assert driver.is_active is False
+        assert dispatcher.get("/api/drivers/?is_active=false").json()["results"][0]["id"] == str(driver.pk)
 
 
 class TestDriverLocation:

@@ -153,7 +153,7 @@ class TestTheClock:
         )
 
     def test_driving_now_past_11_hours_is_in_violation(self, viewer):
-        driver = DriverFactory(duty_status="DRIVING", short_haul_exception=True)
+        driver = DriverFactory(status="DRIVING", short_haul_exception=True)
         duty_log(driver, timezone.now() - 11.5 * H, ("DRIVING", 0), open_last=True)
         body = viewer.get(f"/api/drivers/{driver.pk}/hos").json()
         assert body["in_violation"] is True
@@ -214,6 +214,6 @@ class TestAccess:
 
     def test_the_endpoint_is_in_the_openapi_schema(self, viewer):
         schema = viewer.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-        operation = schema["paths"]["/api/drivers/{id}/hos/"]["get"]
+        operation = schema["paths"]["/api/drivers/{id}/hos"]["get"]
         assert operation["summary"] == "Hours-of-service clock"
         assert {p["name"] for p in operation["parameters"]} >= {"at", "start", "end"}

@@ -1,9 +1,8 @@
-from django.urls import path
-
 from events.api.views import PublishView, StoredEventList, TopicsView
+from tms.api import api_path
 
 urlpatterns = [
-    path("events/", StoredEventList.as_view(), name="event-list"),
-    path("events/publish", PublishView.as_view(), name="event-publish"),
-    path("events/topics", TopicsView.as_view(), name="event-topics"),
+    api_path("events", StoredEventList.as_view(), name="event-list"),
+    api_path("events/publish", PublishView.as_view(), name="event-publish"),
+    api_path("events/topics", TopicsView.as_view(), name="event-topics"),
 ]

@@ -12,19 +12,19 @@ from events.models import OutboxEvent, StoredEvent
 from events.outbox import InvalidEventData
 from events.services import publish_event
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
-from tms.api import ModelSerializer
+from tms.api import ModelSerializer, Serializer
 from tms.api_defaults import OperatorsAndViewers
 from tms.exceptions import DependencyUnavailable
 from tms.filters import MultipleChoiceFilter
 
 
-class PublishInput(serializers.Serializer):
+class PublishInput(Serializer):
     type = serializers.ChoiceField(choices=[t.value for t in EventType])
     subject = serializers.CharField(max_length=64)
     data = serializers.DictField()
 
 
-class PublishResult(serializers.Serializer):
+class PublishResult(Serializer):
     id = serializers.UUIDField()
     type = serializers.CharField()
     topic = serializers.CharField()

@@ -95,15 +95,20 @@ class VehicleFilter(NearbyFilterSet):
     status = MultipleChoiceFilter(choices=VehicleStatus.choices)
     vehicle_type = MultipleChoiceFilter(choices=VehicleType.choices)
     available = django_filters.BooleanFilter(method="filter_available", label="status is AVAILABLE")
-    min_capacity_weight_kg = django_filters.NumberFilter(field_name="capacity_weight_kg", lookup_expr="gte")
-    min_capacity_volume_m3 = django_filters.NumberFilter(field_name="capacity_volume_m3", lookup_expr="gte")
+    carrier_id = django_filters.ModelChoiceFilter(field_name="carrier", queryset=Carrier.objects.all())
+    min_capacity_weight = django_filters.NumberFilter(
+        field_name="capacity_weight", lookup_expr="gte", label="kg"
+    )
+    min_capacity_volume = django_filters.NumberFilter(
+        field_name="capacity_volume", lookup_expr="gte", label="m3"
+    )
     within = AreaFilter(
         label="Only vehicles inside this GeoJSON Polygon or bbox minlon,minlat,maxlon,maxlat (WGS84)"
     )
 
     class Meta:
         model = Vehicle
-        fields = ["carrier", "status", "vehicle_type", "fuel_type"]
+        fields = ["carrier_id", "status", "vehicle_type", "fuel_type"]
 
     def filter_available(self, queryset, name, value):
         if value:

@@ -114,9 +114,9 @@ def _osmand_fix(params: Mapping[str, Any], now: datetime) -> dict[str, Any] | No
         "latitude": latitude,
         "longitude": longitude,
         "recorded_at": _osmand_time(params.get("timestamp"), now),
-        "speed_kmh": None if speed_knots is None else speed_knots * KNOTS_TO_KMH,
+        "speed": None if speed_knots is None else speed_knots * KNOTS_TO_KMH,
         "heading": heading if heading is not None else _number(params, "heading"),
-        "accuracy_m": _number(params, "accuracy"),
+        "accuracy": _number(params, "accuracy"),
     }
 
 
@@ -131,9 +131,9 @@ def _traccar_json_fix(body: Mapping[str, Any], now: datetime) -> dict[str, Any] 
         "latitude": _number(coords, "latitude"),
         "longitude": _number(coords, "longitude"),
         "recorded_at": _osmand_time(location.get("timestamp"), now),
-        "speed_kmh": speed * MPS_TO_KMH if speed is not None and speed >= 0 else None,
+        "speed": speed * MPS_TO_KMH if speed is not None and speed >= 0 else None,
         "heading": heading if heading is not None and heading >= 0 else None,
-        "accuracy_m": accuracy if accuracy is not None and accuracy >= 0 else None,
+        "accuracy": accuracy if accuracy is not None and accuracy >= 0 else None,
     }
 
 

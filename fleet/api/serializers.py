@@ -14,20 +14,31 @@ from rest_framework import serializers
 from fleet.ingest import GpsFix
 from fleet.models import MANUAL_VEHICLE_STATUSES, Carrier, Vehicle
 from fleet.selectors import BUCKETS
-from tms.api import BoundedDateTimeField, ModelSerializer, PointField
+from tms.api import (
+    UNKNOWN_FIELD,
+    BoundedDateTimeField,
+    ModelSerializer,
+    PointField,
+    QuerySerializer,
+    Serializer,
+)
 from tms.api_defaults import is_operator
 from tms.models import MAX_CLOCK_SKEW
 
-# Optional measurements: (lowest, highest) accepted.
-MEASUREMENTS: dict[str, tuple[float, float]] = {
-    "speed_kmh": (0, 300),
-    "heading": (0, 360),
-    "accuracy_m": (0, 100_000),
-    "fuel_level_pct": (0, 100),
-    "odometer_km": (0, 100_000_000),
-    "engine_hours": (0, 10_000_000),
+# A fix's optional measurements as the API names them (the seed's "speed, heading, and telemetry
+# data": `speed`, `heading`, `fuel_level`, `odometer`), in GpsFix's order: the API name, the
+# column (GpsFix field) it is stored in, (lowest, highest) accepted, and the unit for the schema.
+MEASUREMENTS: dict[str, tuple[str, tuple[float, float], str]] = {
+    "speed": ("speed_kmh", (0, 300), "Speed, km/h."),
+    "heading": ("heading", (0, 360), "Degrees clockwise from north."),
+    "accuracy": ("accuracy_m", (0, 100_000), "Horizontal accuracy, metres."),
+    "fuel_level": ("fuel_level_pct", (0, 100), "Fuel level, percent of the tank."),
+    "odometer": ("odometer_km", (0, 100_000_000), "Odometer, km."),
+    "engine_hours": ("engine_hours", (0, 10_000_000), "Engine hours."),
 }
 MEASUREMENT_FIELDS = tuple(MEASUREMENTS)
+# What a fix in a batch may hold; anything else is an unknown field.
+BATCH_POINT_FIELDS = frozenset({"vehicle_id", "longitude", "latitude", "recorded_at", *MEASUREMENTS})
 
 
 def oldest_accepted(now: datetime) -> datetime:
@@ -52,6 +63,7 @@ class CarrierSerializer(ModelSerializer):
 
 
 class VehicleSerializer(ModelSerializer):
+    carrier_id = serializers.PrimaryKeyRelatedField(source="carrier", queryset=Carrier.objects.all())
     current_location = PointField(read_only=True)
     distance_m = serializers.SerializerMethodField(
         help_text="Distance from the `near` point, metres (only with ?near=)."
@@ -61,8 +73,8 @@ class VehicleSerializer(ModelSerializer):
         model = Vehicle
         fields = [
             "id",
-            "carrier",
-            "unit_number",
+            "carrier_id",
+            "vehicle_number",
             "vin",
             "license_plate",
             "make",
@@ -70,25 +82,26 @@ class VehicleSerializer(ModelSerializer):
             "year",
             "vehicle_type",
             "fuel_type",
-            "capacity_weight_kg",
-            "capacity_volume_m3",
+            "capacity_weight",
+            "capacity_volume",
             "fuel_consumption_l_per_100km",
             "status",
             "current_location",
             "location_updated_at",
             "tracker_device_id",
-            "odometer_km",
+            "fuel_level",
+            "odometer",
             "engine_hours",
             "last_maintenance_at",
             "distance_m",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["status", "location_updated_at"]
+        read_only_fields = ["status", "location_updated_at", "fuel_level"]
         extra_kwargs = {
-            "capacity_weight_kg": {"min_value": 1},
-            "capacity_volume_m3": {"min_value": Decimal("0.01")},
-            "odometer_km": {"min_value": 0},
+            "capacity_weight": {"min_value": 1},
+            "capacity_volume": {"min_value": Decimal("0.01")},
+            "odometer": {"min_value": 0},
             "engine_hours": {"min_value": 0},
             "fuel_consumption_l_per_100km": {"min_value": 1},
             "tracker_device_id": {
@@ -112,19 +125,25 @@ class VehicleSerializer(ModelSerializer):
         return value or None  # blank is "no tracker": the column is unique but nullable
 
 
-class VehicleStatusInput(serializers.Serializer):
+class VehicleStatusInput(Serializer):
     status = serializers.ChoiceField(choices=sorted(MANUAL_VEHICLE_STATUSES))
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
 
 
-def _measurement(field: str, help_text: str) -> serializers.FloatField:
-    low, high = MEASUREMENTS[field]
+def _measurement(name: str) -> serializers.FloatField:
+    column, (low, high), help_text = MEASUREMENTS[name]
     return serializers.FloatField(
-        min_value=low, max_value=high, required=False, default=None, allow_null=True, help_text=help_text
+        source=None if column == name else column,
+        min_value=low,
+        max_value=high,
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text=help_text,
     )
 
 
-class LocationInput(serializers.Serializer):
+class LocationInput(Serializer):
     """One fix, as the PUT endpoint takes it; the limits are those of the batch
     (fleet.api.serializers.validate_points)."""
 
@@ -133,12 +152,12 @@ class LocationInput(serializers.Serializer):
     recorded_at = BoundedDateTimeField(
         required=False, default=None, allow_null=True, help_text="When the fix was taken; default: now."
     )
-    speed_kmh = _measurement("speed_kmh", "Speed, km/h.")
-    heading = _measurement("heading", "Degrees clockwise from north.")
-    accuracy_m = _measurement("accuracy_m", "Horizontal accuracy, metres.")
-    fuel_level_pct = _measurement("fuel_level_pct", "Fuel level, percent of the tank.")
-    odometer_km = _measurement("odometer_km", "Odometer, km.")
-    engine_hours = _measurement("engine_hours", "Engine hours.")
+    speed = _measurement("speed")
+    heading = _measurement("heading")
+    accuracy = _measurement("accuracy")
+    fuel_level = _measurement("fuel_level")
+    odometer = _measurement("odometer")
+    engine_hours = _measurement("engine_hours")
 
     def validate_recorded_at(self, value):
         now = timezone.now()
@@ -157,18 +176,18 @@ class BatchPointInput(LocationInput):
     recorded_at = serializers.DateTimeField()
 
 
-class BatchInput(serializers.Serializer):
+class BatchInput(Serializer):
     points = BatchPointInput(many=True, help_text="At most 10,000 fixes, of any vehicles.")
 
 
-class RejectedPoint(serializers.Serializer):
+class RejectedPoint(Serializer):
     index = serializers.IntegerField(help_text="Position of the fix in `points`.")
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), help_text="Messages per field."
     )
 
 
-class BatchResult(serializers.Serializer):
+class BatchResult(Serializer):
     accepted = serializers.IntegerField(help_text="Fixes stored now.")
     duplicates = serializers.IntegerField(help_text="Fixes already stored (same vehicle and recorded_at).")
     rejected = RejectedPoint(
@@ -176,14 +195,17 @@ class BatchResult(serializers.Serializer):
     )
 
 
-class TrackingQuery(serializers.Serializer):
+class TrackingQuery(QuerySerializer):
     start = BoundedDateTimeField(required=False, help_text="Default: `end` minus 24 hours.")
     end = BoundedDateTimeField(required=False, help_text="Default: now.")
     bucket = serializers.ChoiceField(
         choices=list(BUCKETS), required=False, help_text="Aggregate into buckets of this size."
     )
     limit = serializers.IntegerField(
-        min_value=1, max_value=10_000, default=1000, help_text="Raw fixes: at most this many per page."
+        min_value=1,
+        max_value=10_000,
+        default=1000,
+        help_text="format=geojson without bucket: at most this many fixes in the line.",
     )
 
     def validate(self, data):
@@ -199,7 +221,7 @@ class TrackingQuery(serializers.Serializer):
         return {**data, "start": start, "end": end}
 
 
-class LocationResult(serializers.Serializer):
+class LocationResult(Serializer):
     moved = serializers.BooleanField(
         help_text="False when the fix is older than the stored location (kept, not applied)."
     )
@@ -283,11 +305,13 @@ def validate_points(
             recorded_at, error = parse_recorded_at(raw_time, now=now, oldest=oldest)
             if error:
                 errors["recorded_at"] = [error]
+        for field in item.keys() - BATCH_POINT_FIELDS:
+            errors[field] = [UNKNOWN_FIELD]
         measurements = []
         for field in MEASUREMENT_FIELDS:
             value = item.get(field)
             if value is not None:
-                low, high = MEASUREMENTS[field]
+                low, high = MEASUREMENTS[field][1]
                 if not is_number(value) or not low <= value <= high:
                     errors[field] = [f"Expected a number within {low}..{high}."]
                     continue

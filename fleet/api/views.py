@@ -1,9 +1,8 @@
 """The fleet's REST API under /api/: carriers, vehicles (status, location, recorded track) and GPS
 batches. The OsmAnd protocol is fleet.api.osmand."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 import orjson
 from django.conf import settings
@@ -15,6 +14,7 @@ from rest_framework import exceptions
 from rest_framework.decorators import action
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from fleet import selectors, services
@@ -32,8 +32,10 @@ from fleet.api.serializers import (
     validate_points,
 )
 from fleet.models import Carrier, Vehicle
-from tms.api import TmsModelViewSet
+from tms.api import UNKNOWN_FIELD, TmsModelViewSet
+from tms.api_defaults import Pagination
 from tms.exceptions import TooManyPoints
+from tms.times import rfc3339
 
 
 class CarrierViewSet(TmsModelViewSet):
@@ -65,12 +67,61 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
+class TrackPagination(Pagination):
+    """The project's pagination for a track, with larger pages, and with the window resolved
+    from the first request (`end` defaults to now) pinned in the links, so that paging through
+    a track reads the same fixes however long it takes."""
+
+    page_size = 1000
+    max_page_size = 10_000
+
+    def __init__(self, *, window: dict[str, str]):
+        self.window = window
+
+    def get_next_link(self) -> str | None:
+        return self._pinned(super().get_next_link())
+
+    def get_previous_link(self) -> str | None:
+        return self._pinned(super().get_previous_link())
+
+    def _pinned(self, link: str | None) -> str | None:
+        for name, value in self.window.items():
+            link = link and replace_query_param(link, name, value)
+        return link
+
+
+class _RecordedFixes:
+    """A vehicle's fixes in [start, end) as Django's paginator reads a queryset: count() for the
+    total, a slice for one page (LIMIT/OFFSET on gps_points)."""
+
+    def __init__(self, vehicle_id, start: datetime, end: datetime):
+        self.vehicle_id, self.start, self.end = vehicle_id, start, end
+
+    def count(self) -> int:
+        return selectors.count_points_between(self.vehicle_id, start=self.start, end=self.end)
+
+    def __getitem__(self, page: slice) -> list[dict[str, Any]]:
+        if page.stop <= page.start:
+            return []
+        points = selectors.points_between(
+            self.vehicle_id, start=self.start, end=self.end, limit=page.stop - page.start, offset=page.start
+        )
+        return [
+            {
+                "recorded_at": point["recorded_at"],
+                "location": _geojson_point(point["longitude"], point["latitude"]),
+                **{name: point[column] for name, (column, _, _) in MEASUREMENTS.items()},
+            }
+            for point in points
+        ]
+
+
 class VehicleViewSet(TmsModelViewSet):
     queryset = Vehicle.objects.all()
     serializer_class = VehicleSerializer
     filterset_class = VehicleFilter
-    search_fields = ["unit_number", "vin", "license_plate", "make", "model"]
-    ordering_fields = ["unit_number", "status", "capacity_weight_kg", "created_at"]
+    search_fields = ["vehicle_number", "vin", "license_plate", "make", "model"]
+    ordering_fields = ["vehicle_number", "status", "capacity_weight", "created_at"]
     create_service = services.create_vehicle
     update_service = services.update_vehicle
     delete_service = services.delete_vehicle
@@ -107,6 +158,8 @@ class VehicleViewSet(TmsModelViewSet):
         parameters=[
             TrackingQuery,
             OpenApiParameter("format", OpenApiTypes.STR, enum=["geojson"], description="GeoJSON for maps."),
+            OpenApiParameter("page", OpenApiTypes.INT, description="Page number (JSON only)."),
+            OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (1000, max 10,000)."),
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
@@ -118,48 +171,31 @@ class VehicleViewSet(TmsModelViewSet):
         filter_backends=[],
     )
     def history(self, request, pk=None):
-        """The vehicle's track between `start` and `end`: its fixes oldest first (at most `limit`,
-        then `next`), or with `bucket` one row per time bucket: fixes, average and maximum speed
-        (km/h), distance travelled (metres, between consecutive fixes on the spheroid) and last
-        position. `format=geojson` gives a FeatureCollection: the track as a LineString, and with
-        `bucket` a Point per bucket."""
+        """The vehicle's track between `start` and `end`: its fixes oldest first, or with `bucket`
+        one row per time bucket: fixes, average and maximum speed (km/h), distance travelled
+        (metres, between consecutive fixes on the spheroid) and last position; both paged like
+        every list (`count, next, previous, results`; `page`, `page_size` up to 10,000), the links
+        holding the window fixed. `format=geojson` gives a FeatureCollection: the track as a
+        LineString (at most `limit` fixes), and with `bucket` a Point per bucket."""
         vehicle = self.get_object()
         query = TrackingQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         start, end = query.validated_data["start"], query.validated_data["end"]
         as_geojson = request.accepted_renderer.format == "geojson"
         if "bucket" in query.validated_data:
-            return Response(self._buckets(vehicle, start, end, query.validated_data["bucket"], as_geojson))
-        limit = query.validated_data["limit"]
+            bucket = query.validated_data["bucket"]
+            if as_geojson:
+                return Response(self._buckets(vehicle, start, end, bucket, as_geojson=True))
+            return self._paged(
+                request, self._buckets(vehicle, start, end, bucket, as_geojson=False), start, end
+            )
         if as_geojson:
-            return Response(self._track(vehicle, start, end, limit))
-        points = selectors.points_between(vehicle.pk, start=start, end=end, limit=limit)
-        following = None
-        if len(points) == limit:
-            after = points[-1]["recorded_at"] + timedelta(microseconds=1)
-            following = self._url_with(request, start=after.isoformat(), end=end.isoformat())
-        return Response(
-            {
-                "vehicle_id": vehicle.pk,
-                "start": start,
-                "end": end,
-                "count": len(points),
-                "next": following,
-                "points": [
-                    {
-                        "recorded_at": point["recorded_at"],
-                        "location": _geojson_point(point["longitude"], point["latitude"]),
-                        **{field: point[field] for field in MEASUREMENTS},
-                    }
-                    for point in points
-                ],
-            }
-        )
+            return Response(self._track(vehicle, start, end, query.validated_data["limit"]))
+        return self._paged(request, _RecordedFixes(vehicle.pk, start, end), start, end)
 
-    @staticmethod
-    def _url_with(request, **changes: str) -> str:
-        params = {**request.query_params.dict(), **changes}
-        return request.build_absolute_uri(f"{request.path}?{urlencode(params)}")
+    def _paged(self, request, rows, start: datetime, end: datetime) -> Response:
+        paginator = TrackPagination(window={"start": rfc3339(start), "end": rfc3339(end)})
+        return paginator.get_paginated_response(paginator.paginate_queryset(rows, request, view=self))
 
     @staticmethod
     def _track(vehicle, start: datetime, end: datetime, limit: int) -> dict[str, Any]:
@@ -183,7 +219,8 @@ class VehicleViewSet(TmsModelViewSet):
         }
 
     @staticmethod
-    def _buckets(vehicle, start: datetime, end: datetime, bucket: str, as_geojson: bool) -> dict[str, Any]:
+    def _buckets(vehicle, start: datetime, end: datetime, bucket: str, *, as_geojson: bool):
+        """The rows (a list), or with `as_geojson` the FeatureCollection."""
         width = selectors.BUCKETS[bucket]
         start, end = selectors.align_to_buckets(start, end, width)
         buckets = selectors.buckets_between(vehicle.pk, start=start, end=end, bucket=width)
@@ -201,7 +238,7 @@ class VehicleViewSet(TmsModelViewSet):
             for row in buckets
         ]
         if not as_geojson:
-            return {"vehicle_id": vehicle.pk, "start": start, "end": end, "bucket": bucket, "buckets": rows}
+            return rows
         path = [row["last_location"]["coordinates"] for row in rows]
         return {
             "type": "FeatureCollection",
@@ -245,6 +282,8 @@ class TrackingBatchView(APIView):
         body = request.data
         if not isinstance(body, dict) or not isinstance(body.get("points"), list):
             raise exceptions.ValidationError({"points": ['Expected {"points": [...]}.']})
+        if unknown := body.keys() - {"points"}:
+            raise exceptions.ValidationError({name: [UNKNOWN_FIELD] for name in sorted(unknown)})
         points = body["points"]
         limit = settings.GPS_BATCH_MAX_POINTS
         if len(points) > limit:

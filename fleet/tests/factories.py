@@ -20,12 +20,12 @@ class VehicleFactory(factory.django.DjangoModelFactory):
         model = Vehicle
 
     carrier = factory.SubFactory(CarrierFactory)
-    unit_number = factory.Sequence(lambda n: f"T{1000 + n}")
+    vehicle_number = factory.Sequence(lambda n: f"T{1000 + n}")
     vin = factory.Sequence(lambda n: f"1XKYD49X0NJ{n:06d}")
     make = "Freightliner"
     model = "Cascadia"
     year = 2022
     vehicle_type = VehicleType.DRY_VAN
-    capacity_weight_kg = Decimal("20000")
-    capacity_volume_m3 = Decimal("95")
+    capacity_weight = Decimal("20000")
+    capacity_volume = Decimal("95")
     current_location = factory.LazyFunction(lambda: Point(-87.6298, 41.8781, srid=4326))

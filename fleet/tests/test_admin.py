@@ -73,7 +73,7 @@ def test_a_vehicle_added_with_a_map_point_is_audited(client, desk, world):
     response = client.post(
         admin_url("fleet.vehicle", "add"),
         {
-            "unit_number": "PW-201",
+            "vehicle_number": "PW-201",
             "carrier": str(world.carrier.pk),
             "vehicle_type": "REEFER",
             "make": "Kenworth",
@@ -83,15 +83,15 @@ def test_a_vehicle_added_with_a_map_point_is_audited(client, desk, world):
             "license_plate": "NE 4411",
             "fuel_type": "DIESEL",
             "fuel_consumption_l_per_100km": "34.5",
-            "capacity_weight_kg": "19500",
-            "capacity_volume_m3": "85",
+            "capacity_weight": "19500",
+            "capacity_volume": "85",
             "current_location": "SRID=4326;POINT (-95.9345 41.2565)",
-            "odometer_km": "120000",
+            "odometer": "120000",
             "engine_hours": "4100",
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
-    vehicle = world.carrier.vehicles.get(unit_number="PW-201")
+    vehicle = world.carrier.vehicles.get(vehicle_number="PW-201")
     assert vehicle.status == VehicleStatus.AVAILABLE
     assert vehicle.current_location.coords == pytest.approx((-95.9345, 41.2565))
     row = AuditLog.objects.get(table_name="vehicles", record_id=str(vehicle.pk))
@@ -101,7 +101,7 @@ def test_a_vehicle_added_with_a_map_point_is_audited(client, desk, world):
 
 def vehicle_form(vehicle, **changes) -> dict:
     return {
-        "unit_number": vehicle.unit_number,
+        "vehicle_number": vehicle.vehicle_number,
         "carrier": str(vehicle.carrier_id),
         "vehicle_type": vehicle.vehicle_type,
         "make": vehicle.make,
@@ -111,10 +111,10 @@ def vehicle_form(vehicle, **changes) -> dict:
         "license_plate": vehicle.license_plate,
         "fuel_type": vehicle.fuel_type,
         "fuel_consumption_l_per_100km": str(vehicle.fuel_consumption_l_per_100km),
-        "capacity_weight_kg": str(vehicle.capacity_weight_kg),
-        "capacity_volume_m3": str(vehicle.capacity_volume_m3),
+        "capacity_weight": str(vehicle.capacity_weight),
+        "capacity_volume": str(vehicle.capacity_volume),
         "current_location": vehicle.current_location.ewkt if vehicle.current_location else "",
-        "odometer_km": str(vehicle.odometer_km),
+        "odometer": str(vehicle.odometer),
         "engine_hours": str(vehicle.engine_hours),
         **changes,
     }
@@ -155,11 +155,11 @@ def test_a_vehicle_on_a_load_cannot_change_carrier_in_the_form(client, world, de
 def test_sending_a_vehicle_to_maintenance_and_back(client, world, desk):
     client.force_login(desk)
     response = run_action(client, VEHICLES, "send_to_maintenance", [world.vehicle])
-    assert messages_of(response) == [f"Sent to maintenance: {world.vehicle.unit_number}."]
+    assert messages_of(response) == [f"Sent to maintenance: {world.vehicle.vehicle_number}."]
     world.vehicle.refresh_from_db()
     assert world.vehicle.status == VehicleStatus.MAINTENANCE
     response = run_action(client, VEHICLES, "return_to_service", [world.vehicle])
-    assert messages_of(response) == [f"Returned to service: {world.vehicle.unit_number}."]
+    assert messages_of(response) == [f"Returned to service: {world.vehicle.vehicle_number}."]
     world.vehicle.refresh_from_db()
     assert world.vehicle.status == VehicleStatus.AVAILABLE
     events = OutboxEvent.objects.filter(type="VEHICLE_STATUS_CHANGED", subject=str(world.vehicle.pk))
@@ -174,7 +174,7 @@ def test_a_vehicle_on_a_load_is_not_sent_to_maintenance(client, world, desk):
     before = counts()
     response = run_action(client, VEHICLES, "send_to_maintenance", [world.vehicle])
     assert messages_of(response) == [
-        f"{world.vehicle.unit_number}: A vehicle cannot go from ASSIGNED to MAINTENANCE."
+        f"{world.vehicle.vehicle_number}: A vehicle cannot go from ASSIGNED to MAINTENANCE."
     ]
     world.vehicle.refresh_from_db()
     assert world.vehicle.status == VehicleStatus.ASSIGNED

@@ -2,6 +2,7 @@
 
 import datetime
 import uuid
+from decimal import Decimal
 
 import pytest
 from django.contrib.gis.geos import Point
@@ -50,11 +51,11 @@ class TestBatch:
         truck, van = VehicleFactory(current_location=None), VehicleFactory(current_location=None)
         base = minute(0)
         points = [
-            fix(truck, base, -90.0, 35.0, speed_kmh=80, heading=90),
+            fix(truck, base, -90.0, 35.0, speed=80, heading=90),
             fix(van, base, -87.0, 41.0),
             fix(truck, minute(2, base), -90.2, 35.0),
             fix(truck, minute(1, base), -90.1, 35.0),
-            fix(van, minute(1, base), -87.1, 41.0, fuel_level_pct=55.5, odometer_km=120400.2),
+            fix(van, minute(1, base), -87.1, 41.0, fuel_level=55.5, odometer=120400.2),
         ]
         response = dispatcher.post(BATCH, {"points": points}, format="json")
         assert response.status_code == 200
@@ -116,10 +117,10 @@ class TestBatch:
             {"vehicle_id": str(vehicle.pk)},
             "not a fix",
             {**good, "vehicle_id": "T1000"},
-            {**good, "recorded_at": minute(2).isoformat(), "speed_kmh": -1, "heading": "north"},
+            {**good, "recorded_at": minute(2).isoformat(), "speed": -1, "heading": "north"},
             {**good, "latitude": True},
             {**good, "recorded_at": (now - datetime.timedelta(days=400)).isoformat()},
-            fix(vehicle, minute(3), speed_kmh=88.5, heading=359.9, accuracy_m=4),
+            fix(vehicle, minute(3), speed=88.5, heading=359.9, accuracy=4),
         ]
         response = dispatcher.post(BATCH, {"points": points}, format="json")
         assert response.status_code == 200
@@ -135,7 +136,7 @@ class TestBatch:
             (7, ["latitude", "longitude", "recorded_at"]),
             (8, ["non_field_errors"]),
             (9, ["vehicle_id"]),
-            (10, ["heading", "speed_kmh"]),
+            (10, ["heading", "speed"]),
             (11, ["latitude"]),
             (12, ["recorded_at"]),
         ]
@@ -235,11 +236,11 @@ class TestPutLocation:
             "longitude": -90.049,
             "latitude": 35.1495,
             "recorded_at": at.isoformat(),
-            "speed_kmh": 88.4,
+            "speed": 88.4,
             "heading": 271.5,
-            "accuracy_m": 6.5,
-            "fuel_level_pct": 42.0,
-            "odometer_km": 301234.5,
+            "accuracy": 6.5,
+            "fuel_level": 42.0,
+            "odometer": 301234.5,
             "engine_hours": 10234.25,
         }
         response = dispatcher.put(f"/api/vehicles/{vehicle.pk}/location", body, format="json")
@@ -249,6 +250,8 @@ class TestPutLocation:
         assert (point.speed_kmh, point.heading, point.accuracy_m) == (88.4, 271.5, 6.5)
         assert (point.fuel_level_pct, point.odometer_km, point.engine_hours) == (42.0, 301234.5, 10234.25)
         assert point.relay_txid is None  # its event is in the outbox, not left to the relay
+        shown = dispatcher.get(f"/api/vehicles/{vehicle.pk}/").json()
+        assert (shown["fuel_level"], shown["odometer"]) == (42.0, 301234.5)
         event = OutboxEvent.objects.get(type="VEHICLE_LOCATION_UPDATED")
         assert event.envelope["data"]["speed_kmh"] == 88.4
         assert event.envelope["data"]["heading"] == 271.5
@@ -267,7 +270,7 @@ class TestPutLocation:
 
     @pytest.mark.parametrize(
         ("field", "value"),
-        [("accuracy_m", -1), ("fuel_level_pct", 101), ("odometer_km", -0.1), ("engine_hours", "many")],
+        [("accuracy", -1), ("fuel_level", 101), ("odometer", -0.1), ("engine_hours", "many")],
     )
     def test_bad_measurements_are_400(self, dispatcher, field, value):
         vehicle = VehicleFactory()
@@ -463,6 +466,30 @@ class TestIngest:
         assert (vehicle.current_location.x, vehicle.location_updated_at) == (-93, minute(3))
         assert GpsPoint.objects.exclude(relay_txid=None).count() == (4 if publish is Publish.RELAY else 0)
         assert OutboxEvent.objects.count() == (0 if publish is Publish.RELAY else 4)
+
+    @pytest.mark.parametrize("separate_timeseries", [False, True])
+    def test_the_newest_fix_keeps_fuel_level_and_odometer_current(self, separate_timeseries):
+        vehicle = VehicleFactory(current_location=None, odometer=Decimal("1000.0"))
+        assert vehicle.fuel_level is None
+
+        def ingest(*fixes: GpsFix) -> None:
+            ingest_without_audit(list(fixes), separate_timeseries=separate_timeseries)
+            vehicle.refresh_from_db()
+
+        reading = {"fuel_level_pct": 61.5, "odometer_km": 1200.04}
+        ingest(GpsFix(vehicle.pk, minute(1), -90, 35, **reading))
+        assert (vehicle.fuel_level, vehicle.odometer) == (61.5, Decimal("1200.0"))
+        # An older fix does not move the vehicle, nor its readings.
+        ingest(GpsFix(vehicle.pk, minute(0), -90, 35, fuel_level_pct=90.0, odometer_km=1100.0))
+        assert (vehicle.fuel_level, vehicle.odometer) == (61.5, Decimal("1200.0"))
+        # A newer fix without readings keeps the last ones; within a batch the newest one counts.
+        ingest(GpsFix(vehicle.pk, minute(2), -90, 35))
+        assert (vehicle.fuel_level, vehicle.odometer) == (61.5, Decimal("1200.0"))
+        ingest(
+            GpsFix(vehicle.pk, minute(4), -90, 35, fuel_level_pct=40.0, odometer_km=1300.0),
+            GpsFix(vehicle.pk, minute(3), -90, 35, fuel_level_pct=50.0, odometer_km=1250.0),
+        )
+        assert (vehicle.fuel_level, vehicle.odometer) == (40.0, Decimal("1300.0"))
 
     def test_several_ingests_in_one_transaction_do_not_mix(self):
         truck, van = VehicleFactory(), VehicleFactory()

@@ -87,35 +87,51 @@ class TestRawFixes:
     def test_fixes_come_oldest_first_with_every_measurement(self, viewer, drive):
         body = viewer.get(url(drive, start=iso(at(2)), end=iso(at(4)))).json()
         assert body == {
-            "vehicle_id": str(drive.pk),
-            "start": iso(at(2)),
-            "end": iso(at(4)),
             "count": 2,
             "next": None,
-            "points": [
+            "previous": None,
+            "results": [
                 {
                     "recorded_at": iso(at(n)),
                     "location": {"type": "Point", "coordinates": [round(0.01 * n, 2), 0.0]},
-                    "speed_kmh": 10.0 * n,
+                    "speed": 10.0 * n,
                     "heading": 90.0,
-                    "accuracy_m": 5.0,
-                    "fuel_level_pct": None,
-                    "odometer_km": None,
+                    "accuracy": 5.0,
+                    "fuel_level": None,
+                    "odometer": None,
                     "engine_hours": None,
                 }
                 for n in (2, 3)
             ],
         }
 
-    def test_pages_follow_next_until_the_end(self, viewer, drive):
-        seen, link = [], url(drive, limit=5, **WINDOW)
+    def test_pages_follow_next_until_the_end_and_previous_back(self, viewer, drive):
+        seen, counts, link = [], set(), url(drive, page_size=5, **WINDOW)
+        pages = []
         while link:
             body = viewer.get(link).json()
-            seen += [point["recorded_at"] for point in body["points"]]
+            pages.append(body)
+            counts.add(body["count"])
+            seen += [point["recorded_at"] for point in body["results"]]
             link = body["next"]
             if link:
-                assert parse_qs(urlparse(link).query)["limit"] == ["5"]
+                assert parse_qs(urlparse(link).query)["page_size"] == ["5"]
         assert seen == [iso(at(n)) for n in range(12)]
+        assert counts == {12}
+        assert [len(page["results"]) for page in pages] == [5, 5, 2]
+        back = viewer.get(pages[-1]["previous"]).json()
+        assert back["results"] == pages[1]["results"]
+
+    def test_the_links_hold_the_window_of_the_first_page(self, viewer, drive):
+        """Without `end` the window ends now: the links name it, so a later page reads the same
+        window and no fix moves from one page to another."""
+        body = viewer.get(url(drive, page_size=5)).json()
+        query = parse_qs(urlparse(body["next"]).query)
+        end = datetime.datetime.fromisoformat(query["end"][0])
+        start = datetime.datetime.fromisoformat(query["start"][0])
+        assert query["end"][0].endswith("Z")
+        assert end - start == datetime.timedelta(hours=24)
+        assert abs(end - timezone.now()) < datetime.timedelta(minutes=5)
 
     def test_the_default_window_is_the_last_24_hours(self, viewer, drive):
         assert viewer.get(url(drive)).json()["count"] == 12
@@ -124,26 +140,27 @@ class TestRawFixes:
 class TestBuckets:
     def test_five_minute_buckets(self, viewer, drive):
         body = viewer.get(url(drive, bucket="5m", **WINDOW)).json()
-        assert body == {
-            "vehicle_id": str(drive.pk),
-            "start": iso(at(0)),
-            "end": iso(at(15)),  # widened to whole buckets
-            "bucket": "5m",
-            "buckets": FIVE_MINUTE_BUCKETS,
-        }
+        assert body == {"count": 3, "next": None, "previous": None, "results": FIVE_MINUTE_BUCKETS}
 
     @pytest.mark.parametrize("bucket", ["15m", "1h"])
     def test_wider_buckets_hold_the_whole_drive(self, viewer, drive, bucket):
-        (row,) = viewer.get(url(drive, bucket=bucket, **WINDOW)).json()["buckets"]
+        (row,) = viewer.get(url(drive, bucket=bucket, **WINDOW)).json()["results"]
         assert (row["points"], row["avg_speed_kmh"], row["max_speed_kmh"]) == (12, 55.0, 110.0)
         assert row["distance_m"] == round(11 * STEP_M, 1)
         assert row["last_location"] == {"type": "Point", "coordinates": [0.11, 0.0]}
 
     def test_a_window_starting_inside_a_bucket_covers_the_whole_bucket(self, viewer, drive):
-        body = viewer.get(url(drive, bucket="5m", start=iso(at(2)), end=iso(at(7)))).json()
-        assert (body["start"], body["end"]) == (iso(at(0)), iso(at(10)))
-        assert [row["points"] for row in body["buckets"]] == [5, 5]
-        assert body["buckets"][0]["distance_m"] == round(4 * STEP_M, 1)
+        rows = viewer.get(url(drive, bucket="5m", start=iso(at(2)), end=iso(at(7)))).json()["results"]
+        assert (rows[0]["start"], rows[-1]["end"]) == (iso(at(0)), iso(at(10)))
+        assert [row["points"] for row in rows] == [5, 5]
+        assert rows[0]["distance_m"] == round(4 * STEP_M, 1)
+
+    def test_buckets_are_paged_like_every_list(self, viewer, drive):
+        first = viewer.get(url(drive, bucket="5m", page_size=2, **WINDOW)).json()
+        assert (first["count"], first["previous"]) == (3, None)
+        second = viewer.get(first["next"]).json()
+        assert first["results"] + second["results"] == FIVE_MINUTE_BUCKETS
+        assert second["next"] is None
 
     def test_the_continuous_aggregate_gives_the_same_buckets(self, drive, timescale_emulation):
         plain = {

@@ -87,12 +87,13 @@ def drain(transport, expect: int = 0, timeout_s: float = 30) -> int:
 
 def test_each_stored_fix_is_published_once_as_the_schema_says(dispatcher):
     truck = VehicleFactory()
-    assert post(dispatcher, truck, 2, 0, 1, speed_kmh=72.5)["accepted"] == 3
+    assert post(dispatcher, truck, 2, 0, 1, speed=72.5)["accepted"] == 3
     transport = Recording()
     assert drain(transport, expect=3) == 3
     assert [event.envelope["data"]["recorded_at"] for event in transport.events] == [
-        minute(n).isoformat() for n in (0, 1, 2)
+        minute(n).isoformat().replace("+00:00", "Z") for n in (0, 1, 2)
     ]
+    assert all(event.envelope["time"].endswith("Z") for event in transport.events)
     for event in transport.events:
         assert (event.type, event.topic, event.subject) == (
             "VEHICLE_LOCATION_UPDATED",

@@ -86,7 +86,7 @@ class TestWithin:
     def test_combines_with_near_and_other_filters(self, viewer, fleet):
         box = "within=-98,30,-86,42"
         assert ids(viewer, f"{box}&near=-96.8,32.7") == [str(fleet["dallas"].pk), str(fleet["chicago"].pk)]
-        assert ids(viewer, f"{box}&carrier={fleet['chicago'].carrier_id}") == [str(fleet["chicago"].pk)]
+        assert ids(viewer, f"{box}&carrier_id={fleet['chicago'].carrier_id}") == [str(fleet["chicago"].pk)]
 
     def test_the_area_query_uses_the_geometry_index(self):
         # Unordered: walking the unit-number index for the default ordering may look cheaper on a

@@ -1,5 +1,7 @@
 import django_filters
 
+from drivers.models import Driver
+from fleet.models import Carrier, Vehicle
 from loads.models import Facility, FacilityType, Load, LoadStatus
 from tms.filters import MultipleChoiceFilter, NearbyFilterSet
 
@@ -15,13 +17,18 @@ class FacilityFilter(NearbyFilterSet):
 
 class LoadFilter(django_filters.FilterSet):
     status = MultipleChoiceFilter(choices=LoadStatus.choices)
-    pickup_after = django_filters.IsoDateTimeFilter(field_name="pickup_at", lookup_expr="gte")
-    pickup_before = django_filters.IsoDateTimeFilter(field_name="pickup_at", lookup_expr="lt")
-    delivery_after = django_filters.IsoDateTimeFilter(field_name="delivery_at", lookup_expr="gte")
-    delivery_before = django_filters.IsoDateTimeFilter(field_name="delivery_at", lookup_expr="lt")
-    min_weight_kg = django_filters.NumberFilter(field_name="weight_kg", lookup_expr="gte")
-    max_weight_kg = django_filters.NumberFilter(field_name="weight_kg", lookup_expr="lte")
+    carrier_id = django_filters.ModelChoiceFilter(field_name="carrier", queryset=Carrier.objects.all())
+    vehicle_id = django_filters.ModelChoiceFilter(field_name="vehicle", queryset=Vehicle.objects.all())
+    driver_id = django_filters.ModelChoiceFilter(field_name="driver", queryset=Driver.objects.all())
+    shipper_id = django_filters.ModelChoiceFilter(field_name="shipper", queryset=Facility.objects.all())
+    consignee_id = django_filters.ModelChoiceFilter(field_name="consignee", queryset=Facility.objects.all())
+    pickup_after = django_filters.IsoDateTimeFilter(field_name="pickup_datetime", lookup_expr="gte")
+    pickup_before = django_filters.IsoDateTimeFilter(field_name="pickup_datetime", lookup_expr="lt")
+    delivery_after = django_filters.IsoDateTimeFilter(field_name="delivery_datetime", lookup_expr="gte")
+    delivery_before = django_filters.IsoDateTimeFilter(field_name="delivery_datetime", lookup_expr="lt")
+    min_weight = django_filters.NumberFilter(field_name="weight", lookup_expr="gte", label="kg")
+    max_weight = django_filters.NumberFilter(field_name="weight", lookup_expr="lte", label="kg")
 
     class Meta:
         model = Load
-        fields = ["status", "carrier", "vehicle", "driver", "shipper", "consignee"]
+        fields = ["status", "carrier_id", "vehicle_id", "driver_id", "shipper_id", "consignee_id"]

@@ -4,10 +4,10 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from drivers.models import Driver
-from fleet.models import Vehicle
+from fleet.models import Carrier, Vehicle
 from loads.geofence import suggested_transition
 from loads.models import TRANSITION_FIELDS, Facility, Load, StopEvent
-from tms.api import BoundedDateTimeField, ModelSerializer, PointField
+from tms.api import BoundedDateTimeField, ModelSerializer, PointField, Serializer
 from tms.models import MAX_CLOCK_SKEW
 
 
@@ -35,6 +35,25 @@ class FacilitySerializer(ModelSerializer):
 
 
 class LoadSerializer(ModelSerializer):
+    shipper_id = serializers.PrimaryKeyRelatedField(
+        source="shipper", queryset=Facility.objects.all(), help_text="The pickup facility."
+    )
+    consignee_id = serializers.PrimaryKeyRelatedField(
+        source="consignee", queryset=Facility.objects.all(), help_text="The delivery facility."
+    )
+    carrier_id = serializers.PrimaryKeyRelatedField(
+        source="carrier",
+        queryset=Carrier.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="The carrier the load is tendered to; set from the vehicle when assigned.",
+    )
+    vehicle_id = serializers.UUIDField(
+        read_only=True, allow_null=True, help_text="Set by assignment (POST .../assign)."
+    )
+    driver_id = serializers.UUIDField(
+        read_only=True, allow_null=True, help_text="Set by assignment (POST .../assign)."
+    )
     pickup_location = PointField(required=False, help_text="Defaults to the shipper's location.")
     delivery_location = PointField(required=False, help_text="Defaults to the consignee's location.")
 
@@ -44,20 +63,20 @@ class LoadSerializer(ModelSerializer):
             "id",
             "load_number",
             "status",
-            "shipper",
-            "consignee",
-            "carrier",
-            "vehicle",
-            "driver",
+            "shipper_id",
+            "consignee_id",
+            "carrier_id",
+            "vehicle_id",
+            "driver_id",
             "pickup_location",
             "pickup_address",
-            "pickup_at",
+            "pickup_datetime",
             "delivery_location",
             "delivery_address",
-            "delivery_at",
+            "delivery_datetime",
             "commodity",
-            "weight_kg",
-            "volume_m3",
+            "weight",
+            "volume",
             "rate",
             "estimated_distance_m",
             "estimated_driving_hours",
@@ -73,34 +92,36 @@ class LoadSerializer(ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = TRANSITION_FIELDS
+        read_only_fields = [name for name in TRANSITION_FIELDS if name not in ("vehicle", "driver")]
         extra_kwargs = {
             "load_number": {"required": False, "help_text": "Generated when omitted."},
             "pickup_address": {"required": False},
             "delivery_address": {"required": False},
-            "weight_kg": {"min_value": Decimal("0.1")},
-            "volume_m3": {"min_value": Decimal("0.01")},
+            "weight": {"min_value": Decimal("0.1")},
+            "volume": {"min_value": Decimal("0.01")},
             "rate": {"min_value": 0},
         }
 
     def validate(self, attrs):
-        pickup_at = attrs.get("pickup_at", getattr(self.instance, "pickup_at", None))
-        delivery_at = attrs.get("delivery_at", getattr(self.instance, "delivery_at", None))
-        if pickup_at and delivery_at and delivery_at <= pickup_at:
-            raise serializers.ValidationError({"delivery_at": "Delivery must be after pickup."})
+        pickup_datetime = attrs.get("pickup_datetime", getattr(self.instance, "pickup_datetime", None))
+        delivery_datetime = attrs.get("delivery_datetime", getattr(self.instance, "delivery_datetime", None))
+        if pickup_datetime and delivery_datetime and delivery_datetime <= pickup_datetime:
+            raise serializers.ValidationError({"delivery_datetime": "Delivery must be after pickup."})
         shipper = attrs.get("shipper", getattr(self.instance, "shipper", None))
         consignee = attrs.get("consignee", getattr(self.instance, "consignee", None))
         if shipper and shipper == consignee:
-            raise serializers.ValidationError({"consignee": "The consignee must differ from the shipper."})
+            raise serializers.ValidationError({"consignee_id": "The consignee must differ from the shipper."})
         return attrs
 
 
-class AssignInput(serializers.Serializer):
-    vehicle = serializers.PrimaryKeyRelatedField(queryset=Vehicle.objects.select_related("carrier"))
-    driver = serializers.PrimaryKeyRelatedField(queryset=Driver.objects.all())
+class AssignInput(Serializer):
+    vehicle_id = serializers.PrimaryKeyRelatedField(
+        source="vehicle", queryset=Vehicle.objects.select_related("carrier")
+    )
+    driver_id = serializers.PrimaryKeyRelatedField(source="driver", queryset=Driver.objects.all())
 
 
-class MilestoneInput(serializers.Serializer):
+class MilestoneInput(Serializer):
     at = BoundedDateTimeField(
         required=False, default=None, allow_null=True, help_text="When it happened; now if omitted."
     )
@@ -111,17 +132,20 @@ class MilestoneInput(serializers.Serializer):
         return value
 
 
-class CancelInput(serializers.Serializer):
+class CancelInput(Serializer):
     reason = serializers.CharField(max_length=255)
 
 
-class DelayInput(serializers.Serializer):
+class DelayInput(Serializer):
     reason = serializers.CharField(max_length=255)
     expected_delivery_at = BoundedDateTimeField(required=False, default=None, allow_null=True)
 
 
 # A stop of the load in the context (`load`), with the status change it suggests.
 class StopEventSerializer(ModelSerializer):
+    load_id = serializers.UUIDField(read_only=True)
+    vehicle_id = serializers.UUIDField(read_only=True)
+    facility_id = serializers.UUIDField(read_only=True)
     facility_name = serializers.CharField(source="facility.name", read_only=True)
     suggested_transition = serializers.SerializerMethodField(
         help_text="The load's next status this stop supports (PICKED_UP, IN_TRANSIT, DELIVERED), or null."
@@ -134,9 +158,9 @@ class StopEventSerializer(ModelSerializer):
         model = StopEvent
         fields = [
             "id",
-            "load",
-            "vehicle",
-            "facility",
+            "load_id",
+            "vehicle_id",
+            "facility_id",
             "facility_name",
             "kind",
             "arrived_at",

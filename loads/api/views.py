@@ -37,7 +37,7 @@ class LoadViewSet(TmsModelViewSet):
     serializer_class = LoadSerializer
     filterset_class = LoadFilter
     search_fields = ["load_number", "commodity", "pickup_address", "delivery_address"]
-    ordering_fields = ["pickup_at", "delivery_at", "status", "rate", "weight_kg", "created_at"]
+    ordering_fields = ["pickup_datetime", "delivery_datetime", "status", "rate", "weight", "created_at"]
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
     create_service = services.create_load
     update_service = services.update_load

@@ -34,10 +34,10 @@ class LoadFactory(factory.django.DjangoModelFactory):
     consignee = factory.SubFactory(
         FacilityFactory, city="Indianapolis", state="IN", location=Point(-86.1581, 39.7684, srid=4326)
     )
-    pickup_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(days=1))
-    delivery_at = factory.LazyAttribute(lambda o: o.pickup_at + datetime.timedelta(days=1))
-    weight_kg = Decimal("12000")
-    volume_m3 = Decimal("60")
+    pickup_datetime = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(days=1))
+    delivery_datetime = factory.LazyAttribute(lambda o: o.pickup_datetime + datetime.timedelta(days=1))
+    weight = Decimal("12000")
+    volume = Decimal("60")
     rate = Decimal("1850.00")
 
     @classmethod
@@ -48,7 +48,7 @@ class LoadFactory(factory.django.DjangoModelFactory):
 def load_in(status: str, **fields) -> Load:
     """A load brought to `status` through the services, on a fresh vehicle and driver."""
     load = LoadFactory(**fields)
-    if status == "PENDING":
+    if status == "CREATED":
         return load
     if status == "CANCELLED":
         return services.cancel_load(load, by=None, reason="test")

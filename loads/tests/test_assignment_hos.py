@@ -24,8 +24,8 @@ def now():
     return timezone.now().replace(microsecond=0)
 
 
-def make_load(pickup_at: datetime.datetime, hours: str = "3.00") -> Load:
-    load = LoadFactory(pickup_at=pickup_at)
+def make_load(pickup_datetime: datetime.datetime, hours: str = "3.00") -> Load:
+    load = LoadFactory(pickup_datetime=pickup_datetime)
     Load.objects.filter(pk=load.pk).update(estimated_driving_hours=Decimal(hours))
     load.refresh_from_db()
     return load
@@ -34,7 +34,9 @@ def make_load(pickup_at: datetime.datetime, hours: str = "3.00") -> Load:
 def assign(client, load, driver, vehicle=None):
     vehicle = vehicle or VehicleFactory(carrier=driver.carrier)
     response = client.post(
-        f"/api/loads/{load.pk}/assign/", {"vehicle": str(vehicle.pk), "driver": str(driver.pk)}, format="json"
+        f"/api/loads/{load.pk}/assign/",
+        {"vehicle_id": str(vehicle.pk), "driver_id": str(driver.pk)},
+        format="json",
     )
     return response, vehicle
 
@@ -44,10 +46,10 @@ def assert_refused(response, load, driver, vehicle) -> dict:
     error = response.json()["error"]
     assert error["code"] == "hours_of_service_exceeded"
     load.refresh_from_db()
-    assert (load.status, load.vehicle_id, load.driver_id) == ("PENDING", None, None)
+    assert (load.status, load.vehicle_id, load.driver_id) == ("CREATED", None, None)
     driver.refresh_from_db()
     vehicle.refresh_from_db()
-    assert (driver.status, vehicle.status) == ("AVAILABLE", "AVAILABLE")
+    assert (driver.status, vehicle.status) == ("OFF_DUTY", "AVAILABLE")
     assert not OutboxEvent.objects.filter(type__in=["LOAD_ASSIGNED", "DRIVER_STATUS_CHANGED"]).exists()
     assert not AuditLog.objects.filter(action="TRANSITION").exists()
     return error
@@ -74,7 +76,7 @@ class TestEachBindingLimit:
         assert error["details"]["rule"] == "395.3(a)(3)(i)"
         assert (error["details"]["hours_available"], error["details"]["hours_needed"]) == (2.0, 3.0)
         assert error["details"]["hours_remaining"] == 2.0
-        assert error["message"].startswith(f"Driver {driver.full_name} can legally drive 2.00 h from ")
+        assert error["message"].startswith(f"Driver {driver.name} can legally drive 2.00 h from ")
         assert error["message"].endswith(
             "the load needs 3.00 h before the next 10-hour break. "
             "Binding: the 11-hour driving limit (395.3(a)(3)(i))."

@@ -19,6 +19,7 @@ from fleet.models import VehicleStatus
 from loads import geofence, services
 from loads.models import Load, LoadStatus, StopEvent, StopKind
 from loads.tests.factories import load_in
+from tms.times import rfc3339
 
 pytestmark = pytest.mark.django_db
 
@@ -232,7 +233,7 @@ def test_each_stop_write_has_its_audit_row_and_no_event(assigned):
     [created] = audits
     assert created.action == "CREATE" and created.user is None
     assert (created.changed_data["arrived_at"], created.changed_data["departed_at"]) == (
-        ARRIVAL.isoformat(),
+        rfc3339(ARRIVAL),
         None,
     )
 
@@ -242,7 +243,7 @@ def test_each_stop_write_has_its_audit_row_and_no_event(assigned):
     fixes_during_the_visit = [s for s, _ in RECORDED_PATH if ARRIVAL < at(s) < DEPARTURE]
     assert writes == ["CREATE"] + ["UPDATE"] * (len(fixes_during_the_visit) + 1)
     departure = audits.last().changed_data
-    assert (departure["departed_at"], departure["dwell_s"]) == ([None, DEPARTURE.isoformat()], [None, 820])
+    assert (departure["departed_at"], departure["dwell_s"]) == ([None, rfc3339(DEPARTURE)], [None, 820])
     assert OutboxEvent.objects.count() == events_before
 
 
@@ -394,7 +395,7 @@ def test_stops_api_lists_stops_with_their_suggestion(assigned, viewer):
     assert body["count"] == 1
     stop = body["results"][0]
     assert stop["kind"] == "PICKUP"
-    assert stop["facility"] == str(shipper.pk)
+    assert stop["facility_id"] == str(shipper.pk)
     assert stop["facility_name"] == shipper.name
     assert stop["dwell_s"] == 820
     assert stop["suggested_transition"] == "PICKED_UP"

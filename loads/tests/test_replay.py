@@ -33,18 +33,22 @@ def delivered_load(dispatcher, django_capture_on_commit_callbacks):
         "post",
         "/api/loads/",
         {
-            "shipper": str(shipper.pk),
-            "consignee": str(consignee.pk),
-            "pickup_at": pickup.isoformat(),
-            "delivery_at": (pickup + datetime.timedelta(days=1)).isoformat(),
-            "weight_kg": "15000.5",
-            "volume_m3": "70",
+            "shipper_id": str(shipper.pk),
+            "consignee_id": str(consignee.pk),
+            "pickup_datetime": pickup.isoformat(),
+            "delivery_datetime": (pickup + datetime.timedelta(days=1)).isoformat(),
+            "weight": "15000.5",
+            "volume": "70",
             "rate": "2400.10",
         },
     )
     url = f"/api/loads/{load['id']}/"
-    call("patch", url, {"rate": "2600.00", "delivery_at": (pickup + datetime.timedelta(days=2)).isoformat()})
-    call("post", f"{url}assign/", {"vehicle": str(vehicle.pk), "driver": str(driver.pk)})
+    call(
+        "patch",
+        url,
+        {"rate": "2600.00", "delivery_datetime": (pickup + datetime.timedelta(days=2)).isoformat()},
+    )
+    call("post", f"{url}assign/", {"vehicle_id": str(vehicle.pk), "driver_id": str(driver.pk)})
     call("post", f"{url}delay/", {"reason": "weather"})
     for step in ("pickup", "in-transit", "deliver"):
         call("post", f"{url}{step}/", {})

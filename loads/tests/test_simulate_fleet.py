@@ -138,7 +138,7 @@ TIME_TO_ARRIVE = (TRIP_M - APPROACH_M) / (CRUISE / 3.6) + APPROACH_M / (APPROACH
 
 def truck(dwell_s: float = 600) -> SimulatedVehicle:
     return SimulatedVehicle(
-        id="v1", unit_number="T1", position=TEN_KM, legs=[Leg([TEN_KM, CHICAGO], dwell_s, "pickup")]
+        id="v1", vehicle_number="T1", position=TEN_KM, legs=[Leg([TEN_KM, CHICAGO], dwell_s, "pickup")]
     )
 
 

@@ -11,7 +11,7 @@ from loads.models import Load, LoadStatus
 from routing.fleet import PlanRequest
 from routing.graph import MAX_HOPS
 from routing.models import FleetPlan, Route
-from tms.api import BoundedDateTimeField, ModelSerializer, PointField
+from tms.api import BoundedDateTimeField, ModelSerializer, PointField, QuerySerializer, Serializer
 
 
 class RouteSerializer(ModelSerializer):
@@ -46,7 +46,7 @@ class RouteSerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class OptimizeLoadRouteSerializer(serializers.Serializer):
+class OptimizeLoadRouteSerializer(Serializer):
     load = serializers.PrimaryKeyRelatedField(queryset=Load.objects.all())
     vehicle = serializers.PrimaryKeyRelatedField(queryset=Vehicle.objects.all())
     driver = serializers.PrimaryKeyRelatedField(
@@ -54,7 +54,7 @@ class OptimizeLoadRouteSerializer(serializers.Serializer):
     )
 
 
-class RouteJobSerializer(serializers.Serializer):
+class RouteJobSerializer(Serializer):
     job_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["PENDING", "SUCCEEDED", "FAILED"])
     route = serializers.UUIDField(required=False, allow_null=True)
@@ -62,14 +62,14 @@ class RouteJobSerializer(serializers.Serializer):
     status_url = serializers.CharField(required=False)
 
 
-class OptimizeFleetSerializer(serializers.Serializer):
+class OptimizeFleetSerializer(Serializer):
     """What to plan; every field is optional. Defaults come from the ROUTING_FLEET_* settings."""
 
     loads = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
         min_length=1,
-        help_text="PENDING loads to plan; default: every PENDING load picked up within the horizon.",
+        help_text="CREATED loads to plan; default: every CREATED load picked up within the horizon.",
     )
     vehicles = serializers.ListField(
         child=serializers.UUIDField(),
@@ -87,7 +87,7 @@ class OptimizeFleetSerializer(serializers.Serializer):
         min_value=0,
         max_value=24 * 60,
         required=False,
-        help_text="How late after `pickup_at` a pickup may be.",
+        help_text="How late after `pickup_datetime` a pickup may be.",
     )
     stop_minutes = serializers.IntegerField(
         min_value=0, max_value=8 * 60, required=False, help_text="Loading or unloading time at each stop."
@@ -106,10 +106,10 @@ class OptimizeFleetSerializer(serializers.Serializer):
         unknown = [str(pk) for pk in value if pk not in found]
         if unknown:
             raise serializers.ValidationError(f"Unknown loads: {', '.join(unknown)}.")
-        open_ = [str(pk) for pk, status in found.items() if status != LoadStatus.PENDING]
+        open_ = [str(pk) for pk, status in found.items() if status != LoadStatus.CREATED]
         if open_:
             raise serializers.ValidationError(
-                f"Only PENDING loads can be planned; not: {', '.join(sorted(open_))}."
+                f"Only CREATED loads can be planned; not: {', '.join(sorted(open_))}."
             )
         return list(dict.fromkeys(value))
 
@@ -169,7 +169,7 @@ class FleetPlanSerializer(ModelSerializer):
         read_only_fields = fields
 
 
-class AcceptFleetPlanSerializer(serializers.Serializer):
+class AcceptFleetPlanSerializer(Serializer):
     vehicles = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
@@ -178,14 +178,14 @@ class AcceptFleetPlanSerializer(serializers.Serializer):
     )
 
 
-class DiscardFleetPlanSerializer(serializers.Serializer):
+class DiscardFleetPlanSerializer(Serializer):
     pass
 
 
 # --------------------------------------------------------------------------- the freight network
 
 
-class LaneSerializer(serializers.Serializer):
+class LaneSerializer(Serializer):
     origin_id = serializers.UUIDField()
     origin_name = serializers.CharField(allow_null=True)
     destination_id = serializers.UUIDField()
@@ -197,34 +197,34 @@ class LaneSerializer(serializers.Serializer):
     average_transit_s = serializers.FloatField()
 
 
-class LaneCarrierSerializer(serializers.Serializer):
+class LaneCarrierSerializer(Serializer):
     carrier_id = serializers.UUIDField()
     carrier_name = serializers.CharField(allow_null=True)
     load_count = serializers.IntegerField()
 
 
-class RelayFacilitySerializer(serializers.Serializer):
+class RelayFacilitySerializer(Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField(allow_null=True)
 
 
-class RelayPathSerializer(serializers.Serializer):
+class RelayPathSerializer(Serializer):
     facility_ids = serializers.ListField(child=serializers.UUIDField())
     facilities = RelayFacilitySerializer(many=True)
     hops = serializers.IntegerField()
     total_average_transit_s = serializers.FloatField()
 
 
-class LanesQuery(serializers.Serializer):
+class LanesQuery(QuerySerializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
 
 
-class LaneIds(serializers.Serializer):
+class LaneIds(Serializer):
     origin_id = serializers.UUIDField()
     destination_id = serializers.UUIDField()
 
 
-class PathsQuery(serializers.Serializer):
+class PathsQuery(QuerySerializer):
     # "from" is a Python keyword: the fields are declared below under their query names.
     max_hops = serializers.IntegerField(min_value=1, max_value=MAX_HOPS, default=3)
     limit = serializers.IntegerField(min_value=1, max_value=20, default=5)

@@ -1,5 +1,3 @@
-from django.urls import path
-
 from routing.api.views import (
     FleetPlanViewSet,
     LaneCarriersView,
@@ -10,22 +8,22 @@ from routing.api.views import (
     RouteJobView,
     RouteViewSet,
 )
-from tms.api import Router
+from tms.api import Router, api_path
 
 router = Router()
 router.register("routes", RouteViewSet)
 router.register("fleet-plans", FleetPlanViewSet, basename="fleet-plan")
 # Before the router: "optimize-load" would otherwise be read as a route id.
 urlpatterns = [
-    path("routes/optimize-load", OptimizeLoadRouteView.as_view(), name="route-optimize-load"),
-    path("routes/optimize-fleet", OptimizeFleetView.as_view(), name="route-optimize-fleet"),
-    path("routes/jobs/<str:job_id>", RouteJobView.as_view(), name="route-job"),
-    path("network/lanes", LanesView.as_view(), name="network-lanes"),
-    path(
+    api_path("routes/optimize-load", OptimizeLoadRouteView.as_view(), name="route-optimize-load"),
+    api_path("routes/optimize-fleet", OptimizeFleetView.as_view(), name="route-optimize-fleet"),
+    api_path("routes/jobs/<str:job_id>", RouteJobView.as_view(), name="route-job"),
+    api_path("network/lanes", LanesView.as_view(), name="network-lanes"),
+    api_path(
         "network/lanes/<str:origin_id>/<str:destination_id>/carriers",
         LaneCarriersView.as_view(),
         name="network-lane-carriers",
     ),
-    path("network/paths", PathsView.as_view(), name="network-paths"),
+    api_path("network/paths", PathsView.as_view(), name="network-paths"),
     *router.urls,
 ]

@@ -10,6 +10,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -158,7 +159,7 @@ class FleetPlanViewSet(TmsReadOnlyViewSet):
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         """Assigns each route's first load to its truck and driver through the load services (a
-        vehicle works one load at a time; later loads stay PENDING, marked PLANNED). Per-load
+        vehicle works one load at a time; later loads stay CREATED, marked PLANNED). Per-load
         failures are listed in `acceptance`; the others stand."""
         return self.run_action(AcceptFleetPlanSerializer, services.accept_fleet_plan)
 
@@ -171,11 +172,7 @@ class FleetPlanViewSet(TmsReadOnlyViewSet):
 
 # --------------------------------------------------------------------------- the freight network
 # The busiest lanes, who serves a lane, relay paths between two facilities: reads of the graph
-# (routing.graph), with names from the database.
-
-
-def _results(name: str, item: type[serializers.Serializer]):
-    return inline_serializer(name, {"results": item(many=True)})
+# (routing.graph), with names from the database; paged like every list.
 
 
 def _valid(serializer_class, data) -> dict:
@@ -188,10 +185,11 @@ def _facility_names(ids) -> dict[str, str]:
     return {str(f.id): f.name for f in Facility.objects.filter(id__in=set(ids)).only("id", "name")}
 
 
-class LanesView(APIView):
+class LanesView(GenericAPIView):
     permission_classes = [OperatorsAndViewers]
+    filter_backends: list = []
 
-    @extend_schema(parameters=[LanesQuery], responses=_results("Lanes", LaneSerializer), tags=["network"])
+    @extend_schema(parameters=[LanesQuery], responses=LaneSerializer(many=True), tags=["network"])
     def get(self, request):
         """The busiest lanes: delivered loads, rates and transit times per origin and destination."""
         query = _valid(LanesQuery, request.query_params)
@@ -200,13 +198,14 @@ class LanesView(APIView):
         for lane in lanes:
             lane["origin_name"] = names.get(lane["origin_id"])
             lane["destination_name"] = names.get(lane["destination_id"])
-        return Response({"results": lanes})
+        return self.get_paginated_response(self.paginate_queryset(lanes))
 
 
-class LaneCarriersView(APIView):
+class LaneCarriersView(GenericAPIView):
     permission_classes = [OperatorsAndViewers]
+    filter_backends: list = []
 
-    @extend_schema(responses=_results("LaneCarriers", LaneCarrierSerializer), tags=["network"])
+    @extend_schema(responses=LaneCarrierSerializer(many=True), tags=["network"])
     def get(self, request, origin_id: str, destination_id: str):
         """The carriers that delivered loads on a lane, most loads first."""
         ids = _valid(LaneIds, {"origin_id": origin_id, "destination_id": destination_id})
@@ -215,15 +214,14 @@ class LaneCarriersView(APIView):
         names = {str(c.id): c.name for c in Carrier.objects.filter(id__in=carrier_ids).only("id", "name")}
         for carrier in carriers:
             carrier["carrier_name"] = names.get(carrier["carrier_id"])
-        return Response({"results": carriers})
+        return self.get_paginated_response(self.paginate_queryset(carriers))
 
 
-class PathsView(APIView):
+class PathsView(GenericAPIView):
     permission_classes = [OperatorsAndViewers]
+    filter_backends: list = []
 
-    @extend_schema(
-        parameters=[PathsQuery], responses=_results("RelayPaths", RelayPathSerializer), tags=["network"]
-    )
+    @extend_schema(parameters=[PathsQuery], responses=RelayPathSerializer(many=True), tags=["network"])
     def get(self, request):
         """Relay paths through facilities, fastest total average transit first."""
         query = _valid(PathsQuery, request.query_params)
@@ -233,4 +231,4 @@ class PathsView(APIView):
         names = _facility_names([f for p in paths for f in p["facility_ids"]])
         for relay_path in paths:
             relay_path["facilities"] = [{"id": f, "name": names.get(f)} for f in relay_path["facility_ids"]]
-        return Response({"results": paths})
+        return self.get_paginated_response(self.paginate_queryset(paths))

@@ -33,11 +33,11 @@ def test_accepting_a_fleet_plan_in_the_back_office_assigns_through_the_services(
     carrier = CarrierFactory()
     vehicle = VehicleFactory(carrier=carrier)  # in Chicago, like the factory's shipper
     driver = DriverFactory(carrier=carrier)
-    load = LoadFactory(pickup_at=timezone.now() + datetime.timedelta(hours=2))
+    load = LoadFactory(pickup_datetime=timezone.now() + datetime.timedelta(hours=2))
     plan = proposed_plan()
     client.force_login(desk)
     page = client.get(admin_url("routing.fleetplan", "change", plan.pk)).content.decode()
-    assert vehicle.unit_number in page and load.load_number in page
+    assert vehicle.vehicle_number in page and load.load_number in page
 
     response = run_action(client, admin_url("routing.fleetplan", "changelist"), "accept", [plan])
 

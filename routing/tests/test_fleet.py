@@ -39,13 +39,13 @@ def truck(lon: float, carrier=None, **fields):
 
 
 def load(from_lon: float, to_lon: float, *, pickup_in: float = 1, deliver_within: float = 12, **fields):
-    """A PENDING load picked up `pickup_in` hours from now, due `deliver_within` hours after that."""
-    pickup_at = timezone.now() + pickup_in * HOUR
+    """A CREATED load picked up `pickup_in` hours from now, due `deliver_within` hours after that."""
+    pickup_datetime = timezone.now() + pickup_in * HOUR
     return LoadFactory(
         shipper=FacilityFactory(location=at(from_lon)),
         consignee=FacilityFactory(location=at(to_lon)),
-        pickup_at=pickup_at,
-        delivery_at=pickup_at + deliver_within * HOUR,
+        pickup_datetime=pickup_datetime,
+        delivery_datetime=pickup_datetime + deliver_within * HOUR,
         **fields,
     )
 
@@ -57,7 +57,7 @@ def plan(**overrides) -> dict:
 def loads_of(result: dict) -> dict[str, list[str]]:
     """{unit number: [load numbers in order]}"""
     return {
-        route["unit_number"]: [_number(result, pk) for pk in route["loads"]] for route in result["routes"]
+        route["vehicle_number"]: [_number(result, pk) for pk in route["loads"]] for route in result["routes"]
     }
 
 
@@ -74,7 +74,7 @@ def unserved(result: dict) -> dict[str, str]:
 
 
 def idle(result: dict) -> dict[str, str]:
-    return {item["unit_number"]: item["code"] for item in result["idle_vehicles"]}
+    return {item["vehicle_number"]: item["code"] for item in result["idle_vehicles"]}
 
 
 def test_each_truck_takes_the_load_next_to_it():
@@ -86,8 +86,8 @@ def test_each_truck_takes_the_load_next_to_it():
     result = plan()
 
     assert loads_of(result) == {
-        west.unit_number: [near_west.load_number],
-        east.unit_number: [near_east.load_number],
+        west.vehicle_number: [near_west.load_number],
+        east.vehicle_number: [near_east.load_number],
     }
     assert result["unserved"] == [] and result["idle_vehicles"] == []
     summary = result["summary"]
@@ -121,24 +121,24 @@ def test_a_route_is_pickup_then_delivery_one_load_at_a_time_inside_the_windows()
             assert datetime.datetime.fromisoformat(stop["window_start"]) <= arrive
         assert arrive <= datetime.datetime.fromisoformat(stop["window_end"])
     # The second pickup waits for its window: 4 h from now, not as soon as the truck is there.
-    assert arrivals[2] >= second.pickup_at - datetime.timedelta(seconds=1)
+    assert arrivals[2] >= second.pickup_datetime - datetime.timedelta(seconds=1)
     assert 0 < route["driving_hours"] <= route["cycle_hours_left"]
 
 
 def test_a_heavy_load_goes_to_the_truck_that_carries_it_even_when_another_is_closer():
-    small, _ = truck(-95.0, capacity_weight_kg=Decimal("10000"))
-    big, _ = truck(-94.2, capacity_weight_kg=Decimal("30000"))
-    heavy = load(-95.0, -94.0, weight_kg=Decimal("25000"))
+    small, _ = truck(-95.0, capacity_weight=Decimal("10000"))
+    big, _ = truck(-94.2, capacity_weight=Decimal("30000"))
+    heavy = load(-95.0, -94.0, weight=Decimal("25000"))
 
     result = plan()
 
-    assert loads_of(result) == {big.unit_number: [heavy.load_number]}
-    assert idle(result) == {small.unit_number: "not_needed"}
+    assert loads_of(result) == {big.vehicle_number: [heavy.load_number]}
+    assert idle(result) == {small.vehicle_number: "not_needed"}
 
 
 def test_a_load_heavier_than_every_truck_is_left_out_with_the_reason():
-    truck(-95.0, capacity_weight_kg=Decimal("10000"))
-    heavy = load(-95.0, -94.0, weight_kg=Decimal("25000"))
+    truck(-95.0, capacity_weight=Decimal("10000"))
+    heavy = load(-95.0, -94.0, weight=Decimal("25000"))
 
     result = plan()
 
@@ -165,8 +165,8 @@ def test_a_driver_near_the_end_of_their_hours_does_not_take_a_load_due_before_th
 
     result = plan()
 
-    assert loads_of(result) == {rested_truck.unit_number: [urgent.load_number]}
-    assert idle(result) == {tired_truck.unit_number: "not_needed"}
+    assert loads_of(result) == {rested_truck.vehicle_number: [urgent.load_number]}
+    assert idle(result) == {tired_truck.vehicle_number: "not_needed"}
 
 
 def test_a_tired_driver_rests_first_and_then_takes_a_later_load():
@@ -183,7 +183,7 @@ def test_a_tired_driver_rests_first_and_then_takes_a_later_load():
     assert route["loads"] == [str(tomorrow.pk)]
     # The 10-hour rest comes before the drive to the pickup.
     assert datetime.datetime.fromisoformat(route["depart_at"]) >= timezone.now() + 9.5 * HOUR
-    assert vehicle.unit_number == route["unit_number"]
+    assert vehicle.vehicle_number == route["vehicle_number"]
 
 
 def test_a_driver_at_the_end_of_their_cycle_gets_no_load():
@@ -219,7 +219,7 @@ def test_shorter_stretches_between_rests_take_longer_and_can_miss_an_appointment
     vehicle, _ = truck(-95.0)
     trip = load(-95.0, -92.0, pickup_in=1, deliver_within=8)
 
-    assert loads_of(plan()) == {vehicle.unit_number: [trip.load_number]}
+    assert loads_of(plan()) == {vehicle.vehicle_number: [trip.load_number]}
 
     result = plan(shift=2 * HOUR)
 
@@ -245,8 +245,8 @@ def test_a_load_tendered_to_a_carrier_goes_to_one_of_its_trucks():
 
     result = plan()
 
-    assert loads_of(result) == {theirs.unit_number: [tendered.load_number]}
-    assert idle(result) == {ours.unit_number: "not_needed"}
+    assert loads_of(result) == {theirs.vehicle_number: [tendered.load_number]}
+    assert idle(result) == {ours.vehicle_number: "not_needed"}
 
 
 def test_trucks_without_a_driver_position_or_availability_are_idle_with_the_reason():
@@ -259,9 +259,9 @@ def test_trucks_without_a_driver_position_or_availability_are_idle_with_the_reas
     result = plan(vehicle_ids=[lonely.pk, lost.pk, busy.pk])
 
     assert idle(result) == {
-        lonely.unit_number: "no_driver",
-        lost.unit_number: "no_location",
-        busy.unit_number: "not_available",
+        lonely.vehicle_number: "no_driver",
+        lost.vehicle_number: "no_location",
+        busy.vehicle_number: "not_available",
     }
     assert result["summary"]["vehicles_available"] == 0
 
@@ -274,7 +274,7 @@ def test_only_the_loads_and_trucks_asked_for_are_planned():
 
     result = plan(load_ids=[wanted.pk], vehicle_ids=[chosen.pk])
 
-    assert loads_of(result) == {chosen.unit_number: [wanted.load_number]}
+    assert loads_of(result) == {chosen.vehicle_number: [wanted.load_number]}
     assert result["summary"]["loads_considered"] == 1
 
 

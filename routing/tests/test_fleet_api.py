@@ -55,10 +55,10 @@ def test_a_plan_is_queued_solved_and_readable(dispatcher):
     plan = dispatcher.get(body["status_url"]).json()
     assert plan["status"] == "PROPOSED"
     assert (plan["loads_planned"], plan["loads_unserved"], plan["vehicles_used"]) == (3, 0, 2)
-    routes = {route["unit_number"]: route for route in plan["result"]["routes"]}
-    assert routes[west.unit_number]["loads"] == [str(first.pk), str(second.pk)]
-    assert routes[west.unit_number]["driver"] == str(west_driver.pk)
-    assert routes[east.unit_number]["loads"] == [str(third.pk)]
+    routes = {route["vehicle_number"]: route for route in plan["result"]["routes"]}
+    assert routes[west.vehicle_number]["loads"] == [str(first.pk), str(second.pk)]
+    assert routes[west.vehicle_number]["driver"] == str(west_driver.pk)
+    assert routes[east.vehicle_number]["loads"] == [str(third.pk)]
     assert plan["request"]["time_limit_s"] == 1
     (proposed,) = events("FLEET_PLAN_PROPOSED")
     assert proposed["plan_id"] == body["id"] and proposed["status"] == "PROPOSED"
@@ -67,7 +67,7 @@ def test_a_plan_is_queued_solved_and_readable(dispatcher):
     assert set(audit.values_list("action", flat=True)) == {"CREATE", "TRANSITION"}
     assert all(row.user == dispatcher.user for row in audit)
     # Nothing is assigned before a dispatcher accepts.
-    assert set(Load.objects.values_list("status", flat=True)) == {LoadStatus.PENDING}
+    assert set(Load.objects.values_list("status", flat=True)) == {LoadStatus.CREATED}
 
 
 def test_accepting_assigns_each_routes_first_load_and_keeps_the_rest_planned(dispatcher):
@@ -88,7 +88,7 @@ def test_accepting_assigns_each_routes_first_load_and_keeps_the_rest_planned(dis
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.status, first.vehicle_id, first.driver_id) == (LoadStatus.ASSIGNED, west.pk, west_driver.pk)
-    assert second.status == LoadStatus.PENDING
+    assert second.status == LoadStatus.CREATED
     west.refresh_from_db()
     assert west.status == VehicleStatus.ASSIGNED
     assert events("FLEET_PLAN_ACCEPTED") == [
@@ -104,7 +104,7 @@ def test_an_assignment_that_no_longer_holds_is_reported_and_the_others_stand(dis
     near_east = load(-91.0, -90.0)
     plan = proposed_plan()
     # Meanwhile another dispatcher put the east truck on other work.
-    taken = load_in("PENDING")
+    taken = load_in("CREATED")
     assign_load(taken, by=None, vehicle=east, driver=DriverFactory(carrier=east.carrier))
 
     response = dispatcher.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json")
@@ -115,7 +115,7 @@ def test_an_assignment_that_no_longer_holds_is_reported_and_the_others_stand(dis
     assert outcome[str(near_east.pk)]["status"] == "FAILED"
     assert outcome[str(near_east.pk)]["error"]["code"] == "resource_unavailable"
     near_east.refresh_from_db()
-    assert near_east.status == LoadStatus.PENDING
+    assert near_east.status == LoadStatus.CREATED
     (accepted,) = events("FLEET_PLAN_ACCEPTED")
     assert accepted["loads_failed"] == [str(near_east.pk)]
 
@@ -151,7 +151,7 @@ def test_accepting_only_some_trucks_routes(dispatcher):
     assert response.status_code == 200, response.content
     assert [item["load"] for item in response.json()["acceptance"]["loads"]] == [str(near_west.pk)]
     near_east.refresh_from_db()
-    assert near_east.status == LoadStatus.PENDING
+    assert near_east.status == LoadStatus.CREATED
 
 
 def test_a_plan_is_accepted_once_and_not_when_stale(dispatcher, settings, nothing_written):
@@ -190,7 +190,7 @@ def test_accepting_a_truck_outside_the_plan_is_refused_and_changes_nothing(dispa
     assert response.json()["error"]["details"]["vehicles"] == [str(stranger.pk)]
     assert FleetPlan.objects.get(pk=plan.pk).status == FleetPlanStatus.PROPOSED
     pending.refresh_from_db()
-    assert pending.status == LoadStatus.PENDING
+    assert pending.status == LoadStatus.CREATED
 
 
 def test_a_discarded_plan_cannot_be_accepted(dispatcher, nothing_written):
@@ -238,7 +238,7 @@ def test_only_pending_loads_can_be_planned(dispatcher, nothing_written):
         response = dispatcher.post(OPTIMIZE_URL, {"loads": [str(assigned.pk)]}, format="json")
 
     assert response.status_code == 400
-    assert "PENDING" in str(response.json()["error"]["details"]["loads"])
+    assert "CREATED" in str(response.json()["error"]["details"]["loads"])
 
 
 @pytest.mark.parametrize("body", [[], "plan please", 42])

@@ -17,6 +17,7 @@ from loads.models import LoadStatus
 from loads.tests.factories import load_in
 from routing import handlers  # noqa: F401 - registers the route-follower consumer
 from routing.models import Route, RouteFollowing
+from tms.times import rfc3339
 
 pytestmark = pytest.mark.django_db
 
@@ -102,9 +103,9 @@ def drive(load, fixes: list[tuple[float, float, float, float | None]], start: da
 
 def due_two_hours_after(load, start: datetime) -> None:
     """Reschedules the load: picked up an hour before the fixes start, due two hours after."""
-    load.pickup_at = start - timedelta(hours=1)
-    load.delivery_at = start + timedelta(hours=2)
-    load.save(update_fields=["pickup_at", "delivery_at"])
+    load.pickup_datetime = start - timedelta(hours=1)
+    load.delivery_datetime = start + timedelta(hours=2)
+    load.save(update_fields=["pickup_datetime", "delivery_datetime"])
 
 
 def emitted(event_type: EventType) -> list[dict]:
@@ -268,7 +269,7 @@ def test_a_slow_truck_delays_the_load_and_predicts_once(trip):
     lateness_s = 35_964 - 7_200
     [delayed] = emitted(EventType.LOAD_DELAYED)
     assert delayed["load_id"] == str(load.pk)
-    assert delayed["reason"] == f"ETA {eta.isoformat()} from route following"
+    assert delayed["reason"] == f"ETA {rfc3339(eta)} from route following"
     assert datetime.fromisoformat(delayed["expected_delivery_at"]) == eta
     assert delayed["predicted_lateness_s"] == lateness_s
     [prediction] = emitted(EventType.AI_PREDICTION)
@@ -277,7 +278,7 @@ def test_a_slow_truck_delays_the_load_and_predicts_once(trip):
         "subject_type": "load",
         "subject_id": str(load.pk),
         "prediction": {
-            "eta": eta.isoformat(),
+            "eta": rfc3339(eta),
             "predicted_lateness_s": lateness_s,
             "remaining_m": 99_900,
             "speed_kmh": 10.0,

@@ -61,7 +61,7 @@ def test_the_score_formula(distance_m, duration_in_traffic_s, window_s, score):
         duration_s=3600,
         duration_in_traffic_s=duration_in_traffic_s,
         departure_at=T0,
-        delivery_at=T0 + datetime.timedelta(seconds=window_s),
+        delivery_datetime=T0 + datetime.timedelta(seconds=window_s),
         slack_target_s=7200,
     )
     assert value == Decimal(score)
@@ -81,7 +81,7 @@ def test_the_score_explains_its_parts():
         duration_s=3600,
         duration_in_traffic_s=3960,
         departure_at=T0,
-        delivery_at=T0 + datetime.timedelta(seconds=5760),
+        delivery_datetime=T0 + datetime.timedelta(seconds=5760),
         slack_target_s=7200,
     )
     assert explanation["detour"] == {
@@ -109,7 +109,7 @@ def test_a_zero_length_trip_scores_its_detour_as_perfect():
         duration_s=0,
         duration_in_traffic_s=None,
         departure_at=T0,
-        delivery_at=T0 + datetime.timedelta(hours=3),
+        delivery_datetime=T0 + datetime.timedelta(hours=3),
         slack_target_s=7200,
     )
     assert value == Decimal("100.00")
@@ -259,7 +259,7 @@ def test_without_a_key_the_route_is_the_great_circle_estimate(settings, dispatch
 
 
 def test_a_past_due_load_is_scored_from_now(google, dispatcher_account):
-    load = load_in("ASSIGNED", pickup_at=timezone.now() - datetime.timedelta(hours=2))
+    load = load_in("ASSIGNED", pickup_datetime=timezone.now() - datetime.timedelta(hours=2))
 
     route = _optimize(load, load.vehicle, dispatcher_account, driver=load.driver)
 

@@ -17,7 +17,7 @@
     MAINTENANCE: "#8e8e8e",
     OUT_OF_SERVICE: "#c9302c",
   };
-  const OPEN_LOAD_STATUSES = ["PENDING", "ASSIGNED", "PICKED_UP", "IN_TRANSIT", "DELAYED"];
+  const OPEN_LOAD_STATUSES = ["CREATED", "ASSIGNED", "PICKED_UP", "IN_TRANSIT", "DELAYED"];
   const POSITION_EVENTS = ["VEHICLE_LOCATION_UPDATED", "DRIVER_LOCATION_UPDATED"];
   const PING_EVERY_MS = 30000; // the server closes a connection silent for TMS_WS_IDLE_TIMEOUT_S
 
@@ -61,7 +61,7 @@
   const vehicles = new Map(); // id -> {data, marker}
 
   function vehicleTooltip(data) {
-    const parts = [data.unit_number || data.id.slice(0, 8), data.status || ""];
+    const parts = [data.vehicle_number || data.id.slice(0, 8), data.status || ""];
     if (data.speed_kmh !== undefined && data.speed_kmh !== null) parts.push(`${Math.round(data.speed_kmh)} km/h`);
     if (data.location_updated_at) parts.push(shortTime(data.location_updated_at));
     return parts.filter(Boolean).join(" · ");
@@ -86,7 +86,7 @@
   function vehicle(id) {
     let entry = vehicles.get(id);
     if (!entry) {
-      entry = { data: { id, unit_number: null, status: null, location: null }, marker: null };
+      entry = { data: { id, vehicle_number: null, status: null, location: null }, marker: null };
       vehicles.set(id, entry);
     }
     return entry;
@@ -121,7 +121,7 @@
     const body = document.querySelector("#board-loads tbody");
     body.replaceChildren();
     const open = [...loads.values()].filter((load) => OPEN_LOAD_STATUSES.includes(load.status));
-    open.sort((a, b) => String(a.pickup_at).localeCompare(String(b.pickup_at)));
+    open.sort((a, b) => String(a.pickup_datetime).localeCompare(String(b.pickup_datetime)));
     for (const load of open) {
       const row = el("tr");
       const status = el("td");
@@ -140,12 +140,12 @@
       if (previous && counts[previous] > 0) counts[previous] -= 1;
       counts[data.status] = (counts[data.status] || 0) + 1;
     }
-    const load = loads.get(data.load_id) || { id: data.load_id, pickup_at: data.pickup_at || "" };
+    const load = loads.get(data.load_id) || { id: data.load_id, pickup_datetime: data.pickup_datetime || "" };
     load.load_number = data.load_number || load.load_number;
     load.status = data.status || load.status;
     if (data.vehicle_id !== undefined) {
       load.vehicle_id = data.vehicle_id;
-      load.vehicle = data.vehicle_id ? (vehicles.get(data.vehicle_id) || { data: {} }).data.unit_number || load.vehicle : null;
+      load.vehicle = data.vehicle_id ? (vehicles.get(data.vehicle_id) || { data: {} }).data.vehicle_number || load.vehicle : null;
     }
     loads.set(load.id, load);
     renderCounts();
@@ -162,7 +162,7 @@
     const data = event.data || {};
     if (data.load_number) return `${data.load_number} ${data.previous_status || "—"} → ${data.status}`;
     if (data.vehicle_id) {
-      const unit = (vehicles.get(data.vehicle_id) || { data: {} }).data.unit_number || data.vehicle_id.slice(0, 8);
+      const unit = (vehicles.get(data.vehicle_id) || { data: {} }).data.vehicle_number || data.vehicle_id.slice(0, 8);
       if (data.status) return `${unit} ${data.previous_status} → ${data.status}`;
       if (data.latitude !== undefined) return `${unit} at ${data.latitude.toFixed(4)}, ${data.longitude.toFixed(4)}`;
       return unit;

@@ -42,11 +42,11 @@ class TestErrorEnvelope:
     def test_wrong_types_name_the_field(self, dispatcher):
         response = dispatcher.post(
             "/api/vehicles/",
-            {"unit_number": "T1", "capacity_weight_kg": "heavy", "year": "new"},
+            {"vehicle_number": "T1", "capacity_weight": "heavy", "year": "new"},
             format="json",
         )
         error = assert_envelope(response, 400, "validation_error")
-        assert "capacity_weight_kg" in error["details"]
+        assert "capacity_weight" in error["details"]
         assert "year" in error["details"]
 
     def test_unknown_id_is_404(self, dispatcher):
@@ -91,12 +91,12 @@ class TestCorrelationId:
         response = dispatcher.post(
             "/api/loads/",
             {
-                "shipper": str(facility_a.pk),
-                "consignee": str(facility_b.pk),
-                "pickup_at": "2030-01-01T08:00:00Z",
-                "delivery_at": "2030-01-02T08:00:00Z",
-                "weight_kg": "1000",
-                "volume_m3": "10",
+                "shipper_id": str(facility_a.pk),
+                "consignee_id": str(facility_b.pk),
+                "pickup_datetime": "2030-01-01T08:00:00Z",
+                "delivery_datetime": "2030-01-02T08:00:00Z",
+                "weight": "1000",
+                "volume": "10",
                 "rate": "500",
             },
             format="json",
@@ -258,7 +258,7 @@ class TestHealthAndSchema:
         # drf-spectacular leaves out a view it cannot describe, with a warning or an error.
         call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
         schema = (tmp_path / "schema.yaml").read_text()
-        for path in ("/api/routes/optimize-fleet", "/api/fleet-plans/{id}/accept/", "/api/network/lanes"):
+        for path in ("/api/routes/optimize-fleet", "/api/fleet-plans/{id}/accept", "/api/network/lanes"):
             assert f"  {path}:" in schema
 
     def test_swagger_ui_is_served_offline(self, client):

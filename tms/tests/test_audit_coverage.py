@@ -154,7 +154,7 @@ def _assign(client):
     load = LoadFactory()
     vehicle = VehicleFactory()
     driver = DriverFactory(carrier=vehicle.carrier)
-    body = {"vehicle": str(vehicle.pk), "driver": str(driver.pk)}
+    body = {"vehicle_id": str(vehicle.pk), "driver_id": str(driver.pk)}
     return client.post(f"/api/loads/{load.pk}/assign/", body, format="json"), "loads", str(load.pk)
 
 
@@ -230,15 +230,15 @@ AUDITED: dict[Endpoint, Case] = {
     ("vehicle-list", "post"): _create(
         "/api/vehicles/",
         lambda: {
-            "carrier": str(CarrierFactory().pk),
-            "unit_number": "U1",
+            "carrier_id": str(CarrierFactory().pk),
+            "vehicle_number": "U1",
             "vin": "1FUJGLDR0CLBP8834",
             "make": "Volvo",
             "model": "VNL",
             "year": 2021,
             "vehicle_type": "DRY_VAN",
-            "capacity_weight_kg": "20000",
-            "capacity_volume_m3": "90",
+            "capacity_weight": "20000",
+            "capacity_volume": "90",
         },
         "vehicles",
     ),
@@ -246,15 +246,15 @@ AUDITED: dict[Endpoint, Case] = {
         VehicleFactory,
         "/api/vehicles/{pk}/",
         lambda v: {
-            "carrier": str(v.carrier_id),
-            "unit_number": v.unit_number,
+            "carrier_id": str(v.carrier_id),
+            "vehicle_number": v.vehicle_number,
             "vin": v.vin,
             "make": "Mack",
             "model": "Anthem",
             "year": 2020,
             "vehicle_type": "FLATBED",
-            "capacity_weight_kg": "21000",
-            "capacity_volume_m3": "80",
+            "capacity_weight": "21000",
+            "capacity_volume": "80",
         },
         "vehicles",
     ),
@@ -271,10 +271,9 @@ AUDITED: dict[Endpoint, Case] = {
     ("driver-list", "post"): _create(
         "/api/drivers/",
         lambda: {
-            "carrier": str(CarrierFactory().pk),
+            "carrier_id": str(CarrierFactory().pk),
             "employee_number": "E1",
-            "first_name": "Al",
-            "last_name": "Bo",
+            "name": "Al Bo",
             "license_number": "X1",
             "license_state": "OH",
             "license_expiry": "2031-01-01",
@@ -285,10 +284,9 @@ AUDITED: dict[Endpoint, Case] = {
         DriverFactory,
         "/api/drivers/{pk}/",
         lambda d: {
-            "carrier": str(d.carrier_id),
+            "carrier_id": str(d.carrier_id),
             "employee_number": d.employee_number,
-            "first_name": "Zed",
-            "last_name": d.last_name,
+            "name": "Zed Bo",
             "license_number": d.license_number,
             "license_state": d.license_state,
             "license_expiry": "2031-01-01",
@@ -298,7 +296,7 @@ AUDITED: dict[Endpoint, Case] = {
     ("driver-detail", "patch"): _on(DriverFactory, "patch", "/api/drivers/{pk}/", {"phone": "1"}, "drivers"),
     ("driver-detail", "delete"): _on(DriverFactory, "delete", "/api/drivers/{pk}/", None, "drivers"),
     ("driver-status", "put"): _on(
-        DriverFactory, "put", "/api/drivers/{pk}/status", {"duty_status": "ON_DUTY"}, "drivers"
+        DriverFactory, "put", "/api/drivers/{pk}/status", {"status": "ON_DUTY"}, "drivers"
     ),
     ("driver-location", "put"): _on(
         DriverFactory, "put", "/api/drivers/{pk}/location", {"longitude": -80, "latitude": 35}, "drivers"
@@ -316,12 +314,12 @@ AUDITED: dict[Endpoint, Case] = {
     ("load-list", "post"): _create(
         "/api/loads/",
         lambda: {
-            "shipper": str(FacilityFactory().pk),
-            "consignee": str(FacilityFactory().pk),
-            "pickup_at": soon(24),
-            "delivery_at": soon(48),
-            "weight_kg": "1000",
-            "volume_m3": "5",
+            "shipper_id": str(FacilityFactory().pk),
+            "consignee_id": str(FacilityFactory().pk),
+            "pickup_datetime": soon(24),
+            "delivery_datetime": soon(48),
+            "weight": "1000",
+            "volume": "5",
             "rate": "900",
         },
         "loads",
@@ -330,12 +328,12 @@ AUDITED: dict[Endpoint, Case] = {
         LoadFactory,
         "/api/loads/{pk}/",
         lambda load: {
-            "shipper": str(load.shipper_id),
-            "consignee": str(load.consignee_id),
-            "pickup_at": soon(24),
-            "delivery_at": soon(72),
-            "weight_kg": "1000",
-            "volume_m3": "5",
+            "shipper_id": str(load.shipper_id),
+            "consignee_id": str(load.consignee_id),
+            "pickup_datetime": soon(24),
+            "delivery_datetime": soon(72),
+            "weight": "1000",
+            "volume": "5",
             "rate": "950",
         },
         "loads",
@@ -345,7 +343,7 @@ AUDITED: dict[Endpoint, Case] = {
     ("load-pick-up", "post"): _transition("ASSIGNED", "pickup"),
     ("load-in-transit", "post"): _transition("PICKED_UP", "in-transit"),
     ("load-deliver", "post"): _transition("IN_TRANSIT", "deliver"),
-    ("load-cancel", "post"): _transition("PENDING", "cancel", {"reason": "x"}),
+    ("load-cancel", "post"): _transition("CREATED", "cancel", {"reason": "x"}),
     ("load-delay", "post"): _transition("ASSIGNED", "delay", {"reason": "x"}),
     ("fleet-plan-accept", "post"): _on(
         proposed_plan, "post", "/api/fleet-plans/{pk}/accept/", None, "fleet_plans"

@@ -87,7 +87,7 @@ def tooltip_at(page, east_px: float) -> str:
 
 def test_hostile_names_on_the_board_are_text_and_never_run(server, tmp_path):
     FacilityFactory(name=HOSTILE, location=Point(CENTRE[0] + FACILITY_OFFSET_DEGREES, CENTRE[1], srid=4326))
-    VehicleFactory(unit_number=HOSTILE, current_location=Point(*CENTRE, srid=4326))
+    VehicleFactory(vehicle_number=HOSTILE, current_location=Point(*CENTRE, srid=4326))
     session = staff_session()
     with chromium(tmp_path / "profile") as browser:
         browser.add_cookies([{"name": "sessionid", "value": session, "url": f"http://{server}"}])

@@ -127,7 +127,7 @@ def test_board_state_has_vehicles_loads_by_status_and_the_open_loads(staff_clien
     assert by_id[str(in_transit.vehicle_id)]["location"] == [-87.6298, 41.8781]
     assert by_id[str(parked.pk)]["location"] is None
     assert state["load_counts"] == {
-        "PENDING": 1,
+        "CREATED": 1,
         "ASSIGNED": 0,
         "PICKED_UP": 0,
         "IN_TRANSIT": 1,
@@ -138,7 +138,7 @@ def test_board_state_has_vehicles_loads_by_status_and_the_open_loads(staff_clien
     listed = {load["load_number"]: load for load in state["loads"]}
     assert set(listed) == {in_transit.load_number, pending.load_number}
     assert delivered.load_number not in listed
-    assert listed[in_transit.load_number]["vehicle"] == in_transit.vehicle.unit_number
+    assert listed[in_transit.load_number]["vehicle"] == in_transit.vehicle.vehicle_number
     assert listed[in_transit.load_number]["origin"] == "Chicago, IL"
     assert len(state["facilities"]) == 6
 
@@ -207,7 +207,7 @@ def test_hostile_names_reach_the_board_and_the_admin_only_escaped(staff_client):
 
     hostile = '<img src=x onerror="window.__pwned=1">'
     facility = FacilityFactory(name=hostile)
-    VehicleFactory(unit_number="<b>T-1</b>")
+    VehicleFactory(vehicle_number="<b>T-1</b>")
     staff_client.user.is_superuser = True
     staff_client.user.save()
     pages = [

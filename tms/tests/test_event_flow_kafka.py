@@ -54,12 +54,12 @@ def test_writes_commit_while_the_broker_is_down_and_the_relay_catches_up(
         if index % 2:
             return str(LoadFactory().pk)
         body = {
-            "shipper": str(FacilityFactory().pk),
-            "consignee": str(FacilityFactory(city="Memphis").pk),
-            "pickup_at": "2030-03-03T14:00:00Z",
-            "delivery_at": "2030-03-04T20:00:00Z",
-            "weight_kg": "15000",
-            "volume_m3": "70",
+            "shipper_id": str(FacilityFactory().pk),
+            "consignee_id": str(FacilityFactory(city="Memphis").pk),
+            "pickup_datetime": "2030-03-03T14:00:00Z",
+            "delivery_datetime": "2030-03-04T20:00:00Z",
+            "weight": "15000",
+            "volume": "70",
             "rate": "2400.00",
         }
         response = superuser_client.post("/api/loads/", body, format="json")

@@ -245,7 +245,7 @@ def a_track(n: int):
 
 def tracking(n: int) -> tuple[str, Shown]:
     vehicle, _ = a_track(n)
-    return f"/api/vehicles/{vehicle.pk}/tracking", lambda body: len(body["points"])
+    return f"/api/vehicles/{vehicle.pk}/tracking", lambda body: len(body["results"])
 
 
 def tracking_geojson(n: int) -> tuple[str, Shown]:
@@ -268,7 +268,7 @@ def tracking_buckets(n: int) -> tuple[str, Shown]:
     )
     end = start + datetime.timedelta(minutes=5 * n)
     window = f"start={start.isoformat()}&end={end.isoformat()}".replace("+00:00", "Z")
-    return f"/api/vehicles/{vehicle.pk}/tracking?bucket=5m&{window}", lambda body: len(body["buckets"])
+    return f"/api/vehicles/{vehicle.pk}/tracking?bucket=5m&{window}", lambda body: len(body["results"])
 
 
 def driver_hos(n: int) -> tuple[str, Shown]:

@@ -49,7 +49,7 @@ def test_seeding_an_empty_database_builds_the_demo_through_the_services():
     loads = statuses(Load)
     assert set(loads) == set(LoadStatus.values)
     assert loads == {
-        "PENDING": 48,
+        "CREATED": 48,
         "ASSIGNED": 12,
         "PICKED_UP": 6,
         "IN_TRANSIT": 14,
@@ -58,7 +58,7 @@ def test_seeding_an_empty_database_builds_the_demo_through_the_services():
         "CANCELLED": 16,
     }
     assert {"AVAILABLE", "ASSIGNED", "IN_TRANSIT", "MAINTENANCE", "OUT_OF_SERVICE"} <= set(statuses(Vehicle))
-    assert {"AVAILABLE", "ASSIGNED", "IN_TRANSIT", "OFF_DUTY"} <= set(statuses(Driver))
+    assert {"AVAILABLE", "ON_DUTY", "DRIVING", "OFF_DUTY"} <= set(statuses(Driver))
 
     # Through the services: every write has its audit row by `admin`, every load its events.
     admin = User.objects.get(username="admin")
@@ -78,13 +78,13 @@ def test_seeding_an_empty_database_builds_the_demo_through_the_services():
 
     # Plausible data.
     now = timezone.now()
-    assert not Load.objects.filter(status=LoadStatus.PENDING, pickup_at__lte=now).exists()
+    assert not Load.objects.filter(status=LoadStatus.CREATED, pickup_datetime__lte=now).exists()
     assert not Load.objects.filter(status=LoadStatus.DELIVERED, delivered_at__gt=now).exists()
     assert not Load.objects.filter(status=LoadStatus.IN_TRANSIT, in_transit_at=None).exists()
     for load in Load.objects.filter(status=LoadStatus.DELIVERED):
-        assert load.pickup_at < load.delivery_at
+        assert load.pickup_datetime < load.delivery_datetime
         assert load.picked_up_at <= load.in_transit_at <= load.delivered_at
-        assert load.weight_kg <= load.vehicle.capacity_weight_kg
+        assert load.weight <= load.vehicle.capacity_weight
     vins = list(Vehicle.objects.values_list("vin", flat=True))
     assert all(len(vin) == 17 and check_digit_is_valid(vin) for vin in vins)
     assert Driver.objects.filter(license_expiry__lt=timezone.localdate()).count() == 2
@@ -120,7 +120,7 @@ def test_a_second_run_creates_nothing_and_the_demo_logins_work(client):
     assert "created: 0 users, 0 carriers, 0 vehicles, 0 drivers, 0 facilities, 0 loads" in output
     # Logins, each with its role's back-office rights.
     assert client.login(username="dispatcher", password=PASSWORD)
-    load = Load.objects.filter(status=LoadStatus.PENDING).first()
+    load = Load.objects.filter(status=LoadStatus.CREATED).first()
     page = client.get(f"/admin/loads/load/{load.pk}/change/")
     assert page.status_code == 200
     assert 'name="_save"' in page.content.decode()
@@ -167,13 +167,13 @@ def test_the_demo_is_the_same_on_every_run():
     first, second = build(now), build(now)
     assert [v.fields for v in first[0]] == [v.fields for v in second[0]]
     assert [d.fields for d in first[1]] == [d.fields for d in second[1]]
-    assert [(p.load_number, p.kind, p.pickup_at, p.weight_kg) for p in first[2]] == [
-        (p.load_number, p.kind, p.pickup_at, p.weight_kg) for p in second[2]
+    assert [(p.load_number, p.kind, p.pickup_datetime, p.weight) for p in first[2]] == [
+        (p.load_number, p.kind, p.pickup_datetime, p.weight) for p in second[2]
     ]
     # A later run plans the same loads, shifted in time with it.
     later = build(now + timedelta(hours=5))[2]
-    assert [(p.load_number, p.kind, p.pickup_at + timedelta(hours=5)) for p in first[2]] == [
-        (p.load_number, p.kind, p.pickup_at) for p in later
+    assert [(p.load_number, p.kind, p.pickup_datetime + timedelta(hours=5)) for p in first[2]] == [
+        (p.load_number, p.kind, p.pickup_datetime) for p in later
     ]
 
 
@@ -191,12 +191,12 @@ def test_no_truck_or_driver_is_booked_on_overlapping_loads():
             if unit is None or plan.kind == seed_demo.CANCELLED_ASSIGNED:
                 continue
             end = plan.delivered_at if plan.kind == seed_demo.DELIVERED else far_future
-            booked.setdefault(id(unit), []).append((plan.pickup_at, end))
+            booked.setdefault(id(unit), []).append((plan.pickup_datetime, end))
         for intervals in booked.values():
             intervals.sort()
             assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(intervals))
     for plan in plans:
         if plan.vehicle is not None:
             assert plan.vehicle.carrier is plan.driver.carrier
-            assert plan.weight_kg <= plan.vehicle.fields["capacity_weight_kg"]
-            assert plan.volume_m3 <= plan.vehicle.fields["capacity_volume_m3"]
+            assert plan.weight <= plan.vehicle.fields["capacity_weight"]
+            assert plan.volume <= plan.vehicle.fields["capacity_volume"]

@@ -284,12 +284,12 @@ def facilities():
 def load_body(facilities: tuple[str, str]) -> dict:
     shipper, consignee = facilities
     return {
-        "shipper": shipper,
-        "consignee": consignee,
-        "pickup_at": "2030-03-03T14:00:00Z",
-        "delivery_at": "2030-03-04T20:00:00Z",
-        "weight_kg": "15000",
-        "volume_m3": "70",
+        "shipper_id": shipper,
+        "consignee_id": consignee,
+        "pickup_datetime": "2030-03-03T14:00:00Z",
+        "delivery_datetime": "2030-03-04T20:00:00Z",
+        "weight": "15000",
+        "volume": "70",
         "rate": "2400.00",
     }
 

@@ -503,7 +503,7 @@ def test_a_new_assignment_brings_its_vehicle_into_the_drivers_stream():
     user = Token.objects.get(key=token).user
     vehicle = VehicleFactory()
     driver = DriverFactory(carrier=vehicle.carrier, user=user)
-    load = load_in("PENDING")
+    load = load_in("CREATED")
     before, after = location(str(vehicle.pk)), location(str(vehicle.pk))
 
     def assign():

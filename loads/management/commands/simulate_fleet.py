@@ -127,7 +127,7 @@ class Leg:
 @dataclass
 class SimulatedVehicle:
     id: str
-    unit_number: str
+    vehicle_number: str
     position: LonLat
     legs: list[Leg] = field(default_factory=list)
     travelled_m: float = 0.0
@@ -155,7 +155,7 @@ class SimulatedVehicle:
                 self.dwell_left_s -= waited
                 remaining -= waited
                 if self.dwell_left_s <= 1e-9:
-                    happened.append(f"{self.unit_number} leaves {leg.label}")
+                    happened.append(f"{self.vehicle_number} leaves {leg.label}")
                     self.legs.pop(0)
                     self.dwell_left_s, self.travelled_m = None, 0.0
                 continue
@@ -173,7 +173,7 @@ class SimulatedVehicle:
                 if self.travelled_m >= leg.length_m - 1e-6:
                     self.travelled_m = leg.length_m
                     self.dwell_left_s = leg.dwell_s
-                    happened.append(f"{self.unit_number} arrives at {leg.label}")
+                    happened.append(f"{self.vehicle_number} arrives at {leg.label}")
             self.position, self.heading = along(leg.path, self.travelled_m)
         return happened
 
@@ -320,18 +320,20 @@ class Command(BaseCommand):
         }
         statuses = "&".join(f"status={s}" for s in ACTIVE_STATUSES)
         loads = {
-            load["vehicle"]: load
+            load["vehicle_id"]: load
             for load in self.api.get_all(f"/api/loads/?{statuses}&page_size=500")
-            if load["vehicle"]
+            if load["vehicle_id"]
         }
         fleet = [
             v for v in self.api.get_all("/api/vehicles/?page_size=500") if v["status"] not in PARKED_STATUSES
         ]
-        fleet.sort(key=lambda v: (v["id"] not in loads, v["unit_number"]))
+        fleet.sort(key=lambda v: (v["id"] not in loads, v["vehicle_number"]))
         self.vehicles: list[SimulatedVehicle] = []
         for data in fleet[:limit]:
             position = _lon_lat(data["current_location"]) or self._random_facility()[1]
-            vehicle = SimulatedVehicle(id=data["id"], unit_number=data["unit_number"], position=position)
+            vehicle = SimulatedVehicle(
+                id=data["id"], vehicle_number=data["vehicle_number"], position=position
+            )
             if data["id"] in loads:
                 vehicle.legs = self._load_legs(position, loads[data["id"]])
             self.vehicles.append(vehicle)
@@ -344,10 +346,10 @@ class Command(BaseCommand):
     def _load_legs(self, position: LonLat, load: dict) -> list[Leg]:
         """To the pickup (unless the freight is on), then along the route to the delivery."""
         pickup_name, pickup = self.facilities.get(
-            load["shipper"], ("pickup", _lon_lat(load["pickup_location"]))
+            load["shipper_id"], ("pickup", _lon_lat(load["pickup_location"]))
         )
         delivery_name, delivery = self.facilities.get(
-            load["consignee"], ("delivery", _lon_lat(load["delivery_location"]))
+            load["consignee_id"], ("delivery", _lon_lat(load["delivery_location"]))
         )
         number = load["load_number"]
         route = self._route(load["id"])
@@ -377,7 +379,7 @@ class Command(BaseCommand):
         """A new load for this truck if a dispatcher gave it one, else a drive to a nearby site."""
         statuses = "&".join(f"status={s}" for s in ACTIVE_STATUSES)
         try:
-            loads = self.api.request("GET", f"/api/loads/?vehicle={vehicle.id}&{statuses}")[1]["results"]
+            loads = self.api.request("GET", f"/api/loads/?vehicle_id={vehicle.id}&{statuses}")[1]["results"]
         except (ApiError, urllib.error.URLError):
             loads = []
         if loads:
@@ -404,7 +406,7 @@ class Command(BaseCommand):
                     "longitude": round(reported.lon, 6),
                     "latitude": round(reported.lat, 6),
                     "recorded_at": now,
-                    "speed_kmh": round(vehicle.speed_kmh, 1),
+                    "speed": round(vehicle.speed_kmh, 1),
                     "heading": round(vehicle.heading, 1) % 360,
                 }
             )

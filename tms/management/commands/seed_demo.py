@@ -26,8 +26,9 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from drivers import selectors as driver_selectors
 from drivers import services as driver_services
-from drivers.models import Driver, DriverStatus, DutyStatus, LicenseClass
+from drivers.models import Driver, DriverStatus, LicenseClass
 from events.models import AuditLog, OutboxEvent
 from fleet import services as fleet_services
 from fleet.models import Carrier, FuelType, Vehicle, VehicleStatus, VehicleType
@@ -248,7 +249,7 @@ LOAD_MIX = {
     DELIVERED: 96,
     CANCELLED_UNASSIGNED: 10,
     CANCELLED_ASSIGNED: 6,
-    "PENDING": 48,
+    "CREATED": 48,
     "ASSIGNED": 12,
     "PICKED_UP": 6,
     "IN_TRANSIT": 14,
@@ -304,7 +305,7 @@ def vin(rng: random.Random, wmi: str, year: int, serial: int) -> str:
 @dataclass
 class VehicleSpec:
     carrier: CarrierSpec
-    unit_number: str
+    vehicle_number: str
     fields: dict
     home: tuple[float, float]
 
@@ -322,15 +323,15 @@ class LoadPlan:
     kind: str
     shipper: int
     consignee: int
-    pickup_at: datetime
-    delivery_at: datetime
+    pickup_datetime: datetime
+    delivery_datetime: datetime
     distance_km: float
     load_number: str = ""
     carrier: CarrierSpec | None = None
     vehicle: VehicleSpec | None = None
     driver: DriverSpec | None = None
-    weight_kg: Decimal = Decimal(0)
-    volume_m3: Decimal = Decimal(0)
+    weight: Decimal = Decimal(0)
+    volume: Decimal = Decimal(0)
     rate: Decimal = Decimal(0)
     commodity: str = ""
     notes: str = ""
@@ -371,14 +372,14 @@ def vehicle_specs(rng: random.Random) -> list[VehicleSpec]:
                 carrier.longitude + rng.uniform(-0.25, 0.25),
                 carrier.latitude + rng.uniform(-0.18, 0.18),
             )
-            unit_number = f"{carrier.prefix}-{101 + slot}"
+            vehicle_number = f"{carrier.prefix}-{101 + slot}"
             specs.append(
                 VehicleSpec(
                     carrier=carrier,
-                    unit_number=unit_number,
+                    vehicle_number=vehicle_number,
                     home=home,
                     fields={
-                        "unit_number": unit_number,
+                        "vehicle_number": vehicle_number,
                         "vin": vin(rng, wmi, year, serial % 1000000),
                         "license_plate": f"{carrier.state} {rng.choice('PRT')}{rng.randint(100000, 999999)}",
                         "make": make,
@@ -386,10 +387,10 @@ def vehicle_specs(rng: random.Random) -> list[VehicleSpec]:
                         "year": year,
                         "vehicle_type": vehicle_type,
                         "fuel_type": fuel,
-                        "capacity_weight_kg": Decimal(weight),
-                        "capacity_volume_m3": Decimal(volume),
+                        "capacity_weight": Decimal(weight),
+                        "capacity_volume": Decimal(volume),
                         "fuel_consumption_l_per_100km": Decimal(f"{consumption:.1f}"),
-                        "odometer_km": Decimal(odometer),
+                        "odometer": Decimal(odometer),
                         "engine_hours": Decimal(odometer // 70),
                     },
                 )
@@ -430,8 +431,7 @@ def driver_specs(rng: random.Random, today: date) -> list[DriverSpec]:
                     slot=slot,
                     fields={
                         "employee_number": employee_number,
-                        "first_name": first,
-                        "last_name": last,
+                        "name": f"{first} {last}",
                         "phone": f"({carrier.area_code}) 555-01{rng.randint(0, 99):02d}",
                         "email": f"{first}.{last}@{carrier.domain}".lower(),
                         "license_number": _licence_number(rng, state, last),
@@ -486,14 +486,14 @@ def plan_loads(
             plan = LoadPlan(kind, shipper, consignee, now, now, distance_km)
             _schedule(plan, rng, now, duration)
             plans.append(plan)
-    plans.sort(key=lambda plan: plan.pickup_at)
+    plans.sort(key=lambda plan: plan.pickup_datetime)
     for number, plan in enumerate(plans, start=1):
         plan.load_number = f"DEMO-{number:04d}"
 
     free_at: dict[str, datetime] = {}
     for plan in plans:
-        if plan.kind in {"PENDING", CANCELLED_UNASSIGNED}:
-            if plan.kind == "PENDING" and rng.random() < 0.25:
+        if plan.kind in {"CREATED", CANCELLED_UNASSIGNED}:
+            if plan.kind == "CREATED" and rng.random() < 0.25:
                 plan.carrier = rng.choice(CARRIERS)  # tendered, not yet covered
             _freight(plan, rng, None)
             continue
@@ -507,7 +507,7 @@ def _schedule(plan: LoadPlan, rng: random.Random, now: datetime, duration: timed
     if kind == DELIVERED:
         pickup = now - timedelta(days=rng.uniform(1, 45))
         pickup = min(pickup, now - duration - timedelta(hours=3))
-    elif kind in ("PENDING", CANCELLED_UNASSIGNED):
+    elif kind in ("CREATED", CANCELLED_UNASSIGNED):
         pickup = now + timedelta(hours=rng.uniform(4, 12 * 24))
     elif kind in ("ASSIGNED", CANCELLED_ASSIGNED):
         pickup = now + timedelta(hours=rng.uniform(2, 72))
@@ -516,23 +516,25 @@ def _schedule(plan: LoadPlan, rng: random.Random, now: datetime, duration: timed
     else:  # on the road: somewhere between 10% and 75% of the trip
         plan.progress = rng.uniform(0.1, 0.75)
         pickup = now - max(duration * plan.progress, timedelta(hours=2))
-    plan.pickup_at = _half_hour(pickup)
+    plan.pickup_datetime = _half_hour(pickup)
     # A load nobody has planned yet has its delivery appointment booked with a margin.
-    margin = timedelta(hours=12) if kind == "PENDING" else timedelta(0)
-    plan.delivery_at = _half_hour(plan.pickup_at + duration + margin + timedelta(minutes=59))
+    margin = timedelta(hours=12) if kind == "CREATED" else timedelta(0)
+    plan.delivery_datetime = _half_hour(plan.pickup_datetime + duration + margin + timedelta(minutes=59))
 
     if kind in (DELIVERED, "PICKED_UP", "IN_TRANSIT", DELAYED_IN_TRANSIT):
         latest = now - timedelta(minutes=5)
-        plan.picked_up_at = min(plan.pickup_at + _minutes(rng, -20, 45), latest - timedelta(minutes=45))
+        plan.picked_up_at = min(plan.pickup_datetime + _minutes(rng, -20, 45), latest - timedelta(minutes=45))
     if kind in (DELIVERED, "IN_TRANSIT", DELAYED_IN_TRANSIT):
         plan.in_transit_at = plan.picked_up_at + _minutes(rng, 20, 40)
     if kind == DELIVERED:
         late = rng.random() < 0.15
         offset = _minutes(rng, 60, 8 * 60) if late else -_minutes(rng, 0, 180)
-        plan.delivered_at = min(max(plan.delivery_at + offset, plan.in_transit_at + timedelta(hours=1)), now)
+        plan.delivered_at = min(
+            max(plan.delivery_datetime + offset, plan.in_transit_at + timedelta(hours=1)), now
+        )
     if kind.startswith("DELAYED"):
         plan.reason = rng.choice(DELAY_REASONS[1:2] if kind == DELAYED_BEFORE_PICKUP else DELAY_REASONS)
-        plan.expected_delivery_at = plan.delivery_at + timedelta(hours=rng.choice([2, 3, 4, 6, 8]))
+        plan.expected_delivery_at = plan.delivery_datetime + timedelta(hours=rng.choice([2, 3, 4, 6, 8]))
     if kind.startswith("CANCELLED"):
         plan.reason = rng.choice(CANCEL_REASONS)
 
@@ -540,16 +542,16 @@ def _schedule(plan: LoadPlan, rng: random.Random, now: datetime, duration: timed
 def _book(plan, rng, today, vehicles, drivers, free_at) -> None:
     """Picks a truck and driver of one carrier, free for the whole load."""
     active = plan.kind in ACTIVE
-    start = plan.pickup_at - timedelta(hours=2)
-    needed_until = max(today, timezone.localdate(plan.delivery_at))
+    start = plan.pickup_datetime - timedelta(hours=2)
+    needed_until = max(today, timezone.localdate(plan.delivery_datetime))
     long_haul = plan.distance_km > 700
     carriers = rng.sample(CARRIERS, len(CARRIERS))
     for carrier in carriers:
         trucks = [
             v for v in vehicles
             if v.carrier is carrier
-            and free_at.get(v.unit_number, start) <= start
-            and not (active and v.unit_number in MAINTENANCE_UNITS)
+            and free_at.get(v.vehicle_number, start) <= start
+            and not (active and v.vehicle_number in MAINTENANCE_UNITS)
             and not (long_haul and v.fields["vehicle_type"] == VehicleType.BOX_TRUCK)
         ]  # fmt: skip
         crew = [
@@ -568,12 +570,12 @@ def _book(plan, rng, today, vehicles, drivers, free_at) -> None:
             matching or [d for d in crew if d.fields["license_class"] == LicenseClass.A] or crew
         )
         if active:
-            busy_until = datetime.max.replace(tzinfo=plan.pickup_at.tzinfo)
+            busy_until = datetime.max.replace(tzinfo=plan.pickup_datetime.tzinfo)
         elif plan.kind == DELIVERED:
             busy_until = plan.delivered_at + timedelta(hours=1)
         else:  # assigned, then cancelled at once
             busy_until = start
-        free_at[vehicle.unit_number] = free_at[driver.employee_number] = busy_until
+        free_at[vehicle.vehicle_number] = free_at[driver.employee_number] = busy_until
         plan.carrier, plan.vehicle, plan.driver = carrier, vehicle, driver
         return
     raise RuntimeError(f"no free truck and driver for {plan.load_number}; adjust LOAD_MIX")
@@ -585,14 +587,14 @@ def _freight(plan: LoadPlan, rng: random.Random, vehicle: VehicleSpec | None) ->
         weight, volume = rng.uniform(5000, 19000), rng.uniform(25, 84)
     else:
         vehicle_type = vehicle.fields["vehicle_type"]
-        weight = float(vehicle.fields["capacity_weight_kg"]) * rng.uniform(0.35, 0.95)
-        volume = float(vehicle.fields["capacity_volume_m3"]) * rng.uniform(0.3, 0.95)
+        weight = float(vehicle.fields["capacity_weight"]) * rng.uniform(0.35, 0.95)
+        volume = float(vehicle.fields["capacity_volume"]) * rng.uniform(0.3, 0.95)
         if vehicle_type == VehicleType.TANKER:
-            volume = float(vehicle.fields["capacity_volume_m3"]) * rng.uniform(0.85, 0.97)
+            volume = float(vehicle.fields["capacity_volume"]) * rng.uniform(0.85, 0.97)
     miles = plan.distance_km * 1.2 / 1.609344
     per_mile = rng.uniform(2.1, 3.3) + RATE_PER_MILE.get(vehicle_type, 0)
-    plan.weight_kg = Decimal(f"{weight:.0f}")
-    plan.volume_m3 = Decimal(f"{volume:.1f}")
+    plan.weight = Decimal(f"{weight:.0f}")
+    plan.volume = Decimal(f"{volume:.1f}")
     plan.rate = Decimal(f"{max(450, miles * per_mile):.2f}")
     plan.commodity = rng.choice(COMMODITIES[vehicle_type])
     plan.notes = rng.choice(NOTES) if rng.random() < 0.3 else ""
@@ -653,11 +655,11 @@ class Command(BaseCommand):
         vehicle_plan = vehicle_specs(rng)
         vehicles, new_vehicles = {}, set()
         existing = {
-            v.unit_number: v
-            for v in Vehicle.objects.filter(unit_number__in=[s.unit_number for s in vehicle_plan])
+            v.vehicle_number: v
+            for v in Vehicle.objects.filter(vehicle_number__in=[s.vehicle_number for s in vehicle_plan])
         }
         for spec in vehicle_plan:
-            vehicle = existing.get(spec.unit_number)
+            vehicle = existing.get(spec.vehicle_number)
             if vehicle is None:
                 vehicle = fleet_services.create_vehicle(
                     by=by, carrier=carriers[spec.carrier.prefix], **spec.fields
@@ -669,9 +671,9 @@ class Command(BaseCommand):
                     latitude=spec.home[1],
                     recorded_at=now - _minutes(live, 30, 720),
                 )
-                new_vehicles.add(spec.unit_number)
+                new_vehicles.add(spec.vehicle_number)
                 created["vehicles"] += 1
-            vehicles[spec.unit_number] = vehicle
+            vehicles[spec.vehicle_number] = vehicle
 
         driver_plan = driver_specs(rng, timezone.localdate(now))
         drivers, new_drivers = {}, set()
@@ -730,13 +732,22 @@ class Command(BaseCommand):
                 created["loads"] += 1
 
         # After the loads: these units hauled history but are out of service now.
-        for unit_number, status in MAINTENANCE_UNITS.items():
-            if unit_number in new_vehicles:
-                fleet_services.set_vehicle_status(vehicles[unit_number], by=by, status=status, reason="demo")
+        for vehicle_number, status in MAINTENANCE_UNITS.items():
+            if vehicle_number in new_vehicles:
+                fleet_services.set_vehicle_status(
+                    vehicles[vehicle_number], by=by, status=status, reason="demo"
+                )
+        # New drivers start OFF_DUTY; those on no load are on duty and ready for dispatch, except
+        # the one of each carrier on home time.
         for spec in driver_plan:
-            if spec.slot == OFF_DUTY_SLOT and spec.employee_number in new_drivers:
+            driver = drivers[spec.employee_number]
+            if (
+                spec.slot != OFF_DUTY_SLOT
+                and spec.employee_number in new_drivers
+                and driver_selectors.current_load_id(driver) is None
+            ):
                 driver_services.report_driver_status(
-                    drivers[spec.employee_number], by=by, status=DriverStatus.OFF_DUTY, reason="home time"
+                    driver, by=by, status=DriverStatus.AVAILABLE, reason="ready for dispatch"
                 )
 
         driver1 = Driver.objects.filter(employee_number=DRIVER1_EMPLOYEE_NUMBER).first()
@@ -770,27 +781,27 @@ class Command(BaseCommand):
             shipper=shipper,
             consignee=consignee,
             carrier=carriers[plan.carrier.prefix] if plan.carrier and not plan.vehicle else None,
-            pickup_at=plan.pickup_at,
-            delivery_at=plan.delivery_at,
-            weight_kg=plan.weight_kg,
-            volume_m3=plan.volume_m3,
+            pickup_datetime=plan.pickup_datetime,
+            delivery_datetime=plan.delivery_datetime,
+            weight=plan.weight,
+            volume=plan.volume,
             rate=plan.rate,
             commodity=plan.commodity,
             notes=plan.notes,
         )
         kind = plan.kind
-        if kind == "PENDING":
+        if kind == "CREATED":
             return
         if kind == CANCELLED_UNASSIGNED:
             load_services.cancel_load(load, by=by, reason=plan.reason)
             return
-        vehicle, driver = vehicles[plan.vehicle.unit_number], drivers[plan.driver.employee_number]
+        vehicle, driver = vehicles[plan.vehicle.vehicle_number], drivers[plan.driver.employee_number]
         load_services.assign_load(load, by=by, vehicle=vehicle, driver=driver)
         if kind == CANCELLED_ASSIGNED:
             load_services.cancel_load(load, by=by, reason=plan.reason)
             return
         if kind in ("ASSIGNED", DELAYED_BEFORE_PICKUP):
-            driver_services.report_driver_status(driver, by=by, duty_status=DutyStatus.ON_DUTY)
+            driver_services.report_driver_status(driver, by=by, status=DriverStatus.ON_DUTY)
             if kind == DELAYED_BEFORE_PICKUP:
                 load_services.delay_load(
                     load, by=by, reason=plan.reason, expected_delivery_at=plan.expected_delivery_at
@@ -798,14 +809,14 @@ class Command(BaseCommand):
             return
         load_services.pick_up_load(load, by=by, at=plan.picked_up_at)
         if kind == "PICKED_UP":
-            driver_services.report_driver_status(driver, by=by, duty_status=DutyStatus.ON_DUTY)
+            driver_services.report_driver_status(driver, by=by, status=DriverStatus.ON_DUTY)
             return
         load_services.start_transit(load, by=by, at=plan.in_transit_at)
         if kind == DELIVERED:
             load_services.deliver_load(load, by=by, at=plan.delivered_at)
             return
         # On the road: the truck and driver report a position along the lane.
-        driver_services.report_driver_status(driver, by=by, duty_status=DutyStatus.DRIVING)
+        driver_services.report_driver_status(driver, by=by, status=DriverStatus.DRIVING)
         if kind == DELAYED_IN_TRANSIT:
             load_services.delay_load(
                 load, by=by, reason=plan.reason, expected_delivery_at=plan.expected_delivery_at

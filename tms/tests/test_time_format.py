@@ -1,0 +1,139 @@
+"""One time format: RFC 3339 in UTC with `Z` in API bodies, event envelopes and their data, and
+WebSocket messages; never `+00:00` or another offset (issue 12, item 2)."""
+
+import datetime
+import json
+import re
+from typing import Any
+
+import pytest
+
+from events.models import AuditLog, OutboxEvent
+from fleet.tests.factories import VehicleFactory
+from routing.tests.factories import proposed_plan
+from routing.tests.test_fleet import load, truck
+from tms.times import rfc3339
+from tms.ws import event_text
+
+pytestmark = pytest.mark.django_db
+
+LOOKS_LIKE_A_TIME = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
+
+
+def times_in(value: Any) -> list[str]:
+    """Every string in a JSON value that looks like a timestamp."""
+    if isinstance(value, dict):
+        return [time for item in value.values() for time in times_in(item)]
+    if isinstance(value, list):
+        return [time for item in value for time in times_in(item)]
+    return [value] if isinstance(value, str) and LOOKS_LIKE_A_TIME.match(value) else []
+
+
+def assert_utc_z(value: Any, *, at_least: int) -> list[str]:
+    times = times_in(value)
+    assert len(times) >= at_least, times
+    assert [time for time in times if not RFC3339_UTC.match(time)] == []
+    return times
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (datetime.datetime(2026, 11, 25, 8, 30, tzinfo=datetime.UTC), "2026-11-25T08:30:00Z"),
+        (
+            datetime.datetime(
+                2026, 11, 25, 10, 30, 0, 120, tzinfo=datetime.timezone(datetime.timedelta(hours=2))
+            ),
+            "2026-11-25T08:30:00.000120Z",
+        ),
+        (
+            datetime.datetime(
+                2026, 11, 24, 22, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=-10, minutes=-30))
+            ),
+            "2026-11-25T08:30:00Z",
+        ),
+    ],
+)
+def test_the_helper_gives_utc_with_z(moment, expected):
+    assert rfc3339(moment) == expected
+
+
+def test_the_helper_refuses_a_naive_time():
+    with pytest.raises(ValueError, match="naive"):
+        rfc3339(datetime.datetime(2026, 11, 25, 8, 30))
+
+
+def test_a_location_report_in_another_zone_is_utc_everywhere(dispatcher):
+    vehicle = VehicleFactory(current_location=None)
+    recorded_at = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)).replace(microsecond=0)
+    in_chicago = recorded_at.astimezone(datetime.timezone(datetime.timedelta(hours=-6))).isoformat()
+    response = dispatcher.put(
+        f"/api/vehicles/{vehicle.pk}/location",
+        {"longitude": -87.6, "latitude": 41.9, "recorded_at": in_chicago},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+
+    detail = dispatcher.get(f"/api/vehicles/{vehicle.pk}").json()
+    assert detail["location_updated_at"] == rfc3339(recorded_at)
+    assert_utc_z(detail, at_least=3)
+    assert_utc_z(dispatcher.get(f"/api/vehicles/{vehicle.pk}/tracking").json(), at_least=1)
+
+    event = OutboxEvent.objects.get(type="VEHICLE_LOCATION_UPDATED")
+    assert event.envelope["data"]["recorded_at"] == rfc3339(recorded_at)
+    assert_utc_z(event.envelope, at_least=2)  # `time` and the data's recorded_at
+    assert_utc_z(json.loads(event_text(event.envelope)), at_least=2)  # as /ws sends it
+
+    audit = AuditLog.objects.get(record_id=str(vehicle.pk), action="UPDATE")
+    assert audit.changed_data["location_updated_at"] == rfc3339(recorded_at)
+
+
+def test_a_published_event_gets_its_times_in_utc(dispatcher):
+    vehicle = VehicleFactory()
+    data = {
+        "vehicle_id": str(vehicle.pk),
+        "carrier_id": str(vehicle.carrier_id),
+        "reason": "brake inspection",
+        "due_at": "2026-12-24T09:00:00+02:00",
+    }
+    response = dispatcher.post(
+        "/api/events/publish",
+        {"type": "VEHICLE_MAINTENANCE_DUE", "subject": str(vehicle.pk), "data": data},
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    envelope = OutboxEvent.objects.get(type="VEHICLE_MAINTENANCE_DUE").envelope
+    assert envelope["data"]["due_at"] == "2026-12-24T07:00:00Z"
+    assert_utc_z(envelope, at_least=2)
+
+
+def test_a_time_without_its_offset_is_refused_in_event_data(dispatcher):
+    vehicle = VehicleFactory()
+    data = {
+        "vehicle_id": str(vehicle.pk),
+        "carrier_id": str(vehicle.carrier_id),
+        "reason": "x",
+        "due_at": "2026-12-24T09:00:00",
+    }
+    response = dispatcher.post(
+        "/api/events/publish",
+        {"type": "VEHICLE_MAINTENANCE_DUE", "subject": str(vehicle.pk), "data": data},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "data" in response.json()["error"]["details"]
+    assert not OutboxEvent.objects.filter(type="VEHICLE_MAINTENANCE_DUE").exists()
+
+
+def test_a_fleet_plan_gives_its_request_and_schedule_in_utc(dispatcher, eager_celery, settings):
+    settings.ROUTING_FLEET_TIME_LIMIT_S = 1
+    truck(-95.0)
+    load(-95.0, -94.0, pickup_in=1)
+    plan = proposed_plan()
+    body = dispatcher.get(f"/api/fleet-plans/{plan.pk}").json()
+    assert body["loads_planned"] == 1
+    times = assert_utc_z(body, at_least=8)  # request.at, each stop's times, depart/finish, row times
+    assert body["request"]["at"] in times
+    (event,) = OutboxEvent.objects.filter(type="FLEET_PLAN_PROPOSED")
+    assert_utc_z(event.envelope, at_least=1)

@@ -1,0 +1,12 @@
+"""One time format on the wire: RFC 3339 in UTC with `Z` (`2026-11-25T08:30:00.123456Z`), as DRF
+renders its DateTimeFields. API bodies, event envelopes and payloads and WebSocket messages use it;
+`datetime.isoformat()` of an aware UTC time would give `+00:00` instead."""
+
+from datetime import UTC, datetime
+
+
+def rfc3339(moment: datetime) -> str:
+    """`moment` (timezone-aware) in UTC, with `Z`; microseconds only when it has some, as DRF."""
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: times on the wire carry their zone")
+    return moment.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"

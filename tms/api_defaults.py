@@ -107,6 +107,13 @@ class OperatorsOnly(BasePermission):
         return bool(request.user and request.user.is_authenticated and is_operator(request.user))
 
 
+class AdminsOnly(BasePermission):
+    """ADMIN only, reads included: for the system's own configuration (webhook subscriptions)."""
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and ADMIN in roles_of(request.user))
+
+
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500

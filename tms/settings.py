@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "drivers",
     "loads",
     "routing",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -236,6 +237,21 @@ ANOMALY_RULES = env_list("TMS_ANOMALY_RULES", "events.anomaly.SustainedMutationR
 ANOMALY_RATE_PER_S = float(env("TMS_ANOMALY_RATE_PER_S", "1"))
 ANOMALY_WINDOW_S = env_int("TMS_ANOMALY_WINDOW_S", 10)
 
+# --- Webhooks (webhooks/): subscriptions, signed deliveries, retries -----------------------------
+# Deliveries to loopback, private, link-local and reserved addresses are refused (when subscribing
+# and again when connecting) unless this is on: a development receiver on 127.0.0.1, the tests.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", False)
+WEBHOOKS_TIMEOUT_S = float(env("WEBHOOKS_TIMEOUT_S", "10"))  # connect, and each read of the answer
+WEBHOOKS_MAX_ATTEMPTS = env_int("WEBHOOKS_MAX_ATTEMPTS", 8)  # per delivery, then FAILED
+WEBHOOKS_RETRY_BASE_S = float(env("WEBHOOKS_RETRY_BASE_S", "60"))  # doubles after each failed attempt
+WEBHOOKS_RETRY_MAX_S = float(env("WEBHOOKS_RETRY_MAX_S", "21600"))  # longest wait between attempts
+WEBHOOKS_DISABLE_AFTER_FAILURES = env_int("WEBHOOKS_DISABLE_AFTER_FAILURES", 5)  # FAILED deliveries in a row
+WEBHOOKS_RESPONSE_EXCERPT_BYTES = env_int("WEBHOOKS_RESPONSE_EXCERPT_BYTES", 2048)  # of the answer, kept
+WEBHOOKS_DELIVERY_RETENTION_DAYS = env_int(
+    "WEBHOOKS_DELIVERY_RETENTION_DAYS", 30
+)  # finished ones, then pruned
+WEBHOOKS_SENDER_THREADS = env_int("WEBHOOKS_SENDER_THREADS", 8)  # deliveries in flight per sender process
+
 # --- Other backends (embedded when unset; later issues give them their clients) ----------------
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS")
 KAFKA_TOPIC_PARTITIONS = env_int("KAFKA_TOPIC_PARTITIONS", 3)
@@ -301,6 +317,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "FleetPlanStatusEnum": "routing.models.FleetPlanStatus",
         "DriverStatusEnum": "drivers.models.DriverStatus",
+        "EventTypeEnum": "events.taxonomy.EventType",
     },
     "PREPROCESSING_HOOKS": ["tms.api.schema_paths_without_trailing_slash"],
 }

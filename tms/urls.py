@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/", include("drivers.api.urls")),
     path("api/", include("loads.api.urls")),
     path("api/", include("routing.api.urls")),
+    path("api/", include("webhooks.api.urls")),
     path("osmand/", include(osmand_urlpatterns)),
 ]
 

@@ -29,8 +29,10 @@ from loads.tests.factories import FacilityFactory, LoadFactory, load_in
 from routing.models import FleetPlan, Route
 from routing.tests.factories import proposed_plan
 from tms.admin import ReadOnlyAdmin, ServiceModelAdmin
-from tms.api_defaults import DISPATCHER, roles_of
+from tms.api_defaults import ADMIN, DISPATCHER, roles_of
 from tms.tests.factories import UserFactory
+from webhooks.models import WebhookDelivery, WebhookSubscription
+from webhooks.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -415,9 +417,54 @@ UNAUDITED: dict[Endpoint, tuple[str, Callable[[Any], tuple[Any, bool]]]] = {
 }
 
 
+def _subscription() -> WebhookSubscription:
+    return SubscriptionFactory()
+
+
+def _subscribed(client):
+    response = client.post("/api/webhooks/", {"url": "https://93.184.215.14/hook"}, format="json")
+    return response, "webhook_subscriptions", None
+
+
+def _disabled_subscription() -> WebhookSubscription:
+    return SubscriptionFactory(active=False)
+
+
+def _test_delivery(client):
+    subscription = SubscriptionFactory()
+    response = client.post(f"/api/webhooks/{subscription.pk}/test", format="json")
+    return response, "webhook_deliveries", str(WebhookDelivery.objects.get(subscription=subscription).pk)
+
+
+# Endpoints for ADMIN alone (the system's configuration), written by an admin's client.
+ADMIN_AUDITED: dict[Endpoint, Case] = {
+    ("webhook-list", "post"): _subscribed,
+    ("webhook-detail", "put"): _put(
+        _subscription,
+        "/api/webhooks/{pk}/",
+        lambda s: {"url": "https://93.184.215.15/hook", "event_types": ["LOAD_CREATED"]},
+        "webhook_subscriptions",
+    ),
+    ("webhook-detail", "patch"): _on(
+        _subscription, "patch", "/api/webhooks/{pk}/", {"description": "ERP"}, "webhook_subscriptions"
+    ),
+    ("webhook-detail", "delete"): _on(
+        _subscription, "delete", "/api/webhooks/{pk}/", None, "webhook_subscriptions"
+    ),
+    ("webhook-enable", "post"): _on(
+        _disabled_subscription, "post", "/api/webhooks/{pk}/enable", None, "webhook_subscriptions"
+    ),
+    ("webhook-disable", "post"): _on(
+        _subscription, "post", "/api/webhooks/{pk}/disable", None, "webhook_subscriptions"
+    ),
+    ("webhook-send-test", "post"): _test_delivery,
+}
+
+
 def test_every_writing_endpoint_has_a_case():
     assert not set(AUDITED) & set(UNAUDITED)
-    assert writing_endpoints() == set(AUDITED) | set(UNAUDITED)
+    assert not set(ADMIN_AUDITED) & (set(AUDITED) | set(UNAUDITED))
+    assert writing_endpoints() == set(AUDITED) | set(UNAUDITED) | set(ADMIN_AUDITED)
 
 
 def test_every_back_office_model_page_writes_through_the_services():
@@ -450,6 +497,22 @@ def test_each_mutation_writes_its_audit_row(traced, endpoint):
     user = response.wsgi_request.user  # the dispatcher, through the API or the back office
     assert DISPATCHER in roles_of(user)
     rows = AuditLog.objects.filter(correlation_id=request_id(traced), table_name=table)
+    if record_id is None:
+        record_id = response.json()["id"]
+    assert rows.filter(record_id=record_id, user=user).exists(), list(rows.values())
+
+
+@pytest.mark.parametrize("endpoint", sorted(ADMIN_AUDITED), ids=lambda e: f"{e[0]}.{e[1]}")
+def test_each_admin_mutation_writes_its_audit_row(admin_api, endpoint):
+    correlation_id = f"audit-{uuid.uuid4()}"
+    admin_api.credentials(
+        HTTP_AUTHORIZATION=admin_api._credentials["HTTP_AUTHORIZATION"], HTTP_X_REQUEST_ID=correlation_id
+    )
+    response, table, record_id = ADMIN_AUDITED[endpoint](admin_api)
+    assert response.status_code < 400, response.content
+    user = response.wsgi_request.user
+    assert ADMIN in roles_of(user)
+    rows = AuditLog.objects.filter(correlation_id=correlation_id, table_name=table)
     if record_id is None:
         record_id = response.json()["id"]
     assert rows.filter(record_id=record_id, user=user).exists(), list(rows.values())

@@ -8,9 +8,9 @@ vehicle's track, a driver's violations, the freight network's lanes) is requeste
 rows: both must take the same number of queries, so an N+1 fails here whatever the baseline says.
 That number, and a detail's, must equal the endpoint's entry in query_counts.json.
 
-A count is that of one request by a dispatcher, token authentication included (one query: the
-token, its user and their roles), after a first request has filled the process's caches, on every
-database the request may use.
+A count is that of one request by a dispatcher (an admin for the ADMIN_ONLY endpoints), token
+authentication included (one query: the token, its user and their roles), after a first request has
+filled the process's caches, on every database the request may use.
 
 The baseline is exact. A count that grows is a regression: fix it, or raise the entry knowingly. One
 that shrinks must be written down too, so the file stays tight. A new endpoint (or variant) needs an
@@ -53,6 +53,8 @@ from routing.models import FleetPlan, FleetPlanStatus, Route
 from routing.tests.factories import straight_route
 from tms.tests.factories import UserFactory
 from tms.tests.test_audit_coverage import url_patterns
+from webhooks import services
+from webhooks.tests.factories import SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -313,6 +315,25 @@ def network_paths(n: int) -> tuple[str, Shown]:
     return f"/api/network/paths?from={origin.pk}&to={destination.pk}&max_hops=2&limit=20", results
 
 
+def webhooks(n: int) -> tuple[str, Shown]:
+    SubscriptionFactory.create_batch(n)
+    return "/api/webhooks/", results
+
+
+def webhook_deliveries(n: int) -> tuple[str, Shown]:
+    subscription = SubscriptionFactory()
+    for _ in range(n):
+        services.record_deliveries_without_audit(
+            {
+                "id": str(uuid.uuid4()),
+                "type": "SYSTEM_ALERT",
+                "subject": "s",
+                "time": timezone.now().isoformat(),
+            }
+        )
+    return f"/api/webhooks/{subscription.pk}/deliveries", results
+
+
 LISTS: dict[str, Callable[[int], tuple[str, Shown]]] = {
     "carrier-list": carriers,
     "vehicle-list": vehicles,
@@ -334,6 +355,8 @@ LISTS: dict[str, Callable[[int], tuple[str, Shown]]] = {
     "network-lanes": network_lanes,
     "network-lane-carriers": network_lane_carriers,
     "network-paths": network_paths,
+    "webhook-list": webhooks,
+    "webhook-deliveries": webhook_deliveries,
 }
 
 
@@ -353,8 +376,15 @@ DETAILS: dict[str, Callable[[], str]] = {
     "route-detail": lambda: f"/api/routes/{routes(1)[0].pk}/",
     "fleet-plan-detail": lambda: f"/api/fleet-plans/{fleet_plans(1)[0].pk}/",
     "route-job": route_job,
+    "webhook-detail": lambda: f"/api/webhooks/{SubscriptionFactory().pk}/",
 }
 CASES = {**LISTS, **DETAILS}
+# Measured as an ADMIN, the only role that reads them.
+ADMIN_ONLY = {"webhook-list", "webhook-deliveries", "webhook-detail"}
+
+
+def client_for(request, key: str):
+    return request.getfixturevalue("admin_api" if key.partition("?")[0] in ADMIN_ONLY else "dispatcher")
 
 
 # --- Measuring -------------------------------------------------------------------------------------
@@ -440,15 +470,16 @@ def test_the_baseline_has_an_entry_for_each_case_and_no_other(baseline):
 
 
 @pytest.mark.parametrize("key", sorted(LISTS))
-def test_a_list_takes_the_same_queries_over_few_or_many_rows(dispatcher, baseline, key):
-    few, few_queries = measure_rows(dispatcher, LISTS[key], FEW)
-    many, many_queries = measure_rows(dispatcher, LISTS[key], MANY)
+def test_a_list_takes_the_same_queries_over_few_or_many_rows(request, baseline, key):
+    client = client_for(request, key)
+    few, few_queries = measure_rows(client, LISTS[key], FEW)
+    many, many_queries = measure_rows(client, LISTS[key], MANY)
     listing = "\n".join(many_queries)
     assert many == few, f"{key}: {few} queries over {FEW} rows, {many} over {MANY}: an N+1\n{listing}"
     matches_baseline(baseline, key, few, few_queries)
 
 
 @pytest.mark.parametrize("key", sorted(DETAILS))
-def test_a_detail_takes_its_baseline_queries(dispatcher, baseline, key):
-    count, queries, _ = measure(dispatcher, DETAILS[key]())
+def test_a_detail_takes_its_baseline_queries(request, baseline, key):
+    count, queries, _ = measure(client_for(request, key), DETAILS[key]())
     matches_baseline(baseline, key, count, queries)

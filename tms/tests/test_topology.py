@@ -18,6 +18,7 @@ NON_CONSUMERS = {
     "beat": "celery -A tms beat",
     "relay": "manage.py relay_events",
     "relay-tracking": "manage.py relay_tracking",
+    "send-webhooks": "manage.py send_webhooks",
 }
 
 

@@ -11,7 +11,7 @@ from loads.models import Load, LoadStatus
 from routing.fleet import PlanRequest
 from routing.graph import MAX_HOPS
 from routing.models import FleetPlan, Route
-from tms.api import ModelSerializer, PointField, QuerySerializer, Serializer
+from tms.api import BoundedDateTimeField, ModelSerializer, PointField, QuerySerializer, Serializer
 
 
 class RouteSerializer(ModelSerializer):
@@ -78,7 +78,7 @@ class OptimizeFleetSerializer(Serializer):
         max_length=1000,
         help_text="Trucks to plan with; default: every AVAILABLE truck of an active carrier.",
     )
-    at = serializers.DateTimeField(required=False, help_text="When the plan starts; default now.")
+    at = BoundedDateTimeField(required=False, help_text="When the plan starts; default now.")
     horizon_hours = serializers.IntegerField(
         min_value=1, max_value=168, required=False, help_text="Plan the loads picked up within this."
     )

@@ -15,4 +15,4 @@ COPY --from=static /app/node_modules ./node_modules
 RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput -v 0
 ENV PYTHONUNBUFFERED=1
 EXPOSE 8000
-CMD ["uvicorn", "tms.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2"]
+CMD ["uvicorn", "tms.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--no-proxy-headers"]

@@ -173,7 +173,8 @@ async def run_clients(config: dict) -> dict:
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
-    uri = f"{config['uri']}?token={config['token']}"
+    uri = config["uri"]
+    auth = {"Authorization": f"Token {config['token']}"}  # never in the URL: tms/ws.py
     compression = None if config["no_deflate"] else "deflate"
     arrivals: dict[str, list[tuple[str, float]]] = {"follower": [], "watcher": []}
     connections = []
@@ -194,7 +195,12 @@ async def run_clients(config: dict) -> dict:
             for attempt in range(5):
                 try:
                     stream = await connect(
-                        uri, ping_interval=None, compression=compression, open_timeout=120, max_queue=None
+                        uri,
+                        additional_headers=auth,
+                        ping_interval=None,
+                        compression=compression,
+                        open_timeout=120,
+                        max_queue=None,
                     )
                     await stream.send(json.dumps(subscription))
                     reply = json.loads(await asyncio.wait_for(stream.recv(), 120))
@@ -832,7 +838,7 @@ def warm_up(uri: str, token: str, committer: Committer, vehicle_index: int, time
 
     vehicle_id = committer.vehicles[vehicle_index][0]
     latency = float("inf")
-    with connect(f"{uri}?token={token}", open_timeout=30) as stream:
+    with connect(uri, additional_headers={"Authorization": f"Token {token}"}, open_timeout=30) as stream:
         subscribe = {"action": "subscribe", "topics": [TOPIC], "filters": {"vehicle_id": vehicle_id}}
         stream.send(json.dumps(subscribe))
         assert json.loads(stream.recv(timeout=30))["type"] == "subscribed"

@@ -47,11 +47,28 @@ def _user_or_none(by: Actor) -> AbstractBaseUser | None:
     return by if by is not None and getattr(by, "is_authenticated", False) else None
 
 
+REDACTED = "[redacted]"
+
+
+def _redact(value: Any, *, update: bool) -> Any:
+    if update:  # [old, new]
+        return [None if part is None else REDACTED for part in value]
+    return None if value is None else REDACTED
+
+
 def record(
     *, instance: models.Model, action: AuditAction, changed_data: dict[str, Any], by: Actor
 ) -> AuditLog:
     """Writes the audit row of a change to `instance`, in the caller's transaction: who (`by`, when
-    a signed-in user), under which correlation id, and what changed."""
+    a signed-in user), under which correlation id, and what changed. Fields a model lists in
+    AUDIT_REDACTED_FIELDS (credentials) are recorded as set, changed or cleared, never their value:
+    the audit trail is readable by viewers in the back office."""
+    redacted = getattr(type(instance), "AUDIT_REDACTED_FIELDS", ())
+    if redacted:
+        changed_data = {
+            key: _redact(value, update=action == AuditAction.UPDATE) if key in redacted else value
+            for key, value in changed_data.items()
+        }
     return AuditLog.objects.create(
         table_name=instance._meta.db_table,
         record_id=str(instance.pk),

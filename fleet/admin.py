@@ -8,6 +8,7 @@ from fleet import services
 from fleet.models import Carrier, Vehicle, VehicleStatus
 from fleet.rules import check_keeps_carrier_on_load
 from tms.admin import ReadOnlyInline, ServiceModelAdmin
+from tms.api_defaults import is_operator
 from tms.exceptions import BusinessRuleViolation
 
 RECORD_FIELDS = ["id", "created_at", "updated_at"]
@@ -116,6 +117,16 @@ class VehicleAdmin(ServiceModelAdmin):
     update_service = services.update_vehicle
     delete_service = services.delete_vehicle
     location_service = services.update_vehicle_location
+
+    def get_fieldsets(self, request, obj=None):
+        """The OsmAnd device id (the tracker's credential) only for those who manage trackers."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if is_operator(request.user):
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "tracker_device_id"]})
+            for name, options in fieldsets
+        ]
 
     @admin.action(description="Send to maintenance", permissions=["change"])
     def send_to_maintenance(self, request, queryset):

@@ -91,6 +91,8 @@ class Vehicle(BaseEntity):
     status = models.CharField(max_length=16, choices=VehicleStatus.choices, default=VehicleStatus.AVAILABLE)
     current_location = models.PointField(geography=True, null=True, blank=True)
     location_updated_at = models.DateTimeField(null=True, blank=True)
+    # The OsmAnd device id is the credential of /osmand/: shown to ADMIN and DISPATCHER only.
+    AUDIT_REDACTED_FIELDS = ("tracker_device_id",)
     tracker_device_id = models.CharField(
         max_length=64,
         null=True,

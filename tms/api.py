@@ -3,21 +3,25 @@ throttling, the router, and the base viewset whose writes go through services.""
 
 import copy
 import logging
+import sys
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, models
 from django.db.models import ProtectedError, RestrictedError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.urls import URLPattern
 from django.urls.resolvers import RoutePattern
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 from rest_framework.views import APIView, set_rollback
@@ -26,7 +30,7 @@ from rest_framework_gis.fields import GeometryField
 from tms.api_defaults import OPERATORS, VIEWER, AuthThrottle, roles_of
 from tms.context import current_correlation_id
 from tms.exceptions import DomainError
-from tms.services import api_token_for
+from tms.services import api_token_for, issue_ws_ticket
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +77,18 @@ _DRF_CODES: dict[type, str] = {
 }
 
 
+UNAVAILABLE_MESSAGE = "A required service is unavailable; retry later."
+
+
+def dependency_unavailable(exc: BaseException | None) -> bool:
+    """PostgreSQL down, full or frozen (a pool or connect timeout is an OperationalError); Redis
+    refusing connections, or frozen: the socket timeout (REDIS's socket_timeout) passes."""
+    return isinstance(
+        exc,
+        OperationalError | InterfaceError | redis.exceptions.ConnectionError | redis.exceptions.TimeoutError,
+    )
+
+
 def _translate(exc: Exception) -> tuple[int, str, str, Any, dict[str, str]]:
     """(status, code, message, details, headers) for any exception a request can raise."""
     if isinstance(exc, DomainError):
@@ -106,9 +122,9 @@ def _translate(exc: Exception) -> tuple[int, str, str, Any, dict[str, str]]:
         )
     if isinstance(exc, IntegrityError):
         return 409, "conflict", "The change conflicts with existing data.", {}, {}
-    if isinstance(exc, OperationalError | InterfaceError | redis.exceptions.ConnectionError):
+    if dependency_unavailable(exc):
         logger.error("dependency unavailable: %s", exc)
-        return 503, "dependency_unavailable", "A required service is unavailable; retry later.", {}, {}
+        return 503, "dependency_unavailable", UNAVAILABLE_MESSAGE, {}, {}
     if isinstance(exc, DatabaseError):
         logger.exception("database error")
         return 400, "invalid_data", "The database refused the data.", {}, {}
@@ -139,6 +155,16 @@ handler404 = _django_handler(404, "not_found", "Not found.")
 
 
 def handler500(request: HttpRequest):
+    """Every exception no view handled: a database or Redis that is down or frozen is a 503 (the
+    admin's, whose views are not DRF's, included), anything else a 500. The back office gets a
+    plain page that needs neither (no context processors: no session, no user); the API the
+    envelope."""
+    unavailable = dependency_unavailable(sys.exc_info()[1])
+    if request.path.startswith("/admin/"):
+        page = "errors/503.html" if unavailable else "errors/500.html"
+        return HttpResponse(render_to_string(page), status=503 if unavailable else 500)
+    if unavailable:
+        return error_response(503, "dependency_unavailable", UNAVAILABLE_MESSAGE)
     return error_response(500, "internal_error", "An unexpected error occurred.")
 
 
@@ -227,6 +253,30 @@ class TypedJSONField(serializers.JSONField):
         super().__init__(**kwargs)
 
 
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+class BoundedDateTimeField(serializers.DateTimeField):
+    """A time between 1970 and 2100 (UTC): dates at the ends of the calendar (0001-01-01,
+    9999-12-31) are refused before anything adds or subtracts a duration to them, which overflowed
+    into 500s. Every time a client sends goes through it (ModelSerializer maps model DateTimeFields
+    to it)."""
+
+    def to_internal_value(self, value):
+        try:
+            moment = super().to_internal_value(value)
+        except OverflowError as error:  # a valid ISO string whose offset takes it past year 9999
+            raise serializers.ValidationError(self.out_of_range_message) from error
+        if not EARLIEST_TIME <= moment < LATEST_TIME:
+            raise serializers.ValidationError(self.out_of_range_message)
+        return moment
+
+    out_of_range_message = (
+        f"Expected a time from {EARLIEST_TIME:%Y-%m-%d} to before {LATEST_TIME:%Y-%m-%d} (UTC)."
+    )
+
+
 def validate_lon_lat(longitude: float, latitude: float) -> None:
     if not -180 <= longitude <= 180:
         raise serializers.ValidationError(f"longitude {longitude} is outside -180..180.")
@@ -282,6 +332,11 @@ class ModelSerializer(RejectUnknownFields, serializers.ModelSerializer):
     every instance (the model introspection was a third of a detail request's time); each instance
     gets a deep copy, as DRF itself gives each instance of its declared fields. A subclass whose
     fields depend on the instance or the request overrides get_fields, as before."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: BoundedDateTimeField,
+    }
 
     def get_fields(self):
         template = type(self).__dict__.get("_field_template")
@@ -398,3 +453,28 @@ class ObtainTokenView(APIView):
             raise
         user = serializer.validated_data["user"]
         return Response({"token": api_token_for(user=user).key, "roles": sorted(roles_of(user))})
+
+
+class WebSocketTicketView(APIView):
+    """A single-use ticket for `/ws?ticket=...` (tms/ws.py), for clients that cannot send the
+    Authorization header on a WebSocket (browsers): the API token never goes in a URL."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "WebSocketTicket",
+            {
+                "ticket": serializers.CharField(help_text="Open /ws?ticket=TICKET with it, once."),
+                "expires_in_s": serializers.IntegerField(help_text="It must be used within this."),
+            },
+        ),
+        tags=["auth"],
+        summary="A single-use ticket for the /ws live stream",
+    )
+    def post(self, request):
+        ticket = issue_ws_ticket(user=request.user)
+        response = Response({"ticket": ticket, "expires_in_s": settings.TMS_WS_TICKET_TTL_S})
+        response["Cache-Control"] = "no-store"
+        return response

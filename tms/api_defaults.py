@@ -16,6 +16,8 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
+from tms.net import client_ip
+
 ADMIN, DISPATCHER, DRIVER, VIEWER = "ADMIN", "DISPATCHER", "DRIVER", "VIEWER"
 ROLES = (ADMIN, DISPATCHER, DRIVER, VIEWER)
 OPERATORS = {ADMIN, DISPATCHER}
@@ -34,11 +36,22 @@ def roles_of(user) -> frozenset[str]:
     return cached
 
 
+TOKEN_MAX_LENGTH = 40  # DRF's keys: 40 hex characters
+
+
+def is_well_formed_token(key: str) -> bool:
+    """Worth looking up: printable ASCII that fits the column. A NUL byte made PostgreSQL refuse
+    the query (a 500 on /ws)."""
+    return 0 < len(key) <= TOKEN_MAX_LENGTH and key.isascii() and key.isprintable() and " " not in key
+
+
 class TokenAuthentication(authentication.TokenAuthentication):
     """DRF's token authentication, with the user's roles read in the same query (an array
     subquery) instead of a second one on every request."""
 
     def authenticate_credentials(self, key):
+        if not is_well_formed_token(key):
+            raise exceptions.AuthenticationFailed("Invalid token.")
         roles = Group.objects.filter(user=OuterRef("user_id"), name__in=ROLES).values("name")
         token = (
             Token.objects.select_related("user").annotate(roles=ArraySubquery(roles)).filter(key=key).first()
@@ -138,6 +151,10 @@ class SettingsRateThrottle(SimpleRateThrottle):
 
     def wait(self) -> float:
         return self.retry_after_s
+
+    def get_ident(self, request) -> str:
+        # DRF's own believes any client's X-Forwarded-For.
+        return client_ip(request)
 
 
 class AnonThrottle(SettingsRateThrottle, AnonRateThrottle):

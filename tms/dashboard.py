@@ -2,8 +2,10 @@
 
 A Leaflet map of the fleet (Leaflet from npm, served as static files, no CDN), the loads by status
 and the live event feed. The page carries its initial state as JSON; from then on it follows the
-`/ws` live stream with the user's API token, which its script asks for with a POST to
-`/admin/dispatch-board/token` (session and CSRF token): showing the page writes nothing.
+`/ws` live stream with a single-use ticket, which its script asks for before each connection with
+a POST to `/api/ws/ticket` (session and CSRF token). The page never holds the user's API token,
+and showing it writes nothing. Every name (facility, unit number, driver) reaches the page as text
+(json_script, then textContent or text nodes in the script), never as HTML.
 """
 
 from typing import Any
@@ -12,18 +14,17 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_safe
 
 from events.models import StoredEvent
 from events.taxonomy import EventType
 from fleet.models import Vehicle
 from loads.models import Facility, Load, LoadStatus
-from tms.services import api_token_for
 
 TILE_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 FEED_SIZE = 50
@@ -119,8 +120,8 @@ def board_state() -> dict[str, Any]:
 @require_safe
 def dispatch_board(request: HttpRequest) -> HttpResponse:
     config = {
-        "token_url": reverse("dispatch-board-token"),
-        # The script's POST for the token carries it, as a form would (Django's CSRF check).
+        "ticket_url": reverse("ws-ticket"),
+        # The script's POST for a ticket carries it, as a form would (Django's CSRF check).
         "csrf_token": get_token(request),
         "ws_path": "/ws",
         "topics": TOPICS,
@@ -135,13 +136,3 @@ def dispatch_board(request: HttpRequest) -> HttpResponse:
         "board_state": board_state(),
     }
     return render(request, "dashboard/dispatch_board.html", context)
-
-
-@never_cache
-@staff_member_required
-@require_POST
-def board_token(request: HttpRequest) -> JsonResponse:
-    """The signed-in user's API token, for the board's WebSocket (browsers cannot set its headers):
-    asked for with a POST, since the first one creates it; never cached, only ever sent to that
-    user."""
-    return JsonResponse({"token": api_token_for(user=request.user).key})

@@ -1,16 +1,24 @@
-"""GET /health: each dependency, whether it is embedded or external, and whether it answers."""
+"""GET /health: each dependency, whether it is embedded or external, and whether it answers.
+
+Everyone gets the status and its HTTP code (200 ok, 503 unavailable): enough for a load balancer.
+The detail (each dependency, versions, backlogs) tells an attacker what to aim at, so it is for
+operators only: those who may read /metrics (tms.monitoring.operator_allowed) and ADMIN tokens.
+"""
 
 import time
 
 import redis
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from rest_framework import exceptions
 
 from events.relay import backlog
 from fleet.relay import relay_backlog
+from tms.api_defaults import ADMIN, TokenAuthentication, roles_of
+from tms.monitoring import operator_allowed
 
 
 def _timed(check) -> dict:
@@ -85,7 +93,17 @@ def health(request: HttpRequest) -> JsonResponse:
         },
     }
     healthy = all(c.get("status") == "up" for c in checks.values() if c["required"])
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
-        status=200 if healthy else 503,
-    )
+    body = {"status": "ok" if healthy else "unavailable"}
+    if _shows_detail(request):
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+def _shows_detail(request: HttpRequest) -> bool:
+    if operator_allowed(request):
+        return True
+    try:
+        authenticated = TokenAuthentication().authenticate(request)
+    except (exceptions.AuthenticationFailed, DatabaseError):  # a wrong token; the database down
+        return False
+    return authenticated is not None and ADMIN in roles_of(authenticated[0])

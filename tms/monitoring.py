@@ -27,6 +27,7 @@ from events.kafka import describe_topics
 from events.relay import backlog
 from fleet.relay import relay_backlog
 from tms.api import error_response
+from tms.net import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +84,15 @@ class BacklogCollector:
 BACKLOG = BacklogCollector()
 
 
-def _allowed(request: HttpRequest) -> bool:
+def operator_allowed(request: HttpRequest) -> bool:
+    """Loopback, TMS_METRICS_ALLOWED_IPS, or the TMS_METRICS_TOKEN bearer: who reads /metrics and
+    the detail of /health."""
     token = settings.TMS_METRICS_TOKEN
     header = request.headers.get("Authorization", "")
     if token and hmac.compare_digest(header.encode(), f"Bearer {token}".encode()):
         return True
     try:
-        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        address = ipaddress.ip_address(client_ip(request))
     except ValueError:
         return False
     return address.is_loopback or any(address in network for network in settings.TMS_METRICS_ALLOWED_NETWORKS)
@@ -98,7 +101,7 @@ def _allowed(request: HttpRequest) -> bool:
 @never_cache
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
-    if not _allowed(request):
+    if not operator_allowed(request):
         return error_response(403, "forbidden", "Metrics are for operators: see TMS_METRICS_TOKEN.")
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

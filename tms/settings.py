@@ -225,6 +225,7 @@ TMS_WS_LOCATION_MAX_PER_S = float(env("TMS_WS_LOCATION_MAX_PER_S", "1"))  # per 
 TMS_WS_SEND_QUEUE_SIZE = env_int("TMS_WS_SEND_QUEUE_SIZE", 256)  # messages waiting per connection
 TMS_WS_MAX_MESSAGE_BYTES = env_int("TMS_WS_MAX_MESSAGE_BYTES", 16384)  # largest client message
 TMS_WS_DRIVER_SCOPE_REFRESH_S = float(env("TMS_WS_DRIVER_SCOPE_REFRESH_S", "60"))
+TMS_WS_TICKET_TTL_S = env_int("TMS_WS_TICKET_TTL_S", 30)  # a /ws ticket is redeemable this long, once
 
 # --- Events: outbox relay ------------------------------------------------------------------------
 EVENTS_RELAY_ON_COMMIT = env_bool("EVENTS_RELAY_ON_COMMIT", True)
@@ -292,7 +293,7 @@ REST_FRAMEWORK = {
         "osmand_address": env("TMS_THROTTLE_OSMAND_ADDRESS", "1200/minute"),  # per client address
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tms.parsers.JSONParser"],  # nesting depth bounded
     "DEFAULT_SCHEMA_CLASS": "tms.schema.AutoSchema",
     "EXCEPTION_HANDLER": "tms.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -408,6 +409,10 @@ TMS_MAP_TILE_URL = env("TMS_MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{
 # Loopback clients may always read them; others need the token or an address in these networks.
 TMS_METRICS_TOKEN = env("TMS_METRICS_TOKEN")
 TMS_METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network(net) for net in env_list("TMS_METRICS_ALLOWED_IPS")]
+
+# --- Client addresses (tms/net.py) -----------------------------------------------------------------
+# Reverse proxies whose X-Forwarded-For is believed (CIDRs). Empty: the socket peer is the client.
+TRUSTED_PROXIES = [ipaddress.ip_network(net, strict=False) for net in env_list("TMS_TRUSTED_PROXIES")]
 
 # --- Logging: one line per record, with the request's correlation id ---------------------------
 LOG_LEVEL = env("TMS_LOG_LEVEL", "INFO")

@@ -14,9 +14,9 @@ urlpatterns = [
     path("metrics", monitoring.metrics, name="metrics"),
     # Before the admin's catch-all:
     path("admin/dispatch-board/", dashboard.dispatch_board, name="dispatch-board"),
-    path("admin/dispatch-board/token", dashboard.board_token, name="dispatch-board-token"),
     path("admin/", admin.site.urls),
     api.api_path("api/auth/token", api.ObtainTokenView.as_view(), name="auth-token"),
+    api.api_path("api/ws/ticket", api.WebSocketTicketView.as_view(), name="ws-ticket"),
     api.api_path("api/schema", SpectacularAPIView.as_view(), name="schema"),
     api.api_path("api/asyncapi.json", asyncapi.asyncapi_view, name="asyncapi"),
     api.api_path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -6,12 +6,16 @@ send queue) is here; who may see what is decided by the owning apps (a driver's 
 
 Connecting
 ----------
-    ws://HOST/ws?token=TOKEN                       (browsers: they cannot set headers)
-    ws://HOST/ws   with  Authorization: Token TOKEN
+    ws://HOST/ws   with  Authorization: Token TOKEN    (programs)
+    ws://HOST/ws?ticket=TICKET                         (browsers: they cannot set headers)
 
-TOKEN is the API token (`POST /api/auth/token/`). The server accepts the handshake, then closes at
-once with code 4401 when the token is missing, unknown or its user inactive, and 4403 when the user
-has no role. Prefer the header: a query string can end up in proxy logs.
+TOKEN is the API token (`POST /api/auth/token/`). A TICKET comes from `POST /api/ws/ticket` (with
+the token, or the admin's session and CSRF token): it opens one connection, within
+TMS_WS_TICKET_TTL_S (30 s), and is worthless afterwards, so the URL that carries it (and lands in
+access logs) gives nothing away. The API token itself is never accepted in the URL. The server
+accepts the handshake, then closes at once with code 4400 when the URL carries a `token`, 4401 when
+the token or ticket is missing, unknown, used or expired or its user inactive, and 4403 when the
+user has no role.
 
 Messages are JSON text frames, one object each. Client to server:
 
@@ -47,9 +51,10 @@ Error codes: invalid_json, invalid_message (not an object, binary frame, missing
 field), too_large (over TMS_WS_MAX_MESSAGE_BYTES), unknown_action, unknown_topic,
 forbidden_topic (the role may not read it), invalid_filter.
 
-Close codes: 4401 unauthenticated, 4403 no role, 4408 idle (no client message for
-TMS_WS_IDLE_TIMEOUT_S: send a ping more often than that), 4429 too slow (the client let
-TMS_WS_SEND_QUEUE_SIZE messages pile up that cannot be dropped: reconnect and reload over REST).
+Close codes: 4400 API token in the URL (refused), 4401 unauthenticated, 4403 no role, 4408 idle
+(no client message for TMS_WS_IDLE_TIMEOUT_S: send a ping more often than that), 4429 too slow
+(the client let TMS_WS_SEND_QUEUE_SIZE messages pile up that cannot be dropped: reconnect and
+reload over REST).
 
 Delivery
 --------
@@ -123,16 +128,20 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.urls import re_path
 from rest_framework.authtoken.models import Token
 
 from events.handlers import entity_group, topic_group
 from events.taxonomy import TOPICS, EventType
 from loads.selectors import DriverScope, driver_may_see, read_driver_scope
-from tms.api_defaults import DRIVER, OPERATORS, VIEWER, roles_of
+from tms import parsers
+from tms.api_defaults import DRIVER, OPERATORS, VIEWER, is_well_formed_token, roles_of
+from tms.services import redeem_ws_ticket
 
 logger = logging.getLogger(__name__)
 
+CLOSE_TOKEN_IN_URL = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_IDLE = 4408
@@ -186,25 +195,43 @@ class Principal:
 
 def read_principal(token_key: str) -> Principal | None:
     """The token's user and what they may see; None for an unknown token or inactive user."""
-    token = Token.objects.select_related("user").filter(key=token_key).first()
-    if token is None or not token.user.is_active:
+    if not is_well_formed_token(token_key):
         return None
-    user = token.user
+    token = Token.objects.select_related("user").filter(key=token_key).first()
+    return None if token is None else _principal(token.user)
+
+
+def read_principal_from_ticket(ticket: str) -> Principal | None:
+    """The ticket's user (the ticket is used up) and what they may see; None for an unknown, used
+    or expired ticket, or an inactive user."""
+    user_id = redeem_ws_ticket(ticket)
+    user = None if user_id is None else get_user_model().objects.filter(pk=user_id).first()
+    return None if user is None else _principal(user)
+
+
+def _principal(user) -> Principal | None:
+    if not user.is_active:
+        return None
     roles = roles_of(user)
     sees_everything = bool(roles & (OPERATORS | {VIEWER}))
     scope = None if sees_everything or DRIVER not in roles else read_driver_scope(user.pk)
     return Principal(user_id=user.pk, roles=roles, driver_scope=scope)
 
 
-def token_from(scope: dict) -> str | None:
-    """The `Authorization: Token ...` header, else the `token` query parameter."""
+def credentials_from(scope: dict) -> tuple[str, str | None]:
+    """("token", KEY) from the `Authorization: Token KEY` header, ("ticket", TICKET) from the
+    `ticket` query parameter, ("token_in_url", None) for a `token` query parameter (refused),
+    ("none", None) without any."""
     for name, value in scope.get("headers", ()):
         if name.lower() == b"authorization":
             kind, _, key = value.decode("latin-1").partition(" ")
             if kind.lower() == "token" and key.strip():
-                return key.strip()
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    return (query.get("token") or [None])[0] or None
+                return "token", key.strip()
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    if "token" in query:
+        return "token_in_url", None
+    ticket = (query.get("ticket") or [None])[0]
+    return ("ticket", ticket) if ticket else ("none", None)
 
 
 # --- Filters -------------------------------------------------------------------------------------
@@ -353,9 +380,15 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         rate = settings.TMS_WS_LOCATION_MAX_PER_S
         self._location_interval = 1.0 / rate if rate > 0 else 0.0
         self._max_message_bytes = settings.TMS_WS_MAX_MESSAGE_BYTES
-        key = token_from(self.scope)
-        self.principal = await database_sync_to_async(read_principal)(key) if key else None
+        kind, credential = credentials_from(self.scope)
+        if kind == "token" and credential:
+            self.principal = await database_sync_to_async(read_principal)(credential)
+        elif kind == "ticket" and credential:
+            self.principal = await database_sync_to_async(read_principal_from_ticket)(credential)
         await self.accept()
+        if kind == "token_in_url":
+            await self._close(CLOSE_TOKEN_IN_URL, "token in URL refused: use a ticket or the header")
+            return
         if self.principal is None:
             await self._close(CLOSE_UNAUTHENTICATED, "unauthenticated")
             return
@@ -580,7 +613,7 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         if len(text) > self._max_message_bytes or len(text.encode()) > self._max_message_bytes:
             raise BadRequest("too_large", f"messages are limited to {self._max_message_bytes} bytes.")
         try:
-            request = json.loads(text)
+            request = parsers.loads(text)
         except ValueError as error:
             raise BadRequest("invalid_json", f"not JSON: {error}") from error
         if not isinstance(request, dict):

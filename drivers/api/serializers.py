@@ -7,7 +7,7 @@ from drivers import selectors
 from drivers.models import Driver, DriverStatus
 from drivers.planning import Limit
 from fleet.models import Carrier
-from tms.api import ModelSerializer, PointField, QuerySerializer, Serializer
+from tms.api import BoundedDateTimeField, ModelSerializer, PointField, QuerySerializer, Serializer
 from tms.models import MAX_CLOCK_SKEW
 
 # A violations window longer than this is a report, not a clock: FMCSA keeps logs for 6 months.
@@ -67,7 +67,7 @@ class DriverStatusInput(Serializer):
         help_text="The duty status now; AVAILABLE is on duty, not driving, ready for dispatch.",
     )
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
-    at = serializers.DateTimeField(
+    at = BoundedDateTimeField(
         required=False,
         default=None,
         allow_null=True,
@@ -83,7 +83,7 @@ class DriverStatusInput(Serializer):
 class DriverLocationInput(Serializer):
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
-    recorded_at = serializers.DateTimeField(required=False, default=None, allow_null=True)
+    recorded_at = BoundedDateTimeField(required=False, default=None, allow_null=True)
 
     def validate_recorded_at(self, value):
         if value is not None and value > timezone.now() + MAX_CLOCK_SKEW:
@@ -91,7 +91,7 @@ class DriverLocationInput(Serializer):
         return value
 
 
-class _QueryDateTimeField(serializers.DateTimeField):
+class _QueryDateTimeField(BoundedDateTimeField):
     def to_internal_value(self, value):
         # An unencoded "+" in a query string arrives as a space: 10:00:00 02:00 means +02:00.
         if isinstance(value, str) and "T" in value and " " in value:

@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from fleet.models import Carrier, Vehicle, VehicleStatus, VehicleType
+from tms import parsers
 from tms.filters import MultipleChoiceFilter, NearbyFilterSet
 
 
@@ -51,7 +52,7 @@ class AreaField(forms.CharField):
 
     def _polygon(self, value: str):
         try:
-            geojson = json.loads(value)
+            geojson = parsers.loads(value)
         except ValueError as error:
             raise forms.ValidationError("within is not valid JSON.") from error
         if not isinstance(geojson, dict) or geojson.get("type") not in ("Polygon", "MultiPolygon"):
@@ -63,6 +64,8 @@ class AreaField(forms.CharField):
             )
         except (GDALException, GEOSException, ValueError, TypeError) as error:
             raise forms.ValidationError("within is not a valid GeoJSON polygon.") from error
+        if area.empty:  # GEOS has no extent for it
+            raise forms.ValidationError("within is an empty polygon.")
         min_lon, min_lat, max_lon, max_lat = area.extent
         if min_lon < -180 or max_lon > 180 or min_lat < -90 or max_lat > 90:
             raise forms.ValidationError(

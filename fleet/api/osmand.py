@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
@@ -23,6 +23,7 @@ from fleet.api.serializers import parse_recorded_at, validate_points
 from fleet.ingest import Publish
 from fleet.models import Vehicle
 from tms.api_defaults import SettingsRateThrottle
+from tms.parsers import JSONParser
 
 KNOTS_TO_KMH = 1.852
 MPS_TO_KMH = 3.6

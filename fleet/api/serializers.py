@@ -14,7 +14,16 @@ from rest_framework import serializers
 from fleet.ingest import GpsFix
 from fleet.models import MANUAL_VEHICLE_STATUSES, Carrier, Vehicle
 from fleet.selectors import BUCKETS
-from tms.api import UNKNOWN_FIELD, ModelSerializer, PointField, QuerySerializer, Serializer, TypedJSONField
+from tms.api import (
+    UNKNOWN_FIELD,
+    BoundedDateTimeField,
+    ModelSerializer,
+    PointField,
+    QuerySerializer,
+    Serializer,
+    TypedJSONField,
+)
+from tms.api_defaults import is_operator
 from tms.models import MAX_CLOCK_SKEW
 
 # A fix's optional measurements as the API names them (the seed's "speed, heading, and telemetry
@@ -55,6 +64,8 @@ class CarrierSerializer(ModelSerializer):
 
 
 class VehicleSerializer(ModelSerializer):
+    # Left out of the answer for those who do not manage trackers (to_representation).
+    omitted_for_some_callers = ("tracker_device_id",)
     carrier_id = serializers.PrimaryKeyRelatedField(source="carrier", queryset=Carrier.objects.all())
     current_location = PointField(read_only=True)
     distance_m = serializers.SerializerMethodField(
@@ -96,11 +107,22 @@ class VehicleSerializer(ModelSerializer):
             "odometer": {"min_value": 0},
             "engine_hours": {"min_value": 0},
             "fuel_consumption_l_per_100km": {"min_value": 1},
+            "tracker_device_id": {
+                "help_text": "The id the vehicle's OsmAnd tracker reports with: its credential. "
+                "Sent to ADMIN and DISPATCHER only."
+            },
         }
 
     def get_distance_m(self, vehicle) -> float | None:
         distance = getattr(vehicle, "distance", None)
         return round(distance.m, 1) if distance is not None else None
+
+    def to_representation(self, vehicle):
+        data = super().to_representation(vehicle)
+        if not is_operator(getattr(self.context.get("request"), "user", None)):
+            # The OsmAnd device id moves the vehicle: only those who manage trackers see it.
+            del data["tracker_device_id"]
+        return data
 
     def validate_tracker_device_id(self, value: str | None) -> str | None:
         return value or None  # blank is "no tracker": the column is unique but nullable
@@ -130,7 +152,7 @@ class LocationInput(Serializer):
 
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     latitude = serializers.FloatField(min_value=-90, max_value=90)
-    recorded_at = serializers.DateTimeField(
+    recorded_at = BoundedDateTimeField(
         required=False, default=None, allow_null=True, help_text="When the fix was taken; default: now."
     )
     speed = _measurement("speed")
@@ -177,8 +199,8 @@ class BatchResult(Serializer):
 
 
 class TrackingQuery(QuerySerializer):
-    start = serializers.DateTimeField(required=False, help_text="Default: `end` minus 24 hours.")
-    end = serializers.DateTimeField(required=False, help_text="Default: now.")
+    start = BoundedDateTimeField(required=False, help_text="Default: `end` minus 24 hours.")
+    end = BoundedDateTimeField(required=False, help_text="Default: now.")
     bucket = serializers.ChoiceField(
         choices=list(BUCKETS), required=False, help_text="Aggregate into buckets of this size."
     )

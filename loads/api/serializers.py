@@ -7,7 +7,7 @@ from drivers.models import Driver
 from fleet.models import Carrier, Vehicle
 from loads.geofence import suggested_transition
 from loads.models import TRANSITION_FIELDS, Facility, Load, StopEvent
-from tms.api import ModelSerializer, PointField, Serializer
+from tms.api import BoundedDateTimeField, ModelSerializer, PointField, Serializer
 from tms.models import MAX_CLOCK_SKEW
 
 
@@ -122,7 +122,7 @@ class AssignInput(Serializer):
 
 
 class MilestoneInput(Serializer):
-    at = serializers.DateTimeField(
+    at = BoundedDateTimeField(
         required=False, default=None, allow_null=True, help_text="When it happened; now if omitted."
     )
 
@@ -138,7 +138,7 @@ class CancelInput(Serializer):
 
 class DelayInput(Serializer):
     reason = serializers.CharField(max_length=255)
-    expected_delivery_at = serializers.DateTimeField(required=False, default=None, allow_null=True)
+    expected_delivery_at = BoundedDateTimeField(required=False, default=None, allow_null=True)
 
 
 # A stop of the load in the context (`load`), with the status change it suggests.

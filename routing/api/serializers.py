@@ -11,7 +11,14 @@ from loads.models import Load, LoadStatus, StopKind
 from routing.fleet import PlanRequest
 from routing.graph import MAX_HOPS
 from routing.models import FleetPlan, Route
-from tms.api import ModelSerializer, PointField, QuerySerializer, Serializer, TypedJSONField
+from tms.api import (
+    BoundedDateTimeField,
+    ModelSerializer,
+    PointField,
+    QuerySerializer,
+    Serializer,
+    TypedJSONField,
+)
 
 # --- What the JSON columns hold, for the schema (each is sent as stored) ------------------------------
 
@@ -132,7 +139,7 @@ class OptimizeFleetSerializer(Serializer):
         max_length=1000,
         help_text="Trucks to plan with; default: every AVAILABLE truck of an active carrier.",
     )
-    at = serializers.DateTimeField(required=False, help_text="When the plan starts; default now.")
+    at = BoundedDateTimeField(required=False, help_text="When the plan starts; default now.")
     horizon_hours = serializers.IntegerField(
         min_value=1, max_value=168, required=False, help_text="Plan the loads picked up within this."
     )

@@ -1,7 +1,9 @@
 /* The dispatch board (tms/dashboard.py): the initial state comes with the page as JSON, then the
- * /ws live stream moves the trucks, updates the loads and fills the event feed. The stream's token
- * is asked for with a POST (session cookie and CSRF token), once per page.
- * Protocol: tms/ws.py. No framework, no build step; every text reaches the page as textContent. */
+ * /ws live stream moves the trucks, updates the loads and fills the event feed. Each connection
+ * opens with a single-use ticket asked for with a POST (session cookie and CSRF token): the page
+ * never holds the API token. Protocol: tms/ws.py. No framework, no build step. Every text reaches
+ * the page as textContent or a DOM node, never as HTML: names are typed by users (a facility named
+ * <img onerror=...> must stay a name), and Leaflet reads a string tooltip as HTML. */
 (function () {
   "use strict";
 
@@ -52,7 +54,7 @@
       fillOpacity: 0.08,
     }).addTo(facilityLayer);
     L.circleMarker(latLng, { radius: 3, color: "#555", weight: 1, fillOpacity: 0.6 })
-      .bindTooltip(`${facility.name} (${facility.city}, ${facility.state})`)
+      .bindTooltip(el("span", `${facility.name} (${facility.city}, ${facility.state})`))
       .addTo(facilityLayer);
   }
 
@@ -72,13 +74,13 @@
     const colour = VEHICLE_COLOURS[data.status] || "#333";
     if (!entry.marker) {
       entry.marker = L.circleMarker(latLng, { radius: 6, weight: 2, color: "#fff", fillColor: colour, fillOpacity: 0.95 })
-        .bindTooltip("", { className: "vehicle-label" })
+        .bindTooltip(el("span"), { className: "vehicle-label" })
         .addTo(map);
     } else {
       entry.marker.setLatLng(latLng);
       entry.marker.setStyle({ fillColor: colour });
     }
-    entry.marker.setTooltipContent(vehicleTooltip(data));
+    entry.marker.getTooltip().getContent().textContent = vehicleTooltip(data); // text, never HTML
   }
 
   function vehicle(id) {
@@ -228,32 +230,30 @@
   let socket = null;
   let retryMs = 1000;
   let pinger = null;
-  let token = null;
 
-  async function fetchToken() {
-    const response = await fetch(config.token_url, {
+  async function fetchTicket() {
+    const response = await fetch(config.ticket_url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "X-CSRFToken": config.csrf_token },
     });
     // A lapsed session answers with the login page: not JSON.
     if (!response.ok || !(response.headers.get("Content-Type") || "").includes("application/json")) {
-      throw new Error(`token request answered ${response.status}`);
+      throw new Error(`ticket request answered ${response.status}`);
     }
-    return (await response.json()).token;
+    return (await response.json()).ticket;
   }
 
   async function connect() {
-    if (!token) {
-      try {
-        token = await fetchToken();
-      } catch (error) {
-        showConnection("offline", "Could not get a token for the live stream: reload the page.");
-        return;
-      }
+    let ticket;
+    try {
+      ticket = await fetchTicket(); // single-use: a new one for every connection
+    } catch (error) {
+      showConnection("offline", "Could not get a ticket for the live stream: reload the page.");
+      return;
     }
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    const url = `${scheme}${window.location.host}${config.ws_path}?token=${encodeURIComponent(token)}`;
+    const url = `${scheme}${window.location.host}${config.ws_path}?ticket=${encodeURIComponent(ticket)}`;
     showConnection("connecting", "Connecting to the live stream…");
     socket = new WebSocket(url);
     socket.onopen = () => {
@@ -278,7 +278,7 @@
       if (close.code === 4401 || close.code === 4403) {
         showConnection("offline", close.code === 4403
           ? "Live updates need a role (ADMIN, DISPATCHER or VIEWER) for this user."
-          : "The live stream refused this page's token: reload the page.");
+          : "The live stream refused this page's ticket: reload the page.");
         return;
       }
       showConnection("offline", `Live stream lost; reconnecting in ${Math.round(retryMs / 1000)} s`);

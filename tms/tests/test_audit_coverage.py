@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from django.contrib import admin
+from django.core.cache import cache
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
@@ -45,7 +46,6 @@ FUNCTION_VIEWS: dict[str, set[str]] = {
     "metrics": set(),
     "asyncapi": set(),
     "dispatch-board": set(),
-    "dispatch-board-token": {"post"},
     "admin:index": set(),
     "admin:app_list": set(),
     "admin:jsi18n": set(),
@@ -403,10 +403,9 @@ def _api_token(client):
     return response, Token.objects.filter(user=user).exists()
 
 
-def _board_token(client):
-    session = staff_session(client)
-    response = session.post("/admin/dispatch-board/token")
-    return response, Token.objects.filter(key=response.json()["token"]).exists()
+def _ws_ticket(client):
+    response = client.post("/api/ws/ticket")
+    return response, cache.get(f"ws-ticket:{response.json()['ticket']}") == client.user.pk
 
 
 # Writing endpoints without an audit row, each with the reason and what it writes instead (checked).
@@ -415,7 +414,7 @@ UNAUDITED: dict[Endpoint, tuple[str, Callable[[Any], tuple[Any, bool]]]] = {
     ("osmand", "post"): ("GPS fixes: the gps_points table is the record of every fix", _osmand("post")),
     ("osmand", "get"): ("GPS fixes: the gps_points table is the record of every fix", _osmand("get")),
     ("auth-token", "post"): ("an API token: a credential, not TMS data", _api_token),
-    ("dispatch-board-token", "post"): ("an API token: a credential, not TMS data", _board_token),
+    ("ws-ticket", "post"): ("a /ws ticket: a credential, kept in Redis for 30 s, not TMS data", _ws_ticket),
 }
 
 

@@ -1,6 +1,6 @@
 """The dispatch board at /admin/dispatch-board/: who may see it, what it embeds, how its script
-gets the live stream's token (a POST, never the page's GET), and that Leaflet is served from our
-own static files."""
+gets the live stream's tickets (a POST, never the page's GET; never the API token), and that
+Leaflet is served from our own static files."""
 
 import json
 import re
@@ -23,7 +23,7 @@ from tms.tests.factories import UserFactory
 pytestmark = pytest.mark.django_db
 
 BOARD = "/admin/dispatch-board/"
-TOKEN = "/admin/dispatch-board/token"
+TICKET = "/api/ws/ticket"
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_board_renders_for_staff_with_its_config_and_local_leaflet(staff_client)
     assert "unpkg" not in response.text and "cdn" not in response.text.lower()
     config = embedded(response, "board-config")
     assert "token" not in config
-    assert config["token_url"] == TOKEN
+    assert config["ticket_url"] == TICKET
     assert config["csrf_token"]
     assert config["ws_path"] == "/ws"
     assert config["topics"] == ["tms.vehicles.tracking", "tms.vehicles", "tms.loads"]
@@ -73,33 +73,25 @@ def test_showing_the_board_writes_no_token_and_nothing_else(staff_client):
     assert not Token.objects.exists()
 
 
-def test_the_boards_script_gets_the_token_with_a_post_carrying_the_csrf_token():
+def test_the_boards_script_gets_a_ticket_with_a_post_carrying_the_csrf_token():
     user = UserFactory(username="board-csrf", is_staff=True, roles=[DISPATCHER])
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(user)
     config = embedded(browser.get(BOARD), "board-config")
 
-    assert browser.post(config["token_url"]).status_code == 403  # no CSRF token: refused
-    assert not Token.objects.exists()
-    response = browser.post(config["token_url"], HTTP_X_CSRFTOKEN=config["csrf_token"])
+    assert browser.post(config["ticket_url"], content_type="application/json").status_code == 403  # no CSRF
+    response = browser.post(
+        config["ticket_url"], content_type="application/json", HTTP_X_CSRFTOKEN=config["csrf_token"]
+    )
 
     assert response.status_code == 200
-    assert response.json() == {"token": Token.objects.get(user=user).key}
+    assert len(response.json()["ticket"]) == 43
     assert "no-store" in response["Cache-Control"]
+    assert not Token.objects.exists()  # the board never needs the API token
 
 
-def test_the_token_is_never_handed_out_on_a_get(staff_client):
-    assert staff_client.get(TOKEN).status_code == 405
-    assert not Token.objects.exists()
-
-
-def test_board_reuses_the_users_existing_token(staff_client):
-    token = Token.objects.create(user=staff_client.user)
-
-    response = staff_client.post(TOKEN)
-
-    assert response.json() == {"token": token.key}
-    assert Token.objects.filter(user=staff_client.user).count() == 1
+def test_a_ticket_is_never_handed_out_on_a_get(staff_client):
+    assert staff_client.get(TICKET).status_code == 405
 
 
 def test_anonymous_is_redirected_to_the_admin_login():
@@ -107,13 +99,10 @@ def test_anonymous_is_redirected_to_the_admin_login():
 
     assert response.status_code == 302
     assert response["Location"] == f"/admin/login/?next={BOARD}"
-    token_response = Client().post(TOKEN)
-    assert token_response.status_code == 302
-    assert token_response["Location"] == f"/admin/login/?next={TOKEN}"
-    assert not Token.objects.exists()
+    assert Client().post(TICKET).status_code == 401
 
 
-def test_a_logged_in_user_who_is_not_staff_is_sent_to_login_without_a_token():
+def test_a_logged_in_user_who_is_not_staff_is_sent_to_login():
     user = UserFactory(username="not-staff", roles=[DISPATCHER])
     client = Client()
     client.force_login(user)
@@ -122,7 +111,6 @@ def test_a_logged_in_user_who_is_not_staff_is_sent_to_login_without_a_token():
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
-    assert client.post(TOKEN)["Location"].startswith("/admin/login/")
     assert not Token.objects.filter(user=user).exists()
 
 
@@ -210,3 +198,26 @@ def test_static_finders_and_collectstatic_find_leaflet():
     call_command("collectstatic", "--dry-run", "--noinput", "-v", "2", stdout=out)
     assert "node_modules/leaflet/dist/leaflet.js'" in out.getvalue()
     assert "static/dashboard/dispatch_board.js'" in out.getvalue()
+
+
+def test_hostile_names_reach_the_board_and_the_admin_only_escaped(staff_client):
+    """The browser test (test_board_browser) shows the script renders them as text; here the HTML
+    itself never carries them as markup."""
+    from loads.tests.factories import FacilityFactory
+
+    hostile = '<img src=x onerror="window.__pwned=1">'
+    facility = FacilityFactory(name=hostile)
+    VehicleFactory(vehicle_number="<b>T-1</b>")
+    staff_client.user.is_superuser = True
+    staff_client.user.save()
+    pages = [
+        staff_client.get(BOARD),
+        staff_client.get("/admin/loads/facility/"),
+        staff_client.get(f"/admin/loads/facility/{facility.pk}/change/"),
+        staff_client.get("/admin/fleet/vehicle/"),
+    ]
+    assert [page.status_code for page in pages] == [200, 200, 200, 200]
+    for page in pages:
+        assert "<img src=x" not in page.text
+        assert "<b>T-1</b>" not in page.text
+    assert embedded(pages[0], "board-state")["facilities"][0]["name"] == hostile

@@ -15,6 +15,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Group
 from django.db import transaction
 from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from drivers.models import Driver
 from drivers.tests.factories import DriverFactory
@@ -41,6 +42,16 @@ def _roles(transactional_db):
 def token_for(*roles: str, **fields) -> str:
     user = UserFactory(username=f"ws-{uuid.uuid4().hex[:10]}", roles=list(roles), **fields)
     return Token.objects.create(user=user).key
+
+
+async def ticket_for(token: str) -> str:
+    """A /ws ticket, as a client gets it: POST /api/ws/ticket with the API token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    response = await sync_to_async(client.post)("/api/ws/ticket")
+    assert response.status_code == 200, response.content
+    assert response.json()["expires_in_s"] == 30
+    return response.json()["ticket"]
 
 
 def run(scenario):
@@ -85,8 +96,12 @@ async def connect(path: str = "/ws", headers=None) -> WebsocketCommunicator:
     return communicator
 
 
+def auth(token: str) -> list[tuple[bytes, bytes]]:
+    return [(b"authorization", f"Token {token}".encode())]
+
+
 async def open_stream(token: str) -> WebsocketCommunicator:
-    return await connect(f"/ws?token={token}")
+    return await connect("/ws", headers=auth(token))
 
 
 async def request(communicator, message: dict) -> dict:
@@ -148,15 +163,42 @@ async def closed_with(communicator) -> int:
 # --- Authentication ------------------------------------------------------------------------------
 
 
-def test_a_token_in_the_query_string_opens_the_stream_and_ping_answers_pong():
+@pytest.mark.parametrize("query", ["token={token}", "token=", "ticket=x&token={token}"])
+def test_an_api_token_in_the_url_is_refused_with_4400_even_a_valid_one(query):
+    """It would land in access logs: browsers use a ticket, programs the header."""
     token = token_for(VIEWER)
 
     async def scenario():
-        stream = await open_stream(token)
-        assert await request(stream, {"action": "ping"}) == {"type": "pong"}
-        await stream.disconnect()
+        stream = await connect("/ws?" + query.format(token=token))
+        return await closed_with(stream)
 
-    run(scenario)
+    assert run(scenario) == 4400
+
+
+def test_a_ticket_opens_one_stream_once():
+    token = token_for(VIEWER)
+    ticket = async_to_sync(ticket_for)(token)
+
+    async def scenario():
+        stream = await connect(f"/ws?ticket={ticket}")
+        pong = await request(stream, {"action": "ping"})
+        await stream.disconnect()
+        again = await connect(f"/ws?ticket={ticket}")
+        return pong, await closed_with(again)
+
+    assert run(scenario) == ({"type": "pong"}, 4401)
+
+
+def test_a_ticket_lives_in_redis_for_at_most_the_ttl(settings):
+    from django.core.cache import cache
+
+    ticket = async_to_sync(ticket_for)(token_for(VIEWER))
+    key = cache.make_and_validate_key(f"ws-ticket:{ticket}")
+    assert 0 < cache._cache.get_client(key).ttl(key) <= settings.TMS_WS_TICKET_TTL_S == 30
+
+
+def test_tickets_are_issued_to_signed_in_users_only(anon_client):
+    assert anon_client.post("/api/ws/ticket").status_code == 401
 
 
 def test_the_authorization_header_opens_the_stream():
@@ -174,8 +216,9 @@ def test_the_authorization_header_opens_the_stream():
     "path, headers",
     [
         ("/ws", None),
-        ("/ws?token=", None),
-        ("/ws?token=not-a-token", None),
+        ("/ws?ticket=", None),
+        ("/ws?ticket=not-a-ticket", None),
+        ("/ws?ticket=" + "A" * 43, None),
         ("/ws", [(b"authorization", b"Token not-a-token")]),
         ("/ws", [(b"authorization", b"Bearer whatever")]),
     ],
@@ -592,7 +635,7 @@ def test_a_slow_client_loses_its_oldest_locations_and_does_not_hold_up_others(se
     async def scenario():
         gate = asyncio.Event()
         gate.set()
-        slow = WebsocketCommunicator(gated(application, gate), f"/ws?token={token}")
+        slow = WebsocketCommunicator(gated(application, gate), "/ws", headers=auth(token))
         assert (await slow.connect(timeout=3))[0]
         fast = await open_stream(token)
         for stream in (slow, fast):
@@ -628,7 +671,7 @@ def test_a_slow_client_whose_queue_fills_with_essential_events_is_closed_with_44
     async def scenario():
         gate = asyncio.Event()
         gate.set()
-        slow = WebsocketCommunicator(gated(application, gate), f"/ws?token={token}")
+        slow = WebsocketCommunicator(gated(application, gate), "/ws", headers=auth(token))
         assert (await slow.connect(timeout=3))[0]
         await subscribe(slow, ["tms.loads"], {"load_id": load})
         gate.clear()

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from urllib.parse import quote
 
 import pytest
@@ -93,7 +94,7 @@ def test_a_service_event_reaches_a_websockets_client_through_uvicorn(server):
             services.cancel_load(load, by=None, reason="closed road")
 
     async def scenario():
-        async with connect(f"{server}?token={token}") as stream:
+        async with connect(server, additional_headers={"Authorization": f"Token {token}"}) as stream:
             subscribe = {"action": "subscribe", "topics": ["tms.loads"], "filters": {"load_id": str(load.pk)}}
             await stream.send(json.dumps(subscribe))
             subscribed = json.loads(await asyncio.wait_for(stream.recv(), 5))
@@ -121,9 +122,27 @@ def test_the_authorization_header_works_through_uvicorn(server):
     assert async_to_sync(scenario)() == {"type": "pong"}
 
 
+def test_a_ticket_opens_the_stream_through_uvicorn(server):
+    # From the server itself: it keeps tickets in its Redis key space, not this test's.
+    request = urllib.request.Request(
+        server.replace("ws://", "http://").replace("/ws", "/api/ws/ticket"),
+        method="POST",
+        headers={"Authorization": f"Token {dispatcher_token()}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        ticket = json.loads(response.read())["ticket"]
+
+    async def scenario():
+        async with connect(f"{server}?ticket={ticket}") as stream:
+            await stream.send(json.dumps({"action": "ping"}))
+            return json.loads(await asyncio.wait_for(stream.recv(), 5))
+
+    assert async_to_sync(scenario)() == {"type": "pong"}
+
+
 def test_a_wrong_token_is_closed_with_4401_through_uvicorn(server):
     async def scenario():
-        async with connect(f"{server}?token=wrong") as stream:
+        async with connect(server, additional_headers={"Authorization": "Token wrong"}) as stream:
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(stream.recv(), 5)
             return closed.value.rcvd.code

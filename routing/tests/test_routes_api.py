@@ -102,8 +102,8 @@ def test_the_route_reads_as_geojson_with_steps(dispatcher, viewer, google, load,
     assert body["score_explanation"]["traffic"]["ratio"] == 1.1
 
 
-def test_a_failed_job_reports_the_error(dispatcher, google, load, vehicle, settings, nothing_written):
-    settings.CELERY_TASK_EAGER_PROPAGATES = False
+def test_a_failed_job_reports_the_error(dispatcher, google, load, vehicle, eager_celery, nothing_written):
+    eager_celery.task_eager_propagates = False
     google.replace(responses.GET, DIRECTIONS_URL, json=directions("zero_results"))
 
     with nothing_written(*ROUTING_ROWS):

@@ -1,7 +1,7 @@
 FROM node:20-bookworm-slim AS static
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund --ignore-scripts
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
 
 FROM python:3.11-slim-bookworm
 RUN apt-get update \

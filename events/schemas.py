@@ -285,3 +285,20 @@ SCHEMAS: dict[EventType, type[EventData]] = {
     EventType.AI_PREDICTION: AiPrediction,
     EventType.ANOMALY_SUSPECTED: AnomalySuspected,
 }
+
+
+class CloudEvent(BaseModel):
+    """The envelope every event travels in (CloudEvents 1.0, structured JSON), as `emit` writes it:
+    on Kafka, over /ws and in the event store. `data` follows the schema of `type`."""
+
+    specversion: Literal["1.0"]
+    id: UUID
+    type: EventType
+    source: str = Field(description="The producing system: /tms.")
+    subject: str = Field(description="The aggregate's id (a load's, a vehicle's, ...): the Kafka key.")
+    time: datetime
+    datacontenttype: Literal["application/json"]
+    dataschema: str = Field(description="/schemas/{type}/v{version}: which schema `data` follows.")
+    correlationid: str | None = Field(description="The X-Request-ID of the request that caused it.")
+    actor: int | None = Field(default=None, description="The user who caused it; absent for the system.")
+    data: dict[str, Any]

@@ -242,6 +242,17 @@ class PointField(GeometryField):
         return None if value is None else {"type": "Point", "coordinates": [value.x, value.y]}
 
 
+class TypedJSONField(serializers.JSONField):
+    """A JSON column sent as stored, documented in the schema by `schema` (a serializer class, a
+    serializer with many=True, a list of serializer classes for an array whose items are any of
+    them, or a JSON Schema dict): what a client receives is typed even where the row keeps free
+    JSON."""
+
+    def __init__(self, *, schema, **kwargs):
+        self.documented_schema = schema
+        super().__init__(**kwargs)
+
+
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 

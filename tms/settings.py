@@ -294,7 +294,7 @@ REST_FRAMEWORK = {
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["tms.parsers.JSONParser"],  # nesting depth bounded
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tms.schema.AutoSchema",
     "EXCEPTION_HANDLER": "tms.api.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "COERCE_DECIMAL_TO_STRING": False,
@@ -305,7 +305,8 @@ if DEBUG:
 SPECTACULAR_SETTINGS = {
     "TITLE": "TMS API",
     "DESCRIPTION": (
-        "Transportation management for trucking: loads, fleet, drivers, routes. "
+        "Transportation management for trucking: loads, fleet, drivers, routes. Events and the /ws "
+        "live stream: /api/asyncapi.json (AsyncAPI 3). "
         'Errors are always {"error": {"code", "message", "details", "correlation_id"}}.'
     ),
     "VERSION": "0.1.0",
@@ -314,10 +315,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    "GET_LIB_DOC_EXCLUDES": "tms.schema.lib_doc_excludes",
     "ENUM_NAME_OVERRIDES": {
         "FleetPlanStatusEnum": "routing.models.FleetPlanStatus",
         "DriverStatusEnum": "drivers.models.DriverStatus",
         "EventTypeEnum": "events.taxonomy.EventType",
+        "StopKindEnum": "loads.models.StopKind",
     },
     "PREPROCESSING_HOOKS": ["tms.api.schema_paths_without_trailing_slash"],
 }

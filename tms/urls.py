@@ -7,7 +7,7 @@ from drf_spectacular.views import (
 )
 
 from fleet.api.urls import osmand_urlpatterns
-from tms import api, dashboard, health, monitoring
+from tms import api, asyncapi, dashboard, health, monitoring
 
 urlpatterns = [
     path("health", health.health, name="health"),
@@ -18,6 +18,7 @@ urlpatterns = [
     api.api_path("api/auth/token", api.ObtainTokenView.as_view(), name="auth-token"),
     api.api_path("api/ws/ticket", api.WebSocketTicketView.as_view(), name="ws-ticket"),
     api.api_path("api/schema", SpectacularAPIView.as_view(), name="schema"),
+    api.api_path("api/asyncapi.json", asyncapi.asyncapi_view, name="asyncapi"),
     api.api_path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     api.api_path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/", include("events.api.urls")),

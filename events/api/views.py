@@ -12,7 +12,7 @@ from events.models import OutboxEvent, StoredEvent
 from events.outbox import InvalidEventData
 from events.services import publish_event
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
-from tms.api import ModelSerializer, Serializer
+from tms.api import ModelSerializer, Serializer, TypedJSONField
 from tms.api_defaults import OperatorsAndViewers
 from tms.exceptions import DependencyUnavailable
 from tms.filters import MultipleChoiceFilter
@@ -21,7 +21,38 @@ from tms.filters import MultipleChoiceFilter
 class PublishInput(Serializer):
     type = serializers.ChoiceField(choices=[t.value for t in EventType])
     subject = serializers.CharField(max_length=64)
-    data = serializers.DictField()
+    data = serializers.DictField(
+        help_text="The event type's data, validated against its schema (each type's schema is in "
+        "/api/asyncapi.json, components.schemas)."
+    )
+
+
+class CloudEventSerializer(Serializer):
+    """A CloudEvents 1.0 event in structured JSON, as every event travels (Kafka, /ws, the store)."""
+
+    specversion = serializers.ChoiceField(choices=["1.0"])
+    id = serializers.UUIDField()
+    type = serializers.ChoiceField(choices=[t.value for t in EventType])
+    source = serializers.CharField()
+    subject = serializers.CharField(help_text="The aggregate's id.")
+    time = serializers.DateTimeField()
+    datacontenttype = serializers.ChoiceField(choices=["application/json"])
+    dataschema = serializers.CharField(help_text="/schemas/{type}/v{version}: which schema `data` follows.")
+    correlationid = serializers.CharField(allow_null=True, help_text="The X-Request-ID that caused it.")
+    actor = serializers.IntegerField(required=False, help_text="The user who caused it, if any.")
+    data = serializers.DictField(
+        help_text="The type's data; each type's schema is in /api/asyncapi.json (components.schemas)."
+    )
+
+
+class TopicSerializer(Serializer):
+    topic = serializers.CharField()
+    unpublished = serializers.IntegerField(required=False, help_text="embedded: events still in the outbox")
+    partitions = serializers.IntegerField(required=False, help_text="kafka")
+    end_offsets = serializers.IntegerField(required=False, help_text="kafka: summed over partitions")
+    lag = serializers.DictField(
+        child=serializers.IntegerField(), required=False, help_text="kafka: each consumer group's lag"
+    )
 
 
 class PublishResult(Serializer):
@@ -56,8 +87,8 @@ class TopicsView(APIView):
             "Topics",
             {
                 "backend": serializers.ChoiceField(choices=["kafka", "embedded"]),
-                "topics": serializers.ListField(
-                    child=serializers.DictField(),
+                "topics": TopicSerializer(
+                    many=True,
                     help_text="kafka: topic, partitions, end offsets and each group's lag; "
                     "embedded: topic and the events still unpublished in the outbox",
                 ),
@@ -90,6 +121,8 @@ class TopicsView(APIView):
 
 
 class StoredEventSerializer(ModelSerializer):
+    envelope = TypedJSONField(schema=CloudEventSerializer, read_only=True)
+
     class Meta:
         model = StoredEvent
         fields = ["event_id", "type", "subject", "time", "correlation_id", "envelope"]

@@ -21,6 +21,7 @@ from tms.api import (
     PointField,
     QuerySerializer,
     Serializer,
+    TypedJSONField,
 )
 from tms.api_defaults import is_operator
 from tms.models import MAX_CLOCK_SKEW
@@ -63,6 +64,8 @@ class CarrierSerializer(ModelSerializer):
 
 
 class VehicleSerializer(ModelSerializer):
+    # Left out of the answer for those who do not manage trackers (to_representation).
+    omitted_for_some_callers = ("tracker_device_id",)
     carrier_id = serializers.PrimaryKeyRelatedField(source="carrier", queryset=Carrier.objects.all())
     current_location = PointField(read_only=True)
     distance_m = serializers.SerializerMethodField(
@@ -332,3 +335,94 @@ def validate_points(
             rejected.append({"index": index, "errors": {"vehicle_id": ["Unknown vehicle."]}})
     rejected.sort(key=lambda rejection: rejection["index"])
     return fixes, rejected
+
+
+# --- The recorded track (GET /api/vehicles/{id}/tracking), for the schema ---------------------------
+
+
+class TrackPoint(Serializer):
+    recorded_at = serializers.DateTimeField()
+    location = PointField()
+
+    def get_fields(self):
+        # The measurements a fix may carry, null when the tracker did not send them.
+        return {
+            **super().get_fields(),
+            **{
+                name: serializers.FloatField(allow_null=True, help_text=unit)
+                for name, (_, _, unit) in MEASUREMENTS.items()
+            },
+        }
+
+
+class TrackBucket(Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    points = serializers.IntegerField(help_text="Fixes in the bucket.")
+    avg_speed_kmh = serializers.FloatField(allow_null=True)
+    max_speed_kmh = serializers.FloatField(allow_null=True)
+    distance_m = serializers.FloatField(help_text="Between consecutive fixes, on the spheroid.")
+    last_recorded_at = serializers.DateTimeField()
+    last_location = PointField()
+
+
+class TrackPage(Serializer):
+    """One page of the list envelope, the window pinned in its links: raw fixes oldest first, or
+    with `bucket` one row per time bucket that holds fixes."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = TypedJSONField(schema=[TrackPoint, TrackBucket])
+
+
+class TrackFeatureProperties(Serializer):
+    """The track's feature: vehicle_id, start, end, points, truncated, distance_m (and bucket);
+    a bucket's feature: its row (start, end, points, speeds, distance_m, last_recorded_at)."""
+
+    vehicle_id = serializers.UUIDField(required=False)
+    start = serializers.DateTimeField(required=False)
+    end = serializers.DateTimeField(required=False)
+    bucket = serializers.CharField(required=False)
+    points = serializers.IntegerField(required=False)
+    truncated = serializers.BooleanField(required=False)
+    distance_m = serializers.FloatField(required=False)
+    avg_speed_kmh = serializers.FloatField(required=False, allow_null=True)
+    max_speed_kmh = serializers.FloatField(required=False, allow_null=True)
+    last_recorded_at = serializers.DateTimeField(required=False)
+
+
+TRACK_GEOMETRY = {
+    "description": "GeoJSON LineString (the track, [lon, lat] pairs) or Point (a bucket's last "
+    "position); null when the window holds too few fixes for a line.",
+    "nullable": True,
+    "type": "object",
+    "properties": {
+        "type": {"type": "string", "enum": ["LineString", "Point"]},
+        "coordinates": {
+            "oneOf": [
+                {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                {
+                    "type": "array",
+                    "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                },
+            ],
+            "example": [[-87.6298, 41.8781], [-86.1581, 39.7684]],
+        },
+    },
+    "required": ["type", "coordinates"],
+}
+
+
+class TrackFeature(Serializer):
+    type = serializers.ChoiceField(choices=["Feature"])
+    geometry = TypedJSONField(schema=TRACK_GEOMETRY, allow_null=True)
+    properties = TrackFeatureProperties()
+
+
+class TrackFeatureCollection(Serializer):
+    """With `format=geojson`: the track as a LineString feature, and with `bucket` a Point feature
+    per bucket."""
+
+    type = serializers.ChoiceField(choices=["FeatureCollection"])
+    features = TrackFeature(many=True)

@@ -26,7 +26,9 @@ from fleet.api.serializers import (
     CarrierSerializer,
     LocationInput,
     LocationResult,
+    TrackFeatureCollection,
     TrackingQuery,
+    TrackPage,
     VehicleSerializer,
     VehicleStatusInput,
     validate_points,
@@ -161,7 +163,10 @@ class VehicleViewSet(TmsModelViewSet):
             OpenApiParameter("page", OpenApiTypes.INT, description="Page number (JSON only)."),
             OpenApiParameter("page_size", OpenApiTypes.INT, description="Rows per page (1000, max 10,000)."),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={
+            (200, "application/json"): TrackPage,
+            (200, "application/geo+json"): TrackFeatureCollection,
+        },
     )
     @action(
         detail=True,

@@ -7,17 +7,71 @@ from rest_framework_gis.fields import GeometryField
 
 from drivers.models import Driver
 from fleet.models import Vehicle
-from loads.models import Load, LoadStatus
+from loads.models import Load, LoadStatus, StopKind
 from routing.fleet import PlanRequest
 from routing.graph import MAX_HOPS
 from routing.models import FleetPlan, Route
-from tms.api import BoundedDateTimeField, ModelSerializer, PointField, QuerySerializer, Serializer
+from tms.api import (
+    BoundedDateTimeField,
+    ModelSerializer,
+    PointField,
+    QuerySerializer,
+    Serializer,
+    TypedJSONField,
+)
+
+# --- What the JSON columns hold, for the schema (each is sent as stored) ------------------------------
+
+
+class RouteStep(Serializer):
+    instruction = serializers.CharField(help_text="The provider's instruction, as text.")
+    distance_m = serializers.IntegerField()
+    duration_s = serializers.IntegerField()
+
+
+class ScoreDetour(Serializer):
+    weight = serializers.FloatField()
+    value = serializers.FloatField(help_text="0..1: 2 - distance / great circle, clamped.")
+    distance_m = serializers.IntegerField()
+    great_circle_m = serializers.IntegerField()
+    ratio = serializers.FloatField()
+
+
+class ScoreTraffic(Serializer):
+    weight = serializers.FloatField()
+    value = serializers.FloatField(help_text="0..1: 2 - duration in traffic / duration, clamped.")
+    duration_s = serializers.IntegerField()
+    duration_in_traffic_s = serializers.IntegerField(allow_null=True)
+    ratio = serializers.FloatField()
+
+
+class ScoreSlack(Serializer):
+    weight = serializers.FloatField()
+    value = serializers.FloatField(help_text="0..1: slack before the delivery time / target, clamped.")
+    departure_at = serializers.DateTimeField()
+    delivery_at = serializers.DateTimeField()
+    slack_s = serializers.IntegerField()
+    target_s = serializers.IntegerField()
+
+
+class ScoreExplanation(Serializer):
+    """The score's formula and the figures behind it; empty for a route stored without a score."""
+
+    formula = serializers.CharField(required=False)
+    score = serializers.FloatField(required=False)
+    detour = ScoreDetour(required=False)
+    traffic = ScoreTraffic(required=False)
+    slack = ScoreSlack(required=False)
+    provider = serializers.CharField(required=False)
+    fallback_reason = serializers.CharField(required=False, allow_null=True)
 
 
 class RouteSerializer(ModelSerializer):
     origin = PointField(read_only=True)
     destination = PointField(read_only=True)
     path = GeometryField(read_only=True, help_text="GeoJSON LineString, [lon, lat] pairs.")
+    score_explanation = TypedJSONField(schema=ScoreExplanation, read_only=True)
+    steps = TypedJSONField(schema=RouteStep(many=True), read_only=True, help_text="Turn by turn (Google).")
 
     class Meta:
         model = Route
@@ -54,11 +108,18 @@ class OptimizeLoadRouteSerializer(Serializer):
     )
 
 
+class ProblemSerializer(Serializer):
+    """Why a job (or one load of a plan) failed: the error's code and message, as in the API's errors."""
+
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
 class RouteJobSerializer(Serializer):
     job_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["PENDING", "SUCCEEDED", "FAILED"])
     route = serializers.UUIDField(required=False, allow_null=True)
-    error = serializers.CharField(required=False, allow_null=True)
+    error = ProblemSerializer(required=False, allow_null=True, help_text="Set when FAILED.")
     status_url = serializers.CharField(required=False)
 
 
@@ -144,7 +205,101 @@ class OptimizeFleetSerializer(Serializer):
         )
 
 
+class PlanRequestSerializer(Serializer):
+    at = serializers.DateTimeField()
+    horizon_hours = serializers.FloatField()
+    time_limit_s = serializers.IntegerField()
+    pickup_window_minutes = serializers.FloatField()
+    stop_minutes = serializers.FloatField()
+    shift_hours = serializers.FloatField()
+    loads = serializers.ListField(child=serializers.UUIDField(), allow_null=True)
+    vehicles = serializers.ListField(child=serializers.UUIDField(), allow_null=True)
+
+
+class PlanSummary(Serializer):
+    loads_considered = serializers.IntegerField()
+    loads_planned = serializers.IntegerField()
+    loads_unserved = serializers.IntegerField()
+    vehicles_available = serializers.IntegerField()
+    vehicles_used = serializers.IntegerField()
+    distance_m = serializers.IntegerField()
+    deadhead_m = serializers.IntegerField()
+    loaded_m = serializers.IntegerField()
+    solve_seconds = serializers.FloatField()
+    objective = serializers.CharField()
+    travel_model = serializers.CharField()
+
+
+class PlanStop(Serializer):
+    load = serializers.UUIDField()
+    load_number = serializers.CharField()
+    kind = serializers.ChoiceField(choices=StopKind.choices)
+    location = PointField()
+    address = serializers.CharField()
+    arrive_by = serializers.DateTimeField()
+    window_start = serializers.DateTimeField(allow_null=True)
+    window_end = serializers.DateTimeField()
+    leg_m = serializers.IntegerField()
+
+
+class PlanRoute(Serializer):
+    vehicle = serializers.UUIDField()
+    unit_number = serializers.CharField()
+    driver = serializers.UUIDField()
+    driver_name = serializers.CharField()
+    carrier = serializers.UUIDField()
+    start_location = PointField()
+    depart_at = serializers.DateTimeField()
+    finish_at = serializers.DateTimeField()
+    driving_hours = serializers.FloatField()
+    cycle_hours_left = serializers.FloatField()
+    distance_m = serializers.IntegerField()
+    deadhead_m = serializers.IntegerField()
+    loaded_m = serializers.IntegerField()
+    loads = serializers.ListField(child=serializers.UUIDField())
+    stops = PlanStop(many=True)
+
+
+class PlanUnservedLoad(Serializer):
+    load = serializers.UUIDField()
+    load_number = serializers.CharField()
+    code = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class PlanIdleVehicle(Serializer):
+    vehicle = serializers.UUIDField()
+    unit_number = serializers.CharField()
+    code = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class PlanResult(Serializer):
+    """The solved plan; empty while QUEUED or when FAILED."""
+
+    summary = PlanSummary(required=False)
+    routes = PlanRoute(many=True, required=False)
+    unserved = PlanUnservedLoad(many=True, required=False)
+    idle_vehicles = PlanIdleVehicle(many=True, required=False)
+
+
+class PlanLoadOutcome(Serializer):
+    load = serializers.UUIDField()
+    vehicle = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["ASSIGNED", "FAILED", "PLANNED"])
+    error = ProblemSerializer(required=False)
+
+
+class PlanAcceptance(Serializer):
+    loads = PlanLoadOutcome(many=True)
+
+
 class FleetPlanSerializer(ModelSerializer):
+    request = TypedJSONField(schema=PlanRequestSerializer, read_only=True)
+    result = TypedJSONField(schema=PlanResult, read_only=True)
+    error = TypedJSONField(schema=ProblemSerializer, read_only=True, help_text="Set when FAILED.")
+    acceptance = TypedJSONField(schema=PlanAcceptance, read_only=True, help_text="Set when ACCEPTED.")
+
     class Meta:
         model = FleetPlan
         fields = [
@@ -217,11 +372,6 @@ class RelayPathSerializer(Serializer):
 
 class LanesQuery(QuerySerializer):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
-
-
-class LaneIds(Serializer):
-    origin_id = serializers.UUIDField()
-    destination_id = serializers.UUIDField()
 
 
 class PathsQuery(QuerySerializer):

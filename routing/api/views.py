@@ -23,7 +23,6 @@ from routing.api.serializers import (
     DiscardFleetPlanSerializer,
     FleetPlanSerializer,
     LaneCarrierSerializer,
-    LaneIds,
     LaneSerializer,
     LanesQuery,
     OptimizeFleetSerializer,
@@ -99,7 +98,8 @@ class RouteJobView(APIView):
     permission_classes = [OperatorsOnly]
 
     @extend_schema(responses=RouteJobSerializer, tags=["routes"])
-    def get(self, request, job_id: str):
+    def get(self, request, job_id: UUID):
+        job_id = str(job_id)
         if cache.get(_job_key(job_id)) is None:
             raise Http404
         result = AsyncResult(job_id, app=optimize_load_route_task.app)
@@ -155,7 +155,7 @@ class FleetPlanViewSet(TmsReadOnlyViewSet):
     filterset_fields = ["status"]
     ordering_fields = ["created_at", "distance_m"]
 
-    @extend_schema(request=AcceptFleetPlanSerializer, responses=FleetPlanSerializer, tags=["routes"])
+    @extend_schema(request=AcceptFleetPlanSerializer, responses=FleetPlanSerializer)
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         """Assigns each route's first load to its truck and driver through the load services (a
@@ -163,7 +163,7 @@ class FleetPlanViewSet(TmsReadOnlyViewSet):
         failures are listed in `acceptance`; the others stand."""
         return self.run_action(AcceptFleetPlanSerializer, services.accept_fleet_plan)
 
-    @extend_schema(request=DiscardFleetPlanSerializer, responses=FleetPlanSerializer, tags=["routes"])
+    @extend_schema(request=DiscardFleetPlanSerializer, responses=FleetPlanSerializer)
     @action(detail=True, methods=["post"])
     def discard(self, request, pk=None):
         """Sets a proposed plan aside."""
@@ -206,10 +206,9 @@ class LaneCarriersView(GenericAPIView):
     filter_backends: list = []
 
     @extend_schema(responses=LaneCarrierSerializer(many=True), tags=["network"])
-    def get(self, request, origin_id: str, destination_id: str):
+    def get(self, request, origin_id: UUID, destination_id: UUID):
         """The carriers that delivered loads on a lane, most loads first."""
-        ids = _valid(LaneIds, {"origin_id": origin_id, "destination_id": destination_id})
-        carriers = get_graph().carriers_for_lane(str(ids["origin_id"]), str(ids["destination_id"]))
+        carriers = get_graph().carriers_for_lane(str(origin_id), str(destination_id))
         carrier_ids = [UUID(carrier["carrier_id"]) for carrier in carriers]
         names = {str(c.id): c.name for c in Carrier.objects.filter(id__in=carrier_ids).only("id", "name")}
         for carrier in carriers:

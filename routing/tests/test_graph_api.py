@@ -113,11 +113,11 @@ def test_a_lane_nobody_ran_has_no_carriers(viewer, network):
     assert response.json()["results"] == []
 
 
-def test_a_lane_with_a_bad_id_is_a_400(dispatcher, network):
+def test_a_lane_with_an_id_that_is_not_a_uuid_is_a_404_as_for_any_object(dispatcher, network):
     response = dispatcher.get(f"/api/network/lanes/not-a-uuid/{network['indy'].id}/carriers")
 
-    assert response.status_code == 400
-    assert response.json()["error"]["message"].startswith("origin_id:")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 def test_paths_fastest_first_with_facility_names(dispatcher, network):

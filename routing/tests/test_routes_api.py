@@ -138,6 +138,14 @@ def test_an_unknown_job_is_404(dispatcher, nothing_written):
     assert response.json()["error"]["code"] == "not_found"
 
 
+def test_a_job_id_that_is_not_a_uuid_is_404_not_500(dispatcher):
+    # Found by schemathesis: control characters in the id reached the cache key, a 500.
+    response = dispatcher.get("/api/routes/jobs/%F3%82%AB%8C%12%1F%C2%BDR")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
 @pytest.mark.parametrize("client_name", ["viewer", "driver_client"])
 def test_only_operators_may_optimize(request, client_name, google, load, vehicle, nothing_written):
     client = request.getfixturevalue(client_name)

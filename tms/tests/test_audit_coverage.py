@@ -44,6 +44,7 @@ Case = Callable[[Any], tuple[Any, str, str | None]]
 FUNCTION_VIEWS: dict[str, set[str]] = {
     "health": set(),
     "metrics": set(),
+    "asyncapi": set(),
     "dispatch-board": set(),
     "admin:index": set(),
     "admin:app_list": set(),

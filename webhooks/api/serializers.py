@@ -2,8 +2,9 @@
 
 from rest_framework import serializers
 
+from events.api.views import CloudEventSerializer
 from events.taxonomy import EventType
-from tms.api import ModelSerializer, QuerySerializer, Serializer
+from tms.api import ModelSerializer, QuerySerializer, Serializer, TypedJSONField
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 
@@ -50,6 +51,10 @@ class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
 
 
 class WebhookDeliverySerializer(ModelSerializer):
+    payload = TypedJSONField(
+        schema=CloudEventSerializer, read_only=True, help_text="The CloudEvent sent as the request body."
+    )
+
     class Meta:
         model = WebhookDelivery
         fields = [

@@ -19,16 +19,16 @@ def _isolated_cache(settings):
 
 @pytest.fixture
 def eager_celery():
-    """Celery jobs run in the test's thread, their results kept in the real Redis backend.
+    """Celery jobs run in the test's thread, their results kept in the real Redis backend
+    (settings.CELERY_TASK_STORE_EAGER_RESULT).
 
-    Celery copies Django's settings into its configuration once, at its first use in the process:
-    changing the settings would only work if that first use came after (it depends on which tests
-    ran before, and route jobs were seen PENDING when an earlier test had used Celery). So the
-    three options are set on Celery's configuration itself (the fixture's value: a test may change
-    one), and put back after the test."""
+    Celery copies Django's settings into its configuration once, at its first use in the process,
+    so changing the settings in a test works only if that first use comes later (it depended on
+    which tests ran before). The options are set on Celery's configuration itself (the fixture's
+    value: a test may change one), and put back after the test."""
     from tms.celery import app
 
-    eager = {"task_always_eager": True, "task_eager_propagates": True, "task_store_eager_result": True}
+    eager = {"task_always_eager": True, "task_eager_propagates": True}
     before = {key: app.conf[key] for key in eager}
     app.conf.update(eager)
     yield app.conf

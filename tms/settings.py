@@ -203,6 +203,9 @@ CACHES = {
 CELERY_BROKER_URL = env("CELERY_BROKER_URL") or REDIS_URL
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND") or REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# Run eagerly (no worker), a job's result is still stored, so its status URL answers. Celery copies
+# this into each task class when the task is first used: it cannot be switched on later.
+CELERY_TASK_STORE_EAGER_RESULT = True
 CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 86400)  # also how long route job ids stay readable
 CELERY_TASK_SERIALIZER = "json"
 # Periodic jobs (the Procfile's `beat` process).

@@ -59,6 +59,8 @@ class TestDeeplyNestedJson:
         ("[]", True),
         ('{"a": [1, {"b": "[[[[[[[[[["}]}', True),  # brackets inside strings do not count
         ('"\\"[[[["', True),  # nor after an escaped quote
+        ('["\\\\", "' + "[" * 100 + '", "", "\\u005b"]', True),  # an escaped backslash ends no string
+        ('["\\\\", ' + "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH + "]", False),  # nor hides brackets
         ("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, True),
         ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), False),
         ("[{" * 40 + "}]" * 40, False),  # mixed brackets count together

@@ -213,11 +213,15 @@ class FleetPlanProposed(EventData):
 
 
 class FleetPlanAccepted(EventData):
-    """A dispatcher accepted a fleet plan; each assignment has its own LOAD_ASSIGNED."""
+    """A dispatcher accepted a fleet plan; each assignment has its own LOAD_ASSIGNED.
+
+    v2: the loads' ids as `*_ids`, as the plan's routes name them (were loads_assigned, loads_failed)."""
+
+    schema_version: ClassVar[int] = 2
 
     plan_id: UUID
-    loads_assigned: list[UUID]
-    loads_failed: list[UUID]
+    assigned_load_ids: list[UUID]
+    failed_load_ids: list[UUID]
 
 
 class CarrierPerformanceUpdated(EventData):

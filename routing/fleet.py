@@ -90,8 +90,8 @@ class PlanRequest:
             "pickup_window_minutes": self.pickup_window / timedelta(minutes=1),
             "stop_minutes": self.stop_time / timedelta(minutes=1),
             "shift_hours": self.shift / timedelta(hours=1),
-            "loads": None if self.load_ids is None else [str(pk) for pk in self.load_ids],
-            "vehicles": None if self.vehicle_ids is None else [str(pk) for pk in self.vehicle_ids],
+            "load_ids": None if self.load_ids is None else [str(pk) for pk in self.load_ids],
+            "vehicle_ids": None if self.vehicle_ids is None else [str(pk) for pk in self.vehicle_ids],
         }
 
     @classmethod
@@ -103,8 +103,8 @@ class PlanRequest:
             pickup_window=timedelta(minutes=data["pickup_window_minutes"]),
             stop_time=timedelta(minutes=data["stop_minutes"]),
             shift=timedelta(hours=data["shift_hours"]),
-            load_ids=None if data.get("loads") is None else [UUID(pk) for pk in data["loads"]],
-            vehicle_ids=None if data.get("vehicles") is None else [UUID(pk) for pk in data["vehicles"]],
+            load_ids=None if data.get("load_ids") is None else [UUID(pk) for pk in data["load_ids"]],
+            vehicle_ids=None if data.get("vehicle_ids") is None else [UUID(pk) for pk in data["vehicle_ids"]],
         )
 
 
@@ -287,7 +287,7 @@ class Pace:
 
 def _idle(vehicle: Vehicle, code: str, reason: str) -> dict:
     return {
-        "vehicle": str(vehicle.pk),
+        "vehicle_id": str(vehicle.pk),
         "vehicle_number": vehicle.vehicle_number,
         "code": code,
         "reason": reason,
@@ -439,7 +439,7 @@ def plan_fleet(request: PlanRequest) -> dict:
                     _unserved(job.load, "fleet_saturated", _reason("fleet_saturated", job, crews, request))
                 )
 
-    used = {route["vehicle"] for route in routes}
+    used = {route["vehicle_id"] for route in routes}
     idle += [
         _idle(
             crew.vehicle, "not_needed", "Not needed: the loads are served with less driving by other trucks."
@@ -453,7 +453,7 @@ def plan_fleet(request: PlanRequest) -> dict:
     return {
         "summary": {
             "loads_considered": len(jobs),
-            "loads_planned": sum(len(route["loads"]) for route in routes),
+            "loads_planned": sum(len(route["load_ids"]) for route in routes),
             "loads_unserved": len(unserved),
             "vehicles_available": len(crews),
             "vehicles_used": len(routes),
@@ -472,7 +472,7 @@ def plan_fleet(request: PlanRequest) -> dict:
 
 
 def _unserved(load: Load, code: str, reason: str) -> dict:
-    return {"load": str(load.pk), "load_number": load.load_number, "code": code, "reason": reason}
+    return {"load_id": str(load.pk), "load_number": load.load_number, "code": code, "reason": reason}
 
 
 def _model(
@@ -566,7 +566,7 @@ def _route(
         window = job.pickup if kind == "PICKUP" else job.delivery
         stops.append(
             {
-                "load": str(job.load.pk),
+                "load_id": str(job.load.pk),
                 "load_number": job.load.load_number,
                 "kind": kind,
                 "location": _geojson(location),
@@ -577,13 +577,13 @@ def _route(
                 "leg_m": leg_m,
             }
         )
-    loads = list(dict.fromkeys(stop["load"] for stop in stops))
+    load_ids = list(dict.fromkeys(stop["load_id"] for stop in stops))
     return {
-        "vehicle": str(crew.vehicle.pk),
+        "vehicle_id": str(crew.vehicle.pk),
         "vehicle_number": crew.vehicle.vehicle_number,
-        "driver": str(crew.driver.pk),
+        "driver_id": str(crew.driver.pk),
         "driver_name": crew.driver.name,
-        "carrier": str(crew.vehicle.carrier_id),
+        "carrier_id": str(crew.vehicle.carrier_id),
         "start_location": _geojson(crew.vehicle.current_location),
         # A driver who is not rested rests first (the start's delay), then leaves.
         "depart_at": rfc3339(clock.moment(schedule[0] + pace.delay_s(crew))),
@@ -593,6 +593,6 @@ def _route(
         "distance_m": deadhead_m + loaded_m,
         "deadhead_m": deadhead_m,
         "loaded_m": loaded_m,
-        "loads": loads,
+        "load_ids": load_ids,
         "stops": stops,
     }

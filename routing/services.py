@@ -513,9 +513,9 @@ def fail_fleet_plan(plan: FleetPlan, *, code: str, message: str, by: User | None
 
 
 def accept_fleet_plan(
-    plan: FleetPlan, *, by: User | None, vehicles: list[UUID | str] | None = None
+    plan: FleetPlan, *, by: User | None, vehicle_ids: list[UUID | str] | None = None
 ) -> FleetPlan:
-    """Assigns the first load of each route (all routes, or those of `vehicles`) through
+    """Assigns the first load of each route (all routes, or those of the trucks `vehicle_ids`) through
     `loads.services.assign_load`, which checks everything again as of now.
 
     Full truckload: a vehicle works one load at a time, so a route's later loads stay CREATED
@@ -535,21 +535,24 @@ def accept_fleet_plan(
                 details={"solved_at": plan.solved_at, "ttl_s": int(ttl.total_seconds())},
             )
         routes = plan.result.get("routes", [])
-        if vehicles is not None:
-            wanted = {str(pk) for pk in vehicles}
-            unknown = wanted - {route["vehicle"] for route in routes}
+        if vehicle_ids is not None:
+            wanted = {str(pk) for pk in vehicle_ids}
+            unknown = wanted - {route["vehicle_id"] for route in routes}
             if unknown:
                 raise BusinessRuleViolation(
-                    "These vehicles have no route in the plan.", details={"vehicles": sorted(unknown)}
+                    "These vehicles have no route in the plan.", details={"vehicle_ids": sorted(unknown)}
                 )
-            routes = [route for route in routes if route["vehicle"] in wanted]
+            routes = [route for route in routes if route["vehicle_id"] in wanted]
         outcomes, assigned, failed = [], [], []
         for route in routes:
-            first, *later = route["loads"]
+            first, *later = route["load_ids"]
             outcome = _assign_planned(first, route, by=by)
             (assigned if outcome["status"] == "ASSIGNED" else failed).append(first)
             outcomes.append(outcome)
-            outcomes += [{"load": load, "vehicle": route["vehicle"], "status": "PLANNED"} for load in later]
+            outcomes += [
+                {"load_id": load_id, "vehicle_id": route["vehicle_id"], "status": "PLANNED"}
+                for load_id in later
+            ]
         _plan_transition(
             plan,
             FleetPlanStatus.ACCEPTED,
@@ -561,21 +564,21 @@ def accept_fleet_plan(
         emit(
             EventType.FLEET_PLAN_ACCEPTED,
             subject=plan.pk,
-            data={"plan_id": plan.pk, "loads_assigned": assigned, "loads_failed": failed},
+            data={"plan_id": plan.pk, "assigned_load_ids": assigned, "failed_load_ids": failed},
         )
     return plan
 
 
 def _assign_planned(load_id: UUID | str, route: dict, *, by: User | None) -> dict:
     """Assigns one planned load to its route's truck and driver in a savepoint; the outcome."""
-    outcome: dict[str, Any] = {"load": str(load_id), "vehicle": route["vehicle"]}
+    outcome: dict[str, Any] = {"load_id": str(load_id), "vehicle_id": route["vehicle_id"]}
     try:
         with transaction.atomic():
             assign_load(
                 Load.objects.get(pk=load_id),
                 by=by,
-                vehicle=Vehicle.objects.get(pk=route["vehicle"]),
-                driver=Driver.objects.get(pk=route["driver"]),
+                vehicle=Vehicle.objects.get(pk=route["vehicle_id"]),
+                driver=Driver.objects.get(pk=route["driver_id"]),
             )
     except DomainError as error:
         return {**outcome, "status": "FAILED", "error": {"code": error.code, "message": error.message}}
@@ -602,7 +605,7 @@ def assign_next_planned_load(
             FleetPlan.objects.select_for_update()
             .filter(
                 status=FleetPlanStatus.ACCEPTED,
-                acceptance__loads__contains=[{"load": str(load_id), "vehicle": str(vehicle_id)}],
+                acceptance__loads__contains=[{"load_id": str(load_id), "vehicle_id": str(vehicle_id)}],
             )
             .order_by("-accepted_at")
             .first()
@@ -610,14 +613,14 @@ def assign_next_planned_load(
         if plan is None:
             return None
         outcomes = copy.deepcopy(plan.acceptance["loads"])
-        mine = [index for index, item in enumerate(outcomes) if item["vehicle"] == str(vehicle_id)]
-        delivered = next(index for index in mine if outcomes[index]["load"] == str(load_id))
+        mine = [index for index, item in enumerate(outcomes) if item["vehicle_id"] == str(vehicle_id)]
+        delivered = next(index for index in mine if outcomes[index]["load_id"] == str(load_id))
         planned = [index for index in mine if index > delivered and outcomes[index]["status"] == "PLANNED"]
         if not planned:
             return None
-        route = next(route for route in plan.result["routes"] if route["vehicle"] == str(vehicle_id))
+        route = next(route for route in plan.result["routes"] if route["vehicle_id"] == str(vehicle_id))
         before = snapshot(plan, PLAN_AUDIT_FIELDS)
-        outcomes[planned[0]] = _assign_planned(outcomes[planned[0]]["load"], route, by=by)
+        outcomes[planned[0]] = _assign_planned(outcomes[planned[0]]["load_id"], route, by=by)
         plan.acceptance = {**plan.acceptance, "loads": outcomes}
         plan.save(update_fields=["acceptance", "updated_at"])
         record(

@@ -7,7 +7,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth.models import Group
-from django.contrib.gis.geos import Point
+from django.contrib.gis.geos import LineString, Point
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from rest_framework.authtoken.models import Token
@@ -18,6 +18,7 @@ from loads.management.commands.simulate_fleet import (
     APPROACH_KMH,
     APPROACH_M,
     Api,
+    Command,
     Leg,
     LonLat,
     SimulatedVehicle,
@@ -31,6 +32,7 @@ from loads.management.commands.simulate_fleet import (
 )
 from loads.models import StopEvent, StopKind
 from loads.tests.factories import load_in
+from routing.tests.factories import straight_route
 from tms.api_defaults import ROLES
 from tms.geo import great_circle_m
 
@@ -264,3 +266,18 @@ def test_a_wrong_password_is_a_clear_error(live_server, demo_fleet):
 def test_an_unreachable_server_is_a_clear_error():
     with pytest.raises(CommandError, match=r"cannot reach http://127\.0\.0\.1:9"):
         call_command("simulate_fleet", "--base-url=http://127.0.0.1:9", "--token=x", "--duration=1")
+
+
+def test_a_truck_follows_its_own_loads_route(live_server, demo_fleet):
+    load, _, token = demo_fleet
+    other = load_in("ASSIGNED")
+    straight_route(load, vehicle=load.vehicle, driver=load.driver)
+    elsewhere = straight_route(other, vehicle=other.vehicle, driver=other.driver)  # newer: listed first
+    elsewhere.path = LineString(INDIANAPOLIS, CHICAGO, srid=4326)
+    elsewhere.save(update_fields=["path"])
+    command = Command()
+    command.api = Api(live_server.url, token)
+
+    path = command._route(str(load.pk))
+
+    assert path == [LonLat(*load.pickup_location.coords), LonLat(*load.delivery_location.coords)]

@@ -49,7 +49,7 @@ class ScoreSlack(Serializer):
     weight = serializers.FloatField()
     value = serializers.FloatField(help_text="0..1: slack before the delivery time / target, clamped.")
     departure_at = serializers.DateTimeField()
-    delivery_at = serializers.DateTimeField()
+    delivery_datetime = serializers.DateTimeField(help_text="The load's delivery_datetime.")
     slack_s = serializers.IntegerField()
     target_s = serializers.IntegerField()
 
@@ -67,6 +67,9 @@ class ScoreExplanation(Serializer):
 
 
 class RouteSerializer(ModelSerializer):
+    load_id = serializers.UUIDField(read_only=True)
+    vehicle_id = serializers.UUIDField(read_only=True)
+    driver_id = serializers.UUIDField(read_only=True, allow_null=True)
     origin = PointField(read_only=True)
     destination = PointField(read_only=True)
     path = GeometryField(read_only=True, help_text="GeoJSON LineString, [lon, lat] pairs.")
@@ -77,9 +80,9 @@ class RouteSerializer(ModelSerializer):
         model = Route
         fields = [
             "id",
-            "load",
-            "vehicle",
-            "driver",
+            "load_id",
+            "vehicle_id",
+            "driver_id",
             "origin",
             "destination",
             "path",
@@ -101,10 +104,10 @@ class RouteSerializer(ModelSerializer):
 
 
 class OptimizeLoadRouteSerializer(Serializer):
-    load = serializers.PrimaryKeyRelatedField(queryset=Load.objects.all())
-    vehicle = serializers.PrimaryKeyRelatedField(queryset=Vehicle.objects.all())
-    driver = serializers.PrimaryKeyRelatedField(
-        queryset=Driver.objects.all(), required=False, allow_null=True
+    load_id = serializers.PrimaryKeyRelatedField(source="load", queryset=Load.objects.all())
+    vehicle_id = serializers.PrimaryKeyRelatedField(source="vehicle", queryset=Vehicle.objects.all())
+    driver_id = serializers.PrimaryKeyRelatedField(
+        source="driver", queryset=Driver.objects.all(), required=False, allow_null=True
     )
 
 
@@ -118,7 +121,7 @@ class ProblemSerializer(Serializer):
 class RouteJobSerializer(Serializer):
     job_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["PENDING", "SUCCEEDED", "FAILED"])
-    route = serializers.UUIDField(required=False, allow_null=True)
+    route_id = serializers.UUIDField(required=False, allow_null=True, help_text="Set when SUCCEEDED.")
     error = ProblemSerializer(required=False, allow_null=True, help_text="Set when FAILED.")
     status_url = serializers.CharField(required=False)
 
@@ -126,13 +129,13 @@ class RouteJobSerializer(Serializer):
 class OptimizeFleetSerializer(Serializer):
     """What to plan; every field is optional. Defaults come from the ROUTING_FLEET_* settings."""
 
-    loads = serializers.ListField(
+    load_ids = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
         min_length=1,
         help_text="CREATED loads to plan; default: every CREATED load picked up within the horizon.",
     )
-    vehicles = serializers.ListField(
+    vehicle_ids = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
         min_length=1,
@@ -160,7 +163,7 @@ class OptimizeFleetSerializer(Serializer):
         help_text="Longest stretch of work (driving and stops) between two 10-hour rests.",
     )
 
-    def validate_loads(self, value: list) -> list:
+    def validate_load_ids(self, value: list) -> list:
         if len(value) > settings.ROUTING_FLEET_MAX_LOADS:
             raise serializers.ValidationError(f"At most {settings.ROUTING_FLEET_MAX_LOADS} loads per plan.")
         found = dict(Load.objects.filter(pk__in=value).values_list("pk", "status"))
@@ -174,7 +177,7 @@ class OptimizeFleetSerializer(Serializer):
             )
         return list(dict.fromkeys(value))
 
-    def validate_vehicles(self, value: list) -> list:
+    def validate_vehicle_ids(self, value: list) -> list:
         found = set(Vehicle.objects.filter(pk__in=value).values_list("pk", flat=True))
         unknown = [str(pk) for pk in value if pk not in found]
         if unknown:
@@ -200,8 +203,8 @@ class OptimizeFleetSerializer(Serializer):
                 minutes=data.get("stop_minutes", settings.ROUTING_FLEET_STOP_MINUTES)
             ),
             shift=datetime.timedelta(hours=data.get("shift_hours", settings.ROUTING_FLEET_SHIFT_HOURS)),
-            load_ids=data.get("loads"),
-            vehicle_ids=data.get("vehicles"),
+            load_ids=data.get("load_ids"),
+            vehicle_ids=data.get("vehicle_ids"),
         )
 
 
@@ -212,8 +215,8 @@ class PlanRequestSerializer(Serializer):
     pickup_window_minutes = serializers.FloatField()
     stop_minutes = serializers.FloatField()
     shift_hours = serializers.FloatField()
-    loads = serializers.ListField(child=serializers.UUIDField(), allow_null=True)
-    vehicles = serializers.ListField(child=serializers.UUIDField(), allow_null=True)
+    load_ids = serializers.ListField(child=serializers.UUIDField(), allow_null=True)
+    vehicle_ids = serializers.ListField(child=serializers.UUIDField(), allow_null=True)
 
 
 class PlanSummary(Serializer):
@@ -231,7 +234,7 @@ class PlanSummary(Serializer):
 
 
 class PlanStop(Serializer):
-    load = serializers.UUIDField()
+    load_id = serializers.UUIDField()
     load_number = serializers.CharField()
     kind = serializers.ChoiceField(choices=StopKind.choices)
     location = PointField()
@@ -243,11 +246,11 @@ class PlanStop(Serializer):
 
 
 class PlanRoute(Serializer):
-    vehicle = serializers.UUIDField()
-    unit_number = serializers.CharField()
-    driver = serializers.UUIDField()
+    vehicle_id = serializers.UUIDField()
+    vehicle_number = serializers.CharField()
+    driver_id = serializers.UUIDField()
     driver_name = serializers.CharField()
-    carrier = serializers.UUIDField()
+    carrier_id = serializers.UUIDField()
     start_location = PointField()
     depart_at = serializers.DateTimeField()
     finish_at = serializers.DateTimeField()
@@ -256,20 +259,20 @@ class PlanRoute(Serializer):
     distance_m = serializers.IntegerField()
     deadhead_m = serializers.IntegerField()
     loaded_m = serializers.IntegerField()
-    loads = serializers.ListField(child=serializers.UUIDField())
+    load_ids = serializers.ListField(child=serializers.UUIDField(), help_text="In the order driven.")
     stops = PlanStop(many=True)
 
 
 class PlanUnservedLoad(Serializer):
-    load = serializers.UUIDField()
+    load_id = serializers.UUIDField()
     load_number = serializers.CharField()
     code = serializers.CharField()
     reason = serializers.CharField()
 
 
 class PlanIdleVehicle(Serializer):
-    vehicle = serializers.UUIDField()
-    unit_number = serializers.CharField()
+    vehicle_id = serializers.UUIDField()
+    vehicle_number = serializers.CharField()
     code = serializers.CharField()
     reason = serializers.CharField()
 
@@ -284,8 +287,8 @@ class PlanResult(Serializer):
 
 
 class PlanLoadOutcome(Serializer):
-    load = serializers.UUIDField()
-    vehicle = serializers.UUIDField()
+    load_id = serializers.UUIDField()
+    vehicle_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["ASSIGNED", "FAILED", "PLANNED"])
     error = ProblemSerializer(required=False)
 
@@ -299,6 +302,8 @@ class FleetPlanSerializer(ModelSerializer):
     result = TypedJSONField(schema=PlanResult, read_only=True)
     error = TypedJSONField(schema=ProblemSerializer, read_only=True, help_text="Set when FAILED.")
     acceptance = TypedJSONField(schema=PlanAcceptance, read_only=True, help_text="Set when ACCEPTED.")
+    requested_by_id = serializers.IntegerField(read_only=True, allow_null=True)
+    accepted_by_id = serializers.IntegerField(read_only=True, allow_null=True)
 
     class Meta:
         model = FleetPlan
@@ -313,10 +318,10 @@ class FleetPlanSerializer(ModelSerializer):
             "distance_m",
             "result",
             "error",
-            "requested_by",
+            "requested_by_id",
             "solved_at",
             "accepted_at",
-            "accepted_by",
+            "accepted_by_id",
             "acceptance",
             "created_at",
             "updated_at",
@@ -325,7 +330,7 @@ class FleetPlanSerializer(ModelSerializer):
 
 
 class AcceptFleetPlanSerializer(Serializer):
-    vehicles = serializers.ListField(
+    vehicle_ids = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
         min_length=1,

@@ -103,9 +103,9 @@ class RouteJobView(APIView):
         if cache.get(_job_key(job_id)) is None:
             raise Http404
         result = AsyncResult(job_id, app=optimize_load_route_task.app)
-        body: dict = {"job_id": job_id, "status": "PENDING", "route": None, "error": None}
+        body: dict = {"job_id": job_id, "status": "PENDING", "route_id": None, "error": None}
         if result.successful():
-            body.update(status="SUCCEEDED", route=result.result)
+            body.update(status="SUCCEEDED", route_id=result.result)
         elif result.failed():
             error = result.result
             if isinstance(error, DomainError):

@@ -57,14 +57,15 @@ def plan(**overrides) -> dict:
 def loads_of(result: dict) -> dict[str, list[str]]:
     """{unit number: [load numbers in order]}"""
     return {
-        route["vehicle_number"]: [_number(result, pk) for pk in route["loads"]] for route in result["routes"]
+        route["vehicle_number"]: [_number(result, pk) for pk in route["load_ids"]]
+        for route in result["routes"]
     }
 
 
 def _number(result: dict, load_id: str) -> str:
     for route in result["routes"]:
         for stop in route["stops"]:
-            if stop["load"] == load_id:
+            if stop["load_id"] == load_id:
                 return stop["load_number"]
     raise AssertionError(load_id)
 
@@ -106,7 +107,7 @@ def test_a_route_is_pickup_then_delivery_one_load_at_a_time_inside_the_windows()
     result = plan()
 
     (route,) = result["routes"]
-    assert route["driver"] == str(driver.pk)
+    assert route["driver_id"] == str(driver.pk)
     assert [(stop["load_number"], stop["kind"]) for stop in route["stops"]] == [
         (first.load_number, "PICKUP"),
         (first.load_number, "DELIVERY"),
@@ -180,7 +181,7 @@ def test_a_tired_driver_rests_first_and_then_takes_a_later_load():
     assert unserved(result) == {urgent.load_number: "pickup_unreachable"}
     assert "rests its driver needs" in result["unserved"][0]["reason"]
     (route,) = result["routes"]
-    assert route["loads"] == [str(tomorrow.pk)]
+    assert route["load_ids"] == [str(tomorrow.pk)]
     # The 10-hour rest comes before the drive to the pickup.
     assert datetime.datetime.fromisoformat(route["depart_at"]) >= timezone.now() + 9.5 * HOUR
     assert vehicle.vehicle_number == route["vehicle_number"]
@@ -234,7 +235,7 @@ def test_the_times_promised_include_the_rests_a_long_trip_needs():
     (route,) = plan()["routes"]
 
     pickup, delivery = (datetime.datetime.fromisoformat(stop["arrive_by"]) for stop in route["stops"])
-    assert route["loads"] == [str(long_haul.pk)]
+    assert route["load_ids"] == [str(long_haul.pk)]
     assert delivery - pickup >= (17 + 10) * HOUR
 
 

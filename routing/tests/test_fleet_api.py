@@ -56,9 +56,16 @@ def test_a_plan_is_queued_solved_and_readable(dispatcher):
     assert plan["status"] == "PROPOSED"
     assert (plan["loads_planned"], plan["loads_unserved"], plan["vehicles_used"]) == (3, 0, 2)
     routes = {route["vehicle_number"]: route for route in plan["result"]["routes"]}
-    assert routes[west.vehicle_number]["loads"] == [str(first.pk), str(second.pk)]
-    assert routes[west.vehicle_number]["driver"] == str(west_driver.pk)
-    assert routes[east.vehicle_number]["loads"] == [str(third.pk)]
+    assert routes[west.vehicle_number]["load_ids"] == [str(first.pk), str(second.pk)]
+    assert (routes[west.vehicle_number]["vehicle_id"], routes[west.vehicle_number]["driver_id"]) == (
+        str(west.pk),
+        str(west_driver.pk),
+    )
+    assert routes[west.vehicle_number]["carrier_id"] == str(west.carrier_id)
+    assert [stop["load_id"] for stop in routes[west.vehicle_number]["stops"]] == [str(first.pk)] * 2 + [
+        str(second.pk)
+    ] * 2
+    assert routes[east.vehicle_number]["load_ids"] == [str(third.pk)]
     assert plan["request"]["time_limit_s"] == 1
     (proposed,) = events("FLEET_PLAN_PROPOSED")
     assert proposed["plan_id"] == body["id"] and proposed["status"] == "PROPOSED"
@@ -80,10 +87,10 @@ def test_accepting_assigns_each_routes_first_load_and_keeps_the_rest_planned(dis
 
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["status"] == "ACCEPTED" and body["accepted_by"] == dispatcher.user.pk
+    assert body["status"] == "ACCEPTED" and body["accepted_by_id"] == dispatcher.user.pk
     assert body["acceptance"]["loads"] == [
-        {"load": str(first.pk), "vehicle": str(west.pk), "status": "ASSIGNED"},
-        {"load": str(second.pk), "vehicle": str(west.pk), "status": "PLANNED"},
+        {"load_id": str(first.pk), "vehicle_id": str(west.pk), "status": "ASSIGNED"},
+        {"load_id": str(second.pk), "vehicle_id": str(west.pk), "status": "PLANNED"},
     ]
     first.refresh_from_db()
     second.refresh_from_db()
@@ -92,7 +99,7 @@ def test_accepting_assigns_each_routes_first_load_and_keeps_the_rest_planned(dis
     west.refresh_from_db()
     assert west.status == VehicleStatus.ASSIGNED
     assert events("FLEET_PLAN_ACCEPTED") == [
-        {"plan_id": str(plan.pk), "loads_assigned": [str(first.pk)], "loads_failed": []}
+        {"plan_id": str(plan.pk), "assigned_load_ids": [str(first.pk)], "failed_load_ids": []}
     ]
     assert len(events("LOAD_ASSIGNED")) == 1
 
@@ -110,14 +117,14 @@ def test_an_assignment_that_no_longer_holds_is_reported_and_the_others_stand(dis
     response = dispatcher.post(f"/api/fleet-plans/{plan.pk}/accept/", {}, format="json")
 
     assert response.status_code == 200, response.content
-    outcome = {item["load"]: item for item in response.json()["acceptance"]["loads"]}
+    outcome = {item["load_id"]: item for item in response.json()["acceptance"]["loads"]}
     assert outcome[str(near_west.pk)]["status"] == "ASSIGNED"
     assert outcome[str(near_east.pk)]["status"] == "FAILED"
     assert outcome[str(near_east.pk)]["error"]["code"] == "resource_unavailable"
     near_east.refresh_from_db()
     assert near_east.status == LoadStatus.CREATED
     (accepted,) = events("FLEET_PLAN_ACCEPTED")
-    assert accepted["loads_failed"] == [str(near_east.pk)]
+    assert accepted["failed_load_ids"] == [str(near_east.pk)]
 
 
 def test_a_truck_deleted_since_the_plan_is_a_failed_assignment_not_an_error(dispatcher):
@@ -130,7 +137,7 @@ def test_a_truck_deleted_since_the_plan_is_a_failed_assignment_not_an_error(disp
 
     assert response.status_code == 200
     (outcome,) = response.json()["acceptance"]["loads"]
-    assert (outcome["load"], outcome["status"], outcome["error"]["code"]) == (
+    assert (outcome["load_id"], outcome["status"], outcome["error"]["code"]) == (
         str(pending.pk),
         "FAILED",
         "not_found",
@@ -145,11 +152,11 @@ def test_accepting_only_some_trucks_routes(dispatcher):
     plan = proposed_plan()
 
     response = dispatcher.post(
-        f"/api/fleet-plans/{plan.pk}/accept/", {"vehicles": [str(west.pk)]}, format="json"
+        f"/api/fleet-plans/{plan.pk}/accept/", {"vehicle_ids": [str(west.pk)]}, format="json"
     )
 
     assert response.status_code == 200, response.content
-    assert [item["load"] for item in response.json()["acceptance"]["loads"]] == [str(near_west.pk)]
+    assert [item["load_id"] for item in response.json()["acceptance"]["loads"]] == [str(near_west.pk)]
     near_east.refresh_from_db()
     assert near_east.status == LoadStatus.CREATED
 
@@ -183,11 +190,11 @@ def test_accepting_a_truck_outside_the_plan_is_refused_and_changes_nothing(dispa
 
     with nothing_written(*PLANNING_ROWS):
         response = dispatcher.post(
-            f"/api/fleet-plans/{plan.pk}/accept/", {"vehicles": [str(stranger.pk)]}, format="json"
+            f"/api/fleet-plans/{plan.pk}/accept/", {"vehicle_ids": [str(stranger.pk)]}, format="json"
         )
 
     assert response.status_code == 422
-    assert response.json()["error"]["details"]["vehicles"] == [str(stranger.pk)]
+    assert response.json()["error"]["details"]["vehicle_ids"] == [str(stranger.pk)]
     assert FleetPlan.objects.get(pk=plan.pk).status == FleetPlanStatus.PROPOSED
     pending.refresh_from_db()
     assert pending.status == LoadStatus.CREATED
@@ -214,10 +221,11 @@ def test_a_discarded_plan_cannot_be_accepted(dispatcher, nothing_written):
         ({"time_limit_s": 0}, "time_limit_s"),
         ({"shift_hours": 12}, "shift_hours"),
         ({"stop_minutes": -5}, "stop_minutes"),
-        ({"loads": ["not-a-uuid"]}, "loads"),
+        ({"load_ids": ["not-a-uuid"]}, "load_ids"),
+        ({"load_ids": ["6c1f7f3e-1111-4a4a-9a9a-000000000000"]}, "load_ids"),
+        ({"load_ids": []}, "load_ids"),
+        ({"vehicle_ids": ["6c1f7f3e-1111-4a4a-9a9a-000000000000"]}, "vehicle_ids"),
         ({"loads": ["6c1f7f3e-1111-4a4a-9a9a-000000000000"]}, "loads"),
-        ({"loads": []}, "loads"),
-        ({"vehicles": ["6c1f7f3e-1111-4a4a-9a9a-000000000000"]}, "vehicles"),
         ({"at": "2001-01-01T00:00:00Z"}, "at"),
         ({"at": "yesterday"}, "at"),
     ],
@@ -235,10 +243,10 @@ def test_only_pending_loads_can_be_planned(dispatcher, nothing_written):
     assigned = load_in("ASSIGNED")
 
     with nothing_written(*PLANNING_ROWS):
-        response = dispatcher.post(OPTIMIZE_URL, {"loads": [str(assigned.pk)]}, format="json")
+        response = dispatcher.post(OPTIMIZE_URL, {"load_ids": [str(assigned.pk)]}, format="json")
 
     assert response.status_code == 400
-    assert "CREATED" in str(response.json()["error"]["details"]["loads"])
+    assert "CREATED" in str(response.json()["error"]["details"]["load_ids"])
 
 
 @pytest.mark.parametrize("body", [[], "plan please", 42])

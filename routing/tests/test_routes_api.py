@@ -17,6 +17,7 @@ from loads.tests.factories import LoadFactory, load_in
 from routing import tasks
 from routing.api import views
 from routing.models import Route, RouteProvider
+from routing.tests.factories import straight_route
 
 DIRECTIONS_URL = "https://maps.googleapis.com/maps/api/directions/json"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -59,7 +60,7 @@ def test_optimizing_returns_202_and_the_job_reports_the_route(dispatcher, google
 
     response = dispatcher.post(
         OPTIMIZE_URL,
-        {"load": str(load.pk), "vehicle": str(vehicle.pk), "driver": str(driver.pk)},
+        {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk), "driver_id": str(driver.pk)},
         format="json",
     )
 
@@ -71,13 +72,18 @@ def test_optimizing_returns_202_and_the_job_reports_the_route(dispatcher, google
     status = dispatcher.get(response.json()["status_url"])
     assert status.status_code == 200
     route = Route.objects.get(load=load)
-    assert status.json() == {"job_id": job_id, "status": "SUCCEEDED", "route": str(route.pk), "error": None}
+    assert status.json() == {
+        "job_id": job_id,
+        "status": "SUCCEEDED",
+        "route_id": str(route.pk),
+        "error": None,
+    }
     assert (route.vehicle, route.driver, route.provider) == (vehicle, driver, RouteProvider.GOOGLE_MAPS)
     assert AuditLog.objects.get(table_name="routes").user == dispatcher.user
 
 
 def test_the_route_reads_as_geojson_with_steps(dispatcher, viewer, google, load, vehicle):
-    dispatcher.post(OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json")
+    dispatcher.post(OPTIMIZE_URL, {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk)}, format="json")
     route = Route.objects.get(load=load)
 
     response = viewer.get(f"/api/routes/{route.pk}")
@@ -98,7 +104,7 @@ def test_the_route_reads_as_geojson_with_steps(dispatcher, viewer, google, load,
         11_220,
         "GOOGLE_MAPS",
     )
-    assert body["driver"] is None
+    assert (body["load_id"], body["vehicle_id"], body["driver_id"]) == (str(load.pk), str(vehicle.pk), None)
     assert body["score_explanation"]["traffic"]["ratio"] == 1.1
 
 
@@ -108,13 +114,13 @@ def test_a_failed_job_reports_the_error(dispatcher, google, load, vehicle, eager
 
     with nothing_written(*ROUTING_ROWS):
         response = dispatcher.post(
-            OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json"
+            OPTIMIZE_URL, {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk)}, format="json"
         )
 
     assert response.status_code == 202
     status = dispatcher.get(response.json()["status_url"])
     assert status.json()["status"] == "FAILED"
-    assert status.json()["route"] is None
+    assert status.json()["route_id"] is None
     assert status.json()["error"]["code"] == "no_road_route"
 
 
@@ -123,7 +129,7 @@ def test_a_queued_job_is_pending(dispatcher, load, vehicle, settings, monkeypatc
 
     with nothing_written(*ROUTING_ROWS):
         response = dispatcher.post(
-            OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json"
+            OPTIMIZE_URL, {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk)}, format="json"
         )
     status = dispatcher.get(response.json()["status_url"])
 
@@ -152,7 +158,7 @@ def test_only_operators_may_optimize(request, client_name, google, load, vehicle
 
     with nothing_written(*ROUTING_ROWS):
         response = client.post(
-            OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json"
+            OPTIMIZE_URL, {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk)}, format="json"
         )
 
     assert response.status_code == 403
@@ -163,7 +169,7 @@ def test_only_operators_may_optimize(request, client_name, google, load, vehicle
 def test_anonymous_callers_are_asked_to_authenticate(anon_client, load, vehicle, nothing_written):
     with nothing_written(*ROUTING_ROWS):
         response = anon_client.post(
-            OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json"
+            OPTIMIZE_URL, {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk)}, format="json"
         )
 
     assert response.status_code == 401
@@ -173,7 +179,9 @@ def test_anonymous_callers_are_asked_to_authenticate(anon_client, load, vehicle,
 def test_only_operators_may_read_job_status(
     request, client_name, dispatcher, google, load, vehicle, nothing_written
 ):
-    job = dispatcher.post(OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json")
+    job = dispatcher.post(
+        OPTIMIZE_URL, {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk)}, format="json"
+    )
     client = request.getfixturevalue(client_name)
 
     with nothing_written(*ROUTING_ROWS):
@@ -185,14 +193,15 @@ def test_only_operators_may_read_job_status(
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({}, "load"),
-        ({"vehicle": "{vehicle}"}, "load"),
-        ({"load": "{load}"}, "vehicle"),
-        ({"load": "not-a-uuid", "vehicle": "{vehicle}"}, "load"),
-        ({"load": str(uuid.uuid4()), "vehicle": "{vehicle}"}, "load"),
-        ({"load": "{load}", "vehicle": str(uuid.uuid4())}, "vehicle"),
-        ({"load": "{load}", "vehicle": "{vehicle}", "driver": str(uuid.uuid4())}, "driver"),
-        ({"load": "{load}", "vehicle": 7}, "vehicle"),
+        ({}, "load_id"),
+        ({"vehicle_id": "{vehicle}"}, "load_id"),
+        ({"load_id": "{load}"}, "vehicle_id"),
+        ({"load_id": "not-a-uuid", "vehicle_id": "{vehicle}"}, "load_id"),
+        ({"load_id": str(uuid.uuid4()), "vehicle_id": "{vehicle}"}, "load_id"),
+        ({"load_id": "{load}", "vehicle_id": str(uuid.uuid4())}, "vehicle_id"),
+        ({"load_id": "{load}", "vehicle_id": "{vehicle}", "driver_id": str(uuid.uuid4())}, "driver_id"),
+        ({"load_id": "{load}", "vehicle_id": 7}, "vehicle_id"),
+        ({"load": "{load}", "vehicle": "{vehicle}"}, "load"),
     ],
 )
 def test_bad_input_is_400(dispatcher, google, load, vehicle, body, field, nothing_written):
@@ -224,7 +233,7 @@ def test_a_cancelled_load_is_refused_before_queueing(dispatcher, google, nothing
 
     with nothing_written(*ROUTING_ROWS):
         response = dispatcher.post(
-            OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json"
+            OPTIMIZE_URL, {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk)}, format="json"
         )
 
     assert response.status_code == 422
@@ -233,7 +242,7 @@ def test_a_cancelled_load_is_refused_before_queueing(dispatcher, google, nothing
 
 
 def test_routes_stay_read_only(dispatcher, google, load, vehicle, nothing_written):
-    dispatcher.post(OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json")
+    dispatcher.post(OPTIMIZE_URL, {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk)}, format="json")
     route = Route.objects.get(load=load)
 
     with nothing_written(*ROUTING_ROWS):
@@ -242,8 +251,25 @@ def test_routes_stay_read_only(dispatcher, google, load, vehicle, nothing_writte
         assert dispatcher.delete(f"/api/routes/{route.pk}").status_code == 405
 
 
+def test_routes_filter_by_the_ids_of_their_load_vehicle_and_driver(viewer):
+    first, second = load_in("ASSIGNED"), load_in("ASSIGNED")
+    routes = {
+        load.pk: straight_route(load, vehicle=load.vehicle, driver=load.driver) for load in (first, second)
+    }
+
+    def ids(query: str) -> list[str]:
+        response = viewer.get(f"/api/routes?{query}")
+        assert response.status_code == 200, response.content
+        return [row["id"] for row in response.json()["results"]]
+
+    assert ids(f"load_id={first.pk}") == [str(routes[first.pk].pk)]
+    assert ids(f"vehicle_id={second.vehicle_id}") == [str(routes[second.pk].pk)]
+    assert ids(f"driver_id={first.driver_id}&is_current=true") == [str(routes[first.pk].pk)]
+    assert viewer.get(f"/api/routes?load_id={uuid.uuid4()}").status_code == 400
+
+
 def test_a_driver_sees_only_routes_of_their_loads(driver_client, dispatcher, google, load, vehicle):
-    dispatcher.post(OPTIMIZE_URL, {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json")
+    dispatcher.post(OPTIMIZE_URL, {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk)}, format="json")
 
     response = driver_client.get("/api/routes")
 
@@ -254,7 +280,7 @@ def test_a_driver_sees_only_routes_of_their_loads(driver_client, dispatcher, goo
 def test_the_job_carries_the_requests_correlation_id(dispatcher, google, load, vehicle):
     dispatcher.post(
         OPTIMIZE_URL,
-        {"load": str(load.pk), "vehicle": str(vehicle.pk)},
+        {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk)},
         format="json",
         HTTP_X_REQUEST_ID="plan-42",
     )

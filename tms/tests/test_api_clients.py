@@ -26,7 +26,9 @@ from events.models import OutboxEvent
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
 from fleet.tests.factories import VehicleFactory
 from loads.tests.factories import LoadFactory, load_in
-from routing.tests.factories import straight_route
+from routing import services as routing_services
+from routing.tests.factories import proposed_plan, straight_route
+from routing.tests.test_fleet import load, truck
 from tms import ws
 from tms.asyncapi import WS_ERROR_CODES
 
@@ -80,6 +82,20 @@ def _typed_answers(api, schema: dict) -> str:
     assigned = load_in("ASSIGNED")
     route = straight_route(assigned, vehicle=assigned.vehicle, driver=assigned.driver)
     LoadFactory()
+    # A scored route (the great-circle fallback: no Maps key here) and an accepted fleet plan with
+    # a route of two loads, an unserved load and idle trucks: the JSON the schema types.
+    scored = load_in("ASSIGNED")
+    scored_route = routing_services.optimize_load_route(
+        scored, vehicle=scored.vehicle, driver=scored.driver, by=None
+    )
+    truck(-95.0)
+    planned = [
+        load(-95.0, -94.0, pickup_in=1),
+        load(-94.0, -93.0, pickup_in=5),
+        load(-95.0, -94.0, weight=10**6),
+    ]
+    plan = routing_services.accept_fleet_plan(proposed_plan(load_ids=[item.pk for item in planned]), by=None)
+    assert all(plan.result[key] for key in ("routes", "unserved", "idle_vehicles")), plan.result
     urls = [
         ("/api/loads/", 200),
         (f"/api/loads/{assigned.pk}/", 200),
@@ -90,6 +106,8 @@ def _typed_answers(api, schema: dict) -> str:
         (f"/api/carriers/{vehicle.carrier_id}/", 200),
         (f"/api/facilities/{assigned.shipper_id}/", 200),
         (f"/api/routes/{route.pk}/", 200),
+        (f"/api/routes/{scored_route.pk}/", 200),
+        (f"/api/fleet-plans/{plan.pk}/", 200),
         (f"/api/drivers/{driver.pk}/hos/", 200),
         (f"/api/loads/{vehicle.pk}/", 404),
     ]

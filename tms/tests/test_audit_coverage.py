@@ -214,7 +214,7 @@ def _planned_in_the_back_office(client):
 def _optimized_route(client):
     load, vehicle = LoadFactory(), VehicleFactory()
     response = client.post(
-        "/api/routes/optimize-load", {"load": str(load.pk), "vehicle": str(vehicle.pk)}, format="json"
+        "/api/routes/optimize-load", {"load_id": str(load.pk), "vehicle_id": str(vehicle.pk)}, format="json"
     )
     return response, "routes", str(Route.objects.get(load=load).pk)
 

@@ -368,7 +368,7 @@ class Command(BaseCommand):
 
     def _route(self, load_id: str) -> list[LonLat] | None:
         try:
-            routes = self.api.request("GET", f"/api/routes/?load={load_id}&is_current=true")[1]["results"]
+            routes = self.api.request("GET", f"/api/routes?load_id={load_id}&is_current=true")[1]["results"]
         except (ApiError, urllib.error.URLError, KeyError, TypeError):
             return None
         if not routes or not routes[0].get("path"):

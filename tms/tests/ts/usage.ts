@@ -13,6 +13,7 @@ export type ApiError = Schemas["Error"];
 type Json<Op> = Op extends { responses: { 200: { content: { "application/json": infer Body } } } }
   ? Body
   : never;
+type Body<Op> = Op extends { requestBody?: { content: { "application/json": infer Sent } } } ? Sent : never;
 
 // Lists come as one paginated envelope.
 type LoadPage = Json<paths["/api/loads"]["get"]>;
@@ -78,7 +79,7 @@ export function jobOutcome(job: Json<paths["/api/routes/jobs/{job_id}"]["get"]>)
   if (job.status === "FAILED") {
     return job.error ? `${job.error.code}: ${job.error.message}` : "failed";
   }
-  return job.route ?? job.status;
+  return job.route_id ?? job.status;
 }
 
 // Typed payloads: the route's score explanation, a fleet plan's result.
@@ -86,3 +87,23 @@ export const detourRatio = (route: Schemas["Route"]): number | undefined =>
   route.score_explanation.detour?.ratio;
 export const plannedStops = (plan: Schemas["FleetPlan"]): number =>
   (plan.result.routes ?? []).reduce((stops, route) => stops + route.stops.length, 0);
+
+// Related objects are named by their ids (`*_id`, `*_ids`), in routes, plans and their bodies.
+export const routeKey = (route: Schemas["Route"]): string =>
+  `${route.load_id}/${route.vehicle_id}/${route.driver_id ?? "no driver"}`;
+export const trucksOfPlan = (plan: Schemas["FleetPlan"]): Record<string, string[]> =>
+  Object.fromEntries((plan.result.routes ?? []).map((route) => [route.vehicle_id, route.load_ids]));
+export const failedLoads = (plan: Schemas["FleetPlan"]): string[] =>
+  (plan.acceptance?.loads ?? []).filter((item) => item.status === "FAILED").map((item) => item.load_id);
+export const optimizeLoad: Body<paths["/api/routes/optimize-load"]["post"]> = {
+  load_id: "6c1f7f3e-1111-4a4a-9a9a-000000000001",
+  vehicle_id: "6c1f7f3e-1111-4a4a-9a9a-000000000002",
+  driver_id: null,
+};
+export const planSome: Body<paths["/api/routes/optimize-fleet"]["post"]> = {
+  load_ids: ["6c1f7f3e-1111-4a4a-9a9a-000000000001"],
+  vehicle_ids: ["6c1f7f3e-1111-4a4a-9a9a-000000000002"],
+};
+export const acceptSome: Body<paths["/api/fleet-plans/{id}/accept"]["post"]> = {
+  vehicle_ids: ["6c1f7f3e-1111-4a4a-9a9a-000000000002"],
+};

@@ -17,6 +17,16 @@ def _isolated_cache(settings):
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
 
 
+@pytest.fixture(autouse=True)
+def _throttle_clock(monkeypatch):
+    """Rate limits count per window aligned to the clock (tms.api_defaults.SettingsRateThrottle):
+    a test whose requests straddled the end of a minute saw its count start again (CI did). The
+    throttles' clock stands still, in the middle of a minute, an hour and a day."""
+    from tms.api_defaults import SettingsRateThrottle
+
+    monkeypatch.setattr(SettingsRateThrottle, "timer", staticmethod(lambda: 1_800_001_830.0))
+
+
 @pytest.fixture
 def eager_celery():
     """Celery jobs run in the test's thread, their results kept in the real Redis backend

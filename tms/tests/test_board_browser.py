@@ -65,6 +65,22 @@ def staff_session() -> str:
     return client.cookies["sessionid"].value
 
 
+def close_tooltips(page, box: dict) -> None:
+    """Moves the mouse off the map until no tooltip is open. Leaflet's canvas drops a move that
+    comes within 32 ms of the one before it, so a single move away can go unnoticed."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(15):
+        page.mouse.move(box["x"] + 5 + attempt % 2, box["y"] + 5)
+        page.mouse.move(box["x"] + box["width"] / 2, max(box["y"] - 5, 0))  # off the map: mouseout
+        try:
+            page.wait_for_selector(".leaflet-tooltip", state="detached", timeout=1000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError("a tooltip stayed open with the mouse off the map")
+
+
 def tooltip_at(page, east_px: float) -> str:
     """Hovers the map that far east of its centre until a tooltip opens there; its text. Hover
     detection on Leaflet's canvas can miss a single early move, so it is tried a few times."""
@@ -72,8 +88,7 @@ def tooltip_at(page, east_px: float) -> str:
 
     box = page.locator("#dispatch-map").bounding_box()
     x, y = box["x"] + box["width"] / 2 + east_px, box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + 5, box["y"] + 5)  # away from everything: the last tooltip closes
-    page.wait_for_selector(".leaflet-tooltip", state="detached")
+    close_tooltips(page, box)
     for _ in range(15):
         page.mouse.move(x - 40, y)
         page.mouse.move(x, y, steps=4)

@@ -7,7 +7,9 @@ are phrased for dispatch is the API's (drivers.api.explanations).
 
 The log as read here: each record runs from `started_at` to `ended_at`; the open record runs to
 now (what happens next is unknown), and any time not covered by a record is off duty, as the
-engine reads it.
+engine reads it. A log read up to an instant includes the record that starts exactly then: the
+engine reads it as the status taken at that instant (on duty at 08:00 sharp: the 14-hour window
+is open at 08:00).
 """
 
 from __future__ import annotations
@@ -71,13 +73,14 @@ def dispatchable(queryset: QuerySet[Driver]) -> QuerySet[Driver]:
 def records_by_driver(
     driver_ids: Iterable[UUID], *, since: datetime, until: datetime
 ) -> dict[UUID, list[DutyStatusRecord]]:
-    """Every record overlapping [since, until) for these drivers, in order: one query."""
+    """Every record overlapping [since, until], and the one starting at `until`, for these
+    drivers, in order: one query."""
     ids = list(driver_ids)
     grouped: dict[UUID, list[DutyStatusRecord]] = defaultdict(list)
     if not ids:
         return grouped
     records = (
-        DutyStatusRecord.objects.filter(driver_id__in=ids, started_at__lt=until)
+        DutyStatusRecord.objects.filter(driver_id__in=ids, started_at__lte=until)
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=since))
         .order_by("driver_id", "started_at")
     )
@@ -87,11 +90,15 @@ def records_by_driver(
 
 
 def to_segments(records: Sequence[DutyStatusRecord], *, until: datetime) -> list[hos.Segment]:
-    """The records as engine segments, cut at `until`; the open record ends now."""
+    """The records as engine segments, cut at `until`; the open record ends now. A record that
+    starts exactly at `until` is kept whole (the engine, asked at `until`, reads it as the status
+    taken then and ignores what follows); one opened this very instant has nothing to show yet."""
     now = timezone.now()
     segments = []
     for record in records:
-        end = min(record.ended_at or now, until)
+        end = record.ended_at or now
+        if record.started_at < until:
+            end = min(end, until)
         if end > record.started_at:
             segments.append(hos.Segment(hos.DutyStatus(record.status), record.started_at, end))
     return segments
@@ -117,7 +124,8 @@ def violations_between(driver: Driver, start: datetime, end: datetime) -> list[h
     split-sleeper pair completed later excuses the driving before it)."""
     zone = home_zone(driver)
     until = min(end, timezone.now())
-    segments = driver_segments(driver, since=start - LOOKBACK, until=until)
+    # Judged on the log up to `until`: what starts then is not part of it.
+    segments = [s for s in driver_segments(driver, since=start - LOOKBACK, until=until) if s.start < until]
     if not segments:
         return []
     segments[0] = hos.Segment(segments[0].status, segments[0].start.astimezone(zone), segments[0].end)

@@ -502,7 +502,10 @@ def _evaluate_log(segments: Sequence[Segment], clip: float | None, rules: RuleSe
         cycle_rule=cycle_rule,
         end=items[-1][2] if items else None,
         in_violation_at_end=(
-            last_driving_in_violation and bool(items) and items[-1][0] == _DRIVE and items[-1][2] > items[-1][1]
+            last_driving_in_violation
+            and bool(items)
+            and items[-1][0] == _DRIVE
+            and items[-1][2] > items[-1][1]
         ),
         window_start=window_start,
         window_excluded=window_excluded,

@@ -1,6 +1,6 @@
 """Reads of a driver's hours of service: duty-status records -> engine segments -> clock and plan.
 
-Shared by drivers.services (the cached `hours_remaining`, violations), the API, the ELD admin view,
+Shared by drivers.services (violations, the hours in DRIVER_STATUS_CHANGED), the API, the ELD admin view,
 loads.services (whether a driver may take a load) and routing.fleet. The engine (drivers.hos) and
 the planner (drivers.planning) are pure; this module is where the log comes from. How the answers
 are phrased for dispatch is the API's (drivers.api.explanations).
@@ -155,6 +155,23 @@ def clocks_and_plans(drivers: Sequence[Driver], at: datetime) -> dict[UUID, tupl
         segments = to_segments(records.get(driver.pk, []), until=at)
         outlook[driver.pk] = (hos.evaluate(segments, local, rules), plan_driving(segments, local, rules))
     return outlook
+
+
+def hours_remaining(drivers: Sequence[Driver], at: datetime) -> dict[UUID, float]:
+    """Each driver's `hours_remaining` at `at`: the driving they may legally do from then before
+    the next 10-hour break, 30-minute breaks taken as required (the clock's `legal_driving_h`),
+    in hours rounded down to the hundredth. Derived from the log at every read, never stored: a
+    driver at the wheel loses a hundredth every 36 seconds, and a rest gives hours back, with no
+    status change to recompute a stored figure. One query for all the drivers' records."""
+    records = records_by_driver([driver.pk for driver in drivers], since=at - LOOKBACK, until=at)
+    return {
+        driver.pk: plan_driving(
+            to_segments(records.get(driver.pk, []), until=at),
+            at.astimezone(home_zone(driver)),
+            rule_set(driver),
+        ).hours
+        for driver in drivers
+    }
 
 
 def drivers_able_to_drive(

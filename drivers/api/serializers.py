@@ -23,6 +23,13 @@ class DriverSerializer(ModelSerializer):
     distance_m = serializers.SerializerMethodField(
         help_text="Distance from the `near` point, metres (only with ?near=)."
     )
+    hours_remaining = serializers.SerializerMethodField(
+        help_text=(
+            "Driving hours the driver may legally do from now before the next 10-hour break, taking "
+            "30-minute breaks as required, rounded down to the hundredth: derived from the duty-status "
+            "log at this read, the same number as `legal_driving_h` of GET /api/drivers/{id}/hos."
+        )
+    )
 
     class Meta:
         model = Driver
@@ -51,7 +58,18 @@ class DriverSerializer(ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["status", "hours_remaining", "location_updated_at"]
+        read_only_fields = ["status", "location_updated_at"]
+
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        kwargs.setdefault("child", cls())
+        return DriverListSerializer(*args, **kwargs)
+
+    def get_hours_remaining(self, driver) -> float:
+        hours = getattr(driver, "hours_remaining_now", None)
+        if hours is None:
+            hours = selectors.hours_remaining([driver], timezone.now())[driver.pk]
+        return hours
 
     def get_current_load_id(self, driver) -> UUID | None:
         return selectors.current_load_id(driver)
@@ -59,6 +77,17 @@ class DriverSerializer(ModelSerializer):
     def get_distance_m(self, driver) -> float | None:
         distance = getattr(driver, "distance", None)
         return round(distance.m, 1) if distance is not None else None
+
+
+class DriverListSerializer(serializers.ListSerializer):
+    """A page of drivers: their hours come from one read of all their logs."""
+
+    def to_representation(self, data):
+        drivers = list(data.all() if hasattr(data, "all") else data)
+        hours = selectors.hours_remaining(drivers, timezone.now())
+        for driver in drivers:
+            driver.hours_remaining_now = hours[driver.pk]
+        return super().to_representation(drivers)
 
 
 class DriverStatusInput(Serializer):

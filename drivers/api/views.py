@@ -23,7 +23,9 @@ class DriverViewSet(TmsModelViewSet):
     serializer_class = DriverSerializer
     filterset_class = DriverFilter
     search_fields = ["name", "employee_number", "license_number"]
-    ordering_fields = ["name", "hours_remaining", "license_expiry", "created_at"]
+    # Not hours_remaining: it is derived from each driver's log at the read, not a column to sort
+    # on; ?available_for_hours= finds the drivers with enough of it.
+    ordering_fields = ["name", "license_expiry", "created_at"]
     create_service = services.create_driver
     update_service = services.update_driver
     delete_service = services.delete_driver
@@ -43,8 +45,8 @@ class DriverViewSet(TmsModelViewSet):
 
         A change of duty status is appended to the driver's ELD log as of `at` (default now; 400
         if more than 5 minutes ahead, 422 if not after the current record's start; AVAILABLE is
-        logged as ON_DUTY), `hours_remaining` is recomputed from the log, DRIVER_STATUS_CHANGED is
-        emitted, and each new hours-of-service violation emits DRIVER_HOS_VIOLATION once."""
+        logged as ON_DUTY), DRIVER_STATUS_CHANGED is emitted with the hours remaining from now,
+        and each new hours-of-service violation emits DRIVER_HOS_VIOLATION once."""
         return self.run_action(DriverStatusInput, services.report_driver_status)
 
     @extend_schema(

@@ -224,6 +224,20 @@ class FleetPlanAccepted(EventData):
     failed_load_ids: list[UUID]
 
 
+class FleetPlanDriverChanged(EventData):
+    """The fleet-plan follower re-paired a truck of an accepted plan: its next planned load came
+    due and the route's driver could not take it (`reason`: went off duty, out of hours...), so
+    `driver_id`, a legal driver of the same carrier, took the truck and the load (its
+    LOAD_ASSIGNED follows); the truck keeps them for the rest of its route."""
+
+    plan_id: UUID
+    load_id: UUID
+    vehicle_id: UUID
+    previous_driver_id: UUID
+    driver_id: UUID
+    reason: str
+
+
 class CarrierPerformanceUpdated(EventData):
     carrier_id: UUID
     on_time_rate: float = Field(ge=0, le=1)
@@ -283,6 +297,7 @@ SCHEMAS: dict[EventType, type[EventData]] = {
     EventType.ROUTE_COMPLETED: RouteCompleted,
     EventType.FLEET_PLAN_PROPOSED: FleetPlanProposed,
     EventType.FLEET_PLAN_ACCEPTED: FleetPlanAccepted,
+    EventType.FLEET_PLAN_DRIVER_CHANGED: FleetPlanDriverChanged,
     EventType.CARRIER_PERFORMANCE_UPDATED: CarrierPerformanceUpdated,
     EventType.CARRIER_CAPACITY_CHANGED: CarrierCapacityChanged,
     EventType.SYSTEM_ALERT: SystemAlert,

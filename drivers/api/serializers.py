@@ -60,12 +60,8 @@ class DriverSerializer(ModelSerializer):
         ]
         read_only_fields = ["status", "location_updated_at"]
 
-    @classmethod
-    def many_init(cls, *args, **kwargs):
-        kwargs.setdefault("child", cls())
-        return DriverListSerializer(*args, **kwargs)
-
     def get_hours_remaining(self, driver) -> float:
+        # A page of drivers has them already (DriverViewSet.get_serializer): one read of the logs.
         hours = getattr(driver, "hours_remaining_now", None)
         if hours is None:
             hours = selectors.hours_remaining([driver], timezone.now())[driver.pk]
@@ -77,17 +73,6 @@ class DriverSerializer(ModelSerializer):
     def get_distance_m(self, driver) -> float | None:
         distance = getattr(driver, "distance", None)
         return round(distance.m, 1) if distance is not None else None
-
-
-class DriverListSerializer(serializers.ListSerializer):
-    """A page of drivers: their hours come from one read of all their logs."""
-
-    def to_representation(self, data):
-        drivers = list(data.all() if hasattr(data, "all") else data)
-        hours = selectors.hours_remaining(drivers, timezone.now())
-        for driver in drivers:
-            driver.hours_remaining_now = hours[driver.pk]
-        return super().to_representation(drivers)
 
 
 class DriverStatusInput(Serializer):

@@ -1,3 +1,4 @@
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import action
@@ -30,6 +31,16 @@ class DriverViewSet(TmsModelViewSet):
     update_service = services.update_driver
     delete_service = services.delete_driver
     driver_actions = ("status", "location")
+
+    def get_serializer(self, *args, **kwargs):
+        """A page of drivers gets its `hours_remaining` from one read of all their logs."""
+        if kwargs.get("many") and args:
+            drivers = list(args[0])
+            hours = selectors.hours_remaining(drivers, timezone.now())
+            for driver in drivers:
+                driver.hours_remaining_now = hours[driver.pk]
+            args = (drivers, *args[1:])
+        return super().get_serializer(*args, **kwargs)
 
     def driver_queryset(self, queryset, user):
         return queryset.filter(user=user)

@@ -113,15 +113,15 @@ _STORE = """
         RETURNING {returning}
     ),
     pending AS (
-        INSERT INTO gps_relay_pending (relay_txid, vehicle_id, first_recorded_at, last_recorded_at, fixes,
-                                       received_at)
-        SELECT pg_current_xact_id()::text::bigint, vehicle_id, min(recorded_at), max(recorded_at), count(*),
-               %(received_at)s
+        INSERT INTO gps_relay_pending (relay_txid, vehicle_id, hour, first_recorded_at, last_recorded_at,
+                                       fixes, received_at)
+        SELECT pg_current_xact_id()::text::bigint, vehicle_id, date_trunc('hour', recorded_at, 'UTC'),
+               min(recorded_at), max(recorded_at), count(*), %(received_at)s
         FROM stored
         WHERE %(relay)s
-        GROUP BY vehicle_id
-        ORDER BY vehicle_id
-        ON CONFLICT (relay_txid, vehicle_id) DO UPDATE
+        GROUP BY 2, 3
+        ORDER BY 2, 3
+        ON CONFLICT (relay_txid, vehicle_id, hour) DO UPDATE
         SET first_recorded_at = least(gps_relay_pending.first_recorded_at, excluded.first_recorded_at),
             last_recorded_at = greatest(gps_relay_pending.last_recorded_at, excluded.last_recorded_at),
             fixes = gps_relay_pending.fixes + excluded.fixes
@@ -217,7 +217,7 @@ def ingest_without_audit(
     if separate_timeseries is None:
         separate_timeseries = alias != "default"
     # Before the transaction: a chunk created inside it would hold up every other ingest into its range.
-    timescale.ensure_chunks(alias, (point.recorded_at for point in points))
+    timescale.ensure_chunks(alias, [point.recorded_at for point in points])
     params = {"received_at": timezone.now(), "relay": publish is Publish.RELAY}
     with ExitStack() as stack:
         if alias != "default":

@@ -181,15 +181,18 @@ class GpsPoint(models.Model):
 
 
 class GpsRelayPending(models.Model):
-    """The fixes a batch stored for the tracking relay, one row per transaction and vehicle: the
-    relay's way into gps_points (fleet.relay). Each row bounds its fixes by vehicle and time, so
-    the relay reads them through the primary key, and on TimescaleDB only from the chunks (and
-    compressed segments) that hold them, however long the history and however late the fixes.
-    Rows at or below the relay's cursor are deleted by the relay."""
+    """The fixes a batch stored for the tracking relay, one row per transaction, vehicle and hour
+    of recorded_at: the relay's way into gps_points (fleet.relay). Each row bounds its fixes by
+    vehicle and time, so the relay reads them through the primary key, and on TimescaleDB only
+    from the chunks (and compressed segments) that hold them, however long the history and however
+    late the fixes; by the hour, so that a vehicle's fixes spread over days in one batch (a late
+    upload) do not make one bound that spans them all. Rows at or below the relay's cursor are
+    deleted by the relay."""
 
-    pk = models.CompositePrimaryKey("relay_txid", "vehicle_id")
+    pk = models.CompositePrimaryKey("relay_txid", "vehicle_id", "hour")
     relay_txid = models.BigIntegerField()
     vehicle_id = models.UUIDField()
+    hour = models.DateTimeField(help_text="recorded_at of the fixes, truncated to the hour (UTC).")
     first_recorded_at = models.DateTimeField()
     last_recorded_at = models.DateTimeField()
     fixes = models.IntegerField()

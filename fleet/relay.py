@@ -4,10 +4,13 @@ gps_points itself (no outbox row per fix: see fleet.ingest).
 Each fix marked for the relay carries its inserting transaction's id (`relay_txid`); `relay_fixes`
 publishes, transaction by transaction (each vehicle's fixes in time order), the fixes of every
 transaction older than the oldest one still running: those are committed or rolled back for good,
-so none can appear behind the relay's cursor. A long-running writing transaction anywhere on the
-database server delays (never loses) these events: keep transactions short. The cursor moves only
-once the transport has the batch, and a fix's event id is derived from the fix, so a crash in
-between publishes it again with the same id, which consumers ignore.
+so none can appear behind the relay's cursor. The same transaction writes a gps_relay_pending row
+per vehicle (first and last recorded_at): the relay reads the fixes through those rows and the
+primary key, so a batch costs the same however much history gps_points holds, compressed or not,
+and a late fix (recorded days ago) is found in its old chunk. A long-running writing transaction
+anywhere on the database server delays (never loses) these events: keep transactions short. The
+cursor moves only once the transport has the batch, and a fix's event id is derived from the fix,
+so a crash in between publishes it again with the same id, which consumers ignore.
 """
 
 import logging
@@ -50,7 +53,7 @@ _RELAY_BATCH = """
         SELECT relay_txid, sum(fixes) OVER (ORDER BY relay_txid) AS fixes_upto
         FROM (SELECT relay_txid, fixes FROM gps_relay_pending
               WHERE relay_txid > %(after)s AND relay_txid < (SELECT txid FROM horizon)
-              ORDER BY relay_txid, vehicle_id LIMIT %(limit)s) AS first_rows
+              ORDER BY relay_txid, vehicle_id, hour LIMIT %(limit)s) AS first_rows
     ),
     upto AS (
         SELECT coalesce(min(relay_txid) FILTER (WHERE fixes_upto >= %(limit)s), max(relay_txid)) AS txid
@@ -66,10 +69,17 @@ _RELAY_BATCH = """
            ST_X(location::geometry), ST_Y(location::geometry), speed_kmh, heading,
            (to_json(received_at AT TIME ZONE 'UTC') #>> '{}') || 'Z'
     FROM pending
-    JOIN gps_points ON gps_points.vehicle_id = pending.vehicle_id
-                   AND gps_points.recorded_at >= pending.first_recorded_at
-                   AND gps_points.recorded_at <= pending.last_recorded_at
-                   AND gps_points.relay_txid = pending.relay_txid
+    -- One lookup per pending row (OFFSET 0 keeps the planner from turning it into a join that
+    -- scans every chunk): TimescaleDB excludes the chunks outside its bounds at run time.
+    CROSS JOIN LATERAL (
+        SELECT relay_txid, vehicle_id, recorded_at, location, speed_kmh, heading, received_at
+        FROM gps_points
+        WHERE gps_points.vehicle_id = pending.vehicle_id
+          AND gps_points.recorded_at >= pending.first_recorded_at
+          AND gps_points.recorded_at <= pending.last_recorded_at
+          AND gps_points.relay_txid = pending.relay_txid
+        OFFSET 0
+    ) AS gps_points
     ORDER BY gps_points.relay_txid, gps_points.vehicle_id, gps_points.recorded_at
 """
 # What the relay has published needs no pointer any more.

@@ -7,11 +7,13 @@ relay_txid index still exists; then the index goes."""
 from django.db import DatabaseError, connections, migrations, models
 
 BACKFILL = """
-    INSERT INTO gps_relay_pending (relay_txid, vehicle_id, first_recorded_at, last_recorded_at, fixes, received_at)
-    SELECT relay_txid, vehicle_id, min(recorded_at), max(recorded_at), count(*), min(received_at)
+    INSERT INTO gps_relay_pending (relay_txid, vehicle_id, hour, first_recorded_at, last_recorded_at, fixes,
+                                   received_at)
+    SELECT relay_txid, vehicle_id, date_trunc('hour', recorded_at, 'UTC'), min(recorded_at), max(recorded_at),
+           count(*), min(received_at)
     FROM gps_points
     WHERE relay_txid > %s
-    GROUP BY relay_txid, vehicle_id
+    GROUP BY 1, 2, 3
 """
 
 
@@ -47,9 +49,10 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='GpsRelayPending',
             fields=[
-                ('pk', models.CompositePrimaryKey('relay_txid', 'vehicle_id', blank=True, editable=False, primary_key=True, serialize=False)),
+                ('pk', models.CompositePrimaryKey('relay_txid', 'vehicle_id', 'hour', blank=True, editable=False, primary_key=True, serialize=False)),
                 ('relay_txid', models.BigIntegerField()),
                 ('vehicle_id', models.UUIDField()),
+                ('hour', models.DateTimeField(help_text='recorded_at of the fixes, truncated to the hour (UTC).')),
                 ('first_recorded_at', models.DateTimeField()),
                 ('last_recorded_at', models.DateTimeField()),
                 ('fixes', models.IntegerField()),

@@ -139,9 +139,10 @@ def store_for_the_relay(cursor, vehicle_id, recorded_at):
         [vehicle_id, recorded_at],
     )
     cursor.execute(
-        "INSERT INTO gps_relay_pending (relay_txid, vehicle_id, first_recorded_at, last_recorded_at, fixes,"
-        " received_at) VALUES (pg_current_xact_id()::text::bigint, %s, %s, %s, 1, now())",
-        [vehicle_id, recorded_at, recorded_at],
+        "INSERT INTO gps_relay_pending (relay_txid, vehicle_id, hour, first_recorded_at, last_recorded_at,"
+        " fixes, received_at) VALUES (pg_current_xact_id()::text::bigint, %s, date_trunc('hour', %s, 'UTC'),"
+        " %s, %s, 1, now())",
+        [vehicle_id, recorded_at, recorded_at, recorded_at],
     )
 
 
@@ -299,7 +300,7 @@ def test_the_relay_forgets_what_it_published():
     trucks = VehicleFactory(), VehicleFactory()
     for n in range(3):
         ingest_without_audit([GpsFix(truck.pk, minute(n), -90.0, 35.0) for truck in trucks])
-    assert GpsRelayPending.objects.count() == 6  # one per transaction and vehicle
+    assert GpsRelayPending.objects.count() == 6  # one per transaction, vehicle and hour
     assert drain(Recording(), expect=6) == 6
     relay.relay_fixes(Recording())
     assert GpsRelayPending.objects.count() == 0

@@ -208,8 +208,9 @@ class GpsRelayPending(models.Model):
 class GpsLateBucket(models.Model):
     """A vehicle's 5-minute bucket that received a fix late (fleet.ingest), after TimescaleDB's
     continuous aggregate may have materialised it: history reads such a bucket from the raw fixes
-    (fleet.selectors). Only written while the aggregate exists; rows older than the GPS retention
-    are deleted with it (fleet.timescale.maintain)."""
+    (fleet.selectors). Only written while the aggregate exists (fleet.timescale.LATE_BUCKETS_CTE);
+    one small row per vehicle and bucket that ever received a late fix, kept for good (a mark
+    whose fixes retention dropped reads as no fixes, as it should)."""
 
     pk = models.CompositePrimaryKey("vehicle_id", "bucket")
     vehicle_id = models.UUIDField()

@@ -6,7 +6,8 @@ import math
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from django.db import connection
+from django.conf import settings
+from django.db import connection, connections
 from django.utils import timezone
 
 from drivers.tests.factories import DriverFactory
@@ -222,7 +223,7 @@ def plain_buckets(vehicle_id, *, start, end, bucket) -> list[dict]:
         "bucket": bucket,
         "origin": timescale.BUCKET_ORIGIN,
     }
-    with connection.cursor() as cursor:
+    with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
         cursor.execute(selectors.PLAIN_BUCKETS, params)
         return [dict(zip(selectors.BUCKET_FIELDS, row, strict=True)) for row in cursor.fetchall()]
 

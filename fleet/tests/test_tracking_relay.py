@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connections
 from django.utils import timezone
@@ -132,7 +133,7 @@ def store_for_the_relay(cursor, vehicle_id, recorded_at):
     """What a batch's transaction stores for the relay (fleet.ingest), by hand on `cursor`'s
     connection: the fix and its pending row; its chunk, on TimescaleDB, exists beforehand, as
     ingest_without_audit makes sure."""
-    timescale.ensure_chunks("default", [recorded_at])
+    timescale.ensure_chunks(cursor.db.alias, [recorded_at])
     cursor.execute(
         "INSERT INTO gps_points (vehicle_id, recorded_at, location, received_at, relay_txid)"
         " VALUES (%s, %s, 'SRID=4326;POINT(-90 35)', now(), pg_current_xact_id()::text::bigint)",
@@ -327,7 +328,7 @@ def relay_once(batch_size: int, timeout_s: float = 60) -> int:
 def _plan(sql: str, params: dict) -> str:
     """The plan PostgreSQL makes when scanning a table whole is not an option (the test tables are
     too small for the planner to prefer an index by itself)."""
-    with connections["default"].cursor() as cursor:
+    with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
         cursor.execute("BEGIN")
         try:
             for setting in ("enable_seqscan", "enable_bitmapscan", "enable_hashjoin", "enable_mergejoin"):

@@ -4,10 +4,10 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
-from rest_framework.response import Response
 
 from analytics import selectors
 from analytics.api.serializers import (
@@ -37,6 +37,11 @@ def _valid(serializer_class, data) -> dict[str, Any]:
     return query.validated_data
 
 
+def _json(body: bytes) -> HttpResponse:
+    # Rendered once, when computed: the cached bytes go out as they are.
+    return HttpResponse(body, content_type="application/json")
+
+
 def _range(query: dict[str, Any]) -> dict[str, Any]:
     return {"start": query["start"], "end": query["end"], "time_zone": settings.TMS_TIME_ZONE}
 
@@ -57,7 +62,7 @@ class DashboardView(GenericAPIView):
             figures = selectors.dashboard(scope, time_zone=settings.TMS_TIME_ZONE)
             return DashboardSerializer({"range": _range(query), **figures}).data
 
-        return Response(cached("dashboard", {**filters, "start": scope.start, "end": scope.end}, compute))
+        return _json(cached("dashboard", {**filters, "start": scope.start, "end": scope.end}, compute))
 
 
 class DriverScorecardView(GenericAPIView):
@@ -87,7 +92,7 @@ class DriverScorecardView(GenericAPIView):
             figures = selectors.driver_scorecard(scope)
             return DriverScorecardSerializer({"driver_id": driver.pk, "range": _range(query), **figures}).data
 
-        return Response(
+        return _json(
             cached("driver", {"driver_id": driver.pk, "start": scope.start, "end": scope.end}, compute)
         )
 
@@ -111,6 +116,6 @@ class CarrierScorecardView(GenericAPIView):
                 {"carrier_id": carrier.pk, "range": _range(query), **figures}
             ).data
 
-        return Response(
+        return _json(
             cached("carrier", {"carrier_id": carrier.pk, "start": scope.start, "end": scope.end}, compute)
         )

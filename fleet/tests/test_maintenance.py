@@ -33,8 +33,9 @@ def _batch(client, vehicle, *odometers: float, minute: int = 0) -> None:
 def _due(vehicle) -> list[dict]:
     return [
         event.envelope["data"]
-        for event in OutboxEvent.objects.filter(type="VEHICLE_MAINTENANCE_DUE", subject=str(vehicle.pk))
-        .order_by("sequence")
+        for event in OutboxEvent.objects.filter(
+            type="VEHICLE_MAINTENANCE_DUE", subject=str(vehicle.pk)
+        ).order_by("sequence")
     ]
 
 

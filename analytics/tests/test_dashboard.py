@@ -487,3 +487,26 @@ def test_a_cached_answer_is_served_until_a_delivery_changes_it(
     # The scorecards are dropped by the same events: B1 is free again.
     card = _get(dispatcher, f"/api/carriers/{world.bolt.pk}/scorecard", **RANGE)
     assert card["capacity"] == {"available_vehicles": 1, "total_vehicles": 1}
+
+
+def test_a_computed_dashboard_takes_the_same_queries_however_many_loads(dispatcher, settings):
+    """Every figure is one statement (or a few), not one per load, truck or driver."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from loads.tests.factories import load_in
+
+    settings.TMS_DASHBOARD_CACHE_TTL_S = 0  # Django's cache keeps nothing for 0 s: every GET computes
+    today = timezone.localdate()
+    window = {"from": str(today - datetime.timedelta(days=1)), "to": str(today + datetime.timedelta(days=3))}
+    counts = []
+    for more in (2, 4):
+        for _ in range(more):
+            load_in("IN_TRANSIT")
+        dispatcher.get("/api/dashboard", window)
+        with CaptureQueriesContext(connection) as queries:
+            body = _get(dispatcher, "/api/dashboard", **window)
+        counts.append(len(queries))
+        assert body["loads_by_status"]["IN_TRANSIT"] == (2 if more == 2 else 6)
+    assert counts[0] == counts[1]
+    assert counts[0] <= 15

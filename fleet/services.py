@@ -65,7 +65,10 @@ def report_carrier_capacity(*, carrier_ids: Sequence[UUID]) -> None:
     counting, so two changes to one carrier's trucks report in turn and the last report is right.
     No row changes here, hence no audit row: the vehicle's own change has it."""
     ordered = sorted(set(carrier_ids), key=str)
-    list(Carrier.objects.filter(pk__in=ordered).order_by("pk").select_for_update().values_list("pk"))
+    # FOR NO KEY UPDATE: reports queue behind each other, while inserting a carrier's vehicle (its
+    # foreign key's KEY SHARE lock) is not blocked.
+    carriers = Carrier.objects.filter(pk__in=ordered).order_by("pk").select_for_update(no_key=True)
+    list(carriers.values_list("pk"))
     counts = (
         Vehicle.objects.filter(carrier_id__in=ordered)
         .values("carrier_id")

@@ -14,7 +14,7 @@ How it measures
 - Cold: one request at a time with a new range each time (the range's end moves by a second), so
   every request misses the cache and computes every figure: p50/p95 over --cold requests, for a
   30-day range and for a 1-day range.
-- Cached: wrk at --connections on one URL (a 30-day range), answered from Redis after the first.
+- Cached: wrk at --connections on one URL (a 30-day range), warmed by one request first.
 """
 
 import argparse
@@ -84,7 +84,8 @@ def generate(args) -> dict:
         username="bench-dashboard", roles=[DISPATCHER]
     )
     token = Token.objects.get_or_create(user=user)[0].key
-    if Load.objects.count() >= args.loads and _fixes() >= args.fixes:
+    # The generator makes about what was asked (whole trips per truck): 90% of it is a dataset.
+    if Load.objects.count() >= 0.9 * args.loads and _fixes() >= 0.9 * args.fixes:
         return {"token": token}
     t = time.monotonic()
     rng = random.Random(SEED)
@@ -317,6 +318,12 @@ end
     try:
         cold_30 = cold(port, data["token"], 30, args.cold)
         cold_1 = cold(port, data["token"], 1, args.cold)
+        # Cached means warm: one request computes the answer first (32 first requests at once would
+        # each compute it: the cache has no single flight).
+        warm = urllib.request.Request(
+            f"http://127.0.0.1:{port}{cached_url}", headers={"Authorization": f"Token {data['token']}"}
+        )
+        urllib.request.urlopen(warm, timeout=120).read()
         cached = run_wrk(port, "dashboard", args.connections, args.seconds, wrk_data, {})
     finally:
         stop(server)

@@ -8,6 +8,7 @@ where 0.1 degree of longitude is a known great-circle distance on PostGIS's sphe
 
 import datetime
 import math
+import zoneinfo
 from decimal import Decimal
 from types import SimpleNamespace
 
@@ -95,7 +96,7 @@ def world():
     Vehicle.objects.update(created_at=at(-1000))
     Vehicle.objects.filter(pk=a1.pk).update(status="ASSIGNED")  # L5's
     Vehicle.objects.filter(pk=b1.pk).update(status="IN_TRANSIT")  # L3's
-    today = timezone.now().astimezone(datetime.timezone(datetime.timedelta(hours=-6))).date()
+    today = timezone.now().astimezone(zoneinfo.ZoneInfo("America/Chicago")).date()
     da1 = DriverFactory(carrier=acme)
     da2 = DriverFactory(carrier=acme, license_expiry=today + datetime.timedelta(days=10))
     db1 = DriverFactory(carrier=bolt, license_expiry=today - datetime.timedelta(days=1))

@@ -510,4 +510,5 @@ def test_a_computed_dashboard_takes_the_same_queries_however_many_loads(dispatch
         counts.append(len(queries))
         assert body["loads_by_status"]["IN_TRANSIT"] == (2 if more == 2 else 6)
     assert counts[0] == counts[1]
-    assert counts[0] <= 15
+    # 14 statements, 3 of them each in a transaction of their own that turns JIT off (selectors._rows)
+    assert counts[0] <= 23

@@ -369,6 +369,10 @@ ROUTING_DELAY_GRACE_S = env_int("ROUTING_DELAY_GRACE_S", 900)  # ETA lateness to
 ROUTING_ETA_SPEED_SAMPLES = env_int("ROUTING_ETA_SPEED_SAMPLES", 5)  # recent fixes averaged for the ETA
 # Fleet optimisation (routing/fleet.py): defaults of POST /api/routes/optimize-fleet.
 ROUTING_FLEET_TIME_LIMIT_S = env_int("ROUTING_FLEET_TIME_LIMIT_S", 10)  # solver time per plan
+# The solver behind fleet plans (routing/fleet_engines.py): vroom (pyvroom) or ortools.
+ROUTING_FLEET_ENGINE = env("ROUTING_FLEET_ENGINE", "vroom")
+if ROUTING_FLEET_ENGINE not in ("vroom", "ortools"):
+    raise ImproperlyConfigured(f"ROUTING_FLEET_ENGINE is vroom or ortools, not {ROUTING_FLEET_ENGINE!r}")
 ROUTING_FLEET_HORIZON_HOURS = env_int("ROUTING_FLEET_HORIZON_HOURS", 48)  # loads picked up within this
 ROUTING_FLEET_PICKUP_WINDOW_MINUTES = env_int(
     "ROUTING_FLEET_PICKUP_WINDOW_MINUTES", 120

@@ -1,7 +1,8 @@
 """Fleet optimisation: which available truck and driver take which open loads, in which order.
 
 `plan_fleet` reads the open loads, the available trucks and drivers and the drivers' hours of
-service, builds a pickup-and-delivery model with time windows for OR-Tools (routing.vrp) and turns
+service, builds a pickup-and-delivery model with time windows, solves it with VROOM
+(routing.fleet_engines), checks every route against the rules below (`route_violations`) and turns
 the solution into a plan a dispatcher can read and accept (routing.services.accept_fleet_plan).
 
 The model, per truck (a "crew": a vehicle and the driver paired with it):
@@ -19,13 +20,16 @@ The model, per truck (a "crew": a vehicle and the driver paired with it):
   still drive before a 10-hour rest) starts later by the part of that rest not covered. Each route
   drives at most what is left of the driver's 60/70-hour cycle. The times a plan promises are
   "arrive by" times: the truck keeps them with every rest taken, and may well be early (up to a
-  rest per stretch early on a long trip). OR-Tools' break intervals would place each rest exactly,
-  but made the search stall beyond a handful of trucks.
+  rest per stretch early on a long trip). Placing each rest exactly was tried twice: OR-Tools'
+  break intervals made the search stall beyond a handful of trucks; VROOM's breaks place rests
+  even in the middle of a leg, but their windows are times of day, not "after 11 hours of
+  driving": the cadence that keeps every route legal serves fewer loads than this bound
+  (bench/bench_fleet.py --breaks).
 * Travel: great-circle distance x ROUTING_CIRCUITY_FACTOR at ROUTING_AVERAGE_SPEED_KMH: a matrix
   of street routes would cost one paid Directions call per pair; the accepted loads get their
   street route from `optimize-load`.
-* Objective: serve as many loads as possible (an unserved load costs more than any detour), then
-  the least distance driven (deadhead plus loaded, metres), then the fewest trucks.
+* Objective: serve as many loads as possible (VROOM ranks solutions by tasks served before cost),
+  then the least distance driven (deadhead plus loaded, metres), then the fewest trucks.
 
 A load that no single crew could serve alone is left out before solving, with the reason it
 fails for the crew that came closest; a load the solver leaves out although some crew could
@@ -457,14 +461,13 @@ class PlanInvalid(DomainError):
     code = "plan_invalid"
 
 
-def plan_fleet(request: PlanRequest, *, engine: str | None = None) -> dict:
+def plan_fleet(request: PlanRequest, *, engine: str = "vroom") -> dict:
     """Solves and describes the plan: routes, unserved loads and idle trucks (see the module).
 
-    `engine` (default ROUTING_FLEET_ENGINE) is one of routing.fleet_engines.ENGINES. The whole
-    plan, reading and writing included, comes back within the request's time limit; every route
-    passes `route_violations` before it is proposed."""
+    The whole plan, reading and writing included, comes back within the request's time limit;
+    every route passes `route_violations` before it is proposed. `engine` is VROOM; OR-Tools
+    (`ortools`) is there for bench/bench_fleet.py's comparison, which it loses (README)."""
     started = time.monotonic()
-    engine = engine or settings.ROUTING_FLEET_ENGINE
     clock = _Clock(request.at)
     pace = Pace(int(request.shift.total_seconds()))
     loads = open_loads(request)

@@ -369,17 +369,13 @@ ROUTING_DELAY_GRACE_S = env_int("ROUTING_DELAY_GRACE_S", 900)  # ETA lateness to
 ROUTING_ETA_SPEED_SAMPLES = env_int("ROUTING_ETA_SPEED_SAMPLES", 5)  # recent fixes averaged for the ETA
 # Fleet optimisation (routing/fleet.py): defaults of POST /api/routes/optimize-fleet.
 ROUTING_FLEET_TIME_LIMIT_S = env_int("ROUTING_FLEET_TIME_LIMIT_S", 10)  # solver time per plan
-# The solver behind fleet plans (routing/fleet_engines.py): vroom (pyvroom) or ortools.
-ROUTING_FLEET_ENGINE = env("ROUTING_FLEET_ENGINE", "vroom")
-if ROUTING_FLEET_ENGINE not in ("vroom", "ortools"):
-    raise ImproperlyConfigured(f"ROUTING_FLEET_ENGINE is vroom or ortools, not {ROUTING_FLEET_ENGINE!r}")
 ROUTING_FLEET_HORIZON_HOURS = env_int("ROUTING_FLEET_HORIZON_HOURS", 48)  # loads picked up within this
 ROUTING_FLEET_PICKUP_WINDOW_MINUTES = env_int(
     "ROUTING_FLEET_PICKUP_WINDOW_MINUTES", 120
 )  # after pickup_datetime
 ROUTING_FLEET_STOP_MINUTES = env_int("ROUTING_FLEET_STOP_MINUTES", 30)  # loading or unloading per stop
 ROUTING_FLEET_SHIFT_HOURS = env_int("ROUTING_FLEET_SHIFT_HOURS", 11)  # longest work between 10-hour rests
-ROUTING_FLEET_MAX_LOADS = env_int("ROUTING_FLEET_MAX_LOADS", 300)  # loads per plan, earliest pickups first
+ROUTING_FLEET_MAX_LOADS = env_int("ROUTING_FLEET_MAX_LOADS", 1000)  # loads per plan, earliest pickups first
 ROUTING_FLEET_PLAN_TTL_S = env_int("ROUTING_FLEET_PLAN_TTL_S", 3600)  # a plan older than this is not accepted
 # A plan still QUEUED this long lost its job (Redis restarted without it, a worker died): queue it
 # again, up to this many times in all, then FAILED (job_lost). Celery beat checks every minute.

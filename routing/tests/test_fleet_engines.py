@@ -98,7 +98,7 @@ def test_one_truck_chains_loads_and_the_saturated_one_is_reported(engine):
 
 
 def test_a_tired_driver_departs_after_the_rest_and_keeps_every_window(engine):
-    vehicle, tired = truck(-95.0)
+    _, tired = truck(-95.0)
     drove_today(tired, 11)
     tomorrow = load(-95.0, -94.0, pickup_in=14)
 

@@ -565,8 +565,12 @@ def _model(
         driving=_drive_matrix_s(distance),
         stop_s=int(request.stop_time.total_seconds()),
         pace=pace.factor,
+        # Past every window, and past every rest: a truck whose driver rests beyond the plan's
+        # windows is simply not used (a horizon it cannot start in made the model infeasible).
         horizon_s=max(
-            clock.seconds(request.at + request.horizon), *(job.delivery.end_s for job, _ in feasible)
+            clock.seconds(request.at + request.horizon),
+            *(job.delivery.end_s for job, _ in feasible),
+            *(pace.delay_s(crew) for crew in crews),
         ),
         trucks=[
             Truck(

@@ -17,7 +17,7 @@ from routing import fleet, fleet_engines
 from routing.fleet_engines import TruckRoute, Visit
 from routing.models import FleetPlan, FleetPlanStatus
 from routing.tests.factories import fleet_request
-from routing.tests.test_fleet import _brute_force_distance, drove_today, load, loads_of, truck, unserved
+from routing.tests.test_fleet import _brute_force_distance, drove_today, idle, load, loads_of, truck, unserved
 
 pytestmark = pytest.mark.django_db
 
@@ -227,3 +227,16 @@ def test_a_plan_that_breaks_a_rule_is_failed_not_proposed(monkeypatch):
     assert requested.status == FleetPlanStatus.FAILED
     assert requested.error["code"] == "plan_invalid"
     assert FleetPlan.objects.filter(status=FleetPlanStatus.PROPOSED).count() == 0
+
+
+def test_a_driver_whose_rest_outlasts_the_plan_is_simply_not_used(engine):
+    # The tired driver's rest ends ~10 hours from now, after every window of this short plan.
+    tired_truck, tired = truck(-95.0)
+    drove_today(tired, 11)
+    rested_truck, _ = truck(-95.5)
+    soon = load(-95.0, -94.5, pickup_in=0.5, deliver_within=4)
+
+    result = plan(engine, horizon=1 * HOUR)
+
+    assert loads_of(result) == {rested_truck.vehicle_number: [soon.load_number]}
+    assert idle(result) == {tired_truck.vehicle_number: "not_needed"}

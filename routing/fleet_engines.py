@@ -114,8 +114,9 @@ def solve_vroom(model: FleetModel, *, time_limit_s: float) -> list[TruckRoute]:
     this machine, busy). So one search runs first with barely any local search, and the time it
     took says how many more fit: as many as one core builds the first solutions of in half the
     time left (VROOM runs them on every core, but the cores may be busy), the other half for
-    their local search. The better answer is
-    kept (more loads served, then less cost)."""
+    their local search; 0.9 of the time left is its limit. The better answer is kept (more loads
+    served, then less cost). On a small plan that is all 32 searches of VROOM's highest
+    exploration level."""
     started = time.monotonic()
     problem = _vroom_input(model)
     threads = min(4, os.cpu_count() or 1)

@@ -63,7 +63,7 @@ from loads.models import Load, LoadStatus
 from routing import fleet_engines
 from routing.fleet_engines import FleetModel, Shipment, Truck, TruckRoute
 from tms.exceptions import DomainError
-from tms.geo import EARTH_RADIUS_M, great_circle_m, road_distance_m
+from tms.geo import EARTH_RADIUS_M, haversine_m, road_distance_m
 from tms.times import rfc3339
 
 # The engines work on integers: weights in tenths of a kilogram, volumes in hundredths of a m³
@@ -230,13 +230,15 @@ def form_crews(vehicles: Sequence[Vehicle], request: PlanRequest) -> tuple[list[
     ):
         trucks = list(trucks)
         candidates = by_carrier.get(carrier_id, [])
+        # Positions read from GEOS once (per pair, 200 trucks' worth took seconds).
+        at = {
+            item.pk: item.current_location.coords for item in (*trucks, *candidates) if item.current_location
+        }
         # Nearest pairs first; a driver with no known position goes last, most hours first.
         pairs = sorted(
             (
                 (
-                    great_circle_m(driver.current_location, truck.current_location)
-                    if driver.current_location is not None
-                    else math.inf,
+                    haversine_m(*at[driver.pk], *at[truck.pk]) if driver.pk in at else math.inf,
                     -outlook[driver.pk][1].driving.total_seconds(),
                     str(truck.pk),
                     str(driver.pk),

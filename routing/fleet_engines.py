@@ -112,9 +112,9 @@ def solve_vroom(model: FleetModel, *, time_limit_s: float) -> list[TruckRoute]:
     """VROOM within the time limit. Its time limit bounds local search only: every search's
     construction heuristic runs to the end first (~1 s each for 1,000 loads and 200 trucks on
     this machine, busy). So one search runs first with barely any local search, and the time it
-    took says how many more fit: as many as one core builds the first solutions of in half the
-    time left (VROOM runs them on every core, but the cores may be busy), the other half for
-    their local search; 0.9 of the time left is its limit. The better answer is kept (more loads
+    took says how many more fit: as many as its threads build the first solutions of in a third
+    of the time left (the others' heuristics cost more than the first's), the rest for their
+    local search; 0.9 of the time left is its limit. The better answer is kept (more loads
     served, then less cost). On a small plan that is all 32 searches of VROOM's highest
     exploration level."""
     started = time.monotonic()
@@ -123,8 +123,8 @@ def solve_vroom(model: FleetModel, *, time_limit_s: float) -> list[TruckRoute]:
     best = _vroom_solve(problem, searches=1, depth=0, threads=1, timeout_s=PROBE_S)
     spent = time.monotonic() - started
     remaining = time_limit_s - spent
-    searches = min(VROOM_MAX_SEARCHES, math.floor(remaining / 2 / spent))
-    if searches >= 2:
+    searches = min(VROOM_MAX_SEARCHES, math.floor(threads * remaining / (3 * spent)))
+    if searches >= 1:  # one: the first search again, with local search this time
         found = _vroom_solve(
             problem, searches=searches, depth=VROOM_DEPTH, threads=threads, timeout_s=0.9 * remaining
         )

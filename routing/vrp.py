@@ -6,8 +6,9 @@ pickup-and-delivery pairs (same vehicle, pickup first), vehicles each with a sta
 node, a capacity per dimension, a maximum driving time and a fixed cost, optionally stops that
 may stay unserved at a penalty.
 
-The benchmark layer on top of it (Solomon and CVRPLIB instance files, distance conventions,
-best-known solutions, `manage.py solve_vrp`) is routing.instances.
+Solomon and CVRPLIB instances (`manage.py solve_vrp`) are solved with PyVRP in routing.instances,
+not here. The iterated-local-search settings below served that benchmark search; only
+bench/ortools_vrp.py still uses them, to compare OR-Tools with PyVRP (bench/bench_vrp.py).
 """
 
 from __future__ import annotations

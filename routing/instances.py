@@ -99,10 +99,17 @@ class Violation:
 
 
 def _numbers(line: str) -> list[float] | None:
+    """The line's numbers; None if any token is not a finite number ("nan" and "inf" are not)."""
     try:
-        return [float(token) for token in line.split()]
+        numbers = [float(token) for token in line.split()]
     except ValueError:
         return None
+    return numbers if all(map(math.isfinite, numbers)) else None
+
+
+def _not_negative(value: int | float, what: str) -> None:
+    if value < 0:
+        raise InstanceFormatError(f"{what} must not be negative, got {value:g}")
 
 
 def _integral(value: float, what: str) -> int:
@@ -129,6 +136,8 @@ def parse_solomon(text: str) -> Instance:
     if not vehicle_row or len(vehicle_row) != 2:
         raise InstanceFormatError("VEHICLE section: expected one row 'NUMBER CAPACITY'")
     count, capacity = (_integral(v, "VEHICLE section value") for v in vehicle_row)
+    _not_negative(count, "VEHICLE NUMBER")
+    _not_negative(capacity, "VEHICLE CAPACITY")
     sites = []
     for number, line in enumerate(lines[upper.index("CUSTOMER") + 1 :], start=1):
         row = _numbers(line)
@@ -139,6 +148,8 @@ def parse_solomon(text: str) -> Instance:
         if len(row) != 7:
             raise InstanceFormatError(f"CUSTOMER section, row {number}: expected 7 numbers, got {len(row)}")
         customer_id, x, y, demand, ready, due, service = row
+        for value, what in ((demand, "demand"), (ready, "ready time"), (service, "service time")):
+            _not_negative(value, f"{what} of customer {int(customer_id)}")
         if due < ready:
             raise InstanceFormatError(f"customer {int(customer_id)}: due date {due} before ready {ready}")
         sites.append(
@@ -211,6 +222,7 @@ def parse_cvrplib(text: str) -> Instance:
         dimension, capacity = int(header["DIMENSION"]), int(header["CAPACITY"])
     except ValueError:
         raise InstanceFormatError("DIMENSION and CAPACITY must be integers") from None
+    _not_negative(capacity, "CAPACITY")
     coords = {int(row[0]): row[1:] for row in sections["NODE_COORD_SECTION"] if len(row) == 3}
     demands = {int(row[0]): row[1] for row in sections["DEMAND_SECTION"] if len(row) == 2}
     if len(coords) != len(sections["NODE_COORD_SECTION"]) or len(demands) != len(sections["DEMAND_SECTION"]):
@@ -219,6 +231,8 @@ def parse_cvrplib(text: str) -> Instance:
         raise InstanceFormatError(
             f"DIMENSION is {dimension} but the file has {len(coords)} coordinates, {len(demands)} demands"
         )
+    for node, demand in demands.items():
+        _not_negative(demand, f"demand of node {node}")
     depot_rows = [int(row[0]) for row in sections.get("DEPOT_SECTION", []) if row and row[0] != -1]
     depot_id = depot_rows[0] if depot_rows else min(coords)
     if depot_id not in coords:

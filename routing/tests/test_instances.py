@@ -164,6 +164,21 @@ def test_load_instance_recognises_shipped_files_by_content(path, name, customers
         (parse_cvrplib, LINE.replace("DIMENSION : 5", "DIMENSION : 6"), "DIMENSION is 6"),
         (parse_cvrplib, LINE.replace("CAPACITY : 2\n", ""), "lacks CAPACITY"),
         (parse_cvrplib, LINE.replace(" 3 20 0", " 3 twenty 0"), "not numeric"),
+        (parse_cvrplib, LINE.replace(" 3 20 0", " 3 inf 0"), "not numeric"),
+        (parse_cvrplib, LINE.replace("\n3 1\n", "\n3 -1\n"), "demand of node 3 must not be negative, got -1"),
+        (parse_cvrplib, LINE.replace("CAPACITY : 2", "CAPACITY : -2"), "CAPACITY must not be negative"),
+        (parse_solomon, FORCED_ORDER.replace("1  300  310  0", "-1  300  310  0"), "demand of customer 1"),
+        (
+            parse_solomon,
+            FORCED_ORDER.replace("1  300  310  0", "1  300  310  -5"),
+            "service time of customer 1",
+        ),
+        (parse_solomon, FORCED_ORDER.replace("1  300  310  0", "1  300  nan  0"), "not numeric"),
+        (
+            parse_solomon,
+            FORCED_ORDER.replace("  1   100", "  -1   100"),
+            "VEHICLE NUMBER must not be negative",
+        ),
     ],
 )
 def test_parsers_reject_malformed_text_with_a_message_naming_the_problem(parser, text, message):

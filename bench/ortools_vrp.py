@@ -85,6 +85,8 @@ def solve_with_ortools(
     # Dearer than any solution's distance, so one vehicle less always wins.
     fixed_cost = sum(max(row) for row in base.travel_cost) + 1 if hierarchical else 0
     ruin_and_recreate = SearchSettings(
+        iterated_local_search=True,
+        metaheuristic="GREEDY_DESCENT",
         initial_temperature=INITIAL_TEMPERATURE * scale,
         final_temperature=FINAL_TEMPERATURE * scale,
     )

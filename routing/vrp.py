@@ -83,15 +83,15 @@ class ModelSolution:
 class SearchSettings:
     """How `solve_model` searches.
 
-    By default, iterated local search: ruin (SISR string removals) and recreate (cheapest
-    insertion), each result improved by local search with `metaheuristic`, accepted by simulated
-    annealing. Temperatures are in cost units; None lets OR-Tools derive them from the first
-    solution. With `iterated_local_search=False`, `metaheuristic` (e.g. GUIDED_LOCAL_SEARCH) runs
-    from the `first_solution` heuristic, or from `initial_routes`, until the time limit.
+    By default as fleet plans do: `metaheuristic` (guided local search) from the `first_solution`
+    heuristic until the time limit. With `iterated_local_search=True` (bench/ortools_vrp.py alone):
+    ruin (SISR string removals) and recreate (cheapest insertion), each result improved by local
+    search with `metaheuristic`, accepted by simulated annealing; temperatures are in cost units,
+    None lets OR-Tools derive them from the first solution.
     """
 
-    iterated_local_search: bool = True
-    metaheuristic: str = "GREEDY_DESCENT"
+    iterated_local_search: bool = False
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
     ruin_sequence: int = 10  # longest string removed from one route
     ruin_visits: int = 10  # stops removed per ruin, on average
@@ -236,15 +236,11 @@ def solve_model(
     *,
     time_limit_s: float,
     settings: SearchSettings | None = None,
-    initial_routes: Sequence[Sequence[int]] | None = None,
     on_improvement: Callable[[ModelSolution], None] | None = None,
 ) -> ModelSolution | None:
     """Minimise fixed costs + arc costs (+ penalties for unserved stops); None if nothing feasible.
 
-    Runs until `time_limit_s`. `initial_routes` (stop nodes per vehicle) replaces the first
-    solution and is improved by `settings.metaheuristic` alone (OR-Tools' iterated local search
-    only starts from scratch); the routes must be feasible, except that with `unserved_penalty`
-    they may leave stops out. `on_improvement` receives each better solution as it is found.
+    Runs until `time_limit_s`. `on_improvement` receives each better solution as it is found.
     """
     settings = settings or SearchSettings()
     manager, routing = _build(problem)
@@ -259,13 +255,7 @@ def solve_model(
 
         routing.AddAtSolutionCallback(report)
     parameters = _parameters(settings, time_limit_s)
-    if initial_routes is not None:
-        routing.CloseModelWithParameters(parameters)
-        start = routing.ReadAssignmentFromRoutes([list(route) for route in initial_routes], True)
-        if start is None:
-            raise ValueError("initial_routes are not a feasible solution of the problem")
-        assignment = routing.SolveFromAssignmentWithParameters(start, parameters)
-    elif settings.iterated_local_search:
+    if settings.iterated_local_search:
         assignment = routing.SolveWithIteratedLocalSearch(parameters)
     else:
         assignment = routing.SolveWithParameters(parameters)

@@ -1,5 +1,5 @@
-"""Vehicle routing with time windows on OR-Tools: the integer model the fleet optimiser
-(routing.fleet) builds from loads, and its solver. No Django.
+"""Vehicle routing with time windows on OR-Tools: the integer model and solver of the fleet plans'
+`ortools` engine (routing.fleet_engines; VROOM is the default). No Django.
 
 `RoutingProblem` + `solve_model`: nodes with demand, service time and time window,
 pickup-and-delivery pairs (same vehicle, pickup first), vehicles each with a start and an end
@@ -83,8 +83,9 @@ class ModelSolution:
 class SearchSettings:
     """How `solve_model` searches.
 
-    By default as fleet plans do: `metaheuristic` (guided local search) from the `first_solution`
-    heuristic until the time limit. With `iterated_local_search=True` (bench/ortools_vrp.py alone):
+    By default as the fleet plans' `ortools` engine does: `metaheuristic` (guided local search)
+    from the `first_solution` heuristic until the time limit. With `iterated_local_search=True`
+    (bench/ortools_vrp.py alone):
     ruin (SISR string removals) and recreate (cheapest insertion), each result improved by local
     search with `metaheuristic`, accepted by simulated annealing; temperatures are in cost units,
     None lets OR-Tools derive them from the first solution.

@@ -375,7 +375,7 @@ ROUTING_FLEET_PICKUP_WINDOW_MINUTES = env_int(
 )  # after pickup_datetime
 ROUTING_FLEET_STOP_MINUTES = env_int("ROUTING_FLEET_STOP_MINUTES", 30)  # loading or unloading per stop
 ROUTING_FLEET_SHIFT_HOURS = env_int("ROUTING_FLEET_SHIFT_HOURS", 11)  # longest work between 10-hour rests
-ROUTING_FLEET_MAX_LOADS = env_int("ROUTING_FLEET_MAX_LOADS", 300)  # loads per plan, earliest pickups first
+ROUTING_FLEET_MAX_LOADS = env_int("ROUTING_FLEET_MAX_LOADS", 1000)  # loads per plan, earliest pickups first
 ROUTING_FLEET_PLAN_TTL_S = env_int("ROUTING_FLEET_PLAN_TTL_S", 3600)  # a plan older than this is not accepted
 # A plan still QUEUED this long lost its job (Redis restarted without it, a worker died): queue it
 # again, up to this many times in all, then FAILED (job_lost). Celery beat checks every minute.

@@ -41,7 +41,7 @@ from django.utils import timezone
 
 from events.outbox import emit
 from events.taxonomy import EventType
-from fleet import relay
+from fleet import relay, timescale
 from fleet.selectors import array_literal, carrier_ids_of
 
 
@@ -111,7 +111,22 @@ _STORE = """
         FROM incoming
         ON CONFLICT DO NOTHING
         RETURNING {returning}
-    )
+    ),
+    pending AS (
+        INSERT INTO gps_relay_pending (relay_txid, vehicle_id, hour, first_recorded_at, last_recorded_at,
+                                       fixes, received_at)
+        SELECT pg_current_xact_id()::text::bigint, vehicle_id, date_trunc('hour', recorded_at, 'UTC'),
+               min(recorded_at), max(recorded_at), count(*), %(received_at)s
+        FROM stored
+        WHERE %(relay)s
+        GROUP BY 2, 3
+        ORDER BY 2, 3
+        ON CONFLICT (relay_txid, vehicle_id, hour) DO UPDATE
+        SET first_recorded_at = least(gps_relay_pending.first_recorded_at, excluded.first_recorded_at),
+            last_recorded_at = greatest(gps_relay_pending.last_recorded_at, excluded.last_recorded_at),
+            fixes = gps_relay_pending.fixes + excluded.fixes
+    ),
+    {late_buckets}
 """
 
 # The vehicle's fuel level and odometer follow its newest fix that moves it, when the fix has them.
@@ -134,15 +149,20 @@ _ADVANCE = """
     )
 """
 
+
+def _store(returning: str) -> str:
+    return _STORE.format(returning=returning, late_buckets=timescale.LATE_BUCKETS_CTE)
+
+
 # One database, events by the relay: store and advance in one statement; nothing comes back but counts.
 STORE_AND_ADVANCE = (
-    f"WITH {_STORE.format(returning='vehicle_id, recorded_at, location, fuel_level_pct, odometer_km')},"
+    f"WITH {_store('vehicle_id, recorded_at, location, fuel_level_pct, odometer_km')},"
     f" {_ADVANCE}"
     " SELECT (SELECT count(*) FROM stored), (SELECT count(*) FROM moved)"
 )
 # Otherwise the stored fixes come back, then advance the vehicles in the default database.
 STORE = (
-    f"WITH {_STORE.format(returning='vehicle_id, recorded_at, ST_X(location::geometry), ST_Y(location::geometry), speed_kmh, heading, fuel_level_pct, odometer_km')}"  # noqa: E501
+    f"WITH {_store('vehicle_id, recorded_at, ST_X(location::geometry), ST_Y(location::geometry), speed_kmh, heading, fuel_level_pct, odometer_km')}"  # noqa: E501
     " SELECT * FROM stored"
 )
 ADVANCE_FROM_STORED = f"""
@@ -196,6 +216,8 @@ def ingest_without_audit(
     alias = settings.TIMESERIES_DATABASE_ALIAS
     if separate_timeseries is None:
         separate_timeseries = alias != "default"
+    # Before the transaction: a chunk created inside it would hold up every other ingest into its range.
+    timescale.ensure_chunks(alias, [point.recorded_at for point in points])
     params = {"received_at": timezone.now(), "relay": publish is Publish.RELAY}
     with ExitStack() as stack:
         if alias != "default":

@@ -151,8 +151,8 @@ class GpsPoint(models.Model):
     the record of every fix: ingestion writes no audit row per fix.
 
     `relay_txid` marks the fixes whose VEHICLE_LOCATION_UPDATED event the tracking relay publishes
-    from this table (the inserting transaction's id; see fleet.relay); it is null for fixes whose
-    event went through the outbox with them.
+    from this table (the inserting transaction's id; see fleet.relay, and GpsRelayPending for how
+    it finds them); it is null for fixes whose event went through the outbox with them.
     """
 
     pk = models.CompositePrimaryKey("vehicle_id", "recorded_at")
@@ -171,16 +171,56 @@ class GpsPoint(models.Model):
     class Meta:
         db_table = "gps_points"
         indexes = [
+            # The relay finds its fixes through gps_relay_pending and this table's primary key: no
+            # index on relay_txid (one a TimescaleDB compressed chunk could not use anyway).
             BrinIndex(fields=["recorded_at"], name="gps_points_recorded_at_brin"),
-            # One value per ingesting transaction, ever growing: the cheapest index to append to
-            # (a three-column one cost 60% more per fix); the relay sorts within a transaction.
-            models.Index(
-                fields=["relay_txid"], condition=Q(relay_txid__isnull=False), name="gps_points_relay"
-            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.vehicle_id} at {self.recorded_at:%Y-%m-%d %H:%M:%S}"
+
+
+class GpsRelayPending(models.Model):
+    """The fixes a batch stored for the tracking relay, one row per transaction, vehicle and hour
+    of recorded_at: the relay's way into gps_points (fleet.relay). Each row bounds its fixes by
+    vehicle and time, so the relay reads them through the primary key, and on TimescaleDB only
+    from the chunks (and compressed segments) that hold them, however long the history and however
+    late the fixes; by the hour, so that a vehicle's fixes spread over days in one batch (a late
+    upload) do not make one bound that spans them all. Rows at or below the relay's cursor are
+    deleted by the relay."""
+
+    pk = models.CompositePrimaryKey("relay_txid", "vehicle_id", "hour")
+    relay_txid = models.BigIntegerField()
+    vehicle_id = models.UUIDField()
+    hour = models.DateTimeField(help_text="recorded_at of the fixes, truncated to the hour (UTC).")
+    first_recorded_at = models.DateTimeField()
+    last_recorded_at = models.DateTimeField()
+    fixes = models.IntegerField()
+    received_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "gps_relay_pending"
+
+    def __str__(self) -> str:
+        return f"{self.fixes} fixes of {self.vehicle_id} in transaction {self.relay_txid}"
+
+
+class GpsLateBucket(models.Model):
+    """A vehicle's 5-minute bucket that received a fix late (fleet.ingest), after TimescaleDB's
+    continuous aggregate may have materialised it: history reads such a bucket from the raw fixes
+    (fleet.selectors). Only written while the aggregate exists (fleet.timescale.LATE_BUCKETS_CTE);
+    one small row per vehicle and bucket that ever received a late fix, kept for good (a mark
+    whose fixes retention dropped reads as no fixes, as it should)."""
+
+    pk = models.CompositePrimaryKey("vehicle_id", "bucket")
+    vehicle_id = models.UUIDField()
+    bucket = models.DateTimeField()
+
+    class Meta:
+        db_table = "gps_late_buckets"
+
+    def __str__(self) -> str:
+        return f"{self.vehicle_id} at {self.bucket:%Y-%m-%d %H:%M}"
 
 
 class TrackingRelayCursor(models.Model):

@@ -4,10 +4,13 @@ gps_points itself (no outbox row per fix: see fleet.ingest).
 Each fix marked for the relay carries its inserting transaction's id (`relay_txid`); `relay_fixes`
 publishes, transaction by transaction (each vehicle's fixes in time order), the fixes of every
 transaction older than the oldest one still running: those are committed or rolled back for good,
-so none can appear behind the relay's cursor. A long-running writing transaction anywhere on the
-database server delays (never loses) these events: keep transactions short. The cursor moves only
-once the transport has the batch, and a fix's event id is derived from the fix, so a crash in
-between publishes it again with the same id, which consumers ignore.
+so none can appear behind the relay's cursor. The same transaction writes a gps_relay_pending row
+per vehicle (first and last recorded_at): the relay reads the fixes through those rows and the
+primary key, so a batch costs the same however much history gps_points holds, compressed or not,
+and a late fix (recorded days ago) is found in its old chunk. A long-running writing transaction
+anywhere on the database server delays (never loses) these events: keep transactions short. The
+cursor moves only once the transport has the batch, and a fix's event id is derived from the fix,
+so a crash in between publishes it again with the same id, which consumers ignore.
 """
 
 import logging
@@ -39,26 +42,50 @@ RELAY_CURSOR = "gps"
 
 # The fixes of whole transactions after the cursor, about `limit` of them, from transactions older
 # than the snapshot's xmin only: every one of those has committed or rolled back, so no fix can
-# appear behind the cursor later. Times come as microseconds since the epoch (the event id's name)
-# and as ISO 8601 text.
+# appear behind the cursor later. gps_relay_pending says where each transaction's fixes are (per
+# vehicle, first and last recorded_at): the fixes are read through the primary key within those
+# bounds, so on TimescaleDB only the chunks and compressed segments holding them are touched, late
+# fixes included, however long the retention. Times come as microseconds since the epoch (the
+# event id's name) and as ISO 8601 text.
 _RELAY_BATCH = """
     WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS txid),
+    head AS (
+        SELECT relay_txid, sum(fixes) OVER (ORDER BY relay_txid) AS fixes_upto
+        FROM (SELECT relay_txid, fixes FROM gps_relay_pending
+              WHERE relay_txid > %(after)s AND relay_txid < (SELECT txid FROM horizon)
+              ORDER BY relay_txid, vehicle_id, hour LIMIT %(limit)s) AS first_rows
+    ),
     upto AS (
-        SELECT coalesce(
-            (SELECT relay_txid FROM gps_points
-             WHERE relay_txid > %(after)s AND relay_txid < (SELECT txid FROM horizon)
-             ORDER BY relay_txid OFFSET %(limit)s - 1 LIMIT 1),
-            (SELECT txid - 1 FROM horizon)
-        ) AS txid
+        SELECT coalesce(min(relay_txid) FILTER (WHERE fixes_upto >= %(limit)s), max(relay_txid)) AS txid
+        FROM head
+    ),
+    pending AS (
+        SELECT relay_txid, vehicle_id, first_recorded_at, last_recorded_at FROM gps_relay_pending
+        WHERE relay_txid > %(after)s AND relay_txid <= (SELECT txid FROM upto)
     )
-    SELECT relay_txid, vehicle_id::text, (extract(epoch FROM recorded_at) * 1000000)::bigint,
-           (to_json(recorded_at AT TIME ZONE 'UTC') #>> '{}') || 'Z',
+    SELECT gps_points.relay_txid, gps_points.vehicle_id::text,
+           (extract(epoch FROM gps_points.recorded_at) * 1000000)::bigint,
+           (to_json(gps_points.recorded_at AT TIME ZONE 'UTC') #>> '{}') || 'Z',
            ST_X(location::geometry), ST_Y(location::geometry), speed_kmh, heading,
            (to_json(received_at AT TIME ZONE 'UTC') #>> '{}') || 'Z'
-    FROM gps_points
-    WHERE relay_txid > %(after)s AND relay_txid <= (SELECT txid FROM upto)
+    FROM pending
+    -- One lookup per pending row (OFFSET 0 keeps the planner from turning it into a join that
+    -- scans every chunk): TimescaleDB excludes the chunks outside its bounds at run time.
+    CROSS JOIN LATERAL (
+        SELECT relay_txid, vehicle_id, recorded_at, location, speed_kmh, heading, received_at
+        FROM gps_points
+        WHERE gps_points.vehicle_id = pending.vehicle_id
+          AND gps_points.recorded_at >= pending.first_recorded_at
+          AND gps_points.recorded_at <= pending.last_recorded_at
+          AND gps_points.relay_txid = pending.relay_txid
+        OFFSET 0
+    ) AS gps_points
     ORDER BY gps_points.relay_txid, gps_points.vehicle_id, gps_points.recorded_at
 """
+# What the relay has published needs no pointer any more.
+_FORGET_PUBLISHED = "DELETE FROM gps_relay_pending WHERE relay_txid <= %s"
+# For /health: the fixes waiting and when the oldest of them arrived.
+_BACKLOG = "SELECT coalesce(sum(fixes), 0), min(received_at) FROM gps_relay_pending WHERE relay_txid > %s"
 
 
 class RelayRow(NamedTuple):
@@ -141,6 +168,7 @@ def relay_fixes(transport=None, *, batch_size: int = 5000) -> int:
         if position is None:
             return 0
         with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
+            cursor.execute(_FORGET_PUBLISHED, [position.relay_txid])
             cursor.execute(_RELAY_BATCH, {"after": position.relay_txid, "limit": batch_size})
             rows = [RelayRow(*row) for row in cursor.fetchall()]
         if not rows:
@@ -186,9 +214,7 @@ def relay_backlog() -> dict[str, Any]:
     """Fixes waiting for the relay and the age of the oldest (for /health and operators)."""
     position = TrackingRelayCursor.objects.filter(name=RELAY_CURSOR).first() or TrackingRelayCursor()
     with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*), min(received_at) FROM gps_points WHERE relay_txid > %s", [position.relay_txid]
-        )
+        cursor.execute(_BACKLOG, [position.relay_txid])
         waiting, oldest = cursor.fetchone()
     return {
         "unpublished": waiting,

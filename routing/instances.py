@@ -1,11 +1,11 @@
-"""Benchmark instances for the VRP solver (routing.vrp): what `manage.py solve_vrp` and
+"""Solomon VRPTW and CVRPLIB CVRP instances and their solver: what `manage.py solve_vrp` and
 bench/bench_vrp.py read, solve and check. No Django.
 
-Solomon VRPTW and CVRPLIB/TSPLIB CVRP files (`parse_solomon`, `parse_cvrplib`, `load_instance`),
+Solomon and CVRPLIB/TSPLIB CVRP files (`parse_solomon`, `parse_cvrplib`, `load_instance`),
 Euclidean distances under a named convention (`distance_matrix`), best-known solution tables
-(`read_bks`, `find_bks_table`), the two objectives of the literature (`solve`, on
-`routing.vrp.solve_model`) and `check`, the validator the tests and the benchmark trust instead
-of the solver.
+(`read_bks`, `find_bks_table`), the two objectives of the literature solved with PyVRP (`solve`;
+iterated local search, https://pyvrp.org) and `check`, the validator the tests, the command and
+the benchmark trust instead of the solver.
 
 Distance conventions (`Convention`), because a best-known solution is only comparable on its own:
 
@@ -14,9 +14,9 @@ Distance conventions (`Convention`), because a best-known solution is only compa
   distance-only Solomon tables.
 * ``nint``   — TSPLIB ``EUC_2D``: each arc rounded to the nearest integer; CVRPLIB sets A, B, ...
 
-OR-Tools works on integers: arc lengths are scaled (x1000 for ``exact``, x10 for ``trunc1``,
-x1 for ``nint``). For ``exact`` the travel times are rounded up, so any schedule the solver
-accepts is feasible in real arithmetic; the reported distance is recomputed in floating point.
+PyVRP works on integers: arc lengths and the clock are scaled (x10,000 for ``exact``, x10 for
+``trunc1``, x1 for ``nint``). For ``exact`` the travel times are rounded up, so any schedule the
+solver accepts is feasible in real arithmetic; the reported distance is recomputed in floating point.
 """
 
 from __future__ import annotations
@@ -26,18 +26,22 @@ import itertools
 import math
 import re
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from routing.vrp import ModelSolution, RoutingProblem, SearchSettings, Vehicle, solve_model
+import numpy as np
+import pyvrp
+from pyvrp.exceptions import PenaltyBoundWarning
+from pyvrp.stop import MaxRuntime
 
 Convention = Literal["exact", "trunc1", "nint"]
 Objective = Literal["vehicles-then-distance", "distance"]
 OBJECTIVES: tuple[Objective, ...] = ("vehicles-then-distance", "distance")
 CONVENTIONS: tuple[Convention, ...] = ("exact", "trunc1", "nint")
-SCALE: dict[Convention, int] = {"exact": 1000, "trunc1": 10, "nint": 1}
+SCALE: dict[Convention, int] = {"exact": 10_000, "trunc1": 10, "nint": 1}
 # Slack on float comparisons in `check` (exact distances are irrational).
 TOLERANCE = 1e-6
 
@@ -95,10 +99,17 @@ class Violation:
 
 
 def _numbers(line: str) -> list[float] | None:
+    """The line's numbers; None if any token is not a finite number ("nan" and "inf" are not)."""
     try:
-        return [float(token) for token in line.split()]
+        numbers = [float(token) for token in line.split()]
     except ValueError:
         return None
+    return numbers if all(map(math.isfinite, numbers)) else None
+
+
+def _not_negative(value: int | float, what: str) -> None:
+    if value < 0:
+        raise InstanceFormatError(f"{what} must not be negative, got {value:g}")
 
 
 def _integral(value: float, what: str) -> int:
@@ -125,6 +136,8 @@ def parse_solomon(text: str) -> Instance:
     if not vehicle_row or len(vehicle_row) != 2:
         raise InstanceFormatError("VEHICLE section: expected one row 'NUMBER CAPACITY'")
     count, capacity = (_integral(v, "VEHICLE section value") for v in vehicle_row)
+    _not_negative(count, "VEHICLE NUMBER")
+    _not_negative(capacity, "VEHICLE CAPACITY")
     sites = []
     for number, line in enumerate(lines[upper.index("CUSTOMER") + 1 :], start=1):
         row = _numbers(line)
@@ -135,6 +148,8 @@ def parse_solomon(text: str) -> Instance:
         if len(row) != 7:
             raise InstanceFormatError(f"CUSTOMER section, row {number}: expected 7 numbers, got {len(row)}")
         customer_id, x, y, demand, ready, due, service = row
+        for value, what in ((demand, "demand"), (ready, "ready time"), (service, "service time")):
+            _not_negative(value, f"{what} of customer {int(customer_id)}")
         if due < ready:
             raise InstanceFormatError(f"customer {int(customer_id)}: due date {due} before ready {ready}")
         sites.append(
@@ -207,6 +222,7 @@ def parse_cvrplib(text: str) -> Instance:
         dimension, capacity = int(header["DIMENSION"]), int(header["CAPACITY"])
     except ValueError:
         raise InstanceFormatError("DIMENSION and CAPACITY must be integers") from None
+    _not_negative(capacity, "CAPACITY")
     coords = {int(row[0]): row[1:] for row in sections["NODE_COORD_SECTION"] if len(row) == 3}
     demands = {int(row[0]): row[1] for row in sections["DEMAND_SECTION"] if len(row) == 2}
     if len(coords) != len(sections["NODE_COORD_SECTION"]) or len(demands) != len(sections["DEMAND_SECTION"]):
@@ -215,6 +231,8 @@ def parse_cvrplib(text: str) -> Instance:
         raise InstanceFormatError(
             f"DIMENSION is {dimension} but the file has {len(coords)} coordinates, {len(demands)} demands"
         )
+    for node, demand in demands.items():
+        _not_negative(demand, f"demand of node {node}")
     depot_rows = [int(row[0]) for row in sections.get("DEPOT_SECTION", []) if row and row[0] != -1]
     depot_id = depot_rows[0] if depot_rows else min(coords)
     if depot_id not in coords:
@@ -335,25 +353,167 @@ def find_bks_table(instance_path: str | Path, name: str = "bks_table.csv") -> Pa
 # --------------------------------------------------------------------------- solving an instance
 
 
-def _problem(instance: Instance, convention: Convention, fleet: int, fixed_cost: int = 0) -> RoutingProblem:
-    lengths = distance_matrix(instance, convention)
+class InfeasibleInstanceError(ValueError):
+    """No solution can exist (a customer heavier than a vehicle, a window nobody can reach, ...);
+    the message says which customer and why. Raised before any search."""
+
+
+def infeasibility(instance: Instance, convention: Convention) -> str | None:
+    """Why no solution to `instance` can exist under `convention`, or None if nothing obvious.
+
+    Each customer must fit in a vehicle, the fleet must carry the total demand, and with time
+    windows each customer must be reachable from the depot within its window and leave time to
+    drive back by the depot's due date. Not a proof of feasibility: a solve may still find none.
+    """
+    if not instance.customers:
+        return f"{instance.name}: no customers to visit"
+    if instance.vehicle_count < 1:
+        return f"{instance.name}: the fleet has no vehicle"
+    capacity = instance.vehicle_capacity
+    for customer in instance.customers:
+        if customer.demand > capacity:
+            return f"customer {customer.id} demands {customer.demand}, more than a vehicle holds ({capacity})"
+    total = sum(customer.demand for customer in instance.customers)
+    if total > capacity * instance.vehicle_count:
+        return (
+            f"the customers demand {total} in all, more than the fleet of "
+            f"{instance.vehicle_count} x {capacity} holds"
+        )
+    if not instance.has_time_windows:
+        return None
+    depot = instance.depot
+    for customer in instance.customers:
+        arrival = max(depot.ready + arc_length(depot, customer, convention), customer.ready)
+        if arrival > min(customer.due, depot.due) + TOLERANCE:
+            return (
+                f"customer {customer.id} cannot be reached in its window: earliest arrival "
+                f"{arrival:.2f}, due {min(customer.due, depot.due):g}"
+            )
+        back = arrival + customer.service + arc_length(customer, depot, convention)
+        if back > depot.due + TOLERANCE:
+            return (
+                f"a vehicle serving customer {customer.id} is back at the depot at {back:.2f} "
+                f"at the earliest, after its due date {depot.due:g}"
+            )
+    return None
+
+
+def problem_data(instance: Instance, convention: Convention, fleet: int | None = None) -> pyvrp.ProblemData:
+    """The instance as PyVRP's integer model: lengths and clock scaled by SCALE[convention].
+
+    Distances round to the nearest unit, travel times round up, so a schedule PyVRP finds
+    feasible is feasible in real arithmetic too (`check` confirms it on the real lengths).
+    """
     scale = SCALE[convention]
-    # Costs round to the nearest unit; times round up so the integer schedule is a real one.
-    cost = [[round(length * scale) for length in row] for row in lengths]
-    travel = [[math.ceil(length * scale - 1e-9) for length in row] for row in lengths]
-    sites = instance.sites
-    windows = None
+    lengths = np.array(distance_matrix(instance, convention)) * scale
+    distances = np.rint(lengths).astype(np.int64)
+    durations = np.ceil(lengths - 1e-9).astype(np.int64)
+    depot = instance.depot
+    windows: dict[str, int] = {}
     if instance.has_time_windows:
-        windows = [
-            (round(site.ready * scale), round(min(site.due, instance.depot.due) * scale)) for site in sites
-        ]
-    return RoutingProblem(
-        travel_cost=cost,
-        travel_time=travel,
-        vehicles=[Vehicle(capacities=(instance.vehicle_capacity,), fixed_cost=fixed_cost)] * fleet,
-        quantities=[[site.demand for site in sites]],
-        service_times=[round(site.service * scale) for site in sites],
-        time_windows=windows,
+        windows = {"tw_early": round(depot.ready * scale), "tw_late": round(depot.due * scale)}
+    clients = []
+    for location, customer in enumerate(instance.customers, start=1):
+        timing = {}
+        if instance.has_time_windows:
+            timing = {
+                "tw_early": round(customer.ready * scale),
+                "tw_late": round(min(customer.due, depot.due) * scale),
+                "service_duration": round(customer.service * scale),
+            }
+        clients.append(pyvrp.Client(location=location, delivery=[customer.demand], **timing))
+    return pyvrp.ProblemData(
+        locations=[pyvrp.Location(x=site.x, y=site.y) for site in instance.sites],
+        clients=clients,
+        depots=[pyvrp.Depot(location=0, **windows)],
+        vehicle_types=[
+            pyvrp.VehicleType(
+                num_available=fleet or instance.vehicle_count, capacity=[instance.vehicle_capacity], **windows
+            )
+        ],
+        distance_matrices=[distances],
+        duration_matrices=[durations],
+    )
+
+
+# Share of the time a hierarchical solve spends looking for a smaller fleet (PyVRP's
+# minimise_fleet: one vehicle less at a time, each until its first feasible solution); the rest
+# minimises distance with the smallest fleet found.
+FLEET_SHARE = 0.3
+
+
+def solve(
+    instance: Instance,
+    *,
+    time_limit_s: float = 30.0,
+    objective: Objective = "vehicles-then-distance",
+    convention: Convention | None = None,
+    on_improvement: Callable[[int, float], None] | None = None,
+    seed: int = 0,
+) -> Solution | None:
+    """Best routes PyVRP finds in `time_limit_s` for `objective`; None when it found no feasible one.
+
+    ``distance`` minimises total distance with up to the instance's fleet. ``vehicles-then-distance``
+    (Solomon's hierarchical objective) first looks for the smallest fleet that still serves every
+    customer (FLEET_SHARE of the time), then minimises distance with it. Raises
+    InfeasibleInstanceError, before searching, when no solution can exist. `on_improvement(vehicles,
+    distance)` reports each better feasible solution (distance on the integer model). The same
+    `seed` gives the same search, though how far it gets depends on the machine's speed.
+    """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}")
+    if not time_limit_s > 0:
+        raise ValueError("time_limit_s must be positive")
+    convention = convention or default_convention(instance, objective)
+    reason = infeasibility(instance, convention)
+    if reason is not None:
+        raise InfeasibleInstanceError(reason)
+    scale = SCALE[convention]
+    hierarchical = objective == "vehicles-then-distance"
+    started = time.monotonic()
+    reported: list[tuple[int, int]] = []
+
+    class Progress(pyvrp.IteratedLocalSearchCallbacks):
+        def on_start(self, search: pyvrp.IteratedLocalSearch) -> None:
+            self.on_best(search.initial_solution)
+
+        def on_best(self, best: pyvrp.Solution) -> None:
+            if not best.is_feasible() or best.num_missing_clients():
+                return
+            key = (best.num_routes() if hierarchical else 0, best.distance())
+            if not reported or key < reported[0]:
+                reported[:] = [key]
+                if on_improvement is not None:
+                    on_improvement(best.num_routes(), best.distance() / scale)
+
+    params = pyvrp.SolveParams(ils=pyvrp.IteratedLocalSearchParams(callbacks=Progress()))
+    data = problem_data(instance, convention)
+    with warnings.catch_warnings():
+        # PyVRP warns when its penalties max out: expected while minimise_fleet tries a fleet too
+        # small, and a None answer says the rest.
+        warnings.simplefilter("ignore", PenaltyBoundWarning)
+        if hierarchical:
+            fleet = pyvrp.minimise_fleet(
+                data, MaxRuntime(FLEET_SHARE * time_limit_s), seed=seed, params=params
+            )
+            data = data.replace(vehicle_types=[fleet])
+            # Distances found with a larger fleet no longer count as improvements.
+            reported.clear()
+        remaining = max(time_limit_s - (time.monotonic() - started), 0.0)
+        best = pyvrp.solve(data, MaxRuntime(remaining), seed=seed, collect_stats=False, params=params).best
+    if not best.is_feasible() or best.num_missing_clients():
+        return None
+    routes = [
+        [instance.customers[activity.idx].id for activity in route if activity.is_client()]
+        for route in best.routes()
+    ]
+    routes = [route for route in routes if route]
+    return Solution(
+        vehicles=len(routes),
+        distance=route_distance(instance, routes, convention),
+        routes=routes,
+        convention=convention,
+        objective=objective,
     )
 
 
@@ -365,102 +525,6 @@ def route_distance(instance: Instance, routes: Sequence[Sequence[int]], conventi
         path = [instance.depot, *(by_id[customer] for customer in route), instance.depot]
         total += sum(arc_length(a, b, convention) for a, b in itertools.pairwise(path))
     return total
-
-
-# Simulated-annealing temperatures of the ruin-and-recreate search, in distance units: a worse
-# solution by 10 units is accepted with probability 1/e at the start, by 0.1 at the end.
-INITIAL_TEMPERATURE, FINAL_TEMPERATURE = 10.0, 0.1
-
-
-def solve(
-    instance: Instance,
-    *,
-    time_limit_s: float = 30.0,
-    objective: Objective = "vehicles-then-distance",
-    convention: Convention | None = None,
-    on_improvement: Callable[[int, float], None] | None = None,
-) -> Solution | None:
-    """Best routes found in `time_limit_s` for `objective`; None when no feasible solution was found.
-
-    ``distance`` minimises total distance with up to the instance's fleet: half the time on
-    ruin-and-recreate (iterated local search) with stops optional at a penalty, a quarter on the
-    same with every stop served, a quarter on guided local search; the best full solution wins.
-    ``vehicles-then-distance`` (Solomon's hierarchical objective) pays a fixed cost per vehicle
-    dearer than any whole solution's distance: a first search finds k routes, a second tries
-    k - 1 (stops may stay unserved at a penalty; success means none is), then the rest of the
-    time minimises distance with the smallest fleet found. `on_improvement(vehicles, distance)`
-    reports each better solution (distance on the integer model, so approximate for ``exact``).
-    """
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}")
-    convention = convention or default_convention(instance, objective)
-    scale = SCALE[convention]
-    deadline = time.monotonic() + time_limit_s
-    hierarchical = objective == "vehicles-then-distance"
-    base = _problem(instance, convention, instance.vehicle_count)
-    # Dearer than any solution's distance, so one vehicle less always wins.
-    fixed_cost = sum(max(row) for row in base.travel_cost) + 1 if hierarchical else 0
-    ruin_and_recreate = SearchSettings(
-        initial_temperature=INITIAL_TEMPERATURE * scale,
-        final_temperature=FINAL_TEMPERATURE * scale,
-    )
-    guided = SearchSettings(iterated_local_search=False, metaheuristic="GUIDED_LOCAL_SEARCH")
-    best: list[tuple[tuple[int, int], list[list[int]]]] = []
-
-    def rank(found: ModelSolution) -> tuple[int, int] | None:
-        if found.unserved:
-            return None
-        length = sum(
-            base.travel_cost[a][b] for route in found.routes for a, b in itertools.pairwise([0, *route, 0])
-        )
-        vehicles = sum(1 for route in found.routes if route)
-        return (vehicles if hierarchical else 0, length)
-
-    def consider(found: ModelSolution | None) -> None:
-        key = rank(found) if found is not None else None
-        if key is None or (best and key >= best[0][0]):
-            return
-        best[:] = [(key, [list(route) for route in found.routes if route])]
-        if on_improvement is not None:
-            on_improvement(len(best[0][1]), key[1] / scale)
-
-    longest_arc = max(max(row) for row in base.travel_cost)
-
-    def run(fleet: int, share: float, settings: SearchSettings, *, penalty: int | None = None) -> None:
-        seconds = min(share * time_limit_s, deadline - time.monotonic())
-        if seconds <= 0.05:
-            return
-        problem = _problem(instance, convention, fleet, fixed_cost)
-        problem.unserved_penalty = penalty
-        consider(solve_model(problem, time_limit_s=seconds, settings=settings, on_improvement=consider))
-
-    if not hierarchical:
-        # Three searches that stall in different places, the best wins. In the first, a stop may
-        # stay out for more than any insertion costs: with capacity tight (the A set fills 90-99%
-        # of the fleet), the way to a better solution often passes through one that is not full.
-        run(instance.vehicle_count, 0.5, ruin_and_recreate, penalty=2 * longest_arc + 1)
-        run(instance.vehicle_count, 0.25, ruin_and_recreate)
-        run(instance.vehicle_count, 1.0, guided, penalty=None if best else 2 * longest_arc + 1)
-    else:
-        must_serve = fixed_cost * (instance.vehicle_count + 1) + sum(max(row) for row in base.travel_cost)
-        run(instance.vehicle_count, 0.4, ruin_and_recreate)
-        if not best:  # no first solution with every stop: start from a partial one
-            run(instance.vehicle_count, 0.4, ruin_and_recreate, penalty=must_serve)
-        if best and best[0][0][0] > 1:
-            run(best[0][0][0] - 1, 0.3, ruin_and_recreate, penalty=must_serve)
-        if best:
-            run(best[0][0][0], 1.0, ruin_and_recreate, penalty=must_serve)
-    if not best:
-        return None
-    ids = [site.id for site in instance.sites]
-    routes = [[ids[node] for node in route] for route in best[0][1]]
-    return Solution(
-        vehicles=len(routes),
-        distance=route_distance(instance, routes, convention),
-        routes=routes,
-        convention=convention,
-        objective=objective,
-    )
 
 
 def check(instance: Instance, solution: Solution) -> list[Violation]:

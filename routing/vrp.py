@@ -1,13 +1,14 @@
-"""Vehicle routing with time windows on OR-Tools: the integer model the fleet optimiser
-(routing.fleet) builds from loads, and its solver. No Django.
+"""Vehicle routing with time windows on OR-Tools: the integer model and solver of the fleet plans'
+`ortools` engine (routing.fleet_engines; VROOM is the default). No Django.
 
 `RoutingProblem` + `solve_model`: nodes with demand, service time and time window,
 pickup-and-delivery pairs (same vehicle, pickup first), vehicles each with a start and an end
 node, a capacity per dimension, a maximum driving time and a fixed cost, optionally stops that
 may stay unserved at a penalty.
 
-The benchmark layer on top of it (Solomon and CVRPLIB instance files, distance conventions,
-best-known solutions, `manage.py solve_vrp`) is routing.instances.
+Solomon and CVRPLIB instances (`manage.py solve_vrp`) are solved with PyVRP in routing.instances,
+not here. The iterated-local-search settings below served that benchmark search; only
+bench/ortools_vrp.py still uses them, to compare OR-Tools with PyVRP (bench/bench_vrp.py).
 """
 
 from __future__ import annotations
@@ -82,15 +83,16 @@ class ModelSolution:
 class SearchSettings:
     """How `solve_model` searches.
 
-    By default, iterated local search: ruin (SISR string removals) and recreate (cheapest
-    insertion), each result improved by local search with `metaheuristic`, accepted by simulated
-    annealing. Temperatures are in cost units; None lets OR-Tools derive them from the first
-    solution. With `iterated_local_search=False`, `metaheuristic` (e.g. GUIDED_LOCAL_SEARCH) runs
-    from the `first_solution` heuristic, or from `initial_routes`, until the time limit.
+    By default as the fleet plans' `ortools` engine does: `metaheuristic` (guided local search)
+    from the `first_solution` heuristic until the time limit. With `iterated_local_search=True`
+    (bench/ortools_vrp.py alone):
+    ruin (SISR string removals) and recreate (cheapest insertion), each result improved by local
+    search with `metaheuristic`, accepted by simulated annealing; temperatures are in cost units,
+    None lets OR-Tools derive them from the first solution.
     """
 
-    iterated_local_search: bool = True
-    metaheuristic: str = "GREEDY_DESCENT"
+    iterated_local_search: bool = False
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
     ruin_sequence: int = 10  # longest string removed from one route
     ruin_visits: int = 10  # stops removed per ruin, on average
@@ -235,15 +237,11 @@ def solve_model(
     *,
     time_limit_s: float,
     settings: SearchSettings | None = None,
-    initial_routes: Sequence[Sequence[int]] | None = None,
     on_improvement: Callable[[ModelSolution], None] | None = None,
 ) -> ModelSolution | None:
     """Minimise fixed costs + arc costs (+ penalties for unserved stops); None if nothing feasible.
 
-    Runs until `time_limit_s`. `initial_routes` (stop nodes per vehicle) replaces the first
-    solution and is improved by `settings.metaheuristic` alone (OR-Tools' iterated local search
-    only starts from scratch); the routes must be feasible, except that with `unserved_penalty`
-    they may leave stops out. `on_improvement` receives each better solution as it is found.
+    Runs until `time_limit_s`. `on_improvement` receives each better solution as it is found.
     """
     settings = settings or SearchSettings()
     manager, routing = _build(problem)
@@ -258,13 +256,7 @@ def solve_model(
 
         routing.AddAtSolutionCallback(report)
     parameters = _parameters(settings, time_limit_s)
-    if initial_routes is not None:
-        routing.CloseModelWithParameters(parameters)
-        start = routing.ReadAssignmentFromRoutes([list(route) for route in initial_routes], True)
-        if start is None:
-            raise ValueError("initial_routes are not a feasible solution of the problem")
-        assignment = routing.SolveFromAssignmentWithParameters(start, parameters)
-    elif settings.iterated_local_search:
+    if settings.iterated_local_search:
         assignment = routing.SolveWithIteratedLocalSearch(parameters)
     else:
         assignment = routing.SolveWithParameters(parameters)

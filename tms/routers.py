@@ -1,7 +1,13 @@
 from django.conf import settings
 
 # Models whose rows are a time series: routed to the `timeseries` alias, referenced by id only.
-TIMESERIES_MODELS: set[str] = {"drivers.dutystatusrecord", "events.storedevent", "fleet.gpspoint"}
+TIMESERIES_MODELS: set[str] = {
+    "drivers.dutystatusrecord",
+    "events.storedevent",
+    "fleet.gpspoint",
+    "fleet.gpsrelaypending",
+    "fleet.gpslatebucket",
+}
 
 
 def _is_timeseries(model) -> bool:

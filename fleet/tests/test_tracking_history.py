@@ -6,7 +6,8 @@ import math
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from django.db import connection
+from django.conf import settings
+from django.db import connection, connections
 from django.utils import timezone
 
 from drivers.tests.factories import DriverFactory
@@ -180,6 +181,52 @@ class TestBuckets:
             assert [rounded(row) for row in from_aggregate] == [rounded(row) for row in rows], bucket
         assert [row["points"] for row in plain["5m"]] == [5, 5, 2]
 
+    def test_fixes_that_arrive_after_their_bucket_was_materialised_count(self, timescale_emulation):
+        """A truck out of coverage uploads its buffer two days later: the buckets the refresh
+        materialised before (without those fixes) must not hide them."""
+        truck = VehicleFactory()
+        start = BASE - datetime.timedelta(days=2)
+        minutes = [start + datetime.timedelta(minutes=n) for n in range(12)]
+        ingest_without_audit(
+            [GpsFix(truck.pk, at, 0.01 * n, 0.0, 10.0 * n) for n, at in enumerate(minutes)][::2]
+        )
+        timescale_emulation(materialised_before=timezone.now() - datetime.timedelta(minutes=10))
+        ingest_without_audit(
+            [GpsFix(truck.pk, at, 0.01 * n, 0.0, 10.0 * n) for n, at in enumerate(minutes)][1::2]
+        )
+        recent = timezone.now() - datetime.timedelta(minutes=1)  # after the watermark: from the raw fixes
+        ingest_without_audit([GpsFix(truck.pk, recent, 1.0, 0.0, 33.0)])
+        window = {"start": start, "end": recent + datetime.timedelta(hours=1)}
+        for width in selectors.BUCKETS.values():
+            window = dict(
+                zip(("start", "end"), selectors.align_to_buckets(**window, bucket=width), strict=True)
+            )
+            from_aggregate = selectors.buckets_between(truck.pk, **window, bucket=width)
+            assert [rounded(row) for row in from_aggregate] == [
+                rounded(row) for row in plain_buckets(truck.pk, **window, bucket=width)
+            ], width
+        five_minutes = selectors.buckets_between(truck.pk, **window, bucket=selectors.BUCKETS["5m"])
+        assert [(row["points"], row["avg_speed_kmh"]) for row in five_minutes] == [
+            (5, 20.0),
+            (5, 70.0),
+            (2, 105.0),
+            (1, 33.0),
+        ]
+
+
+def plain_buckets(vehicle_id, *, start, end, bucket) -> list[dict]:
+    """What buckets_between answers without the aggregate."""
+    params = {
+        "vehicle_id": vehicle_id,
+        "start": start,
+        "end": end,
+        "bucket": bucket,
+        "origin": timescale.BUCKET_ORIGIN,
+    }
+    with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
+        cursor.execute(selectors.PLAIN_BUCKETS, params)
+        return [dict(zip(selectors.BUCKET_FIELDS, row, strict=True)) for row in cursor.fetchall()]
+
 
 def rounded(row: dict) -> dict:
     return {key: round(value, 6) if isinstance(value, float) else value for key, value in row.items()}
@@ -263,14 +310,24 @@ def timescale_emulation():
     """Creates, on plain PostgreSQL, stand-ins for TimescaleDB's time_bucket() and last(), and
     gps_points_5m as a plain view from the migration's own continuous-aggregate statement."""
 
-    def create():
+    def create(materialised_before: datetime.datetime | None = None):
+        """With `materialised_before`, the buckets before it are a table filled now, as a refresh
+        leaves them, and those after it are computed from the raw fixes (real-time aggregation):
+        what TimescaleDB does; without it, everything is computed from the raw fixes."""
         (statement,) = [s for s in timescale.setup_statements() if "CREATE MATERIALIZED VIEW" in s]
         prefix = (
             f"CREATE MATERIALIZED VIEW IF NOT EXISTS {timescale.AGGREGATE}"
             " WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS"
         )
         assert statement.startswith(prefix) and statement.endswith(" WITH NO DATA")
-        view = f"CREATE VIEW {timescale.AGGREGATE} AS" + statement[len(prefix) : -len(" WITH NO DATA")]
+        query = statement[len(prefix) : -len(" WITH NO DATA")]
+        view = f"CREATE VIEW {timescale.AGGREGATE} AS" + query
+        if materialised_before is not None:
+            view = (
+                f"CREATE TABLE materialised AS SELECT * FROM ({query}) AS rows WHERE bucket < %(watermark)s;"
+                f" CREATE VIEW {timescale.AGGREGATE} AS SELECT * FROM materialised"
+                f" UNION ALL SELECT * FROM ({query}) AS rows WHERE bucket >= %(watermark)s"
+            )
         with connection.cursor() as cursor:
             cursor.execute(
                 """
@@ -289,6 +346,6 @@ def timescale_emulation():
                     (SFUNC = last_step, STYPE = last_state, FINALFUNC = last_final);
                 """
             )
-            cursor.execute(view)
+            cursor.execute(view, {"watermark": materialised_before})
 
     return create

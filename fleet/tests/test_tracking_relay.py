@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connections
 from django.utils import timezone
@@ -14,9 +15,9 @@ from django.utils import timezone
 from events.models import OutboxEvent, StoredEvent
 from events.relay import InProcessTransport
 from events.schemas import VehicleLocationUpdated
-from fleet import relay
+from fleet import relay, timescale
 from fleet.ingest import GpsFix, ingest_without_audit
-from fleet.models import TrackingRelayCursor
+from fleet.models import GpsRelayPending, TrackingRelayCursor
 from fleet.tests.factories import VehicleFactory
 from tms.api_defaults import ROLES
 
@@ -128,17 +129,31 @@ def test_duplicates_and_refused_fixes_publish_nothing(dispatcher):
     assert relay.relay_backlog()["unpublished"] == 0
 
 
+def store_for_the_relay(cursor, vehicle_id, recorded_at):
+    """What a batch's transaction stores for the relay (fleet.ingest), by hand on `cursor`'s
+    connection: the fix and its pending row; its chunk, on TimescaleDB, exists beforehand, as
+    ingest_without_audit makes sure."""
+    timescale.ensure_chunks(cursor.db.alias, [recorded_at])
+    cursor.execute(
+        "INSERT INTO gps_points (vehicle_id, recorded_at, location, received_at, relay_txid)"
+        " VALUES (%s, %s, 'SRID=4326;POINT(-90 35)', now(), pg_current_xact_id()::text::bigint)",
+        [vehicle_id, recorded_at],
+    )
+    cursor.execute(
+        "INSERT INTO gps_relay_pending (relay_txid, vehicle_id, hour, first_recorded_at, last_recorded_at,"
+        " fixes, received_at) VALUES (pg_current_xact_id()::text::bigint, %s, date_trunc('hour', %s, 'UTC'),"
+        " %s, %s, 1, now())",
+        [vehicle_id, recorded_at, recorded_at, recorded_at],
+    )
+
+
 def test_a_fix_waits_until_every_older_transaction_has_finished():
     first, second = VehicleFactory(), VehicleFactory()
     other = connections.create_connection("default")
     try:
         other.set_autocommit(False)
         with other.cursor() as cursor:  # a batch still in flight in another request
-            cursor.execute(
-                "INSERT INTO gps_points (vehicle_id, recorded_at, location, received_at, relay_txid)"
-                " VALUES (%s, %s, 'SRID=4326;POINT(-90 35)', now(), pg_current_xact_id()::text::bigint)",
-                [first.pk, minute(0)],
-            )
+            store_for_the_relay(cursor, first.pk, minute(0))
         ingest_without_audit([GpsFix(second.pk, minute(1), -91.0, 36.0)])  # a later batch, committed
         transport = Recording()
         # The later fix is not published ahead of the open transaction: once the relay's cursor
@@ -157,11 +172,7 @@ def test_a_rolled_back_batch_publishes_nothing():
     try:
         other.set_autocommit(False)
         with other.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO gps_points (vehicle_id, recorded_at, location, received_at, relay_txid)"
-                " VALUES (%s, %s, 'SRID=4326;POINT(-90 35)', now(), pg_current_xact_id()::text::bigint)",
-                [truck.pk, minute(0)],
-            )
+            store_for_the_relay(cursor, truck.pk, minute(0))
         other.rollback()
     finally:
         other.close()
@@ -260,3 +271,89 @@ def test_the_long_running_relay_backs_off_while_failing_and_stops_when_asked(mon
         ("fleet.relay", "tracking relay failed, retrying in 1.0s: broker unreachable"),
         ("fleet.relay", "tracking relay failed, retrying in 2.0s: broker unreachable"),
     ]
+
+
+def test_a_late_fix_is_relayed_with_the_batch_in_time_order():
+    # A truck out of coverage uploads its buffer days later, with a fix of today in the same batch.
+    truck = VehicleFactory()
+    late = timezone.now().replace(microsecond=0) - datetime.timedelta(days=3)
+    ingest_without_audit(
+        [GpsFix(truck.pk, minute(0), -90.0, 35.0), GpsFix(truck.pk, late, -95.0, 30.0)]
+        + [GpsFix(truck.pk, late + datetime.timedelta(minutes=n), -95.0, 30.0 + n / 100) for n in (1, 2)]
+    )
+    assert relay.relay_backlog()["unpublished"] == 4
+    transport = Recording()
+    assert drain(transport, expect=4) == 4
+    assert [event.envelope["data"]["recorded_at"] for event in transport.events] == [
+        moment.isoformat().replace("+00:00", "Z")
+        for moment in (
+            late,
+            late + datetime.timedelta(minutes=1),
+            late + datetime.timedelta(minutes=2),
+            minute(0),
+        )
+    ]
+    assert relay.relay_backlog()["unpublished"] == 0
+
+
+def test_the_relay_forgets_what_it_published():
+    """gps_relay_pending stays as small as the backlog: the relay deletes the rows it is past."""
+    trucks = VehicleFactory(), VehicleFactory()
+    for n in range(3):
+        ingest_without_audit([GpsFix(truck.pk, minute(n), -90.0, 35.0) for truck in trucks])
+    assert GpsRelayPending.objects.count() == 6  # one per transaction, vehicle and hour
+    assert drain(Recording(), expect=6) == 6
+    relay.relay_fixes(Recording())
+    assert GpsRelayPending.objects.count() == 0
+
+
+def test_a_batch_bigger_than_the_relays_is_read_whole():
+    truck, other = VehicleFactory(), VehicleFactory()
+    ingest_without_audit([GpsFix(truck.pk, minute(n / 10), -90.0, 35.0) for n in range(7)])
+    ingest_without_audit([GpsFix(other.pk, minute(1), -90.0, 35.0)])
+    assert relay_once(batch_size=3) == 7  # whole transactions only
+    assert relay_once(batch_size=3) == 1
+
+
+def relay_once(batch_size: int, timeout_s: float = 60) -> int:
+    """One relay batch, once older transactions elsewhere on the server have finished (drain)."""
+    deadline = time.monotonic() + timeout_s
+    while (
+        not (count := relay.relay_fixes(Recording(), batch_size=batch_size)) and time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    return count
+
+
+def _plan(sql: str, params: dict) -> str:
+    """The plan PostgreSQL makes when scanning a table whole is not an option (the test tables are
+    too small for the planner to prefer an index by itself)."""
+    with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
+        cursor.execute("BEGIN")
+        try:
+            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_hashjoin", "enable_mergejoin"):
+                cursor.execute(f"SET LOCAL {setting} = off")
+            cursor.execute("EXPLAIN " + sql, params)
+            return "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("ROLLBACK")
+
+
+def test_the_relay_reads_fixes_by_vehicle_and_time():
+    """On TimescaleDB only a time bound on recorded_at (chunk exclusion) and the primary key
+    (compressed segments are by vehicle, ordered by time) keep a relay batch from decompressing
+    all history: each transaction's fixes are looked up within their own vehicle and times."""
+    plan = _plan(relay._RELAY_BATCH, {"after": 0, "limit": 5000})
+    gps_points_scan = [line for line in plan.splitlines() if "on gps_points" in line]
+    assert gps_points_scan and all("Index Scan using gps_points_pkey" in line for line in gps_points_scan), (
+        plan
+    )
+    condition = plan.split("Index Scan using gps_points_pkey on gps_points", 1)[1].split("\n")[1]
+    assert "Index Cond:" in condition, plan
+    for bound in ("vehicle_id = ", "recorded_at >= ", "recorded_at <= "):
+        assert bound in condition, plan
+
+
+def test_the_backlog_reads_only_the_pending_rows():
+    plan = _plan(relay._BACKLOG, [0])
+    assert "gps_points" not in plan and "gps_relay_pending" in plan, plan

@@ -1,11 +1,14 @@
-"""The benchmark layer (routing.instances): parsers, distance conventions, best-known tables,
-`check`, tiny instances with known optima, and the `solve_vrp` command. Time limits are fractions of
-a second: each solve searches for all of its limit, and these instances are small enough that the
-optimum is found well within it.
+"""routing.instances and `solve_vrp`: parsers, distance conventions, best-known tables, `check`,
+the PyVRP solve on tiny instances with known optima (by hand, or by exhaustive search in the test),
+instances no solution exists for, and the command. Time limits are fractions of a second: each
+solve searches for all of its limit, and these instances are small enough that the optimum is found
+well within it.
 """
 
+import itertools
 import json
 import math
+import random
 from dataclasses import replace
 from io import StringIO
 from pathlib import Path
@@ -14,6 +17,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from routing.instances import (
+    InfeasibleInstanceError,
     InstanceFormatError,
     Solution,
     arc_length,
@@ -160,6 +164,21 @@ def test_load_instance_recognises_shipped_files_by_content(path, name, customers
         (parse_cvrplib, LINE.replace("DIMENSION : 5", "DIMENSION : 6"), "DIMENSION is 6"),
         (parse_cvrplib, LINE.replace("CAPACITY : 2\n", ""), "lacks CAPACITY"),
         (parse_cvrplib, LINE.replace(" 3 20 0", " 3 twenty 0"), "not numeric"),
+        (parse_cvrplib, LINE.replace(" 3 20 0", " 3 inf 0"), "not numeric"),
+        (parse_cvrplib, LINE.replace("\n3 1\n", "\n3 -1\n"), "demand of node 3 must not be negative, got -1"),
+        (parse_cvrplib, LINE.replace("CAPACITY : 2", "CAPACITY : -2"), "CAPACITY must not be negative"),
+        (parse_solomon, FORCED_ORDER.replace("1  300  310  0", "-1  300  310  0"), "demand of customer 1"),
+        (
+            parse_solomon,
+            FORCED_ORDER.replace("1  300  310  0", "1  300  310  -5"),
+            "service time of customer 1",
+        ),
+        (parse_solomon, FORCED_ORDER.replace("1  300  310  0", "1  300  nan  0"), "not numeric"),
+        (
+            parse_solomon,
+            FORCED_ORDER.replace("  1   100", "  -1   100"),
+            "VEHICLE NUMBER must not be negative",
+        ),
     ],
 )
 def test_parsers_reject_malformed_text_with_a_message_naming_the_problem(parser, text, message):
@@ -305,11 +324,160 @@ def test_solve_reports_improvements_and_the_distance_of_its_routes():
     assert solution.distance == route_distance(instance, solution.routes, "nint") == 120
 
 
-def test_solve_returns_none_when_no_fleet_can_serve_the_customers():
-    # Customer 1 needs more than a whole vehicle.
-    instance = parse_cvrplib(cvrplib_text("over-k1", 5, [(0, 0, 0), (10, 0, 6)]))
+def _optimum_by_exhaustion(instance, convention, hierarchical):
+    """(vehicles, distance) of the best solution, trying every route of every subset of customers:
+    the shortest feasible order of each subset, then the best partition into at most the fleet;
+    None if there is none."""
+    customers, depot = instance.customers, instance.depot
+    shortest: dict[frozenset, float] = {}
+    for size in range(1, len(customers) + 1):
+        for subset in itertools.combinations(customers, size):
+            if sum(c.demand for c in subset) > instance.vehicle_capacity:
+                continue
+            lengths = []
+            for order in itertools.permutations(subset):
+                clock, here, length = depot.ready, depot, 0.0
+                for stop in order:
+                    arc = arc_length(here, stop, convention)
+                    clock, length, here = max(clock + here.service + arc, stop.ready), length + arc, stop
+                    if clock > stop.due + 1e-9:
+                        break
+                else:
+                    back = arc_length(here, depot, convention)
+                    if clock + here.service + back <= depot.due + 1e-9:
+                        lengths.append(length + back)
+            if lengths:
+                shortest[frozenset(c.id for c in subset)] = min(lengths)
+    best: dict[frozenset, tuple[int, float]] = {frozenset(): (0, 0.0)}
+    everyone = frozenset(c.id for c in customers)
+    for size in range(1, len(customers) + 1):
+        for served in map(frozenset, itertools.combinations(sorted(everyone), size)):
+            first = min(served)  # the route holding the smallest id, the rest solved before
+            options = [
+                (best[served - route][0] + 1, best[served - route][1] + length)
+                for route, length in shortest.items()
+                if first in route and route <= served and (served - route) in best
+            ]
+            options = [o for o in options if o[0] <= instance.vehicle_count]
+            if options:
+                best[served] = min(options, key=lambda o: o if hierarchical else (0, o[1]))
+    return best.get(everyone)
+
+
+def random_solomon(seed: int, customers: int, vehicles: int, capacity: int) -> str:
+    """A small Solomon file with random sites, demands, windows and service times (reproducible)."""
+    draw = random.Random(seed)
+    rows = [(0, 50, 50, 0, 0, 400, 0)]
+    for number in range(1, customers + 1):
+        ready = draw.randrange(0, 250)
+        rows.append(
+            (
+                number,
+                draw.randrange(0, 101),
+                draw.randrange(0, 101),
+                draw.randrange(1, 10),
+                ready,
+                ready + draw.randrange(20, 120),
+                10,
+            )
+        )
+    return solomon_text(f"RANDOM{seed}", vehicles, capacity, rows)
+
+
+@pytest.mark.parametrize("seed", [2, 9, 26])
+@pytest.mark.parametrize("objective", ["vehicles-then-distance", "distance"])
+def test_solve_matches_an_exhaustive_search_on_a_small_vrptw(seed, objective):
+    # Seven customers with windows and capacity for about three a vehicle: every route of every
+    # subset is tried in the test. Hierarchical on exact distances, distance-only on truncated.
+    instance = parse_solomon(random_solomon(seed, 7, 4, 20))
+    convention = default_convention(instance, objective)
+    hierarchical = objective == "vehicles-then-distance"
+
+    solution = solve(instance, time_limit_s=QUICK, objective=objective)
+
+    vehicles, distance = _optimum_by_exhaustion(instance, convention, hierarchical)
+    assert solution.convention == convention
+    assert solution.distance == pytest.approx(distance)
+    assert solution.vehicles == vehicles if hierarchical else solution.vehicles >= vehicles
+    assert check(instance, solution) == []
+
+
+def test_the_exhaustive_search_sees_the_objectives_disagree():
+    # Guards the test above: on these instances the fewest vehicles cost distance.
+    instance = parse_solomon(random_solomon(2, 7, 4, 20))
+
+    fewest = _optimum_by_exhaustion(instance, "exact", hierarchical=True)
+    shortest = _optimum_by_exhaustion(instance, "exact", hierarchical=False)
+
+    assert fewest[0] < shortest[0] and fewest[1] > shortest[1]
+
+
+def test_solve_returns_none_when_its_search_finds_no_feasible_solution():
+    # Every customer can be served on its own and the fleet carries the total demand, but no
+    # two routes serve everyone in their windows: the exhaustive search proves it, and no check before
+    # the search can see it.
+    instance = parse_solomon(random_solomon(14, 7, 2, 20))
+    assert _optimum_by_exhaustion(instance, "trunc1", hierarchical=False) is None
 
     assert solve(instance, time_limit_s=QUICK, objective="distance") is None
+
+
+def test_check_catches_a_solver_solution_broken_afterwards():
+    # The solver's two routes for TRADE_OFF, merged in their order: one vehicle, customer 3 late.
+    instance = parse_solomon(TRADE_OFF)
+    solution = solve(instance, time_limit_s=QUICK, objective="distance")
+    assert check(instance, solution) == []
+
+    merged = replace(solution, routes=[sorted(customer for route in solution.routes for customer in route)])
+    dropped = replace(solution, routes=[route[1:] for route in solution.routes])
+    overfull = replace(instance, vehicle_capacity=1)
+
+    assert [v.kind for v in check(instance, merged)] == ["time_window"]
+    assert [v.kind for v in check(instance, dropped)] == ["missing"]
+    assert [v.kind for v in check(overfull, solution)] == ["capacity"]
+
+
+# One customer 1.41 away, due at 1.4: reachable on truncated arcs (1.4), not on exact ones.
+TIGHT = solomon_text("TIGHT", 1, 10, [(0, 0, 0, 0, 0, 100, 0), (1, 1, 1, 1, 0, 1.4, 0)])
+
+
+@pytest.mark.parametrize(
+    ("text", "objective", "message"),
+    [
+        (
+            cvrplib_text("over-k1", 5, [(0, 0, 0), (10, 0, 6)]),
+            "distance",
+            "customer 2 demands 6, more than a",
+        ),
+        (
+            cvrplib_text("much-k2", 5, [(0, 0, 0), (10, 0, 4), (20, 0, 4), (30, 0, 4)]),
+            "distance",
+            "demand 12 in all, more than the fleet of 2 x 5",
+        ),
+        (TIGHT, "vehicles-then-distance", "customer 1 cannot be reached in its window"),
+        (
+            FORCED_ORDER.replace("0  0  0  0  0  1000  0", "0  0  0  0  0  305  0"),
+            "distance",
+            "serving customer 1 is back at the depot at 310.00",
+        ),
+        (
+            solomon_text("NONE", 0, 10, [(0, 0, 0, 0, 0, 100, 0), (1, 1, 1, 1, 0, 50, 0)]),
+            "distance",
+            "no vehicle",
+        ),
+    ],
+)
+def test_solve_refuses_an_instance_no_solution_can_exist_for(text, objective, message):
+    instance = parse_solomon(text) if "CUSTOMER" in text else parse_cvrplib(text)
+
+    with pytest.raises(InfeasibleInstanceError, match=message):
+        solve(instance, time_limit_s=QUICK, objective=objective)
+
+
+def test_the_same_instance_is_solvable_on_truncated_distances():
+    solution = solve(parse_solomon(TIGHT), time_limit_s=QUICK, objective="distance")
+
+    assert (solution.convention, solution.routes, solution.distance) == ("trunc1", [[1]], 2.8)
 
 
 # --------------------------------------------------------------------------- the command
@@ -358,6 +526,11 @@ def test_solve_vrp_distance_objective_uses_truncated_solomon_distances(tmp_path)
         (LINE.replace("EUC_2D", "EXPLICIT"), [], "EDGE_WEIGHT_TYPE EXPLICIT"),
         (None, [], "cannot read"),
         (LINE, ["--time-limit", "0"], "--time-limit must be a positive"),
+        (
+            cvrplib_text("over-k1", 5, [(0, 0, 0), (10, 0, 6)]),
+            [],
+            "over-k1 has no feasible solution: customer 2 demands 6, more than a vehicle holds",
+        ),
     ],
 )
 def test_solve_vrp_exits_with_status_2_and_prints_nothing_on_bad_input(tmp_path, content, arguments, message):

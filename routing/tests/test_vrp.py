@@ -8,8 +8,9 @@ import pytest
 
 from routing.vrp import RoutingProblem, Vehicle, solve_model
 
-# Seconds per solve. A solve does not stop when it has the optimum: its default search (iterated
-# local search) runs until the time limit. These tiny models reach their optimum well within it.
+# Seconds per solve. A solve does not stop when it has the optimum: its default search (guided
+# local search, as fleet plans use) runs until the time limit. These tiny models reach their
+# optimum well within it.
 QUICK = 0.3
 
 

@@ -1,8 +1,10 @@
-"""`manage.py solve_vrp FILE`: solve a Solomon VRPTW or CVRPLIB CVRP instance with OR-Tools.
+"""`manage.py solve_vrp FILE`: solve a Solomon VRPTW or CVRPLIB CVRP instance with PyVRP.
 
-The routes go to stdout as JSON (`{"vehicles", "distance", "routes"}`, customer ids as in the file);
-progress and the gap to the best-known solution go to stderr. A file that cannot be read or parsed
-exits with status 2 and a one-line message.
+The routes go to stdout as JSON (`{"vehicles", "distance", "routes"}`, customer ids as in the file)
+once `routing.instances.check` has found them feasible; progress and the gap to the best-known
+solution go to stderr. A file that cannot be read or parsed, or an instance no solution can exist
+for (a customer heavier than a vehicle, a window nobody reaches), exits with status 2 and a
+one-line message; no feasible solution within the time limit exits with status 1.
 """
 
 import json
@@ -11,7 +13,16 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from routing.instances import OBJECTIVES, InstanceFormatError, find_bks_table, load_instance, read_bks, solve
+from routing.instances import (
+    OBJECTIVES,
+    InfeasibleInstanceError,
+    InstanceFormatError,
+    check,
+    find_bks_table,
+    load_instance,
+    read_bks,
+    solve,
+)
 
 
 class Command(BaseCommand):
@@ -51,11 +62,19 @@ class Command(BaseCommand):
             shown.update(at=elapsed, vehicles=vehicles)
             self.stderr.write(f"  {elapsed:6.1f} s  {vehicles} vehicles  distance {distance:.2f}")
 
-        solution = solve(
-            instance, time_limit_s=options["time_limit"], objective=objective, on_improvement=progress
-        )
+        try:
+            solution = solve(
+                instance, time_limit_s=options["time_limit"], objective=objective, on_improvement=progress
+            )
+        except InfeasibleInstanceError as error:
+            raise CommandError(f"{instance.name} has no feasible solution: {error}", returncode=2) from None
         if solution is None:
             raise CommandError(f"no feasible solution found in {options['time_limit']:g} s")
+        violations = check(instance, solution)
+        if violations:
+            # The solver's own model disagrees with ours: never print routes we cannot vouch for.
+            details = "; ".join(violation.detail for violation in violations[:5])
+            raise CommandError(f"the solver's routes fail the feasibility check: {details}")
         self.stderr.write(
             f"{instance.name}: {solution.vehicles} vehicles, distance {solution.distance:.2f} "
             f"({solution.convention} distances) in {time.monotonic() - started:.1f} s"

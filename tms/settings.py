@@ -263,6 +263,9 @@ NEO4J_URI = env("NEO4J_URI")
 NEO4J_USER = env("NEO4J_USER", "neo4j")
 NEO4J_PASSWORD = env("NEO4J_PASSWORD")
 NEO4J_DATABASE = env("NEO4J_DATABASE")  # empty: the server's default database
+NEO4J_BATCH_SIZE = env_int("NEO4J_BATCH_SIZE", 1000)  # rows (deliveries, ids) per Cypher statement
+if NEO4J_BATCH_SIZE < 1:
+    raise ImproperlyConfigured(f"NEO4J_BATCH_SIZE must be at least 1, got {NEO4J_BATCH_SIZE}")
 GOOGLE_MAPS_API_KEY = env("GOOGLE_MAPS_API_KEY")
 
 # --- Auth ----------------------------------------------------------------------------------------

@@ -11,6 +11,23 @@ from tms.tests.factories import UserFactory
 pytest_plugins = ["tms.tests.admin_cases", "tms.tests.brokers"]
 
 
+def pytest_collection_modifyitems(items):
+    """Every database test may use every database. The time series have their own database
+    (`make test` sets TIMESERIES_DATABASE_URL), and pytest-django opens only `default` to a test
+    that does not name its databases: each gets `databases="__all__"` (both test databases are
+    created per xdist worker, and rolled back or flushed after each test)."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None:
+            if not {"db", "transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())):
+                continue
+            item.add_marker(pytest.mark.django_db(databases="__all__"), append=False)
+        elif "databases" not in marker.kwargs:
+            item.add_marker(
+                pytest.mark.django_db(*marker.args, **marker.kwargs, databases="__all__"), append=False
+            )
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings):
     """Each test gets its own key space in the real Redis: throttle counters never leak."""

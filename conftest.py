@@ -1,10 +1,13 @@
 import uuid
 
 import pytest
+from django.apps import apps
+from django.db import connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tms.api_defaults import ADMIN, DISPATCHER, DRIVER, VIEWER
+from tms.routers import TIMESERIES_MODELS
 from tms.tests.factories import UserFactory
 
 # The back office's users and rows, for every app's admin tests.
@@ -26,6 +29,19 @@ def pytest_collection_modifyitems(items):
             item.add_marker(
                 pytest.mark.django_db(*marker.args, **marker.kwargs, databases="__all__"), append=False
             )
+
+
+@pytest.fixture
+def one_database(settings, db):
+    """The time series in the main database, as with TIMESERIES_DATABASE_URL unset (the embedded
+    default), for a test of that path while the suite runs with a separate time-series database:
+    their tables are made in the main test database inside the test's transaction, which rolls
+    them back."""
+    if settings.TIMESERIES_DATABASE_ALIAS != "default":
+        with connections["default"].schema_editor() as editor:
+            for label in sorted(TIMESERIES_MODELS):
+                editor.create_model(apps.get_model(label))
+        settings.TIMESERIES_DATABASE_ALIAS = "default"
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,8 @@ import math
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from django.db import connection
+from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from drivers.tests.factories import DriverFactory
@@ -169,7 +170,7 @@ class TestBuckets:
             )
             for bucket in selectors.BUCKETS
         }
-        with connection.cursor() as cursor:
+        with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
             assert not timescale.has_aggregate(cursor)
             timescale_emulation()
             assert timescale.has_aggregate(cursor)
@@ -271,7 +272,7 @@ def timescale_emulation():
         )
         assert statement.startswith(prefix) and statement.endswith(" WITH NO DATA")
         view = f"CREATE VIEW {timescale.AGGREGATE} AS" + statement[len(prefix) : -len(" WITH NO DATA")]
-        with connection.cursor() as cursor:
+        with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
             cursor.execute(
                 """
                 CREATE FUNCTION time_bucket(width interval, ts timestamptz) RETURNS timestamptz

@@ -7,6 +7,7 @@ import time
 import uuid
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connections
 from django.utils import timezone
@@ -130,7 +131,7 @@ def test_duplicates_and_refused_fixes_publish_nothing(dispatcher):
 
 def test_a_fix_waits_until_every_older_transaction_has_finished():
     first, second = VehicleFactory(), VehicleFactory()
-    other = connections.create_connection("default")
+    other = connections.create_connection(settings.TIMESERIES_DATABASE_ALIAS)
     try:
         other.set_autocommit(False)
         with other.cursor() as cursor:  # a batch still in flight in another request
@@ -153,7 +154,7 @@ def test_a_fix_waits_until_every_older_transaction_has_finished():
 
 def test_a_rolled_back_batch_publishes_nothing():
     truck = VehicleFactory()
-    other = connections.create_connection("default")
+    other = connections.create_connection(settings.TIMESERIES_DATABASE_ALIAS)
     try:
         other.set_autocommit(False)
         with other.cursor() as cursor:

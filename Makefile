@@ -19,7 +19,7 @@ migrate: services
 	@$(PY) manage.py migrate --noinput -v 0
 
 seed: migrate
-	@$(PY) manage.py seed_demo --if-empty
+	@HOST=$(HOST) PORT=$(PORT) $(PY) manage.py seed_demo --if-empty
 
 # The production topology on this machine: every process of the Procfile (web, Celery worker and
 # beat, both relays, every consumer) under honcho, against the local broker, logs in one stream;

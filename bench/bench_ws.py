@@ -69,6 +69,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import wait_for_port  # noqa: E402  (after the path is set)
+
 BENCH_DATABASE = "tms_bench_ws"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TOPIC = "tms.vehicles.tracking"
@@ -329,18 +331,12 @@ class Server:
             env=env,
             stdout=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError("uvicorn exited during start-up")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_for_port(self.port, self.check_running)
         self.uri = f"ws://127.0.0.1:{self.port}/ws"
+
+    def check_running(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError("uvicorn exited during start-up")
 
     def rss_mib(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -728,16 +724,7 @@ class Topology:
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
                     )
-            deadline = time.monotonic() + 60
-            while True:
-                self.check_running()
-                try:
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+            wait_for_port(self.port, self.check_running)
         except BaseException:
             self.stop()
             raise

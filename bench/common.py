@@ -1,6 +1,25 @@
-"""What the benchmarks share: a database of their own on the local PostgreSQL."""
+"""What the benchmarks share: a database of their own on the local PostgreSQL, and waiting for a
+server they started."""
 
 import os
+import socket
+import time
+from collections.abc import Callable
+
+
+def wait_for_port(port: int, check_alive: Callable[[], None], timeout_s: float = 60) -> None:
+    """Returns once something accepts connections on 127.0.0.1:`port`; `check_alive` raises when the
+    process that should serve it has died, so a crash is reported at once, not after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        check_alive()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def setup_django(database: str, **environment: str) -> str:

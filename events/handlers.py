@@ -12,7 +12,7 @@ from django.conf import settings
 from events.anomaly import observe_mutation
 from events.consumers import register
 from events.models import StoredEvent
-from events.taxonomy import TOPICS, EventType
+from events.taxonomy import TELEMETRY, TOPICS, EventType
 
 
 @register("event-store")
@@ -111,13 +111,14 @@ def broadcast(envelope: dict) -> None:
     broadcast_all([envelope])
 
 
-def _acted_for_a_user(envelope: dict) -> bool:
-    return envelope.get("actor") is not None
+def _a_users_change(envelope: dict) -> bool:
+    return envelope.get("actor") is not None and envelope.get("type") not in TELEMETRY
 
 
-@register("anomaly-detector", accepts=_acted_for_a_user)
+@register("anomaly-detector", accepts=_a_users_change)
 def detect_anomalies(envelope: dict) -> None:
     """Anomaly detection (events/anomaly.py): each event a user's request emitted is one change by
-    that user at the event's time. Events the system emits on its own (no actor) are skipped before
-    any database work, the detector's own alerts among them."""
+    that user at the event's time. Events the system emits on its own (no actor), the detector's own
+    alerts among them, and telemetry (position fixes, however a user's token sent them) are skipped
+    before any database work."""
     observe_mutation(envelope["actor"], datetime.fromisoformat(envelope["time"]).timestamp())

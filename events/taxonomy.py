@@ -62,3 +62,9 @@ TOPICS: dict[EventType, str] = {
     EventType.ANOMALY_SUSPECTED: "tms.anomalies",
 }
 DEAD_LETTER_TOPIC = "tms.dlq"
+
+# Position reports (single fixes, batches, OsmAnd): telemetry a device sends, not a change a person
+# decided, however fast they come; the anomaly detector judges only the other events.
+TELEMETRY: frozenset[EventType] = frozenset(
+    {EventType.VEHICLE_LOCATION_UPDATED, EventType.DRIVER_LOCATION_UPDATED}
+)

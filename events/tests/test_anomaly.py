@@ -49,11 +49,11 @@ class TestSustainedMutationRate:
         assert not any(rule.observe(user, t) for user, t in interleaved)
 
 
-def envelope(actor: int | None, at: float) -> dict:
+def envelope(actor: int | None, at: float, type: str = "LOAD_UPDATED") -> dict:
     """A change as the consumer receives it: an event a user's request emitted at `at`."""
     event = {
         "id": str(uuid.uuid4()),
-        "type": "LOAD_UPDATED",
+        "type": type,
         "subject": str(uuid.uuid4()),
         "time": datetime.fromtimestamp(at, UTC).isoformat(),
         "data": {},
@@ -98,6 +98,21 @@ def test_events_the_system_emits_on_its_own_are_skipped_before_any_database_work
         outcomes = [deliver(detector, envelope(None, T0 + i * 0.25)) for i in range(12)]
     assert set(outcomes) == {Outcome.SKIPPED}
     assert not ProcessedEvent.objects.exists()
+
+
+@pytest.mark.parametrize("telemetry", ["VEHICLE_LOCATION_UPDATED", "DRIVER_LOCATION_UPDATED"])
+def test_a_users_fleet_feed_is_telemetry_and_never_suspected(settings, django_assert_num_queries, telemetry):
+    """A dispatcher's token feeding positions four times a second for the whole window: no alert."""
+    settings.ANOMALY_WINDOW_S = 2
+    detector = REGISTRY["anomaly-detector"]
+    with django_assert_num_queries(0):
+        outcomes = [deliver(detector, envelope(42, T0 + i * 0.25, telemetry)) for i in range(12)]
+    assert set(outcomes) == {Outcome.SKIPPED}
+    assert not OutboxEvent.objects.filter(type__in=["ANOMALY_SUSPECTED", "SYSTEM_ALERT"]).exists()
+    # The same user's real changes at that rate still are.
+    for t in [T0, T0 + 0.5, T0 + 1.0, T0 + 1.5]:
+        deliver(detector, envelope(42, t))
+    assert OutboxEvent.objects.filter(type="ANOMALY_SUSPECTED").count() == 1
 
 
 def test_the_detector_is_a_registered_consumer_of_every_topic():

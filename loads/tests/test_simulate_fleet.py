@@ -35,6 +35,7 @@ from loads.tests.factories import load_in
 from routing.tests.factories import straight_route
 from tms.api_defaults import ROLES
 from tms.geo import great_circle_m
+from tms.tests.served import served
 
 CHICAGO = LonLat(-87.6298, 41.8781)
 INDIANAPOLIS = LonLat(-86.1581, 39.7684)
@@ -235,6 +236,17 @@ def test_a_short_run_drives_the_fleet_through_the_api(live_server, demo_fleet):
     assert great_circle_m(truck.current_location, load.shipper.location) < 100
     idle.refresh_from_db()
     assert idle.location_updated_at is not None
+
+
+def test_against_the_served_app_it_finds_the_batch_endpoint(demo_fleet):
+    """uvicorn sends header names in lower case: `Allow` must be read as HTTP reads it."""
+    _load, _idle, token = demo_fleet
+    out = StringIO()
+    with served() as address:
+        call_command(
+            "simulate_fleet", f"--base-url=http://{address}", f"--token={token}", "--duration=0.5", stdout=out
+        )
+    assert "via POST /api/tracking/batch" in out.getvalue()
 
 
 def test_without_a_batch_endpoint_each_vehicle_puts_its_fix_and_the_geofence_sees_it(

@@ -107,8 +107,9 @@ def check_digit_is_valid(vin: str) -> bool:
     return vin[8] == ("X" if total % 11 == 10 else str(total % 11))
 
 
-def test_a_second_run_creates_nothing_and_the_demo_logins_work(client):
+def test_a_second_run_creates_nothing_and_the_demo_logins_work(client, monkeypatch):
     seed()
+    monkeypatch.setenv("PORT", "9010")  # `make run PORT=9010`
     dispatcher = User.objects.get(username="dispatcher")
     dispatcher.set_password("changed-since")
     dispatcher.save()
@@ -118,6 +119,7 @@ def test_a_second_run_creates_nothing_and_the_demo_logins_work(client):
 
     assert totals() == before
     assert "created: 0 users, 0 carriers, 0 vehicles, 0 drivers, 0 facilities, 0 loads" in output
+    assert "Log in at http://127.0.0.1:9010/admin/" in output
     # Logins, each with its role's back-office rights.
     assert client.login(username="dispatcher", password=PASSWORD)
     load = Load.objects.filter(status=LoadStatus.CREATED).first()

@@ -22,6 +22,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.message import Message
 from typing import Any, NamedTuple
 
 from django.conf import settings
@@ -195,7 +196,9 @@ class Api:
         self.token = token
         self.timeout_s = timeout_s
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any, dict[str, str]]:
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any, Message]:
+        """(status, decoded JSON body, headers); header names are case-insensitive, as in HTTP
+        (uvicorn sends them in lower case)."""
         url = path if path.startswith("http") else f"{self.base_url}{path}"
         headers = {"Accept": "application/json"}
         data = None
@@ -208,7 +211,7 @@ class Api:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 raw = response.read()
-                return response.status, json.loads(raw) if raw else None, dict(response.headers)
+                return response.status, json.loads(raw) if raw else None, response.headers
         except urllib.error.HTTPError as error:
             raw = error.read()
             try:
@@ -232,7 +235,7 @@ class Api:
             status, _, headers = self.request("OPTIONS", path)
         except (ApiError, urllib.error.URLError):
             return False
-        allow = {m.strip().upper() for m in headers.get("Allow", "").split(",")}
+        allow = {m.strip().upper() for m in (headers.get("Allow") or "").split(",")}
         return status == 200 and method in allow
 
 

@@ -11,6 +11,7 @@ databases seeded the same day hold the same demo.
 """
 
 import math
+import os
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -40,7 +41,6 @@ from tms.exceptions import DomainError
 from tms.geo import estimate_road_trip, great_circle_m
 
 SEED = 20240601
-ADMIN_URL = "http://127.0.0.1:8000/admin/"
 
 # --- Static data ---------------------------------------------------------------------------------
 
@@ -860,6 +860,8 @@ class Command(BaseCommand):
         )
 
     def _print_logins(self) -> None:
-        self.stdout.write(f"Log in at {ADMIN_URL} with password {settings.TMS_DEMO_PASSWORD!r}:")
+        # `make run` passes the HOST and PORT it serves on.
+        admin_url = f"http://{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}/admin/"
+        self.stdout.write(f"Log in at {admin_url} with password {settings.TMS_DEMO_PASSWORD!r}:")
         for username, _, _, _, purpose in USERS:
             self.stdout.write(f"  {username:<11} {purpose}")

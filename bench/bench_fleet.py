@@ -1,20 +1,32 @@
-"""Benchmark the fleet optimiser (`routing.fleet.plan_fleet`) on a synthetic regional fleet.
+"""Benchmark the fleet plan's two engines (`routing.fleet.plan_fleet`, VROOM and OR-Tools) side by
+side on the same synthetic regional fleets, in one run.
 
-Run: python bench/bench_fleet.py [trucks] [loads] [--time-limits 1,5,10,30]  (default 40 trucks,
-120 loads). Uses the local database of `scripts/services` (migrated); everything it creates is
-rolled back at the end. Prints, never fails.
+Run: python bench/bench_fleet.py [--sizes 40x120,200x1000] [--time-limits 10] [--engines vroom,ortools]
+(defaults as shown: 40 trucks/120 loads and 200 trucks/1,000 loads, the request's default time
+limit). Uses the local database of `scripts/services` (migrated); everything it creates is rolled
+back at the end. Prints, never fails.
 
 The world: 4 carriers, trucks and rested drivers scattered over the Midwest (a box 13 degrees by
 8), loads between random points of the same box picked up within 40 hours, each due 12 hours
-after a realistic drive. Figures per solver time limit: the time to read and build the model, the
-loads planned, the trucks used and the deadhead (empty) distance. The 1-second run is close to
-OR-Tools' first solution (cheapest insertion): the longer runs show what the search adds.
+after a realistic drive; every tenth load is tendered to one carrier. Figures per size, time limit
+and engine: the whole plan's time (reading the database, the model, the solver, writing the plan:
+the request's time limit bounds all of it), the loads planned, the trucks used, the deadhead
+(empty) and total distance. Every plan has passed the plan's own check (routing.fleet
+.route_violations) or the run stops with PlanInvalid.
+
+With --breaks, the experiment behind the rest-aware clock (routing/fleet.py): VROOM on the same
+model with real driving times and the rests as VROOM breaks (10 hours, and a 30-minute break in
+each stretch) instead of the clock bound. VROOM's break windows are times, not "after so many
+hours of driving", so each cadence (a rest every C hours, S hours of slack) is tried, and each
+route replayed against the rules: at most 11 h of driving and no driving past the 14th hour
+after a 10-hour rest, a 30-minute break before 8 h of driving (waits long enough count).
 """
 
 import os
 import random
 import sys
 import time
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tms.settings")
 
 import django
+import numpy as np
+import vroom
 
 django.setup()
 
@@ -34,15 +48,19 @@ from django.utils import timezone  # noqa: E402
 from drivers.tests.factories import DriverFactory  # noqa: E402
 from fleet.tests.factories import CarrierFactory, VehicleFactory  # noqa: E402
 from loads.tests.factories import FacilityFactory, LoadFactory  # noqa: E402
-from routing import fleet  # noqa: E402
+from routing import fleet, fleet_engines  # noqa: E402
 from routing.tests.factories import fleet_request  # noqa: E402
 from tms.geo import road_distance_m  # noqa: E402
 
-TRUCKS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 40
-LOADS = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2].isdigit() else 120
-LIMITS = [1, 5, 10, 30]
-if "--time-limits" in sys.argv:
-    LIMITS = [int(value) for value in sys.argv[sys.argv.index("--time-limits") + 1].split(",")]
+
+def option(name: str, default: str) -> str:
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
+SIZES = [tuple(map(int, size.split("x"))) for size in option("--sizes", "40x120,200x1000").split(",")]
+LIMITS = [int(value) for value in option("--time-limits", "10").split(",")]
+ENGINES = option("--engines", "vroom,ortools").split(",")
+CADENCES = [(18, 3), (20, 1), (24, 3)] if "--breaks" in sys.argv else []
 HOUR = timedelta(hours=1)
 
 
@@ -54,20 +72,20 @@ def somewhere(rng: random.Random) -> Point:
     return Point(rng.uniform(-97, -84), rng.uniform(36, 44), srid=4326)
 
 
-def build_world(rng: random.Random) -> tuple[list, list]:
+def build_world(rng: random.Random, trucks_wanted: int, loads_wanted: int) -> tuple[list, list]:
     """The bench's trucks and loads (their ids): the plan takes these only, whatever else the
     database holds."""
     settings.EVENTS_RELAY_ON_COMMIT = False
     carriers = [CarrierFactory() for _ in range(4)]
     trucks, loads = [], []
-    for index in range(TRUCKS):
+    for index in range(trucks_wanted):
         carrier = carriers[index % len(carriers)]
         position = somewhere(rng)
         truck = VehicleFactory(carrier=carrier, current_location=position, capacity_weight=Decimal("20000"))
         DriverFactory(carrier=carrier, current_location=position)
         trucks.append(truck.pk)
     now = timezone.now()
-    for _ in range(LOADS):
+    for index in range(loads_wanted):
         a, b = somewhere(rng), somewhere(rng)
         drive_h = fleet._drive_s(road_distance_m(a, b)) / 3600
         pickup_datetime = now + rng.uniform(2, 40) * HOUR
@@ -77,37 +95,174 @@ def build_world(rng: random.Random) -> tuple[list, list]:
             pickup_datetime=pickup_datetime,
             delivery_datetime=pickup_datetime + (drive_h * 2 + 12) * HOUR,
             weight=Decimal(rng.randrange(5_000, 20_000, 500)),
+            carrier=carriers[0] if index % 10 == 0 else None,
         )
         loads.append(load.pk)
     return trucks, loads
 
 
-def main() -> None:
-    rng = random.Random(7)
-    print(f"fleet optimiser: {TRUCKS} trucks, {LOADS} loads (Midwest, pickups within 40 h)")
+REST_S, BREAK_S = 10 * 3600, 30 * 60
+
+
+def solve_with_breaks(
+    model: fleet_engines.FleetModel, cadence_h: int, slack_h: int, time_limit_s: float
+) -> dict:
+    """VROOM with real driving times and the rests as breaks: rest k starts C x k - 10 hours after
+    the truck is ready, up to S hours earlier (so at most C - 10 + S hours between rests), a
+    30-minute break mid-stretch. Returns VROOM's answer."""
+    problem = vroom.Input()
+    problem.set_durations_matrix("truck", model.driving.astype(np.uint32))
+    problem.set_costs_matrix("truck", model.distance.astype(np.uint32))
+    everyone = tuple(range(len(model.trucks)))
+    skill_of: dict = {}
+    for shipment in model.shipments:
+        if shipment.trucks != everyone:
+            skill_of.setdefault(shipment.trucks, len(skill_of) + 1)
+    skills: list[set] = [set() for _ in model.trucks]
+    for trucks, skill in skill_of.items():
+        for truck in trucks:
+            skills[truck].add(skill)
+    for index, truck in enumerate(model.trucks):
+        breaks, k = [], 1
+        while (rest := truck.ready_s + (cadence_h * k - 10) * 3600) - slack_h * 3600 <= model.horizon_s:
+            middle = rest - (cadence_h - 10) * 3600 // 2
+            window = vroom.TimeWindow(max(truck.ready_s, middle - slack_h * 3600), middle)
+            breaks.append(vroom.Break(2 * k, time_windows=[window], service=BREAK_S))
+            window = vroom.TimeWindow(rest - slack_h * 3600, rest)
+            breaks.append(vroom.Break(2 * k + 1, time_windows=[window], service=REST_S))
+            k += 1
+        problem.add_vehicle(
+            vroom.Vehicle(
+                index,
+                start=truck.start,
+                profile="truck",
+                capacity=vroom.Amount([truck.weight, truck.volume, 1]),
+                skills=skills[index],
+                time_window=vroom.TimeWindow(truck.ready_s, model.horizon_s + 2 * cadence_h * 3600),
+                max_travel_time=truck.max_driving_s,
+                costs=vroom.VehicleCosts(fixed=1),
+                breaks=breaks,
+            )
+        )
+    for index, shipment in enumerate(model.shipments):
+        problem.add_shipment(
+            vroom.ShipmentStep(
+                2 * index,
+                location=shipment.pickup,
+                default_service=model.stop_s,
+                time_windows=[vroom.TimeWindow(*shipment.pickup_window)],
+            ),
+            vroom.ShipmentStep(
+                2 * index + 1,
+                location=shipment.delivery,
+                default_service=model.stop_s,
+                time_windows=[vroom.TimeWindow(*shipment.delivery_window)],
+            ),
+            amount=vroom.Amount([shipment.weight, shipment.volume, 1]),
+            skills=({skill_of[shipment.trucks]} if shipment.trucks in skill_of else set()),
+        )
+    return fleet_engines._vroom_solve(problem, searches=4, depth=5, threads=2, timeout_s=time_limit_s)
+
+
+def hours_of_service_violations(route: dict) -> list[str]:
+    """The rules a route's steps break, replayed from VROOM's times (breaks may split a leg)."""
+    broken = []
+    steps = route["steps"]
+    since_rest = since_break = travelled = 0
+    window_opens = steps[0]["arrival"]
+    for step in steps[1:]:
+        driving, travelled = step["duration"] - travelled, step["duration"]
+        if driving:
+            since_rest, since_break = since_rest + driving, since_break + driving
+            if since_rest > 11 * 3600:
+                broken.append("11 h driving")
+            if step["arrival"] > window_opens + 14 * 3600:
+                broken.append("14 h window")
+            if since_break > 8 * 3600:
+                broken.append("30-min break")
+        off = step["waiting_time"] + (step["service"] if step["type"] == "break" else 0)
+        if off >= REST_S:
+            since_rest = since_break = 0
+            window_opens = step["arrival"] + off
+        elif off >= BREAK_S:
+            since_break = 0
+    return broken
+
+
+def breaks_experiment(request, trucks_wanted: int, loads_wanted: int, limit: int) -> None:
+    """The same plan's model, solved with VROOM breaks at each cadence (see the module)."""
+    captured = []
+    solve = fleet_engines.solve
+
+    def capture(model, *, engine, time_limit_s):
+        captured.append((model, time_limit_s))
+        return []
+
+    fleet_engines.solve = capture
     try:
-        with transaction.atomic():
-            trucks, loads = build_world(rng)
-            for limit in LIMITS:
-                started = time.perf_counter()
-                request = fleet_request(
-                    time_limit_s=limit, horizon=48 * HOUR, load_ids=loads, vehicle_ids=trucks
-                )
-                result = fleet.plan_fleet(request)
-                elapsed = time.perf_counter() - started
-                summary = result["summary"]
-                share = summary["deadhead_m"] / max(1, summary["distance_m"])
-                print(
-                    f"  time limit {limit:>3} s: {elapsed:6.1f} s in all (model built in "
-                    f"{elapsed - limit:4.1f} s), "
-                    f"{summary['loads_planned']}/{summary['loads_considered']} loads "
-                    f"planned on {summary['vehicles_used']}/{summary['vehicles_available']} trucks, "
-                    f"deadhead {summary['deadhead_m'] / 1000:,.0f} km ({share:.0%} of "
-                    f"{summary['distance_m'] / 1000:,.0f} km)"
-                )
-            raise Rollback
-    except Rollback:
-        pass
+        fleet.plan_fleet(request)
+    finally:
+        fleet_engines.solve = solve
+    model, budget = captured[0]
+    for cadence_h, slack_h in CADENCES:
+        started = time.perf_counter()
+        answer = solve_with_breaks(model, cadence_h, slack_h, budget)
+        elapsed = time.perf_counter() - started
+        served = sum(1 for route in answer["routes"] for step in route["steps"] if step["type"] == "pickup")
+        broken = [hours_of_service_violations(route) for route in answer["routes"]]
+        rules = Counter(rule for route in broken for rule in set(route))
+        print(
+            f"  {f'{trucks_wanted}/{loads_wanted}':>12} {limit:>4}s {'breaks':>7} {elapsed:6.1f}s "
+            f"{served:>4}/{len(model.shipments):<4} rest every {cadence_h} h (-{slack_h} h): "
+            f"{sum(1 for route in broken if route)}/{len(answer['routes'])} routes break HOS "
+            f"{dict(rules) or ''}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    settings.ROUTING_FLEET_MAX_LOADS = max(loads for _, loads in SIZES)
+    load_average = os.getloadavg()[0]
+    print(
+        f"fleet plans, VROOM vs OR-Tools "
+        f"(load average {load_average:.2f} at the start, {os.cpu_count()} CPUs)"
+    )
+    print(
+        f"  {'trucks/loads':>12} {'limit':>5} {'engine':>7} {'time':>7} {'planned':>9} {'trucks':>7} "
+        f"{'deadhead km':>11} {'total km':>9}"
+    )
+    for trucks_wanted, loads_wanted in SIZES:
+        rng = random.Random(7)
+        try:
+            with transaction.atomic():
+                trucks, loads = build_world(rng, trucks_wanted, loads_wanted)
+                for limit in LIMITS:
+                    for engine in ENGINES:
+                        request = fleet_request(
+                            time_limit_s=limit,
+                            horizon=48 * HOUR,
+                            shift=settings.ROUTING_FLEET_SHIFT_HOURS * HOUR,
+                            load_ids=loads,
+                            vehicle_ids=trucks,
+                        )
+                        started = time.perf_counter()
+                        result = fleet.plan_fleet(request, engine=engine)
+                        elapsed = time.perf_counter() - started
+                        summary = result["summary"]
+                        size = f"{trucks_wanted}/{loads_wanted}"
+                        print(
+                            f"  {size:>12} {limit:>4}s {engine:>7} {elapsed:6.1f}s "
+                            f"{summary['loads_planned']:>4}/{summary['loads_considered']:<4} "
+                            f"{summary['vehicles_used']:>3}/{summary['vehicles_available']:<3} "
+                            f"{summary['deadhead_m'] / 1000:>11,.0f} {summary['distance_m'] / 1000:>9,.0f}",
+                            flush=True,
+                        )
+                    if CADENCES:
+                        breaks_experiment(request, trucks_wanted, loads_wanted, limit)
+                raise Rollback
+        except Rollback:
+            pass
+    print(f"  load average {os.getloadavg()[0]:.2f} at the end")
 
 
 if __name__ == "__main__":

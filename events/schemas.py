@@ -118,6 +118,9 @@ class VehicleStatusChanged(EventData):
 
 
 class VehicleMaintenanceDue(EventData):
+    """A vehicle is due for service: its odometer passed a multiple of the service interval
+    (TMS_MAINTENANCE_INTERVAL_KM; `reason` names it), once per crossing."""
+
     vehicle_id: UUID
     carrier_id: UUID
     reason: str
@@ -225,14 +228,20 @@ class FleetPlanAccepted(EventData):
 
 
 class CarrierPerformanceUpdated(EventData):
+    """A carrier's delivery record after one of its deliveries: the loads it delivered from
+    `period_start` through `period_end` (the delivery) and the share of them on time, as the
+    dashboard counts them."""
+
     carrier_id: UUID
-    on_time_rate: float = Field(ge=0, le=1)
+    on_time_rate: float = Field(ge=0, le=1, description="0-1; 0 without deliveries")
     loads_delivered: int = Field(ge=0)
     period_start: datetime
     period_end: datetime
 
 
 class CarrierCapacityChanged(EventData):
+    """A carrier's count of AVAILABLE trucks changed: the counts after the change."""
+
     carrier_id: UUID
     available_vehicles: int = Field(ge=0)
     total_vehicles: int = Field(ge=0)

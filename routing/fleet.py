@@ -1,7 +1,8 @@
 """Fleet optimisation: which available truck and driver take which open loads, in which order.
 
 `plan_fleet` reads the open loads, the available trucks and drivers and the drivers' hours of
-service, builds a pickup-and-delivery model with time windows for OR-Tools (routing.vrp) and turns
+service, builds a pickup-and-delivery model with time windows, solves it with VROOM
+(routing.fleet_engines), checks every route against the rules below (`route_violations`) and turns
 the solution into a plan a dispatcher can read and accept (routing.services.accept_fleet_plan).
 
 The model, per truck (a "crew": a vehicle and the driver paired with it):
@@ -19,13 +20,16 @@ The model, per truck (a "crew": a vehicle and the driver paired with it):
   still drive before a 10-hour rest) starts later by the part of that rest not covered. Each route
   drives at most what is left of the driver's 60/70-hour cycle. The times a plan promises are
   "arrive by" times: the truck keeps them with every rest taken, and may well be early (up to a
-  rest per stretch early on a long trip). OR-Tools' break intervals would place each rest exactly,
-  but made the search stall beyond a handful of trucks.
+  rest per stretch early on a long trip). Placing each rest exactly was tried twice: OR-Tools'
+  break intervals made the search stall beyond a handful of trucks; VROOM's breaks place rests
+  even in the middle of a leg, but their windows are times of day, not "after 11 hours of
+  driving": the cadence that keeps every route legal serves fewer loads than this bound
+  (bench/bench_fleet.py --breaks).
 * Travel: great-circle distance x ROUTING_CIRCUITY_FACTOR at ROUTING_AVERAGE_SPEED_KMH: a matrix
   of street routes would cost one paid Directions call per pair; the accepted loads get their
   street route from `optimize-load`.
-* Objective: serve as many loads as possible (an unserved load costs more than any detour), then
-  the least distance driven (deadhead plus loaded, metres), then the fewest trucks.
+* Objective: serve as many loads as possible (VROOM ranks solutions by tasks served before cost),
+  then the least distance driven (deadhead plus loaded, metres), then the fewest trucks.
 
 A load that no single crew could serve alone is left out before solving, with the reason it
 fails for the crew that came closest; a load the solver leaves out although some crew could
@@ -43,9 +47,10 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
+import numpy as np
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.utils import timezone
@@ -55,18 +60,18 @@ from drivers.planning import DUTY_PERIOD_DRIVING
 from drivers.selectors import clocks_and_plans, dispatchable
 from fleet.models import Vehicle, VehicleStatus
 from loads.models import Load, LoadStatus
-from routing import vrp
-from tms.geo import great_circle_m, haversine_m, road_distance_m
+from routing import fleet_engines
+from routing.fleet_engines import FleetModel, Shipment, Truck, TruckRoute
+from tms.exceptions import DomainError
+from tms.geo import EARTH_RADIUS_M, haversine_m, road_distance_m
 from tms.times import rfc3339
 
-# OR-Tools works on integers: weights in tenths of a kilogram, volumes in hundredths of a m³
+# The engines work on integers: weights in tenths of a kilogram, volumes in hundredths of a m³
 # (the columns' own precision), distances in metres, times in seconds.
 WEIGHT_SCALE, VOLUME_SCALE = 10, 100
-FULL_TRUCKLOAD = 1  # loads on board at once
-# Guided local search from parallel cheapest insertion. OR-Tools 9.x's iterated local search (the
-# benchmark's best) ignored the time limit on some small plans here (one load, six trucks, windows
-# days wide): it never returned.
-SEARCH = vrp.SearchSettings(iterated_local_search=False, metaheuristic="GUIDED_LOCAL_SEARCH")
+# What the plan keeps for itself out of the request's time limit, writing the plan out after the
+# solver (~0.5 s for 1,000 loads on a busy machine), and at most this share of a short limit.
+RESERVE_S, RESERVE_SHARE = 1.5, 0.25
 REST_S = 10 * 3600  # the off-duty period that starts a new duty period (395.3(a)(1))
 BREAK_S, BREAK_AFTER_S = 30 * 60, 8 * 3600  # the break 8 hours of driving require (395.3(a)(3)(ii))
 
@@ -140,15 +145,22 @@ def _drive_s(metres: int) -> int:
     return math.ceil(metres / (settings.ROUTING_AVERAGE_SPEED_KMH / 3.6))
 
 
-def _distances(points: Sequence[Point | None]) -> list[list[int]]:
-    """`road_distance_m` between all points; 0 to and from None. (Coordinates read once: reading
-    them from GEOS per pair would be most of the time.)"""
-    coordinates = [None if point is None else (point.x, point.y) for point in points]
-    circuity = settings.ROUTING_CIRCUITY_FACTOR
-    return [
-        [0 if a is None or b is None else round(haversine_m(*a, *b) * circuity) for b in coordinates]
-        for a in coordinates
-    ]
+def _coordinates(points: Sequence[Point]) -> np.ndarray:
+    """(longitude, latitude) rows, read from GEOS once: per pair it would be most of the time."""
+    return np.array([(point.x, point.y) for point in points], dtype=float).reshape(-1, 2)
+
+
+def _distance_matrix(origins: np.ndarray, destinations: np.ndarray) -> np.ndarray:
+    """`road_distance_m` from every origin to every destination (tms.geo's haversine, vectorised)."""
+    lon1, lat1 = np.radians(origins[:, 0])[:, None], np.radians(origins[:, 1])[:, None]
+    lon2, lat2 = np.radians(destinations[:, 0])[None, :], np.radians(destinations[:, 1])[None, :]
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    great_circle = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(1.0, h)))
+    return np.rint(great_circle * settings.ROUTING_CIRCUITY_FACTOR).astype(np.int64)
+
+
+def _drive_matrix_s(metres: np.ndarray) -> np.ndarray:
+    return np.ceil(metres / (settings.ROUTING_AVERAGE_SPEED_KMH / 3.6)).astype(np.int64)
 
 
 def _hours(seconds: float) -> str:
@@ -218,13 +230,15 @@ def form_crews(vehicles: Sequence[Vehicle], request: PlanRequest) -> tuple[list[
     ):
         trucks = list(trucks)
         candidates = by_carrier.get(carrier_id, [])
+        # Positions read from GEOS once (per pair, 200 trucks' worth took seconds).
+        at = {
+            item.pk: item.current_location.coords for item in (*trucks, *candidates) if item.current_location
+        }
         # Nearest pairs first; a driver with no known position goes last, most hours first.
         pairs = sorted(
             (
                 (
-                    great_circle_m(driver.current_location, truck.current_location)
-                    if driver.current_location is not None
-                    else math.inf,
+                    haversine_m(*at[driver.pk], *at[truck.pk]) if driver.pk in at else math.inf,
                     -outlook[driver.pk][1].driving.total_seconds(),
                     str(truck.pk),
                     str(driver.pk),
@@ -312,6 +326,7 @@ class _Job:
     delivery: Window
     loaded_m: int
     loaded_s: int
+    delivery_day: date  # a driver's licence must be valid that day
 
 
 def _job(load: Load, request: PlanRequest, clock: _Clock) -> _Job:
@@ -325,6 +340,7 @@ def _job(load: Load, request: PlanRequest, clock: _Clock) -> _Job:
         delivery=Window(0, clock.seconds(load.delivery_datetime)),
         loaded_m=loaded_m,
         loaded_s=_drive_s(loaded_m),
+        delivery_day=timezone.localdate(load.delivery_datetime),
     )
 
 
@@ -341,23 +357,64 @@ CHECKS = (
 )
 
 
-def _first_failure(job: _Job, crew: Crew, request: PlanRequest, pace: Pace) -> int:
-    """Index in CHECKS of the first check the load fails on this crew alone; len(CHECKS) if none.
-    The timing is the model's own: a route with this load alone."""
-    load, vehicle = job.load, crew.vehicle
-    deadhead_s = _drive_s(road_distance_m(vehicle.current_location, load.pickup_location))
-    pickup_s = max(pace.delay_s(crew) + pace.clock_s(deadhead_s), job.pickup.start_s)
-    delivered_s = pickup_s + pace.clock_s(int(request.stop_time.total_seconds()) + job.loaded_s)
-    passed = (
-        load.carrier_id is None or load.carrier_id == vehicle.carrier_id,
-        crew.driver.license_expiry >= timezone.localdate(load.delivery_datetime),
-        load.weight <= vehicle.capacity_weight and load.volume <= vehicle.capacity_volume,
-        job.pickup.end_s >= 0,
-        deadhead_s + job.loaded_s <= crew.cycle_driving_s,
-        pickup_s <= job.pickup.end_s,
-        delivered_s <= job.delivery.end_s,
+def first_failures(
+    jobs: Sequence[_Job], crews: Sequence[Crew], request: PlanRequest, pace: Pace
+) -> np.ndarray:
+    """Per load and crew (jobs x crews), the index in CHECKS of the first check the load fails on
+    that crew alone; len(CHECKS) where it passes them all. The timing is the model's own: a route
+    with this load alone. (Vectorised: 1,000 loads x 200 crews is 200,000 pairs.)"""
+    if not jobs or not crews:
+        return np.zeros((len(jobs), len(crews)), dtype=np.int64)
+    deadhead_s = _drive_matrix_s(
+        _distance_matrix(
+            _coordinates([job.load.pickup_location for job in jobs]),
+            _coordinates([crew.vehicle.current_location for crew in crews]),
+        )
     )
-    return next((index for index, ok in enumerate(passed) if not ok), len(CHECKS))
+
+    def per_job(values) -> np.ndarray:
+        return np.array(values)[:, None]
+
+    def per_crew(values) -> np.ndarray:
+        return np.array(values)[None, :]
+
+    carriers = {carrier: index for index, carrier in enumerate({crew.vehicle.carrier_id for crew in crews})}
+    load_carrier = per_job(
+        [carriers.get(job.load.carrier_id, -2) if job.load.carrier_id else -1 for job in jobs]
+    )
+    crew_carrier = per_crew([carriers[crew.vehicle.carrier_id] for crew in crews])
+    pickup_start, pickup_end = (
+        per_job([job.pickup.start_s for job in jobs]),
+        per_job([job.pickup.end_s for job in jobs]),
+    )
+    loaded_s = per_job([job.loaded_s for job in jobs])
+    stop_s = int(request.stop_time.total_seconds())
+    pickup_s = np.maximum(
+        per_crew([pace.delay_s(crew) for crew in crews]) + np.ceil(deadhead_s * pace.factor), pickup_start
+    )
+    delivered_s = pickup_s + np.ceil((stop_s + loaded_s) * pace.factor)
+    failed = np.stack(
+        np.broadcast_arrays(
+            (load_carrier != -1) & (load_carrier != crew_carrier),
+            per_crew([crew.driver.license_expiry.toordinal() for crew in crews])
+            < per_job([job.delivery_day.toordinal() for job in jobs]),
+            (
+                per_job([int(job.load.weight * WEIGHT_SCALE) for job in jobs])
+                > per_crew([int(crew.vehicle.capacity_weight * WEIGHT_SCALE) for crew in crews])
+            )
+            | (
+                per_job([int(job.load.volume * VOLUME_SCALE) for job in jobs])
+                > per_crew([int(crew.vehicle.capacity_volume * VOLUME_SCALE) for crew in crews])
+            ),
+            pickup_end < 0,
+            deadhead_s + loaded_s > per_crew([crew.cycle_driving_s for crew in crews]),
+            pickup_s > pickup_end,
+            delivered_s > per_job([job.delivery.end_s for job in jobs]),
+        )
+    )
+    # The first failed check, or len(CHECKS): a row of "passed" appended below the checks.
+    failed = np.concatenate([failed, np.ones((1, *failed.shape[1:]), dtype=bool)])
+    return np.argmax(failed, axis=0)
 
 
 def _local(moment: datetime) -> str:
@@ -399,8 +456,19 @@ def _reason(code: str, job: _Job, crews: Sequence[Crew], request: PlanRequest) -
 # --------------------------------------------------------------------------- the plan
 
 
-def plan_fleet(request: PlanRequest) -> dict:
-    """Solves and describes the plan: routes, unserved loads and idle trucks (see the module)."""
+class PlanInvalid(DomainError):
+    """The engine's plan breaks a rule our own check enforces: a bug, never proposed (the plan is
+    FAILED with this code)."""
+
+    code = "plan_invalid"
+
+
+def plan_fleet(request: PlanRequest, *, engine: str = "vroom") -> dict:
+    """Solves and describes the plan: routes, unserved loads and idle trucks (see the module).
+
+    The whole plan, reading and writing included, comes back within the request's time limit;
+    every route passes `route_violations` before it is proposed. `engine` is VROOM; OR-Tools
+    (`ortools`) is there for bench/bench_fleet.py's comparison, which it loses (README)."""
     started = time.monotonic()
     clock = _Clock(request.at)
     pace = Pace(int(request.shift.total_seconds()))
@@ -409,11 +477,9 @@ def plan_fleet(request: PlanRequest) -> dict:
     crews, idle = form_crews(vehicles, request)
     idle += refused
     jobs = [_job(load, request, clock) for load in loads]
-
     unserved: list[dict] = []
     feasible: list[tuple[_Job, list[int]]] = []
-    for job in jobs:
-        failures = [_first_failure(job, crew, request, pace) for crew in crews]
+    for job, failures in zip(jobs, first_failures(jobs, crews, request, pace).tolist(), strict=True):
         allowed = [index for index, failure in enumerate(failures) if failure == len(CHECKS)]
         if allowed:
             feasible.append((job, allowed))
@@ -426,13 +492,20 @@ def plan_fleet(request: PlanRequest) -> dict:
 
     routes: list[dict] = []
     if feasible:
-        problem, nodes = _model(crews, feasible, request, clock, pace)
-        found = vrp.solve_model(problem, time_limit_s=request.time_limit_s, settings=SEARCH)
+        model = _model(crews, feasible, request, clock, pace)
+        reserve = min(RESERVE_S, RESERVE_SHARE * request.time_limit_s)
+        budget = request.time_limit_s - (time.monotonic() - started) - reserve
+        found = fleet_engines.solve(model, engine=engine, time_limit_s=budget)
         served = set()
-        for index, route in enumerate(found.routes):
-            if route:
-                routes.append(_route(crews[index], route, found.schedules[index], nodes, clock, pace))
-                served |= {nodes[node][0].load.pk for node in route}
+        for truck_route in found:
+            crew = crews[truck_route.truck]
+            violations = route_violations(crew, truck_route, feasible, request, pace)
+            if violations:
+                raise PlanInvalid(
+                    f"The {engine} plan for {crew.vehicle.vehicle_number} breaks a rule: {violations[0]}"
+                )
+            routes.append(_route(crew, truck_route, feasible, clock))
+            served |= {feasible[visit.shipment][0].load.pk for visit in truck_route.visits}
         for job, _ in feasible:
             if job.load.pk not in served:
                 unserved.append(
@@ -448,8 +521,8 @@ def plan_fleet(request: PlanRequest) -> dict:
         if str(crew.vehicle.pk) not in used
     ]
     unserved.sort(key=lambda item: item["load_number"])
-    deadhead = sum(route["deadhead_m"] for route in routes)
-    loaded = sum(route["loaded_m"] for route in routes)
+    deadhead_m = sum(route["deadhead_m"] for route in routes)
+    loaded_m = sum(route["loaded_m"] for route in routes)
     return {
         "summary": {
             "loads_considered": len(jobs),
@@ -457,9 +530,9 @@ def plan_fleet(request: PlanRequest) -> dict:
             "loads_unserved": len(unserved),
             "vehicles_available": len(crews),
             "vehicles_used": len(routes),
-            "distance_m": deadhead + loaded,
-            "deadhead_m": deadhead,
-            "loaded_m": loaded,
+            "distance_m": deadhead_m + loaded_m,
+            "deadhead_m": deadhead_m,
+            "loaded_m": loaded_m,
             "solve_seconds": round(time.monotonic() - started, 2),
             "objective": "most loads served, then least distance (deadhead + loaded), then fewest trucks",
             "travel_model": f"great circle x {settings.ROUTING_CIRCUITY_FACTOR} "
@@ -481,98 +554,131 @@ def _model(
     request: PlanRequest,
     clock: _Clock,
     pace: Pace,
-) -> tuple[vrp.RoutingProblem, dict[int, tuple[_Job, str]]]:
-    """Nodes: each crew's start (its truck's position), each crew's open end, then a pickup and a
-    delivery per load. Returns the model and, per stop node, its job and kind."""
+) -> FleetModel:
+    """Nodes: each crew's start (its truck's position), then a pickup and a delivery per load."""
     fleet = len(crews)
-    stop_s = int(request.stop_time.total_seconds())
-    points: list[Point | None] = [crew.vehicle.current_location for crew in crews] + [None] * fleet
-    last_s = max(clock.seconds(request.at + request.horizon), *(job.delivery.end_s for job, _ in feasible))
-    windows = [(0, last_s)] * (2 * fleet)
-    weights, volumes, service = [0] * (2 * fleet), [0] * (2 * fleet), [0] * (2 * fleet)
-    nodes: dict[int, tuple[_Job, str]] = {}
-    pairs, allowed = [], {}
-    for job, crew_indices in feasible:
-        pickup, delivery = len(points), len(points) + 1
+    points = [crew.vehicle.current_location for crew in crews]
+    for job, _ in feasible:
         points += [job.load.pickup_location, job.load.delivery_location]
-        weight = int(job.load.weight * WEIGHT_SCALE)
-        volume = int(job.load.volume * VOLUME_SCALE)
-        weights += [weight, -weight]
-        volumes += [volume, -volume]
-        service += [stop_s, stop_s]
-        windows += [(job.pickup.start_s, job.pickup.end_s), (job.pickup.start_s, job.delivery.end_s)]
-        nodes[pickup], nodes[delivery] = (job, "PICKUP"), (job, "DELIVERY")
-        pairs.append((pickup, delivery))
-        allowed[pickup] = allowed[delivery] = crew_indices
-
-    distance = _distances(points)
-    driving = [[_drive_s(metres) for metres in row] for row in distance]
-    elapsed = [
-        [pace.clock_s(service[i] + driving[i][j]) for j in range(len(points))] for i in range(len(points))
-    ]
-    for index, crew in enumerate(crews):
-        delay = pace.delay_s(crew)
-        elapsed[index] = [delay + time for time in elapsed[index]]
-    # The loaded legs are what a route exists for: never cheaper than to serve them.
-    penalty = 4 * max(max(row) for row in distance) + 1
-    problem = vrp.RoutingProblem(
-        travel_cost=distance,
-        travel_time=driving,
-        elapsed_time=elapsed,
-        vehicles=[
-            vrp.Vehicle(
-                capacities=(
-                    int(crew.vehicle.capacity_weight * WEIGHT_SCALE),
-                    int(crew.vehicle.capacity_volume * VOLUME_SCALE),
-                    FULL_TRUCKLOAD,
-                ),
-                max_driving=crew.cycle_driving_s,
-                fixed_cost=1,  # after distance, fewer trucks
+    coordinates = _coordinates(points)
+    distance = _distance_matrix(coordinates, coordinates)
+    return FleetModel(
+        distance=distance,
+        driving=_drive_matrix_s(distance),
+        stop_s=int(request.stop_time.total_seconds()),
+        pace=pace.factor,
+        # Past every window, and past every rest: a truck whose driver rests beyond the plan's
+        # windows is simply not used (a horizon it cannot start in made the model infeasible).
+        horizon_s=max(
+            clock.seconds(request.at + request.horizon),
+            *(job.delivery.end_s for job, _ in feasible),
+            *(pace.delay_s(crew) for crew in crews),
+        ),
+        trucks=[
+            Truck(
                 start=index,
-                end=fleet + index,
+                weight=int(crew.vehicle.capacity_weight * WEIGHT_SCALE),
+                volume=int(crew.vehicle.capacity_volume * VOLUME_SCALE),
+                ready_s=pace.delay_s(crew),
+                max_driving_s=crew.cycle_driving_s,
             )
             for index, crew in enumerate(crews)
         ],
-        quantities=[weights, volumes, [0] * (2 * fleet) + [1, -1] * len(feasible)],
-        service_times=service,
-        time_windows=windows,
-        pickup_deliveries=pairs,
-        allowed_vehicles=allowed,
-        unserved_penalty=penalty,
+        shipments=[
+            Shipment(
+                pickup=fleet + 2 * index,
+                delivery=fleet + 2 * index + 1,
+                pickup_window=(job.pickup.start_s, job.pickup.end_s),
+                delivery_window=(job.pickup.start_s, job.delivery.end_s),
+                weight=int(job.load.weight * WEIGHT_SCALE),
+                volume=int(job.load.volume * VOLUME_SCALE),
+                trucks=tuple(allowed),
+            )
+            for index, (job, allowed) in enumerate(feasible)
+        ],
     )
-    return problem, nodes
 
 
-def _route(
+def route_violations(
     crew: Crew,
-    route: list[int],
-    schedule: list[int],
-    nodes: dict[int, tuple[_Job, str]],
-    clock: _Clock,
+    route: TruckRoute,
+    feasible: Sequence[tuple[_Job, list[int]]],
+    request: PlanRequest,
     pace: Pace,
-) -> dict:
+) -> list[str]:
+    """What is wrong with an engine's route, checked from the loads and the crew themselves (not
+    from the engine's model): each load picked up, then delivered, before the next (full
+    truckload); the truck may carry it and its carrier may take it; the driver's licence holds;
+    every stop inside its window; the clock leaves room for the work and the rests before each
+    stop (`Pace`, from the departure, which waits for the driver's rest); the route drives no
+    more than the driver's cycle allows. Empty when the route is sound."""
+    problems = []
+    vehicle, stop_s = crew.vehicle, int(request.stop_time.total_seconds())
+    position, ready_s, driving_s, on_board = vehicle.current_location, route.depart_s, 0, None
+    if route.depart_s < pace.delay_s(crew):
+        problems.append(f"leaves at {_hours(route.depart_s)} h, before the driver's rest ends")
+    for index, visit in enumerate(route.visits):
+        job = feasible[visit.shipment][0]
+        load = job.load
+        kind = "pickup" if visit.pickup else "delivery"
+        location = load.pickup_location if visit.pickup else load.delivery_location
+        leg_s = _drive_s(road_distance_m(position, location))
+        driving_s += leg_s
+        work_s = leg_s + (stop_s if index else 0)  # the previous stop's loading or unloading, then the leg
+        if visit.at_s < ready_s + pace.clock_s(work_s):
+            problems.append(
+                f"{load.load_number} {kind}: too soon after the previous stop for the work and rests"
+            )
+        if visit.pickup:
+            if on_board is not None:
+                problems.append(f"{load.load_number} picked up with {on_board.load_number} on board")
+            on_board = load
+            if not job.pickup.start_s <= visit.at_s <= job.pickup.end_s:
+                problems.append(f"{load.load_number} pickup outside its window")
+            if load.carrier_id is not None and load.carrier_id != vehicle.carrier_id:
+                problems.append(f"{load.load_number} is tendered to another carrier")
+            if load.weight > vehicle.capacity_weight or load.volume > vehicle.capacity_volume:
+                problems.append(f"{load.load_number} is more than the truck carries")
+            if crew.driver.license_expiry < job.delivery_day:
+                problems.append(f"{load.load_number}: the driver's licence expires before the delivery")
+        else:
+            if on_board is None or on_board.pk != load.pk:
+                problems.append(f"{load.load_number} delivered without being on board")
+            on_board = None
+            if visit.at_s > job.delivery.end_s:
+                problems.append(f"{load.load_number} delivered after its appointment")
+        position, ready_s = location, visit.at_s
+    if on_board is not None:
+        problems.append(f"{on_board.load_number} is never delivered")
+    if driving_s > crew.cycle_driving_s:
+        problems.append(f"drives {_hours(driving_s)} h, more than the {_hours(crew.cycle_driving_s)} h left")
+    return problems
+
+
+def _route(crew: Crew, route: TruckRoute, feasible: Sequence[tuple[_Job, list[int]]], clock: _Clock) -> dict:
     position = crew.vehicle.current_location
     stops, deadhead_m, loaded_m, driving_s = [], 0, 0, 0
-    for node, at_s in zip(route, schedule[1:-1], strict=True):
-        job, kind = nodes[node]
-        location = job.load.pickup_location if kind == "PICKUP" else job.load.delivery_location
+    for visit in route.visits:
+        job = feasible[visit.shipment][0]
+        kind = "PICKUP" if visit.pickup else "DELIVERY"
+        location = job.load.pickup_location if visit.pickup else job.load.delivery_location
         leg_m = road_distance_m(position, location)
         driving_s += _drive_s(leg_m)
-        if kind == "PICKUP":
+        if visit.pickup:
             deadhead_m += leg_m
         else:
             loaded_m += leg_m
         position = location
-        window = job.pickup if kind == "PICKUP" else job.delivery
+        window = job.pickup if visit.pickup else job.delivery
         stops.append(
             {
                 "load_id": str(job.load.pk),
                 "load_number": job.load.load_number,
                 "kind": kind,
                 "location": _geojson(location),
-                "address": job.load.pickup_address if kind == "PICKUP" else job.load.delivery_address,
-                "arrive_by": rfc3339(clock.moment(at_s)),
-                "window_start": rfc3339(clock.moment(max(window.start_s, 0))) if kind == "PICKUP" else None,
+                "address": job.load.pickup_address if visit.pickup else job.load.delivery_address,
+                "arrive_by": rfc3339(clock.moment(visit.at_s)),
+                "window_start": rfc3339(clock.moment(max(window.start_s, 0))) if visit.pickup else None,
                 "window_end": rfc3339(clock.moment(window.end_s)),
                 "leg_m": leg_m,
             }
@@ -585,9 +691,9 @@ def _route(
         "driver_name": crew.driver.name,
         "carrier_id": str(crew.vehicle.carrier_id),
         "start_location": _geojson(crew.vehicle.current_location),
-        # A driver who is not rested rests first (the start's delay), then leaves.
-        "depart_at": rfc3339(clock.moment(schedule[0] + pace.delay_s(crew))),
-        "finish_at": rfc3339(clock.moment(schedule[-1])),
+        # A driver who is not rested rests first, then leaves.
+        "depart_at": rfc3339(clock.moment(route.depart_s)),
+        "finish_at": rfc3339(clock.moment(route.finish_s)),
         "driving_hours": round(driving_s / 3600, 2),
         "cycle_hours_left": round(crew.cycle_driving_s / 3600, 2),
         "distance_m": deadhead_m + loaded_m,

@@ -6,6 +6,7 @@ embedded default: the project-local PostgreSQL + PostGIS and Redis that `scripts
 
 import ipaddress
 import os
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "loads",
     "routing",
     "webhooks",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -396,7 +398,7 @@ ROUTING_FLEET_PICKUP_WINDOW_MINUTES = env_int(
 )  # after pickup_datetime
 ROUTING_FLEET_STOP_MINUTES = env_int("ROUTING_FLEET_STOP_MINUTES", 30)  # loading or unloading per stop
 ROUTING_FLEET_SHIFT_HOURS = env_int("ROUTING_FLEET_SHIFT_HOURS", 11)  # longest work between 10-hour rests
-ROUTING_FLEET_MAX_LOADS = env_int("ROUTING_FLEET_MAX_LOADS", 300)  # loads per plan, earliest pickups first
+ROUTING_FLEET_MAX_LOADS = env_int("ROUTING_FLEET_MAX_LOADS", 1000)  # loads per plan, earliest pickups first
 ROUTING_FLEET_PLAN_TTL_S = env_int("ROUTING_FLEET_PLAN_TTL_S", 3600)  # a plan older than this is not accepted
 # A plan still QUEUED this long lost its job (Redis restarted without it, a worker died): queue it
 # again, up to this many times in all, then FAILED (job_lost). Celery beat checks every minute.
@@ -428,6 +430,25 @@ GPS_BATCH_MAX_POINTS = env_int("TMS_GPS_BATCH_MAX_POINTS", 10_000)
 TMS_GEOFENCE_AUTO_ADVANCE = env_bool("TMS_GEOFENCE_AUTO_ADVANCE", False)
 TMS_GEOFENCE_EXIT_MARGIN_M = env_int("TMS_GEOFENCE_EXIT_MARGIN_M", 100)
 TMS_MAP_TILE_URL = env("TMS_MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+
+# --- Analytics: the dashboard, scorecards, maintenance (analytics/) -------------------------------
+# The operator's time zone: a date in a dashboard range (and "today", the default range) is a day
+# there; the trend series counts per day there.
+TMS_TIME_ZONE = env("TMS_TIME_ZONE", "America/Chicago")
+try:
+    zoneinfo.ZoneInfo(TMS_TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+    raise ImproperlyConfigured(f"TMS_TIME_ZONE must be an IANA time zone, got {TMS_TIME_ZONE!r}") from error
+# A cached dashboard answer is dropped at once by the events that change its figures; telemetry
+# (GPS fixes) and the event counts per topic only refresh when it expires.
+TMS_DASHBOARD_CACHE_TTL_S = env_int("TMS_DASHBOARD_CACHE_TTL_S", 60)
+TMS_DASHBOARD_MAX_RANGE_DAYS = env_int("TMS_DASHBOARD_MAX_RANGE_DAYS", 366)
+# Open exceptions list the active drivers whose licence expires within this many days.
+TMS_LICENSE_EXPIRY_WARNING_DAYS = env_int("TMS_LICENSE_EXPIRY_WARNING_DAYS", 30)
+# CARRIER_PERFORMANCE_UPDATED reports the on-time rate over this many days up to the delivery.
+TMS_CARRIER_PERFORMANCE_WINDOW_DAYS = env_int("TMS_CARRIER_PERFORMANCE_WINDOW_DAYS", 30)
+# VEHICLE_MAINTENANCE_DUE is emitted each time a vehicle's odometer passes a multiple of this.
+TMS_MAINTENANCE_INTERVAL_KM = env_int("TMS_MAINTENANCE_INTERVAL_KM", 40_000)
 
 # --- Metrics (/metrics, tms/monitoring.py) --------------------------------------------------------
 # Loopback clients may always read them; others need the token or an address in these networks.

@@ -21,6 +21,7 @@ urlpatterns = [
     api.api_path("api/asyncapi.json", asyncapi.asyncapi_view, name="asyncapi"),
     api.api_path("api/docs", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     api.api_path("api/redoc", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/", include("analytics.api.urls")),  # before the routers: drivers/{id}/scorecard
     path("api/", include("events.api.urls")),
     path("api/", include("fleet.api.urls")),
     path("api/", include("drivers.api.urls")),

@@ -160,6 +160,7 @@ def test_assign_action_asks_for_a_vehicle_and_driver_then_assigns(client, world,
     assert sorted(transitions.values_list("table_name", flat=True)) == ["loads", "vehicles"]
     events = OutboxEvent.objects.filter(envelope__correlationid=request_id)
     assert sorted(events.values_list("type", flat=True)) == [
+        "CARRIER_CAPACITY_CHANGED",  # one truck fewer available
         "LOAD_ASSIGNED",
         "VEHICLE_STATUS_CHANGED",
     ]

@@ -119,11 +119,13 @@ def test_the_vehicle_follows_the_load_to_delivery_and_the_driver_keeps_their_sta
     assert types[start:] == [
         "LOAD_ASSIGNED",
         "VEHICLE_STATUS_CHANGED",
+        "CARRIER_CAPACITY_CHANGED",  # the truck is no longer available
         "LOAD_PICKED_UP",
         "LOAD_IN_TRANSIT",
         "VEHICLE_STATUS_CHANGED",
         "LOAD_DELIVERED",
         "VEHICLE_STATUS_CHANGED",
+        "CARRIER_CAPACITY_CHANGED",  # available again
     ]
     load.refresh_from_db()
     assert load.carrier_id == vehicle.carrier_id

@@ -334,7 +334,17 @@ def webhook_deliveries(n: int) -> tuple[str, Shown]:
     return f"/api/webhooks/{subscription.pk}/deliveries", results
 
 
+def dashboard(n: int) -> tuple[str, Shown]:
+    """n loads picked up tomorrow, in a range of n + 2 days (its own cache key): a cached answer
+    after the first GET (analytics/tests/test_dashboard.py counts the queries of a computed one)."""
+    assigned_loads(n)
+    today = timezone.localdate()
+    window = f"from={today - datetime.timedelta(days=1)}&to={today + datetime.timedelta(days=n)}"
+    return f"/api/dashboard?{window}", lambda body: sum(body["loads_by_status"].values())
+
+
 LISTS: dict[str, Callable[[int], tuple[str, Shown]]] = {
+    "dashboard": dashboard,
     "carrier-list": carriers,
     "vehicle-list": vehicles,
     "vehicle-list?near": vehicles_near,
@@ -376,6 +386,8 @@ DETAILS: dict[str, Callable[[], str]] = {
     "route-detail": lambda: f"/api/routes/{routes(1)[0].pk}/",
     "fleet-plan-detail": lambda: f"/api/fleet-plans/{fleet_plans(1)[0].pk}/",
     "route-job": route_job,
+    "driver-scorecard": lambda: f"/api/drivers/{a_driver().pk}/scorecard",
+    "carrier-scorecard": lambda: f"/api/carriers/{CarrierFactory().pk}/scorecard",
     "webhook-detail": lambda: f"/api/webhooks/{SubscriptionFactory().pk}/",
 }
 CASES = {**LISTS, **DETAILS}

@@ -1,0 +1,589 @@
+"""The dashboard's and the scorecards' figures, each aggregated by the database in one statement.
+
+Entities (loads, vehicles, drivers, violations, routes) are read from the default database; the
+time series (the event store's status history, duty-status records, GPS fixes) from
+`settings.TIMESERIES_DATABASE_ALIAS`, which may be another server: what a time-series statement
+needs from the entities (a carrier's vehicle or driver ids, the loaded intervals of its trucks)
+goes to it as array parameters, never as a cross-database join. The statements are plain SQL, the
+same with TimescaleDB (hypertables) and without (plain tables with BRIN and B-tree indexes).
+
+Every figure covers the half-open range [start, end); "elapsed" figures (utilisation, duty hours)
+stop at the present when the range reaches into the future.
+"""
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils import timezone
+
+from events.taxonomy import TOPICS, EventType
+from fleet.models import VehicleStatus
+from loads.models import LoadStatus
+
+METRES_PER_MILE = 1609.344
+BUSY_VEHICLE_STATUSES = [VehicleStatus.ASSIGNED.value, VehicleStatus.IN_TRANSIT.value]
+ON_DUTY_STATUSES = ("DRIVING", "ON_DUTY")
+DUTY_STATUSES = ("OFF_DUTY", "SLEEPER_BERTH", "DRIVING", "ON_DUTY")
+EXCEPTIONS_LISTED = 20
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the figures are about: a time range and the filters that narrow the loads.
+
+    `carrier_id` narrows every figure; `driver_id` (a scorecard) the loads, duty hours and
+    violations to one driver; the facility and state filters narrow the load figures (a lane), and
+    so leave out the figures that are not about loads (fleet utilisation, duty hours, violations,
+    events) only in the sense that those ignore them.
+    """
+
+    start: datetime
+    end: datetime
+    carrier_id: UUID | None = None
+    driver_id: UUID | None = None
+    origin_facility_id: UUID | None = None
+    destination_facility_id: UUID | None = None
+    origin_state: str | None = None
+    destination_state: str | None = None
+
+    @property
+    def has_lane_filter(self) -> bool:
+        return any(
+            value is not None
+            for value in (
+                self.origin_facility_id,
+                self.destination_facility_id,
+                self.origin_state,
+                self.destination_state,
+            )
+        )
+
+    def elapsed_end(self, now: datetime) -> datetime:
+        return min(self.end, now)
+
+
+def _rows(sql: str, params: dict[str, Any], *, using: str = "default", jit: bool = True) -> list[tuple]:
+    """The statement's rows. `jit=False` for a statement whose estimated cost (PostGIS functions are
+    costed high) makes PostgreSQL compile it first: compiling the GPS miles' plan took ~0.8 s, twice
+    as long as running it on a month of a fleet's fixes (bench/bench_dashboard.py)."""
+    if jit:
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    with transaction.atomic(using=using), connections[using].cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _timeseries() -> str:
+    return settings.TIMESERIES_DATABASE_ALIAS
+
+
+def _load_filter(scope: Scope) -> tuple[str, dict[str, Any]]:
+    """WHERE clauses (after the range's) on `loads l`, shipper `s` and consignee `c`."""
+    clauses, params = [], {}
+    for column, name in (
+        ("l.carrier_id", "carrier_id"),
+        ("l.driver_id", "driver_id"),
+        ("l.shipper_id", "origin_facility_id"),
+        ("l.consignee_id", "destination_facility_id"),
+        ("s.state", "origin_state"),
+        ("c.state", "destination_state"),
+    ):
+        value = getattr(scope, name)
+        if value is not None:
+            clauses.append(f"{column} = %({name})s")
+            params[name] = value
+    return "".join(f" AND {clause}" for clause in clauses), params
+
+
+_LOADS_FROM = """
+    FROM loads l
+    JOIN facilities s ON s.id = l.shipper_id
+    JOIN facilities c ON c.id = l.consignee_id
+"""
+
+
+def loads_by_status(scope: Scope) -> dict[str, int]:
+    """The loads to be picked up in the range, by status (every status present, zeros included)."""
+    where, params = _load_filter(scope)
+    rows = _rows(
+        f"SELECT l.status, count(*) {_LOADS_FROM}"
+        f" WHERE l.pickup_datetime >= %(start)s AND l.pickup_datetime < %(end)s{where}"
+        " GROUP BY l.status",
+        {"start": scope.start, "end": scope.end, **params},
+    )
+    counts = dict.fromkeys(LoadStatus.values, 0)
+    counts.update(dict(rows))
+    return counts
+
+
+def daily_trend(scope: Scope, time_zone: str) -> list[dict[str, Any]]:
+    """Loads booked (created_at) and delivered (delivered_at) per day of the operator's time zone,
+    every day of the range listed, zeros included."""
+    where, params = _load_filter(scope)
+    rows = _rows(
+        f"""
+        SELECT 'created', (l.created_at AT TIME ZONE %(tz)s)::date AS day, count(*) {_LOADS_FROM}
+        WHERE l.created_at >= %(start)s AND l.created_at < %(end)s{where}
+        GROUP BY day
+        UNION ALL
+        SELECT 'delivered', (l.delivered_at AT TIME ZONE %(tz)s)::date AS day, count(*) {_LOADS_FROM}
+        WHERE l.delivered_at >= %(start)s AND l.delivered_at < %(end)s{where}
+        GROUP BY day
+        """,
+        {"start": scope.start, "end": scope.end, "tz": time_zone, **params},
+    )
+    counts = {(kind, day): count for kind, day, count in rows}
+    zone = zoneinfo.ZoneInfo(time_zone)
+    first = scope.start.astimezone(zone).date()
+    last = (scope.end - timedelta(microseconds=1)).astimezone(zone).date()
+    days: list[date] = []
+    day = first
+    while day <= last:
+        days.append(day)
+        day += timedelta(days=1)
+    return [
+        {
+            "date": day,
+            "created": counts.get(("created", day), 0),
+            "delivered": counts.get(("delivered", day), 0),
+        }
+        for day in days
+    ]
+
+
+def service_figures(scope: Scope) -> dict[str, Any]:
+    """On-time pickups and deliveries, revenue and billed miles, in one statement.
+
+    A pickup (delivery) counts in the range when the load was picked up (delivered) in it. It was
+    on time when the truck got there by the scheduled `pickup_datetime` (`delivery_datetime`):
+    "got there" is the earlier of its first arrival at the facility's geofence (stop events) and
+    the recorded status change, so a truck that waited at the dock is not blamed for the wait.
+    Revenue is the rate of the loads delivered in the range; their miles are the current route's
+    distance, or the load's estimate where it was never routed.
+    """
+    where, params = _load_filter(scope)
+    ((pickups, pickups_on_time, deliveries, deliveries_on_time, revenue, billed_m),) = _rows(
+        f"""
+        SELECT
+            count(*) FILTER (WHERE picked_up),
+            count(*) FILTER (
+                WHERE picked_up AND least(l.picked_up_at, st.pickup_arrival) <= l.pickup_datetime
+            ),
+            count(*) FILTER (WHERE delivered),
+            count(*) FILTER (
+                WHERE delivered AND least(l.delivered_at, st.delivery_arrival) <= l.delivery_datetime
+            ),
+            coalesce(sum(l.rate) FILTER (WHERE delivered), 0),
+            coalesce(sum(coalesce(r.distance_m, l.estimated_distance_m)) FILTER (WHERE delivered), 0)
+        FROM (
+            SELECT l.*,
+                   l.picked_up_at >= %(start)s AND l.picked_up_at < %(end)s AS picked_up,
+                   l.status = 'DELIVERED' AND l.delivered_at >= %(start)s AND l.delivered_at < %(end)s
+                       AS delivered
+            {_LOADS_FROM}
+            WHERE ((l.picked_up_at >= %(start)s AND l.picked_up_at < %(end)s)
+                   OR (l.delivered_at >= %(start)s AND l.delivered_at < %(end)s)){where}
+        ) l
+        LEFT JOIN LATERAL (
+            SELECT min(arrived_at) FILTER (WHERE kind = 'PICKUP') AS pickup_arrival,
+                   min(arrived_at) FILTER (WHERE kind = 'DELIVERY') AS delivery_arrival
+            FROM stop_events WHERE stop_events.load_id = l.id
+        ) st ON true
+        LEFT JOIN routes r ON r.load_id = l.id AND r.is_current
+        """,
+        {"start": scope.start, "end": scope.end, **params},
+    )
+    billed_miles = billed_m / METRES_PER_MILE
+    return {
+        "pickups": pickups,
+        "pickups_on_time": pickups_on_time,
+        "on_time_pickup_rate": _share(pickups_on_time, pickups),
+        "deliveries": deliveries,
+        "deliveries_on_time": deliveries_on_time,
+        "on_time_delivery_rate": _share(deliveries_on_time, deliveries),
+        "revenue": float(revenue),
+        "billed_miles": round(billed_miles, 1),
+        "rate_per_mile": round(float(revenue) / billed_miles, 2) if billed_miles else None,
+    }
+
+
+def _share(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def vehicle_utilisation(scope: Scope, now: datetime) -> dict[str, Any]:
+    """The share of the fleet's time (vehicles x elapsed range) spent ASSIGNED or IN_TRANSIT, from
+    the status history: the VEHICLE_STATUS_CHANGED events of the event store. A vehicle keeps a
+    status until its next change; a vehicle with no change yet was AVAILABLE."""
+    end = scope.elapsed_end(now)
+    vehicle_params: dict[str, Any] = {"end": end}
+    carrier_clause = ""
+    if scope.carrier_id is not None:
+        carrier_clause = " AND carrier_id = %(carrier_id)s"
+        vehicle_params["carrier_id"] = scope.carrier_id
+    ((vehicles,),) = _rows(
+        f"SELECT count(*) FROM vehicles WHERE created_at < %(end)s{carrier_clause}", vehicle_params
+    )
+    if end <= scope.start or not vehicles:
+        return {"vehicles": vehicles, "busy_hours": 0.0, "utilisation": None}
+    event_carrier = (
+        " AND envelope -> 'data' ->> 'carrier_id' = %(carrier_id)s" if scope.carrier_id is not None else ""
+    )
+    ((busy_s,),) = _rows(
+        f"""
+        WITH changes AS (
+            SELECT time, envelope -> 'data' ->> 'status' AS status,
+                   lead(time) OVER (PARTITION BY subject ORDER BY time, event_id) AS until
+            FROM event_store
+            WHERE type = %(type)s AND time < %(end)s{event_carrier}
+        )
+        SELECT coalesce(sum(extract(epoch FROM least(coalesce(until, %(end)s), %(end)s)
+                                               - greatest(time, %(start)s))), 0)
+        FROM changes
+        WHERE status = ANY(%(busy)s) AND coalesce(until, 'infinity') > %(start)s
+        """,
+        {
+            "type": EventType.VEHICLE_STATUS_CHANGED.value,
+            "start": scope.start,
+            "end": end,
+            "busy": BUSY_VEHICLE_STATUSES,
+            "carrier_id": str(scope.carrier_id) if scope.carrier_id else None,
+        },
+        using=_timeseries(),
+        jit=False,
+    )
+    capacity_s = vehicles * (end - scope.start).total_seconds()
+    return {
+        "vehicles": vehicles,
+        "busy_hours": round(float(busy_s) / 3600, 2),
+        "utilisation": _share(float(busy_s), capacity_s),
+    }
+
+
+def _driver_ids(scope: Scope) -> list[UUID] | None:
+    """The drivers a time-series statement is narrowed to (None: every driver)."""
+    if scope.driver_id is not None:
+        return [scope.driver_id]
+    if scope.carrier_id is not None:
+        return [
+            row[0]
+            for row in _rows("SELECT id FROM drivers WHERE carrier_id = %(c)s", {"c": scope.carrier_id})
+        ]
+    return None
+
+
+def driver_activity(scope: Scope, now: datetime) -> dict[str, Any]:
+    """Hours by duty status within the elapsed range, from the duty-status records (the ELD log),
+    and how many drivers were on duty (driving or on duty) at some point in it."""
+    end = scope.elapsed_end(now)
+    hours = dict.fromkeys(DUTY_STATUSES, 0.0)
+    if end <= scope.start:
+        return {"hours_by_duty_status": hours, "drivers_on_duty": 0}
+    drivers = _driver_ids(scope)
+    driver_clause = " AND driver_id = ANY(%(drivers)s)" if drivers is not None else ""
+    rows = _rows(
+        f"""
+        SELECT status,
+               sum(extract(epoch FROM least(coalesce(ended_at, %(end)s), %(end)s)
+                                      - greatest(started_at, %(start)s))),
+               count(DISTINCT driver_id) FILTER (WHERE status = ANY(%(on_duty)s))
+        FROM duty_status_records
+        WHERE started_at < %(end)s AND coalesce(ended_at, 'infinity') > %(start)s{driver_clause}
+        GROUP BY ROLLUP (status)
+        """,
+        {"start": scope.start, "end": end, "drivers": drivers, "on_duty": list(ON_DUTY_STATUSES)},
+        using=_timeseries(),
+        jit=False,
+    )
+    on_duty = 0
+    for status, seconds, drivers_on_duty in rows:
+        if status is None:
+            on_duty = drivers_on_duty
+        else:
+            hours[status] = round(float(seconds) / 3600, 2)
+    return {"hours_by_duty_status": hours, "drivers_on_duty": on_duty}
+
+
+def _loaded_intervals(scope: Scope, end: datetime) -> tuple[list, list, list]:
+    """Each load's time on its truck (picked up until delivered or cancelled) that overlaps the
+    range, for the loads of the scope: three parallel arrays for the time-series statement (the
+    end is None while the load is on its truck)."""
+    where, params = _load_filter(scope)
+    rows = _rows(
+        f"""
+        SELECT l.vehicle_id, l.picked_up_at, coalesce(l.delivered_at, l.cancelled_at)
+        {_LOADS_FROM}
+        WHERE l.picked_up_at IS NOT NULL AND l.picked_up_at < %(end)s
+          AND coalesce(l.delivered_at, l.cancelled_at, 'infinity') > %(start)s{where}
+        """,
+        {"start": scope.start, "end": end, **params},
+    )
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def gps_miles(scope: Scope, now: datetime) -> dict[str, float | None]:
+    """Miles driven in the range from the GPS history: loaded (a load on the truck) and empty
+    (deadhead). Each stretch between two consecutive fixes of a vehicle in the range counts whole,
+    loaded when the later fix falls after a pickup and at or before that load's delivery.
+
+    The loaded state comes from merging each truck's pickup (+1) and delivery (-1) times into its
+    fixes in time order, a running sum: one sort, however many loads. With a lane filter only the
+    lane's loaded miles mean something (empty miles are a truck's, not a lane's): `empty_miles` is
+    None then; for one driver, too.
+    """
+    end = scope.elapsed_end(now)
+    vehicles, starts, ends = _loaded_intervals(scope, end)
+    lane_or_driver = scope.has_lane_filter or scope.driver_id is not None
+    if end <= scope.start or (lane_or_driver and not vehicles):
+        return {"loaded_miles": 0.0, "empty_miles": None if lane_or_driver else 0.0}
+    params: dict[str, Any] = {"start": scope.start, "end": end, "iv": vehicles, "is": starts, "ie": ends}
+    vehicle_clause = ""
+    if lane_or_driver:
+        vehicle_clause = " AND vehicle_id = ANY(%(vehicles)s)"
+        params["vehicles"] = sorted(set(vehicles), key=str)
+    elif scope.carrier_id is not None:
+        vehicle_clause = " AND vehicle_id = ANY(%(vehicles)s)"
+        params["vehicles"] = [
+            row[0]
+            for row in _rows("SELECT id FROM vehicles WHERE carrier_id = %(c)s", {"c": scope.carrier_id})
+        ]
+    ((loaded_m, empty_m),) = _rows(
+        f"""
+        WITH segments AS (
+            SELECT vehicle_id, recorded_at AS at, 0 AS delta,
+                   ST_Distance(lag(location) OVER (PARTITION BY vehicle_id ORDER BY recorded_at),
+                               location, false) AS metres
+            FROM gps_points
+            WHERE recorded_at >= %(start)s AND recorded_at < %(end)s{vehicle_clause}
+        ),
+        stream AS (
+            SELECT vehicle_id, at, delta, metres FROM segments
+            UNION ALL
+            SELECT vehicle_id, start_at, 1, NULL
+            FROM unnest(%(iv)s::uuid[], %(is)s::timestamptz[]) AS pickups (vehicle_id, start_at)
+            UNION ALL
+            SELECT vehicle_id, end_at, -1, NULL
+            FROM unnest(%(iv)s::uuid[], %(ie)s::timestamptz[]) AS deliveries (vehicle_id, end_at)
+            WHERE end_at IS NOT NULL
+        ),
+        states AS (
+            SELECT metres,
+                   sum(delta) OVER (PARTITION BY vehicle_id ORDER BY at, delta = 0 DESC, delta
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS loads_on
+            FROM stream
+        )
+        SELECT coalesce(sum(metres) FILTER (WHERE loads_on > 0), 0),
+               coalesce(sum(metres) FILTER (WHERE loads_on <= 0), 0)
+        FROM states
+        WHERE metres IS NOT NULL
+        """,
+        params,
+        using=_timeseries(),
+        jit=False,
+    )
+    return {
+        "loaded_miles": round(float(loaded_m) / METRES_PER_MILE, 1),
+        "empty_miles": None if lane_or_driver else round(float(empty_m) / METRES_PER_MILE, 1),
+    }
+
+
+def hos_violations(scope: Scope) -> dict[str, Any]:
+    """Hours-of-service violations that started in the range, by rule."""
+    clauses, params = "", {"start": scope.start, "end": scope.end}
+    if scope.carrier_id is not None:
+        clauses += " AND d.carrier_id = %(carrier_id)s"
+        params["carrier_id"] = scope.carrier_id
+    if scope.driver_id is not None:
+        clauses += " AND v.driver_id = %(driver_id)s"
+        params["driver_id"] = scope.driver_id
+    rows = _rows(
+        f"""
+        SELECT v.rule, count(*) FROM hos_violations v JOIN drivers d ON d.id = v.driver_id
+        WHERE v.start >= %(start)s AND v.start < %(end)s{clauses}
+        GROUP BY v.rule ORDER BY v.rule
+        """,
+        params,
+    )
+    return {"total": sum(count for _, count in rows), "by_rule": dict(rows)}
+
+
+def events_per_topic(scope: Scope) -> list[dict[str, Any]]:
+    """Events stored in the range, per Kafka topic (every topic listed); with a carrier filter, the
+    events whose data name that carrier."""
+    carrier_clause = ""
+    params: dict[str, Any] = {"start": scope.start, "end": scope.end}
+    if scope.carrier_id is not None:
+        carrier_clause = " AND envelope -> 'data' ->> 'carrier_id' = %(carrier_id)s"
+        params["carrier_id"] = str(scope.carrier_id)
+    rows = _rows(
+        f"SELECT type, count(*) FROM event_store WHERE time >= %(start)s AND time < %(end)s{carrier_clause}"
+        " GROUP BY type",
+        params,
+        using=_timeseries(),
+    )
+    topics = dict.fromkeys(sorted(set(TOPICS.values())), 0)
+    for event_type, count in rows:
+        topic = TOPICS.get(EventType(event_type)) if event_type in EventType.__members__ else None
+        if topic is not None:
+            topics[topic] += count
+    return [{"topic": topic, "events": count} for topic, count in topics.items()]
+
+
+def open_exceptions(scope: Scope, today: date) -> dict[str, Any]:
+    """What needs a dispatcher now, whatever the range: delayed loads, trucks off their route
+    (a deviation reported and not over), and active drivers whose licence expires within
+    TMS_LICENSE_EXPIRY_WARNING_DAYS (or has expired). Counts, and the first few of each."""
+    where, params = _load_filter(scope)
+    delayed = _rows(
+        f"""
+        SELECT l.id, l.load_number, l.delivery_datetime, l.expected_delivery_at, l.delay_reason,
+               count(*) OVER ()
+        {_LOADS_FROM}
+        WHERE l.status = 'DELAYED'{where}
+        ORDER BY l.delivery_datetime, l.id LIMIT {EXCEPTIONS_LISTED}
+        """,
+        params,
+    )
+    deviations = _rows(
+        f"""
+        SELECT l.id, l.load_number, r.vehicle_id, f.excursion_started_at, count(*) OVER ()
+        FROM route_followings f
+        JOIN routes r ON r.id = f.route_id
+        JOIN loads l ON l.id = r.load_id
+        JOIN facilities s ON s.id = l.shipper_id
+        JOIN facilities c ON c.id = l.consignee_id
+        WHERE f.excursion_reported AND f.excursion_started_at IS NOT NULL AND f.completed_at IS NULL
+          AND r.is_current AND l.status = ANY(%(active)s){where}
+        ORDER BY f.excursion_started_at, l.id LIMIT {EXCEPTIONS_LISTED}
+        """,
+        {**params, "active": ["ASSIGNED", "PICKED_UP", "IN_TRANSIT", "DELAYED"]},
+    )
+    driver_clauses, driver_params = (
+        "",
+        {"until": today + timedelta(days=settings.TMS_LICENSE_EXPIRY_WARNING_DAYS)},
+    )
+    if scope.carrier_id is not None:
+        driver_clauses += " AND carrier_id = %(carrier_id)s"
+        driver_params["carrier_id"] = scope.carrier_id
+    if scope.driver_id is not None:
+        driver_clauses += " AND id = %(driver_id)s"
+        driver_params["driver_id"] = scope.driver_id
+    licences = _rows(
+        f"""
+        SELECT id, name, license_expiry, count(*) OVER ()
+        FROM drivers
+        WHERE is_active AND license_expiry <= %(until)s{driver_clauses}
+        ORDER BY license_expiry, id LIMIT {EXCEPTIONS_LISTED}
+        """,
+        driver_params,
+    )
+    return {
+        "delayed_loads": {
+            "count": delayed[0][-1] if delayed else 0,
+            "items": [
+                {
+                    "load_id": row[0],
+                    "load_number": row[1],
+                    "delivery_datetime": row[2],
+                    "expected_delivery_at": row[3],
+                    "reason": row[4],
+                }
+                for row in delayed
+            ],
+        },
+        "route_deviations": {
+            "count": deviations[0][-1] if deviations else 0,
+            "items": [
+                {"load_id": row[0], "load_number": row[1], "vehicle_id": row[2], "started_at": row[3]}
+                for row in deviations
+            ],
+        },
+        "expiring_licences": {
+            "count": licences[0][-1] if licences else 0,
+            "items": [
+                {"driver_id": row[0], "name": row[1], "license_expiry": row[2], "expired": row[2] < today}
+                for row in licences
+            ],
+        },
+    }
+
+
+def dashboard(scope: Scope, *, time_zone: str, now: datetime | None = None) -> dict[str, Any]:
+    """Every figure of GET /api/dashboard for the scope."""
+    now = now or timezone.now()
+    return {
+        "loads_by_status": loads_by_status(scope),
+        "trend": daily_trend(scope, time_zone),
+        "service": service_figures(scope),
+        "miles": gps_miles(scope, now),
+        "vehicle_utilisation": vehicle_utilisation(scope, now),
+        "driver_activity": driver_activity(scope, now),
+        "hos_violations": hos_violations(scope),
+        "events_per_topic": events_per_topic(scope),
+        "open_exceptions": open_exceptions(scope, now.astimezone(zoneinfo.ZoneInfo(time_zone)).date()),
+    }
+
+
+def driver_scorecard(scope: Scope, *, now: datetime | None = None) -> dict[str, Any]:
+    """One driver's figures: their loads, miles, on-time rates, violations, and utilisation (the
+    share of the elapsed range on duty: driving or on duty not driving)."""
+    now = now or timezone.now()
+    activity = driver_activity(scope, now)
+    end = scope.elapsed_end(now)
+    elapsed_h = max((end - scope.start).total_seconds(), 0) / 3600
+    on_duty_h = sum(activity["hours_by_duty_status"][status] for status in ON_DUTY_STATUSES)
+    return {
+        "loads_by_status": loads_by_status(scope),
+        "service": service_figures(scope),
+        "miles": gps_miles(scope, now),
+        "hos_violations": hos_violations(scope),
+        "driver_activity": activity,
+        "utilisation": _share(on_duty_h, elapsed_h),
+    }
+
+
+def carrier_scorecard(scope: Scope, *, now: datetime | None = None) -> dict[str, Any]:
+    """One carrier's figures: loads, miles, on-time rates, violations of its drivers, its fleet's
+    utilisation, and its trucks now (total and available: its capacity)."""
+    now = now or timezone.now()
+    return {
+        "loads_by_status": loads_by_status(scope),
+        "service": service_figures(scope),
+        "miles": gps_miles(scope, now),
+        "hos_violations": hos_violations(scope),
+        "vehicle_utilisation": vehicle_utilisation(scope, now),
+        "capacity": carrier_capacity(scope.carrier_id),
+    }
+
+
+def carrier_capacity(carrier_id: UUID) -> dict[str, int]:
+    """A carrier's trucks, and how many are AVAILABLE for a load now."""
+    ((available, total),) = _rows(
+        "SELECT count(*) FILTER (WHERE status = 'AVAILABLE'), count(*)"
+        " FROM vehicles WHERE carrier_id = %(c)s",
+        {"c": carrier_id},
+    )
+    return {"available_vehicles": available, "total_vehicles": total}
+
+
+def carrier_performance(carrier_id: UUID, *, until: datetime, days: int) -> dict[str, Any]:
+    """A carrier's delivery record over the `days` up to and including `until`
+    (CARRIER_PERFORMANCE_UPDATED): the loads it delivered then, and the share on time."""
+    start = until - timedelta(days=days)
+    figures = service_figures(
+        Scope(start=start, end=until + timedelta(microseconds=1), carrier_id=carrier_id)
+    )
+    return {
+        "period_start": start,
+        "period_end": until,
+        "loads_delivered": figures["deliveries"],
+        "on_time_rate": figures["on_time_delivery_rate"] or 0.0,
+    }

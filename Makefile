@@ -14,6 +14,7 @@ services: bootstrap
 services-stop:
 	@scripts/services stop
 
+# Every database: the main one and, when TIMESERIES_DATABASE_URL names another, the time series'.
 migrate: services
 	@$(PY) manage.py migrate --noinput -v 0
 
@@ -35,6 +36,13 @@ run: seed
 worker: services
 	@$(PY) -m celery -A tms worker --loglevel INFO
 
+# The suite runs with the time series in their own database (the local cluster's tms_timeseries),
+# as production keeps them in TimescaleDB: a query sent to the wrong database fails. A
+# TIMESERIES_DATABASE_URL or DATABASE_URL from the environment wins (set either to test one
+# database).
+ifeq ($(origin TIMESERIES_DATABASE_URL)$(origin DATABASE_URL),undefinedundefined)
+test: export TIMESERIES_DATABASE_URL = postgis://tms@127.0.0.1:$(or $(TMS_PG_PORT),55432)/tms_timeseries
+endif
 test: services
 	@$(PY) manage.py check --fail-level WARNING
 	@$(PY) manage.py makemigrations --check --dry-run >/dev/null || { echo "missing migrations: run manage.py makemigrations"; exit 1; }

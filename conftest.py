@@ -1,14 +1,47 @@
 import uuid
 
 import pytest
+from django.apps import apps
+from django.db import connections
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tms.api_defaults import ADMIN, DISPATCHER, DRIVER, VIEWER
+from tms.routers import TIMESERIES_MODELS
 from tms.tests.factories import UserFactory
 
 # The back office's users and rows, for every app's admin tests.
 pytest_plugins = ["tms.tests.admin_cases", "tms.tests.brokers"]
+
+
+def pytest_collection_modifyitems(items):
+    """Every database test may use every database. The time series have their own database
+    (`make test` sets TIMESERIES_DATABASE_URL), and pytest-django opens only `default` to a test
+    that does not name its databases: each gets `databases="__all__"` (both test databases are
+    created per xdist worker, and rolled back or flushed after each test)."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None:
+            if not {"db", "transactional_db", "live_server"} & set(getattr(item, "fixturenames", ())):
+                continue
+            item.add_marker(pytest.mark.django_db(databases="__all__"), append=False)
+        elif "databases" not in marker.kwargs:
+            item.add_marker(
+                pytest.mark.django_db(*marker.args, **marker.kwargs, databases="__all__"), append=False
+            )
+
+
+@pytest.fixture
+def one_database(settings, db):
+    """The time series in the main database, as with TIMESERIES_DATABASE_URL unset (the embedded
+    default), for a test of that path while the suite runs with a separate time-series database:
+    their tables are made in the main test database inside the test's transaction, which rolls
+    them back."""
+    if settings.TIMESERIES_DATABASE_ALIAS != "default":
+        with connections["default"].schema_editor() as editor:
+            for label in sorted(TIMESERIES_MODELS):
+                editor.create_model(apps.get_model(label))
+        settings.TIMESERIES_DATABASE_ALIAS = "default"
 
 
 @pytest.fixture(autouse=True)

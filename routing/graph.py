@@ -16,10 +16,10 @@ driver). A lane counts a load once, by its id, so a redelivered or replayed even
 import itertools
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import networkx as nx
 from django.conf import settings
@@ -31,6 +31,8 @@ from fleet.models import Carrier, Vehicle
 from loads.models import Facility, Load, LoadStatus
 
 MAX_HOPS = 5
+
+T = TypeVar("T")
 
 LOAD_EVENTS = {t.value for t in EventType if t.name.startswith("LOAD_")}
 
@@ -161,16 +163,32 @@ class FreightGraph(ABC):
             "picked_up_at",
             "delivered_at",
         )
-        deliveries = [delivery_of(load) for load in loads.order_by("delivered_at", "id").iterator()]
-        self.record_deliveries(deliveries)
+        # Lane by lane, so that a lane's loads share as few statements as possible; batches keep each
+        # write (and the rows in memory) bounded however many loads were delivered.
+        delivered, lanes = 0, set()
+        ordered = loads.order_by("shipper_id", "consignee_id", "delivered_at", "id")
+        for batch in batches(
+            ordered.iterator(chunk_size=settings.NEO4J_BATCH_SIZE), settings.NEO4J_BATCH_SIZE
+        ):
+            deliveries = [delivery_of(load) for load in batch]
+            self.record_deliveries(deliveries)
+            delivered += len(deliveries)
+            lanes.update((d.origin_id, d.destination_id) for d in deliveries)
         return {
             "facilities": len(facilities),
             "carriers": len(carriers),
             "vehicles": len(vehicles),
             "drivers": len(drivers),
-            "delivered_loads": len(deliveries),
-            "lanes": len({(d.origin_id, d.destination_id) for d in deliveries}),
+            "delivered_loads": delivered,
+            "lanes": len(lanes),
         }
+
+
+def batches(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most `size` rows."""
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, size)):
+        yield batch
 
 
 def _lane_row(origin_id: str, destination_id: str, lane: dict[str, Any]) -> dict[str, Any]:
@@ -339,34 +357,60 @@ MERGE (c)-[:{relationship}]->(m)
 """
 CYPHER_ATTACH_VEHICLES = CYPHER_ATTACH.format(label="Vehicle", relationship="OPERATES")
 CYPHER_ATTACH_DRIVERS = CYPHER_ATTACH.format(label="Driver", relationship="EMPLOYS")
-# The new totals are computed in WITH, so SET never reads a value it is also writing; a load already
-# in the lane's load_ids is filtered out before anything changes.
+# One row per lane (`lane_rows`): the rows of one statement all read the graph as it was before
+# the statement, so two rows of one lane would each add their load to the same old totals and the
+# second SET would overwrite the first (two loads counted as one). Each lane's loads come together;
+# those already in the lane's load_ids are dropped before anything is computed, so a replayed
+# delivery changes nothing, and every total and SERVED count is computed once from the rest.
 CYPHER_RECORD_DELIVERIES = """
-UNWIND $deliveries AS delivery
-MERGE (o:Facility {id: delivery.origin_id})
-MERGE (d:Facility {id: delivery.destination_id})
+UNWIND $lanes AS lane
+MERGE (o:Facility {id: lane.origin_id})
+MERGE (d:Facility {id: lane.destination_id})
 MERGE (o)-[l:LANE]->(d)
   ON CREATE SET l.load_ids = [], l.load_count = 0, l.total_rate = 0.0, l.average_rate = 0.0,
                 l.total_transit_s = 0, l.average_transit_s = 0.0
-WITH delivery, o, l
-WHERE NOT delivery.load_id IN l.load_ids
-WITH delivery, o, l,
-     l.load_count + 1 AS load_count,
-     round(l.total_rate + delivery.rate, 2) AS total_rate,
-     l.total_transit_s + delivery.transit_s AS total_transit_s
-SET l.load_ids = l.load_ids + delivery.load_id,
+WITH lane, o, l, [delivery IN lane.deliveries WHERE NOT delivery.load_id IN l.load_ids] AS new
+WHERE size(new) > 0
+WITH lane, o, l, new,
+     l.load_count + size(new) AS load_count,
+     round(reduce(total = l.total_rate, delivery IN new | total + delivery.rate), 2) AS total_rate,
+     reduce(total = l.total_transit_s, delivery IN new | total + delivery.transit_s) AS total_transit_s
+SET l.load_ids = l.load_ids + [delivery IN new | delivery.load_id],
     l.load_count = load_count,
     l.total_rate = total_rate,
     l.average_rate = round(total_rate / load_count, 2),
     l.total_transit_s = total_transit_s,
     l.average_transit_s = toFloat(total_transit_s) / load_count
-FOREACH (carrier_id IN CASE WHEN delivery.carrier_id IS NULL THEN [] ELSE [delivery.carrier_id] END |
-  MERGE (c:Carrier {id: carrier_id})
-  MERGE (c)-[s:SERVED {destination_id: delivery.destination_id}]->(o)
-    ON CREATE SET s.count = 0
-  SET s.count = s.count + 1
-)
+WITH lane, o, new
+UNWIND [carrier_id IN lane.carrier_ids WHERE any(delivery IN new WHERE delivery.carrier_id = carrier_id)]
+  AS carrier_id
+MERGE (c:Carrier {id: carrier_id})
+MERGE (c)-[s:SERVED {destination_id: lane.destination_id}]->(o)
+  ON CREATE SET s.count = 0
+SET s.count = s.count + size([delivery IN new WHERE delivery.carrier_id = carrier_id])
 """
+
+
+def lane_rows(deliveries: Iterable[Delivery]) -> list[dict[str, Any]]:
+    """The deliveries grouped per lane, as CYPHER_RECORD_DELIVERIES takes them: each lane once,
+    with its carriers (each once) and its deliveries."""
+    lanes: dict[tuple[str, str], list[Delivery]] = {}
+    for delivery in deliveries:
+        lanes.setdefault((delivery.origin_id, delivery.destination_id), []).append(delivery)
+    return [
+        {
+            "origin_id": origin_id,
+            "destination_id": destination_id,
+            "carrier_ids": list(dict.fromkeys(d.carrier_id for d in members if d.carrier_id)),
+            "deliveries": [
+                {"load_id": d.load_id, "carrier_id": d.carrier_id, "rate": d.rate, "transit_s": d.transit_s}
+                for d in members
+            ],
+        }
+        for (origin_id, destination_id), members in lanes.items()
+    ]
+
+
 CYPHER_TOP_LANES = """
 MATCH (o:Facility)-[l:LANE]->(d:Facility)
 RETURN o.id AS origin_id, d.id AS destination_id, l.load_count AS load_count,
@@ -425,36 +469,33 @@ class Neo4jGraph(FreightGraph):
     def clear(self) -> None:
         self._run(CYPHER_CLEAR)
 
+    def _run_in_batches(self, query: str, name: str, rows: Iterable[Any]) -> None:
+        """One statement per NEO4J_BATCH_SIZE rows: a message and a transaction of bounded size."""
+        for batch in batches(rows, settings.NEO4J_BATCH_SIZE):
+            self._run(query, **{name: batch})
+
     def add_facilities(self, facility_ids: Iterable[str]) -> None:
-        if ids := list(facility_ids):
-            self._run(CYPHER_ADD_FACILITIES, ids=ids)
+        self._run_in_batches(CYPHER_ADD_FACILITIES, "ids", facility_ids)
 
     def add_carriers(self, carrier_ids: Iterable[str]) -> None:
-        if ids := list(carrier_ids):
-            self._run(CYPHER_ADD_CARRIERS, ids=ids)
+        self._run_in_batches(CYPHER_ADD_CARRIERS, "ids", carrier_ids)
 
     def attach_vehicles(self, pairs: Iterable[tuple[str, str]]) -> None:
-        if rows := [{"member_id": m, "carrier_id": c} for m, c in pairs]:
-            self._run(CYPHER_ATTACH_VEHICLES, pairs=rows)
+        rows = ({"member_id": m, "carrier_id": c} for m, c in pairs)
+        self._run_in_batches(CYPHER_ATTACH_VEHICLES, "pairs", rows)
 
     def attach_drivers(self, pairs: Iterable[tuple[str, str]]) -> None:
-        if rows := [{"member_id": m, "carrier_id": c} for m, c in pairs]:
-            self._run(CYPHER_ATTACH_DRIVERS, pairs=rows)
+        rows = ({"member_id": m, "carrier_id": c} for m, c in pairs)
+        self._run_in_batches(CYPHER_ATTACH_DRIVERS, "pairs", rows)
 
     def record_deliveries(self, deliveries: Iterable[Delivery]) -> None:
-        rows = [
-            {
-                "load_id": d.load_id,
-                "origin_id": d.origin_id,
-                "destination_id": d.destination_id,
-                "carrier_id": d.carrier_id,
-                "rate": d.rate,
-                "transit_s": d.transit_s,
-            }
-            for d in deliveries
-        ]
-        if rows:
-            self._run(CYPHER_RECORD_DELIVERIES, deliveries=rows)
+        """At most NEO4J_BATCH_SIZE deliveries per statement, each load once, grouped by lane so
+        that a lane spreads over as few statements as its loads need."""
+        seen: set[str] = set()
+        unique = [d for d in deliveries if not (d.load_id in seen or seen.add(d.load_id))]
+        unique.sort(key=lambda d: (d.origin_id, d.destination_id))
+        for batch in batches(unique, settings.NEO4J_BATCH_SIZE):
+            self._run(CYPHER_RECORD_DELIVERIES, lanes=lane_rows(batch))
 
     def rebuild_from_database(self) -> dict[str, int]:
         self.ensure_schema()

@@ -18,6 +18,7 @@ from rest_framework import exceptions
 from events.relay import backlog
 from fleet.relay import relay_backlog
 from tms.api_defaults import ADMIN, TokenAuthentication, roles_of
+from tms.checks import SAME_DATABASE, missing_tables, timeseries_shares_the_main_database
 from tms.monitoring import operator_allowed
 
 
@@ -31,7 +32,16 @@ def _timed(check) -> dict:
     return result
 
 
+class DatabaseIncomplete(Exception):
+    """The database answers but is not what the application needs."""
+
+
 def _database(alias: str) -> dict:
+    if alias != "default" and timeseries_shares_the_main_database():
+        raise DatabaseIncomplete(SAME_DATABASE)
+    # A database that answers without its tables serves nothing: every query on them would fail.
+    if missing := missing_tables(alias):
+        raise DatabaseIncomplete(f"missing tables (run manage.py migrate): {', '.join(missing)}")
     with connections[alias].cursor() as cursor:
         cursor.execute("select current_setting('server_version'), postgis_lib_version()")
         server_version, postgis_version = cursor.fetchone()

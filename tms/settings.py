@@ -160,17 +160,35 @@ def _database(url: str) -> dict:
     return config
 
 
+def same_database(url: str, other: str) -> bool:
+    """Whether two URLs name one database (host, port and name; the credentials may differ)."""
+
+    def place(value: str) -> tuple[str, int, str]:
+        config = dj_database_url.parse(value)
+        return (str(config["HOST"] or "").lower(), int(config["PORT"] or 5432), config["NAME"] or "")
+
+    return place(url) == place(other)
+
+
 DATABASES = {"default": _database(DATABASE_URL)}
 if env("TMS_TEST_DATABASE_NAME"):
     # Lets two test runs share one server (pytest-xdist appends its worker id to this name).
     DATABASES["default"]["TEST"] = {"NAME": env("TMS_TEST_DATABASE_NAME")}
-if TIMESERIES_DATABASE_URL:
+# One database named twice is one database: with two aliases on it, both would share one
+# `django_migrations`, and migrating one alias would mark the other's tables as created (the
+# time-series tables were then never made). A separate `timeseries` alias exists only when
+# TIMESERIES_DATABASE_URL names another database; otherwise time series are written on the
+# default connection and share its transactions. Spellings that the URLs cannot tell apart
+# (localhost and 127.0.0.1, a DNS alias) are caught at `migrate` and by /health (tms/checks.py).
+TIMESERIES_SEPARATE = bool(TIMESERIES_DATABASE_URL) and not same_database(
+    TIMESERIES_DATABASE_URL, DATABASE_URL
+)
+if TIMESERIES_SEPARATE:
     DATABASES["timeseries"] = _database(TIMESERIES_DATABASE_URL)
+    if env("TMS_TEST_DATABASE_NAME"):
+        DATABASES["timeseries"]["TEST"] = {"NAME": f"{env('TMS_TEST_DATABASE_NAME')}_timeseries"}
     TIMESERIES_DATABASE_ALIAS = "timeseries"
 else:
-    # Same database: time series are written on the default connection, so they share its
-    # transaction. The alias still exists for code and operators that name it.
-    DATABASES["timeseries"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
     TIMESERIES_DATABASE_ALIAS = "default"
 DATABASE_ROUTERS = ["tms.routers.TimeseriesRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -265,6 +283,9 @@ NEO4J_URI = env("NEO4J_URI")
 NEO4J_USER = env("NEO4J_USER", "neo4j")
 NEO4J_PASSWORD = env("NEO4J_PASSWORD")
 NEO4J_DATABASE = env("NEO4J_DATABASE")  # empty: the server's default database
+NEO4J_BATCH_SIZE = env_int("NEO4J_BATCH_SIZE", 1000)  # rows (deliveries, ids) per Cypher statement
+if NEO4J_BATCH_SIZE < 1:
+    raise ImproperlyConfigured(f"NEO4J_BATCH_SIZE must be at least 1, got {NEO4J_BATCH_SIZE}")
 GOOGLE_MAPS_API_KEY = env("GOOGLE_MAPS_API_KEY")
 
 # --- Auth ----------------------------------------------------------------------------------------

@@ -468,7 +468,9 @@ class TestIngest:
         assert OutboxEvent.objects.count() == (0 if publish is Publish.RELAY else 4)
 
     @pytest.mark.parametrize("separate_timeseries", [False, True])
-    def test_the_newest_fix_keeps_fuel_level_and_odometer_current(self, separate_timeseries):
+    def test_the_newest_fix_keeps_fuel_level_and_odometer_current(self, request, separate_timeseries):
+        if not separate_timeseries:  # one statement stores the fixes and moves the vehicle
+            request.getfixturevalue("one_database")
         vehicle = VehicleFactory(current_location=None, odometer=Decimal("1000.0"))
         assert vehicle.fuel_level is None
 

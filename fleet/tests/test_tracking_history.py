@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connections
 from django.utils import timezone
 
 from drivers.tests.factories import DriverFactory
@@ -170,7 +170,7 @@ class TestBuckets:
             )
             for bucket in selectors.BUCKETS
         }
-        with connection.cursor() as cursor:
+        with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
             assert not timescale.has_aggregate(cursor)
             timescale_emulation()
             assert timescale.has_aggregate(cursor)
@@ -328,7 +328,7 @@ def timescale_emulation():
                 f" CREATE VIEW {timescale.AGGREGATE} AS SELECT * FROM materialised"
                 f" UNION ALL SELECT * FROM ({query}) AS rows WHERE bucket >= %(watermark)s"
             )
-        with connection.cursor() as cursor:
+        with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
             cursor.execute(
                 """
                 CREATE FUNCTION time_bucket(width interval, ts timestamptz) RETURNS timestamptz

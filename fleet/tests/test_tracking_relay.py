@@ -149,7 +149,7 @@ def store_for_the_relay(cursor, vehicle_id, recorded_at):
 
 def test_a_fix_waits_until_every_older_transaction_has_finished():
     first, second = VehicleFactory(), VehicleFactory()
-    other = connections.create_connection("default")
+    other = connections.create_connection(settings.TIMESERIES_DATABASE_ALIAS)
     try:
         other.set_autocommit(False)
         with other.cursor() as cursor:  # a batch still in flight in another request
@@ -168,7 +168,7 @@ def test_a_fix_waits_until_every_older_transaction_has_finished():
 
 def test_a_rolled_back_batch_publishes_nothing():
     truck = VehicleFactory()
-    other = connections.create_connection("default")
+    other = connections.create_connection(settings.TIMESERIES_DATABASE_ALIAS)
     try:
         other.set_autocommit(False)
         with other.cursor() as cursor:

@@ -113,6 +113,44 @@ def test_redelivered_events_change_nothing(graph, chicago_lane):
     assert graph.carriers_for_lane(chicago_lane["shipper"], chicago_lane["consignee"])[0]["load_count"] == 2
 
 
+def test_two_loads_on_one_lane_in_one_write_both_count_and_a_replay_changes_nothing():
+    graph = InProcessGraph()
+    deliveries = [
+        Delivery("load-1", "chi", "ind", "carrier-1", 100.0, 3600),
+        Delivery("load-2", "chi", "ind", "carrier-2", 300.0, 7200),
+        Delivery("load-3", "chi", "ind", "carrier-1", 0.5, 60),
+    ]
+    graph.record_deliveries(deliveries)
+    lanes, carriers = graph.top_lanes(), graph.carriers_for_lane("chi", "ind")
+
+    graph.record_deliveries(deliveries)
+    graph.record_deliveries(deliveries[1:2])
+
+    assert (
+        graph.top_lanes()
+        == lanes
+        == [
+            {
+                "origin_id": "chi",
+                "destination_id": "ind",
+                "load_count": 3,
+                "total_rate": 400.5,
+                "average_rate": 133.5,
+                "total_transit_s": 10860,
+                "average_transit_s": 3620.0,
+            }
+        ]
+    )
+    assert (
+        graph.carriers_for_lane("chi", "ind")
+        == carriers
+        == [
+            {"carrier_id": "carrier-1", "load_count": 2},
+            {"carrier_id": "carrier-2", "load_count": 1},
+        ]
+    )
+
+
 def test_a_cancelled_load_makes_no_lane(graph, db):
     services.cancel_load(LoadFactory(), by=None, reason="test")
     replay(all_envelopes())

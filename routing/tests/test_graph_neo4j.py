@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from loads.tests.factories import load_in
+from loads.tests.factories import FacilityFactory, load_in
 from routing import graph as graph_module
 from routing.graph import (
     CYPHER_ADD_CARRIERS,
@@ -52,6 +52,11 @@ class FakeDriver:
         return FakeSession(self)
 
 
+def lanes_sent(driver) -> list[list[dict]]:
+    """The lane rows of each CYPHER_RECORD_DELIVERIES statement, in order."""
+    return [params["lanes"] for query, params in driver.statements if query == CYPHER_RECORD_DELIVERIES]
+
+
 def test_a_delivery_is_merged_into_its_lane_once_per_load_id():
     driver = FakeDriver()
     Neo4jGraph(driver, database="freight").record_deliveries(
@@ -62,24 +67,109 @@ def test_a_delivery_is_merged_into_its_lane_once_per_load_id():
         (
             CYPHER_RECORD_DELIVERIES,
             {
-                "deliveries": [
+                "lanes": [
                     {
-                        "load_id": "load-1",
                         "origin_id": "chi",
                         "destination_id": "ind",
-                        "carrier_id": "carrier-1",
-                        "rate": 1850.0,
-                        "transit_s": 7200,
+                        "carrier_ids": ["carrier-1"],
+                        "deliveries": [
+                            {
+                                "load_id": "load-1",
+                                "carrier_id": "carrier-1",
+                                "rate": 1850.0,
+                                "transit_s": 7200,
+                            }
+                        ],
                     }
                 ]
             },
         )
     ]
     assert driver.databases == ["freight"]
-    # The guard that makes a redelivered load a no-op comes before any SET.
-    guard = CYPHER_RECORD_DELIVERIES.index("WHERE NOT delivery.load_id IN l.load_ids")
-    assert guard < CYPHER_RECORD_DELIVERIES.index("SET l.load_ids = l.load_ids + delivery.load_id")
-    assert "MERGE (c)-[s:SERVED {destination_id: delivery.destination_id}]->(o)" in CYPHER_RECORD_DELIVERIES
+    assert "MERGE (c)-[s:SERVED {destination_id: lane.destination_id}]->(o)" in CYPHER_RECORD_DELIVERIES
+
+
+def test_two_loads_on_one_lane_in_one_statement_are_one_row_with_both():
+    """The rows of one statement all read the lane as it was before the statement: two rows of
+    one lane both read load_count 0 and both wrote 1 (loads of 100 and 300 made a lane of one
+    load, 300). Grouped per lane, the statement reads each lane once and adds both loads."""
+    driver = FakeDriver()
+    Neo4jGraph(driver).record_deliveries(
+        [
+            Delivery("load-1", "chi", "ind", "carrier-1", 100.0, 3600),
+            Delivery("load-2", "chi", "stl", None, 50.0, 1800),
+            Delivery("load-3", "chi", "ind", "carrier-2", 300.0, 7200),
+            Delivery("load-1", "chi", "ind", "carrier-1", 100.0, 3600),  # the same load twice
+            Delivery("load-4", "chi", "ind", "carrier-1", 0.5, 60),
+        ]
+    )
+
+    assert lanes_sent(driver) == [
+        [
+            {
+                "origin_id": "chi",
+                "destination_id": "ind",
+                "carrier_ids": ["carrier-1", "carrier-2"],
+                "deliveries": [
+                    {"load_id": "load-1", "carrier_id": "carrier-1", "rate": 100.0, "transit_s": 3600},
+                    {"load_id": "load-3", "carrier_id": "carrier-2", "rate": 300.0, "transit_s": 7200},
+                    {"load_id": "load-4", "carrier_id": "carrier-1", "rate": 0.5, "transit_s": 60},
+                ],
+            },
+            {
+                "origin_id": "chi",
+                "destination_id": "stl",
+                "carrier_ids": [],
+                "deliveries": [{"load_id": "load-2", "carrier_id": None, "rate": 50.0, "transit_s": 1800}],
+            },
+        ]
+    ]
+
+
+def test_the_statement_adds_only_the_loads_a_lane_has_not_counted():
+    """Replaying a delivery changes nothing: the loads already in the lane's load_ids are dropped
+    before any total is computed, and every total and SERVED count comes from the rest."""
+    statement = CYPHER_RECORD_DELIVERIES
+    fresh = "[delivery IN lane.deliveries WHERE NOT delivery.load_id IN l.load_ids] AS new"
+    assert statement.index(fresh) < statement.index("SET l.load_ids = l.load_ids + [delivery IN new")
+    assert "WHERE size(new) > 0" in statement
+    assert "l.load_count + size(new) AS load_count" in statement
+    assert "reduce(total = l.total_rate, delivery IN new | total + delivery.rate)" in statement
+    assert "reduce(total = l.total_transit_s, delivery IN new | total + delivery.transit_s)" in statement
+    assert (
+        "SET s.count = s.count + size([delivery IN new WHERE delivery.carrier_id = carrier_id])" in statement
+    )
+    # Each lane is read once per statement; nothing reads a property written earlier in it.
+    assert statement.count("MERGE (o)-[l:LANE]->(d)") == 1
+
+
+@pytest.mark.parametrize("batch_size, sizes", [(1, [1, 1, 1, 1, 1]), (2, [2, 2, 1]), (5, [5]), (100, [5])])
+def test_writes_send_at_most_the_batch_size_per_statement(settings, batch_size, sizes):
+    settings.NEO4J_BATCH_SIZE = batch_size
+    driver = FakeDriver()
+    graph = Neo4jGraph(driver)
+    ids = [f"id-{n}" for n in range(5)]
+    graph.add_facilities(ids)
+    graph.add_carriers(ids)
+    graph.attach_vehicles([(i, "carrier") for i in ids])
+    graph.attach_drivers([(i, "carrier") for i in ids])
+    graph.record_deliveries([Delivery(i, "chi", "ind" if i < "id-3" else "stl", None, 1.0, 1) for i in ids])
+
+    by_query: dict[str, list[int]] = {}
+    for query, params in driver.statements:
+        rows = (
+            params.get("ids")
+            or params.get("pairs")
+            or [d for lane in params["lanes"] for d in lane["deliveries"]]
+        )
+        by_query.setdefault(query, []).append(len(rows))
+    assert by_query == {
+        CYPHER_ADD_FACILITIES: sizes,
+        CYPHER_ADD_CARRIERS: sizes,
+        CYPHER_ATTACH_VEHICLES: sizes,
+        CYPHER_ATTACH_DRIVERS: sizes,
+        CYPHER_RECORD_DELIVERIES: sizes,
+    }
 
 
 def test_writes_merge_and_never_create():
@@ -189,19 +279,23 @@ def test_rebuild_sends_the_deliveries_the_in_process_graph_counts(monkeypatch, d
         CYPHER_ATTACH_DRIVERS,
         CYPHER_RECORD_DELIVERIES,
     ]
-    sent = driver.statements[-1][1]["deliveries"]
-    assert sorted(row["load_id"] for row in sent) == sorted(str(load.id) for load in loads[:2])
-    assert sent == [
-        {
-            "load_id": d.load_id,
-            "origin_id": d.origin_id,
-            "destination_id": d.destination_id,
-            "carrier_id": d.carrier_id,
-            "rate": d.rate,
-            "transit_s": d.transit_s,
-        }
-        for d in recorded
+    sent = [
+        (lane["origin_id"], lane["destination_id"], d)
+        for lane in lanes_sent(driver)[0]
+        for d in lane["deliveries"]
     ]
+    assert sorted(d["load_id"] for _, _, d in sent) == sorted(str(load.id) for load in loads[:2])
+    assert sorted(sent, key=lambda row: row[2]["load_id"]) == sorted(
+        (
+            (
+                d.origin_id,
+                d.destination_id,
+                {"load_id": d.load_id, "carrier_id": d.carrier_id, "rate": d.rate, "transit_s": d.transit_s},
+            )
+            for d in recorded
+        ),
+        key=lambda row: row[2]["load_id"],
+    )
     assert (
         len(driver.statements[len(CYPHER_CONSTRAINTS) + 1][1]["ids"]) == 6
     )  # three loads, two facilities each
@@ -213,6 +307,38 @@ def test_rebuild_sends_the_deliveries_the_in_process_graph_counts(monkeypatch, d
         "delivered_loads": 2,
         "lanes": 2,
     }
+
+
+def test_a_rebuild_sends_each_lane_once_per_statement_and_at_most_the_batch(settings, db):
+    """Before, every delivery of the database went in one statement (unbounded message and
+    transaction), one row per load, so a lane's loads undercounted each other."""
+    settings.NEO4J_BATCH_SIZE = 2
+    chicago, indianapolis, st_louis = FacilityFactory(), FacilityFactory(), FacilityFactory()
+    to_indianapolis = [load_in("DELIVERED", shipper=chicago, consignee=indianapolis) for _ in range(3)]
+    to_st_louis = load_in("DELIVERED", shipper=chicago, consignee=st_louis)
+    load_in("CANCELLED", shipper=chicago, consignee=st_louis)
+    driver = FakeDriver()
+
+    counts = Neo4jGraph(driver).rebuild_from_database()
+
+    statements = lanes_sent(driver)
+    assert [sum(len(lane["deliveries"]) for lane in statement) for statement in statements] == [2, 2]
+    loads_per_lane: dict[tuple[str, str], list[str]] = {}
+    for statement in statements:
+        lanes = [(lane["origin_id"], lane["destination_id"]) for lane in statement]
+        assert len(lanes) == len(set(lanes)), "a lane twice in one statement"
+        for lane in statement:
+            loads_per_lane.setdefault((lane["origin_id"], lane["destination_id"]), []).extend(
+                d["load_id"] for d in lane["deliveries"]
+            )
+    assert {lane: sorted(ids) for lane, ids in loads_per_lane.items()} == {
+        (str(chicago.id), str(indianapolis.id)): sorted(str(load.id) for load in to_indianapolis),
+        (str(chicago.id), str(st_louis.id)): [str(to_st_louis.id)],
+    }
+    assert all(
+        len(params.get("ids") or params.get("pairs") or [None]) <= 2 for _, params in driver.statements
+    )
+    assert (counts["delivered_loads"], counts["lanes"], counts["facilities"]) == (4, 2, 3)
 
 
 def test_the_neo4j_backend_is_chosen_when_neo4j_uri_is_set(settings, monkeypatch):

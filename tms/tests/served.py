@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db import connection
+from django.db import connections
 
 
 def free_port() -> int:
@@ -20,22 +20,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_database_url() -> str:
-    db = connection.settings_dict
+def test_database_url(alias: str = "default") -> str:
+    db = connections[alias].settings_dict
     credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else "")
     return f"postgis://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT']}/{db['NAME']}"
+
+
+def child_database_environment() -> dict[str, str]:
+    """DATABASE_URL and TIMESERIES_DATABASE_URL of this run's test databases, for a child process
+    (never the time-series database the environment names: not this run's test database)."""
+    separate = settings.TIMESERIES_DATABASE_ALIAS != "default"
+    return {
+        "DATABASE_URL": test_database_url(),
+        "TIMESERIES_DATABASE_URL": test_database_url(settings.TIMESERIES_DATABASE_ALIAS) if separate else "",
+    }
 
 
 @contextlib.contextmanager
 def served(**env: str) -> Iterator[str]:
     """uvicorn serving tms.asgi on a free loopback port as the Procfile runs it (no proxy headers);
-    yields "127.0.0.1:PORT". `env` overrides the environment (DATABASE_URL defaults to the test
-    database)."""
+    yields "127.0.0.1:PORT". `env` overrides the environment (DATABASE_URL and
+    TIMESERIES_DATABASE_URL default to this run's test databases)."""
     port = free_port()
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tms.settings",
-        "DATABASE_URL": test_database_url(),
+        **child_database_environment(),
         "TMS_LOG_LEVEL": "WARNING",
         **env,
     }

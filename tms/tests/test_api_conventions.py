@@ -4,6 +4,7 @@ ids, request size, health and the schema."""
 import uuid
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -229,7 +230,9 @@ class TestHealthAndSchema:
         checks = body["checks"]
         assert checks["database"]["status"] == "up"
         assert checks["database"]["postgis"].startswith("3.")
-        assert checks["timeseries_database"]["backend"] == "same as database"
+        separate = settings.TIMESERIES_DATABASE_ALIAS != "default"
+        assert checks["timeseries_database"]["backend"] == ("external" if separate else "same as database")
+        assert checks["timeseries_database"]["status"] == "up"
         assert checks["redis"]["status"] == "up"
         assert checks["kafka"]["backend"] == "embedded (in-process relay)"
         assert checks["outbox"]["unpublished"] == 0

@@ -18,6 +18,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from loads.tests.factories import LoadFactory
+from tms.tests.served import child_database_environment
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,12 +41,11 @@ def web():
         if line.startswith("web:")
     )
     test_backends = backends()  # this test process's own (its pool included)
-    db = connection.settings_dict
     port = free_port()
     env = {
         **os.environ,
         "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}",
-        "DATABASE_URL": f"postgis://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        **child_database_environment(),
         "DATABASE_POOL_MAX_SIZE": str(POOL),
         "DATABASE_POOL_MIN_SIZE": "1",
         "DATABASE_POOL_TIMEOUT_S": "2",

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from drivers import services
+from drivers import selectors, services
 from drivers.admin_eld import eld_urls
 from drivers.models import Driver, DriverStatus
 from fleet.admin import RECORD_FIELDS, CarrierAdmin, KeepsCarrierOnLoadForm
@@ -80,6 +80,24 @@ class DriverAdmin(ServiceModelAdmin):
     update_service = services.update_driver
     delete_service = services.delete_driver
     location_service = services.update_driver_location
+
+    def get_changelist_instance(self, request):
+        """The page's drivers get their hours from their logs in one query (see hours_remaining)."""
+        changelist = super().get_changelist_instance(request)
+        drivers = list(changelist.result_list)  # evaluated once: the template shows these objects
+        hours = selectors.hours_remaining(drivers, timezone.now())
+        for driver in drivers:
+            driver.hours_remaining_now = hours[driver.pk]
+        return changelist
+
+    @admin.display(description="hours remaining")
+    def hours_remaining(self, driver: Driver) -> str:
+        """Driving the driver may legally do from now before the next 10-hour break, from the log
+        (as GET /api/drivers/{id}/hos gives it in legal_driving_h)."""
+        hours = getattr(driver, "hours_remaining_now", None)
+        if hours is None and driver.pk is not None:
+            hours = selectors.hours_remaining([driver], timezone.now())[driver.pk]
+        return "-" if hours is None else f"{hours:.2f}"
 
     @admin.display(description="licence valid", boolean=True)
     def licence_valid(self, driver: Driver) -> bool:

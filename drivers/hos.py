@@ -22,7 +22,11 @@ limit is legal):
 * 395.1(g)(1)(ii) split sleeper berth, 395.1(b)(1) adverse driving conditions, 395.1(e)(1) short
   haul: see `_split_pairs`, `RuleSet`.
 
-Limits are inclusive: driving that ends exactly at 11 h is compliant, one more second is not.
+Limits are inclusive: driving that ends exactly at 11 h is compliant, one more second is not; 10 h
+off is a reset, 30 min a break, 34 h a restart, to the second. A change of status takes effect at
+its instant: asked at the exact minute a driver comes on duty, the clock has the 14-hour window
+open (closing 14 h later); asked at the minute they stop driving, they are no longer driving past
+a limit (drivers/tests/test_hos_boundaries.py walks every such boundary).
 """
 
 from __future__ import annotations
@@ -161,6 +165,7 @@ def _fold(segments: Sequence[Segment], clip: float | None) -> list[_Item]:
     run_kind = -1
     run_start = run_end = sleeper_run = sleeper_longest = 0.0
     previous_start = previous_end = None
+    kind_at_clip = -1  # the kind of a segment that starts exactly at `clip`
     for index, segment in enumerate(segments):
         status = segment.status
         try:
@@ -186,6 +191,8 @@ def _fold(segments: Sequence[Segment], clip: float | None) -> list[_Item]:
         previous_start, previous_end = s, e
         if clip is not None:
             if s >= clip:
+                if s == clip:
+                    kind_at_clip = kind
                 continue
             if e > clip:
                 e = clip
@@ -220,6 +227,10 @@ def _fold(segments: Sequence[Segment], clip: float | None) -> list[_Item]:
                 append((run_kind, run_start, run_end, sleeper_longest))
                 run_kind, run_start, run_end, sleeper_longest = _REST, run_end, clip, 0.0
         append((run_kind, run_start, run_end, sleeper_longest))
+    if kind_at_clip != -1 and kind_at_clip != run_kind:
+        # A change of status takes effect at its instant: a zero-length item says what the driver
+        # is doing at `clip` (coming on duty at that minute opens the 14-hour window).
+        append((kind_at_clip, clip, clip, 0.0))
     return items
 
 
@@ -314,6 +325,7 @@ class _Pass:
     cycle_span: float
     cycle_rule: str
     end: float | None
+    in_violation_at_end: bool
     window_start: float | None
     window_excluded: float
     driven_in_window: float
@@ -428,6 +440,8 @@ def _evaluate_log(segments: Sequence[Segment], clip: float | None, rules: RuleSe
                 if basis[0] == "log":
                     basis = ("log", start, 0.0)
         duration = end - start
+        if not duration:
+            continue  # the status taken at the evaluated instant: nothing done in it yet
         if kind == _DRIVE:
             in_violation = False
             if start - last_driving_end >= _BREAK:
@@ -487,6 +501,12 @@ def _evaluate_log(segments: Sequence[Segment], clip: float | None, rules: RuleSe
         cycle_span=cycle_span,
         cycle_rule=cycle_rule,
         end=items[-1][2] if items else None,
+        in_violation_at_end=(
+            last_driving_in_violation
+            and bool(items)
+            and items[-1][0] == _DRIVE
+            and items[-1][2] > items[-1][1]
+        ),
         window_start=window_start,
         window_excluded=window_excluded,
         driven_in_window=driven_in_window,
@@ -565,7 +585,9 @@ def evaluate(segments: Sequence[Segment], at: datetime, rules: RuleSet = RuleSet
     """The driver's hours-of-service clock at `at`, from the log as known at that instant.
 
     Segments are cut at `at`; time after the last segment up to `at` counts as off duty, and a
-    rest still in progress at `at` counts as ending there (the driver could start now). Pairs
+    rest still in progress at `at` counts as ending there (the driver could start now). A segment
+    starting exactly at `at` is the status taken at that instant: on duty or driving, it opens the
+    window at `at`; anything else ends a driving violation at `at`. Pairs
     are only those complete by `at`, so driving after a first split rest can show a violation
     that a later qualifying sleeper period would excuse: the clock is conservative by design.
 
@@ -660,7 +682,7 @@ def evaluate(segments: Sequence[Segment], at: datetime, rules: RuleSet = RuleSet
         cycle_remaining=timedelta(seconds=cycle_remaining),
         cycle_hours_used=timedelta(seconds=cycle_used),
         restart_completed_at=restart_completed_at,
-        in_violation=run.last_driving_in_violation and run.last_driving_end == run.end,
+        in_violation=run.in_violation_at_end,
         violations=violations,
         explanations=explanations,
     )

@@ -116,6 +116,10 @@ US_STATES = [
 
 
 class Driver(BaseEntity):
+    """A driver. Their `hours_remaining` is not a column: it changes by the second while they
+    drive, so it is derived from the duty-status log whenever it is shown
+    (drivers.selectors.hours_remaining)."""
+
     carrier = models.ForeignKey(Carrier, on_delete=models.PROTECT, related_name="drivers")
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -141,12 +145,6 @@ class Driver(BaseEntity):
     )
     is_active = models.BooleanField(
         default=True, help_text="Employed and dispatchable; an inactive driver cannot be assigned loads."
-    )
-    hours_remaining = models.DecimalField(
-        max_digits=4,
-        decimal_places=2,
-        default=11,
-        help_text="Driving hours left under hours-of-service rules, as of the last status change.",
     )
     current_location = models.PointField(geography=True, null=True, blank=True)
     location_updated_at = models.DateTimeField(null=True, blank=True)
@@ -177,10 +175,6 @@ class Driver(BaseEntity):
             choices_constraint("hos_cycle", HosCycle, "drivers"),
             models.UniqueConstraint(
                 fields=["license_state", "license_number"], name="drivers_license_unique"
-            ),
-            models.CheckConstraint(
-                condition=Q(hours_remaining__gte=0) & Q(hours_remaining__lte=24),
-                name="drivers_hours_remaining_range",
             ),
         ]
 

@@ -1,8 +1,7 @@
 """Every change to drivers: validated, audited and evented in one transaction."""
 
 from contextlib import nullcontext
-from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -72,9 +71,10 @@ def report_driver_status(
     appended to the driver's ELD log (AVAILABLE is logged as ON_DUTY; between AVAILABLE and
     ON_DUTY the log does not change): the open record closes at `at` and the new one opens. The
     log is append-only, so `at` must be after the open record's start (422), and no more than 5
-    minutes ahead of the clock (400). The cached `hours_remaining` is recomputed from the log, and
-    each violation of 49 CFR 395 seen for the first time emits DRIVER_HOS_VIOLATION, once. Loads
-    never change the status: whether the driver is on a load is read from the loads.
+    minutes ahead of the clock (400). DRIVER_STATUS_CHANGED carries `hours_remaining` as of now,
+    from the log just written (the number GET /api/drivers/{id} derives at every read), and each
+    violation of 49 CFR 395 seen for the first time emits DRIVER_HOS_VIOLATION, once. Loads never
+    change the status: whether the driver is on a load is read from the loads.
     """
     now = timezone.now()
     at = now if at is None else at
@@ -90,11 +90,7 @@ def report_driver_status(
             _append_duty_record(locked, duty_status_of(status), at=at, by=by, note=reason)
         locked.status = status
         violations, plan = _violations_and_plan(locked, at=at, now=now)
-        hours_remaining = _as_hours_remaining(plan.driving)
-        if hours_remaining != locked.hours_remaining:
-            changed["hours_remaining"] = [float(locked.hours_remaining), float(hours_remaining)]
-            locked.hours_remaining = hours_remaining
-        locked.save(update_fields=["status", "hours_remaining", "updated_at"])
+        locked.save(update_fields=["status", "updated_at"])
         audit.record(
             instance=locked,
             action=AuditAction.TRANSITION,
@@ -107,7 +103,7 @@ def report_driver_status(
             status=status,
             at=at,
             reason=reason,
-            hours_remaining=locked.hours_remaining,
+            hours_remaining=plan.hours,
         )
         emit(EventType.DRIVER_STATUS_CHANGED, subject=locked.pk, data=data)
         _record_violations(locked, violations, by=by)
@@ -152,11 +148,6 @@ def _violations_and_plan(
     segments = selectors.driver_segments(driver, since=min(at, now) - selectors.LOOKBACK, until=max(at, now))
     violations = hos.evaluate(segments, at.astimezone(zone), rules).violations
     return violations, planning.plan_driving(segments, now.astimezone(zone), rules)
-
-
-def _as_hours_remaining(driving: timedelta) -> Decimal:
-    hours = Decimal(str(planning.hours(driving))).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
-    return min(max(hours, Decimal(0)), Decimal(24))
 
 
 def _record_violations(driver: Driver, violations: list[hos.Violation], *, by: User | None) -> None:

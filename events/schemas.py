@@ -227,6 +227,20 @@ class FleetPlanAccepted(EventData):
     failed_load_ids: list[UUID]
 
 
+class FleetPlanDriverChanged(EventData):
+    """The fleet-plan follower re-paired a truck of an accepted plan: its next planned load came
+    due and the route's driver could not take it (`reason`: went off duty, out of hours...), so
+    `driver_id`, a legal driver of the same carrier, took the truck and the load (its
+    LOAD_ASSIGNED follows); the truck keeps them for the rest of its route."""
+
+    plan_id: UUID
+    load_id: UUID
+    vehicle_id: UUID
+    previous_driver_id: UUID
+    driver_id: UUID
+    reason: str
+
+
 class CarrierPerformanceUpdated(EventData):
     """A carrier's delivery record after one of its deliveries: the loads it delivered from
     `period_start` through `period_end` (the delivery) and the share of them on time, as the
@@ -292,6 +306,7 @@ SCHEMAS: dict[EventType, type[EventData]] = {
     EventType.ROUTE_COMPLETED: RouteCompleted,
     EventType.FLEET_PLAN_PROPOSED: FleetPlanProposed,
     EventType.FLEET_PLAN_ACCEPTED: FleetPlanAccepted,
+    EventType.FLEET_PLAN_DRIVER_CHANGED: FleetPlanDriverChanged,
     EventType.CARRIER_PERFORMANCE_UPDATED: CarrierPerformanceUpdated,
     EventType.CARRIER_CAPACITY_CHANGED: CarrierCapacityChanged,
     EventType.SYSTEM_ALERT: SystemAlert,

@@ -8,9 +8,11 @@ import zoneinfo
 
 from django import forms
 from django.contrib import admin
+from django.utils import timezone
 
 from drivers.models import Driver
 from drivers.selectors import dispatchable
+from drivers.selectors import hours_remaining as driver_hours_remaining
 from fleet.admin import RECORD_FIELDS
 from fleet.models import Vehicle, VehicleStatus
 from loads import services
@@ -107,9 +109,18 @@ class VehicleChoiceField(forms.ModelChoiceField):
 
 
 class DriverChoiceField(forms.ModelChoiceField):
+    """Each driver with the hours they may legally drive from now, derived from their log as the
+    API's `hours_remaining` is; all the choices' logs are read in one query, once per form."""
+
+    hours: dict | None = None
+
     def label_from_instance(self, driver: Driver) -> str:
+        if self.hours is None:
+            self.hours = driver_hours_remaining(list(self.queryset), timezone.now())
+        if driver.pk not in self.hours:
+            self.hours.update(driver_hours_remaining([driver], timezone.now()))
         return (
-            f"{driver.name} - {driver.carrier} ({driver.status}, {driver.hours_remaining} h left, "
+            f"{driver.name} - {driver.carrier} ({driver.status}, {self.hours[driver.pk]:.2f} h left, "
             f"licence to {driver.license_expiry})"
         )
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from drivers.models import Driver
 from drivers.planning import limit_name
-from drivers.selectors import legal_driving_time, rule_set
+from drivers.selectors import DrivingNeed, legal_driving_time, rule_set
 from events import audit
 from events.models import AuditAction
 from events.outbox import emit
@@ -232,6 +232,16 @@ def _transition(
     emit(event, subject=load.pk, data=_event_data(load, previous, **(event_extra or {})))
 
 
+def driving_need(load: Load) -> DrivingNeed:
+    """What the load asks of a driver assigned now: the first duty period of it (up to 11 h of
+    driving) legal from the later of now and pickup, and a licence valid through delivery."""
+    return DrivingNeed(
+        driving=timedelta(hours=float(min(load.estimated_driving_hours, MAX_DRIVING_HOURS_PER_DUTY_PERIOD))),
+        start=max(timezone.now(), load.pickup_datetime),
+        licensed_until=max(timezone.localdate(), timezone.localdate(load.delivery_datetime)),
+    )
+
+
 def _check_assignment(load: Load, vehicle: Vehicle, driver: Driver) -> None:
     if vehicle.carrier_id != driver.carrier_id:
         raise CarrierMismatch(
@@ -267,7 +277,8 @@ def _check_assignment(load: Load, vehicle: Vehicle, driver: Driver) -> None:
             details={"driver_id": driver.pk, "current_load_number": other_load},
         )
     _check_capacity(vehicle, load.weight, load.volume)
-    needed_until = max(timezone.localdate(), timezone.localdate(load.delivery_datetime))
+    need = driving_need(load)
+    needed_until = need.licensed_until
     if driver.license_expiry < needed_until:
         raise LicenseExpired(
             f"Driver {driver.name}'s licence expires {driver.license_expiry}, before the "
@@ -278,8 +289,8 @@ def _check_assignment(load: Load, vehicle: Vehicle, driver: Driver) -> None:
     # to 11 h of driving) must be legal from the later of now and pickup; the time until then is
     # off duty, and 30-minute breaks are taken when 8 hours of driving require one.
     needed_hours = min(load.estimated_driving_hours, MAX_DRIVING_HOURS_PER_DUTY_PERIOD)
-    start = max(timezone.now(), load.pickup_datetime)
-    plan = legal_driving_time(driver, start, needed=timedelta(hours=float(needed_hours)))
+    start = need.start
+    plan = legal_driving_time(driver, start, needed=need.driving)
     if plan.binding is not None:
         hours_available = Decimal(str(plan.hours)).quantize(Decimal("0.01"))
         raise HoursOfServiceExceeded(

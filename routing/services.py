@@ -4,6 +4,7 @@ discarded, followed as trucks deliver)."""
 
 import copy
 import datetime
+import math
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from uuid import UUID
@@ -16,13 +17,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from drivers.models import Driver
+from drivers.selectors import why_not_fit
 from events.audit import changes, record, snapshot
 from events.models import AuditAction
 from events.outbox import emit
 from events.taxonomy import EventType
 from fleet.models import Vehicle
 from loads.models import Load, LoadStatus
-from loads.services import assign_load, delay_load
+from loads.services import assign_load, delay_load, driving_need
 from routing import fleet, following, maps, tasks
 from routing.models import FLEET_PLAN_TRANSITIONS, FleetPlan, FleetPlanStatus, Route, RouteFollowing
 from tms.context import current_correlation_id
@@ -591,14 +593,20 @@ def assign_next_planned_load(
     *, load_id: UUID | str, vehicle_id: UUID | str, by: User | None
 ) -> FleetPlan | None:
     """When a truck delivers a load of an accepted fleet plan, the next load the plan has for it
-    (PLANNED) is assigned to it and the route's driver through `assign_load`, which checks it all
-    again; the plan's `acceptance` records the outcome (ASSIGNED, or FAILED with the error: the
-    load was assigned elsewhere meanwhile, the driver's hours ran out). Returns the plan, or None
-    if it has nothing planned next for the truck.
+    (PLANNED) is assigned to it and its driver through `assign_load`, which checks it all again;
+    the plan's `acceptance` records the outcome (ASSIGNED, or FAILED with the error: the load was
+    assigned elsewhere meanwhile...). Returns the plan, or None if it has nothing planned next
+    for the truck.
 
-    Audited, no event of its own: the assignment is announced by the LOAD_ASSIGNED that
-    `assign_load` emits, which is what consumers act on; a FAILED outcome changes only the plan's
-    record of it. FLEET_PLAN_ACCEPTED announces a dispatcher's acceptance, not these follow-ups.
+    A driver who cannot take the load (went off duty after the plan was accepted, out of hours by
+    the HOS engine, licence, another load) does not stop the truck: it is re-paired with another
+    legal driver of its carrier (`_follow_with_a_legal_driver`), FLEET_PLAN_DRIVER_CHANGED says so,
+    and the truck keeps that driver for the rest of its route. With no legal driver the load is
+    FAILED (`no_legal_driver`) with the reason each colleague was passed over.
+
+    Audited; the assignment is announced by the LOAD_ASSIGNED that `assign_load` emits, a
+    re-pairing by FLEET_PLAN_DRIVER_CHANGED; a FAILED outcome changes only the plan's record of
+    it. FLEET_PLAN_ACCEPTED announces a dispatcher's acceptance, not these follow-ups.
     """
     with transaction.atomic():
         plan = (
@@ -619,8 +627,15 @@ def assign_next_planned_load(
         if not planned:
             return None
         route = next(route for route in plan.result["routes"] if route["vehicle_id"] == str(vehicle_id))
+        # The truck's driver now: the route's, or the one a re-pairing gave it since.
+        driver_id = next(
+            (outcomes[index]["driver_id"] for index in reversed(mine) if "driver_id" in outcomes[index]),
+            route["driver_id"],
+        )
         before = snapshot(plan, PLAN_AUDIT_FIELDS)
-        outcomes[planned[0]] = _assign_planned(outcomes[planned[0]]["load_id"], route, by=by)
+        outcomes[planned[0]] = _follow_with_a_legal_driver(
+            plan, outcomes[planned[0]]["load_id"], {**route, "driver_id": driver_id}, by=by
+        )
         plan.acceptance = {**plan.acceptance, "loads": outcomes}
         plan.save(update_fields=["acceptance", "updated_at"])
         record(
@@ -630,6 +645,73 @@ def assign_next_planned_load(
             by=by,
         )
     return plan
+
+
+def _follow_with_a_legal_driver(plan: FleetPlan, load_id: str, route: dict, *, by: User | None) -> dict:
+    """Assigns the planned load to the truck and `route["driver_id"]`, or, when that driver cannot
+    take it (drivers.selectors.why_not_fit), to the nearest legal driver of the truck's carrier
+    who is AVAILABLE (most recently positioned nearest the truck first; no position last). The
+    outcome of a re-pairing names the new driver, the one replaced and why, and
+    FLEET_PLAN_DRIVER_CHANGED is emitted with it (inside the caller's transaction)."""
+    load = Load.objects.filter(pk=load_id).first()
+    vehicle = Vehicle.objects.select_related("carrier").filter(pk=route["vehicle_id"]).first()
+    if load is None or vehicle is None or load.status != LoadStatus.CREATED:
+        return _assign_planned(load_id, route, by=by)  # nothing a driver could change: as it fails
+    need = driving_need(load)
+    planned = Driver.objects.filter(pk=route["driver_id"]).first()
+    if planned is None:
+        refusal = "The planned driver is no longer on file"
+    else:
+        refusal = why_not_fit([planned], need, ready_for_dispatch=False, off_duty_since=plan.accepted_at)[
+            planned.pk
+        ]
+        if refusal is None:
+            return _assign_planned(load_id, route, by=by)
+    colleagues = list(Driver.objects.filter(carrier_id=vehicle.carrier_id).exclude(pk=route["driver_id"]))
+    refusals = why_not_fit(colleagues, need, ready_for_dispatch=True)
+
+    def distance(driver: Driver) -> float:
+        if driver.current_location is None or vehicle.current_location is None:
+            return math.inf
+        return great_circle_m(driver.current_location, vehicle.current_location)
+
+    for driver in sorted(colleagues, key=lambda driver: (distance(driver), driver.name, str(driver.pk))):
+        if refusals[driver.pk] is not None:
+            continue
+        outcome = _assign_planned(load_id, {**route, "driver_id": str(driver.pk)}, by=by)
+        if outcome["status"] != "ASSIGNED":
+            refusals[driver.pk] = outcome["error"]["message"].rstrip(".")
+            continue
+        reason = f"{refusal}."
+        emit(
+            EventType.FLEET_PLAN_DRIVER_CHANGED,
+            subject=plan.pk,
+            data={
+                "plan_id": plan.pk,
+                "load_id": load.pk,
+                "vehicle_id": vehicle.pk,
+                "previous_driver_id": route["driver_id"],
+                "driver_id": driver.pk,
+                "reason": reason,
+            },
+        )
+        return {
+            **outcome,
+            "driver_id": str(driver.pk),
+            "replaced_driver_id": route["driver_id"],
+            "reason": reason,
+        }
+    passed_over = "; ".join(refusals[driver.pk] for driver in sorted(colleagues, key=lambda d: d.name))
+    message = (
+        f"{refusal}, and no other driver of {vehicle.carrier.name} can take load {load.load_number}: "
+        f"{passed_over or 'it has no other driver'}."
+    )
+    return {
+        "load_id": str(load_id),
+        "vehicle_id": route["vehicle_id"],
+        "status": "FAILED",
+        "error": {"code": "no_legal_driver", "message": message},
+    }
 
 
 @transaction.atomic

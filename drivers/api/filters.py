@@ -39,8 +39,7 @@ class DriverFilter(NearbyFilterSet):
 
     def filter_queryset(self, queryset):
         """The hours filter runs the engine per driver, so it runs last, on the candidates every
-        other filter left: the cached `hours_remaining` is only as fresh as the last duty change
-        (rest restores hours), so it is not used."""
+        other filter left."""
         queryset = super().filter_queryset(queryset)
         value = self.form.cleaned_data.get("available_for_hours")
         if value is None:

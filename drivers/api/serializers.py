@@ -23,6 +23,13 @@ class DriverSerializer(ModelSerializer):
     distance_m = serializers.SerializerMethodField(
         help_text="Distance from the `near` point, metres (only with ?near=)."
     )
+    hours_remaining = serializers.SerializerMethodField(
+        help_text=(
+            "Driving hours the driver may legally do from now before the next 10-hour break, taking "
+            "30-minute breaks as required, rounded down to the hundredth: derived from the duty-status "
+            "log at this read, the same number as `legal_driving_h` of GET /api/drivers/{id}/hos."
+        )
+    )
 
     class Meta:
         model = Driver
@@ -51,7 +58,14 @@ class DriverSerializer(ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["status", "hours_remaining", "location_updated_at"]
+        read_only_fields = ["status", "location_updated_at"]
+
+    def get_hours_remaining(self, driver) -> float:
+        # A page of drivers has them already (DriverViewSet.get_serializer): one read of the logs.
+        hours = getattr(driver, "hours_remaining_now", None)
+        if hours is None:
+            hours = selectors.hours_remaining([driver], timezone.now())[driver.pk]
+        return hours
 
     def get_current_load_id(self, driver) -> UUID | None:
         return selectors.current_load_id(driver)

@@ -2,10 +2,13 @@
 through drivers.services (audit row, outbox event). Shared helpers and fixtures:
 tms/tests/admin_cases.py."""
 
+import datetime
+
 import pytest
+from django.utils import timezone
 
 from drivers.models import DriverStatus
-from drivers.tests.factories import DriverFactory
+from drivers.tests.factories import DriverFactory, duty_log
 from events.models import OutboxEvent
 from tms.tests.admin_cases import AdminPageCases, messages_of, run_action
 
@@ -34,3 +37,16 @@ def test_setting_a_driver_available_then_off_duty(client, world, desk):
     world.driver.refresh_from_db()
     assert world.driver.status == DriverStatus.OFF_DUTY
     assert OutboxEvent.objects.filter(type="DRIVER_STATUS_CHANGED", subject=str(world.driver.pk)).count() == 2
+
+
+def test_the_list_and_the_page_show_the_hours_remaining_from_the_log(client, desk):
+    driver = DriverFactory(name="Pat Wheeler")
+    hours = datetime.timedelta(hours=1)
+    duty_log(driver, timezone.now() - 9.5 * hours, ("DRIVING", 4.5), ("OFF_DUTY", 0.5), ("DRIVING", 4.5))
+    client.force_login(desk)
+
+    changelist = client.get(DRIVERS, {"q": "Pat Wheeler"}).content.decode()
+    page = client.get(f"{DRIVERS}{driver.pk}/change/").content.decode()
+
+    assert '<td class="field-hours_remaining">2.00</td>' in changelist
+    assert '<div class="readonly">2.00</div>' in page

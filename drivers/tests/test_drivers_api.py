@@ -1,5 +1,4 @@
 import datetime
-from decimal import Decimal
 
 import pytest
 from django.contrib.gis.geos import Point
@@ -88,7 +87,7 @@ class TestDriverApi(CrudCases):
 
 
 class TestAvailableForHours:
-    """Who may legally drive H hours from now, computed from the logs, not the cached column."""
+    """Who may legally drive H hours from now, computed from the logs."""
 
     def ids(self, client, query: str) -> set[str]:
         response = client.get(f"/api/drivers/?{query}")
@@ -98,9 +97,9 @@ class TestAvailableForHours:
     def test_lists_available_drivers_who_can_legally_drive_that_long(self, viewer):
         now = timezone.now()
         fresh = DriverFactory()  # no log at all
-        rested = DriverFactory(hours_remaining=Decimal("2"))  # the cached value predates the rest
+        rested = DriverFactory()
         duty_log(rested, now - 22 * H, ("DRIVING", 4.5), ("OFF_DUTY", 0.5), ("DRIVING", 4.5))
-        tired = DriverFactory(hours_remaining=Decimal("11"))  # 2 h left under the 11-hour limit
+        tired = DriverFactory()  # 2 h left under the 11-hour limit
         duty_log(tired, now - 9.5 * H, ("DRIVING", 4.5), ("OFF_DUTY", 0.5), ("DRIVING", 4.5))
         load_in("ASSIGNED")  # its driver has 11 h but is busy
         everyone = {str(fresh.pk), str(rested.pk), str(tired.pk)}

@@ -2,7 +2,6 @@
 time-series database, hours_remaining recomputed from the log, and each violation evented once."""
 
 import datetime
-from decimal import Decimal
 
 import pytest
 from django.conf import settings
@@ -14,6 +13,7 @@ from drivers import services
 from drivers.models import Driver, DutyStatusRecord, HosViolation
 from drivers.tests.factories import DriverFactory, duty_log
 from events.models import AuditLog, OutboxEvent
+from fleet.tests.factories import CarrierFactory
 from tms.routers import TimeseriesRouter
 from tms.times import rfc3339
 
@@ -143,35 +143,63 @@ class TestRouting:
 
 
 class TestHoursRemaining:
-    def test_recomputed_from_the_log_on_each_duty_change(self, dispatcher):
+    """`hours_remaining` is derived from the log at every read: the driver page, the list, the
+    HOS clock's `legal_driving_h` and the admin say the same thing at the same instant."""
+
+    def test_the_status_change_event_carries_them_from_the_log(self, dispatcher):
         driver = DriverFactory(status="DRIVING")
         t0 = timezone.now().replace(microsecond=0) - 4 * H
         duty_log(driver, t0, ("DRIVING", 0), open_last=True)
         response = put_status(dispatcher, driver, "OFF_DUTY", t0 + 3 * H)
         assert response.json()["hours_remaining"] == 8.0
-        driver.refresh_from_db()
-        assert driver.hours_remaining == Decimal("8.00")
         event = OutboxEvent.objects.filter(type="DRIVER_STATUS_CHANGED").latest("sequence")
         assert event.envelope["data"]["hours_remaining"] == 8.0
-        audit = AuditLog.objects.filter(record_id=str(driver.pk), action="TRANSITION").latest("created_at")
-        assert audit.changed_data["hours_remaining"] == [11.0, 8.0]
 
-    def test_a_ten_hour_break_restores_them(self, dispatcher):
-        driver = DriverFactory(hours_remaining=Decimal("1"))
+    def test_they_fall_while_the_driver_drives_with_no_status_change(self, dispatcher, viewer):
+        # 12 min 54 s at the wheel: 10.785 h left, shown as 10.78 (a hundredth lasts 36 s).
+        driver = DriverFactory(status="DRIVING")
+        duty_log(
+            driver,
+            timezone.now() - datetime.timedelta(minutes=12, seconds=54),
+            ("DRIVING", 0),
+            open_last=True,
+        )
+
+        detail = viewer.get(f"/api/drivers/{driver.pk}/").json()
+        listed = viewer.get("/api/drivers/", {"carrier_id": driver.carrier_id}).json()["results"]
+        clock = viewer.get(f"/api/drivers/{driver.pk}/hos").json()
+
+        assert detail["hours_remaining"] == 10.78
+        assert [row["hours_remaining"] for row in listed] == [10.78]
+        assert clock["legal_driving_h"] == 10.78
+
+    def test_a_ten_hour_break_restores_them_without_a_status_change(self, viewer):
+        driver = DriverFactory()
         t0 = timezone.now().replace(microsecond=0) - 22 * H
-        put_status(dispatcher, driver, "DRIVING", t0)
-        put_status(dispatcher, driver, "OFF_DUTY", t0 + 10 * H)
-        driver.refresh_from_db()
-        assert driver.hours_remaining == Decimal("11.00")
+        duty_log(driver, t0, ("DRIVING", 4), ("ON_DUTY", 0.5), ("DRIVING", 7))  # off duty since 10.5 h
+        assert viewer.get(f"/api/drivers/{driver.pk}/").json()["hours_remaining"] == 11.0
 
     def test_the_window_left_limits_them(self, dispatcher):
         driver = DriverFactory()
         t0 = timezone.now().replace(microsecond=0) - 12 * H
         put_status(dispatcher, driver, "ON_DUTY", t0)
-        put_status(dispatcher, driver, "OFF_DUTY", t0 + 11 * H)
-        driver.refresh_from_db()
+        response = put_status(dispatcher, driver, "OFF_DUTY", t0 + 11 * H)
         # The window opened 12 h ago: 2 h left, less a few seconds of test time.
-        assert Decimal("1.98") <= driver.hours_remaining <= Decimal("2.00")
+        assert 1.98 <= response.json()["hours_remaining"] <= 2.0
+
+    def test_each_driver_of_a_page_has_their_own(self, viewer):
+        now = timezone.now()
+        carrier = CarrierFactory()
+        fresh, tired = (
+            DriverFactory(carrier=carrier, name="A fresh"),
+            DriverFactory(carrier=carrier, name="B tired"),
+        )
+        duty_log(tired, now - 9.5 * H, ("DRIVING", 4.5), ("OFF_DUTY", 0.5), ("DRIVING", 4.5))
+        listed = viewer.get("/api/drivers/", {"carrier_id": carrier.pk, "ordering": "name"}).json()["results"]
+        assert [(row["id"], row["hours_remaining"]) for row in listed] == [
+            (str(fresh.pk), 11.0),
+            (str(tired.pk), 2.0),
+        ]
 
 
 class TestViolations:

@@ -161,6 +161,34 @@ class TestTheClock:
         assert body["legal_driving_h"] == 0.0
         assert body["explanations"]["in_violation"].startswith("Driving past a limit (395.3(a)(3)(i)) at ")
 
+    @pytest.mark.parametrize("open_record", [False, True], ids=["closed_record", "open_record"])
+    def test_at_the_minute_the_driver_went_on_duty_the_window_is_open(self, viewer, at, open_record):
+        driver = DriverFactory()
+        duty_log(driver, at - 12 * H, ("OFF_DUTY", 12), ("ON_DUTY", 2), open_last=open_record)
+
+        at_the_minute = get_hos(viewer, driver, at=at).json()
+        a_minute_later = get_hos(viewer, driver, at=at + datetime.timedelta(minutes=1)).json()
+
+        assert at_the_minute["window_end"] == iso(at + 14 * H)
+        assert at_the_minute["window_remaining_h"] == 14.0
+        assert at_the_minute["explanations"]["window_remaining_h"].startswith(
+            f"14 h of the 14 h duty window left: it opened {local(at)}"
+        )
+        assert a_minute_later["window_end"] == iso(at + 14 * H)
+
+    def test_at_the_minute_the_driver_stopped_driving_past_a_limit_they_are_not_in_violation(
+        self, viewer, at
+    ):
+        driver = DriverFactory(short_haul_exception=True)
+        duty_log(driver, at - 11.5 * H, ("DRIVING", 11.5), ("OFF_DUTY", 1))
+
+        stopping = get_hos(viewer, driver, at=at).json()
+        still_driving = get_hos(viewer, driver, at=at - datetime.timedelta(minutes=1)).json()
+
+        assert (stopping["in_violation"], still_driving["in_violation"]) == (False, True)
+        assert [v["rule"] for v in stopping["violations"]] == ["395.3(a)(3)(i)"]
+        assert stopping["violations"][0]["end"] == iso(at)
+
     def test_no_log_is_a_fresh_driver(self, viewer):
         body = viewer.get(f"/api/drivers/{DriverFactory().pk}/hos").json()
         assert (body["drive_remaining_h"], body["window_end"], body["cycle_used_h"]) == (11.0, None, 0.0)

@@ -11,7 +11,7 @@ from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from drivers.models import DriverStatus
-from drivers.tests.factories import DriverFactory
+from drivers.tests.factories import DriverFactory, duty_log
 from events.models import AuditAction, AuditLog, OutboxEvent
 from fleet.models import VehicleStatus
 from fleet.tests.factories import CarrierFactory, VehicleFactory
@@ -132,6 +132,8 @@ def test_assign_action_asks_for_a_vehicle_and_driver_then_assigns(client, world,
     form = page.context["form"]
     assert list(form.fields["vehicle"].queryset) == [world.vehicle]
     assert list(form.fields["driver"].queryset) == [world.driver]
+    # The driver's hours come from their (empty) log: a fresh driver, 11 h.
+    assert f"{world.driver.name} - {world.carrier} (OFF_DUTY, 11.00 h left" in page.content.decode()
 
     response = client.post(
         LOADS,
@@ -323,3 +325,13 @@ def test_cancel_action_asks_for_a_reason_and_cancels_each_load(client, world, de
     assert event.subject == str(load.pk)
     assert event.envelope["data"]["reason"] == "Customer cancelled"
     assert Load.objects.get(pk=delivered.pk).status == LoadStatus.DELIVERED
+
+
+def test_the_assign_form_shows_each_drivers_hours_from_their_log(client, world, desk):
+    hours = datetime.timedelta(hours=1)
+    duty_log(
+        world.driver, timezone.now() - 9.5 * hours, ("DRIVING", 4.5), ("OFF_DUTY", 0.5), ("DRIVING", 4.5)
+    )
+    client.force_login(desk)
+    page = client.post(LOADS, {"action": "assign", "_selected_action": [str(world.load.pk)]})
+    assert f"{world.driver.name} - {world.carrier} (OFF_DUTY, 2.00 h left" in page.content.decode()

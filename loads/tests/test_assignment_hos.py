@@ -161,9 +161,3 @@ class TestAccepted:
         load = make_load(now + datetime.timedelta(minutes=5), hours="11.00")
         response, _ = assign(dispatcher, load, DriverFactory())
         assert response.status_code == 200, response.json()
-
-    def test_the_cached_hours_remaining_is_not_what_decides(self, dispatcher, now):
-        driver = DriverFactory(hours_remaining=Decimal("0.5"))  # stale: rest has restored the hours
-        load = make_load(now + datetime.timedelta(minutes=5))
-        response, _ = assign(dispatcher, load, driver)
-        assert response.status_code == 200, response.json()

@@ -12,7 +12,8 @@ from django.core.management import call_command
 from django.db.models import Count
 from django.utils import timezone
 
-from drivers.models import Driver
+from drivers import selectors
+from drivers.models import Driver, DutyStatusRecord, HosViolation
 from events.models import AuditAction, AuditLog, OutboxEvent
 from fleet.models import Carrier, Vehicle
 from loads.models import Facility, Load, LoadStatus
@@ -100,6 +101,38 @@ def test_seeding_an_empty_database_builds_the_demo_through_the_services():
     assert "loads       200" in output
     assert "http://127.0.0.1:8000/admin/" in output
     assert "dispatcher" in output
+
+    # The drivers' duty-status logs (checked on this seeding: a second one costs half a minute).
+    assert_the_drivers_have_a_legal_week_of_duty_status_matching_their_loads()
+
+
+def assert_the_drivers_have_a_legal_week_of_duty_status_matching_their_loads():
+    now = timezone.now()
+    since = now - timedelta(days=8)
+
+    # Legal under the engine: no violation recorded, none found in the 8 days.
+    assert not HosViolation.objects.exists()
+    drivers = list(Driver.objects.all())
+    assert all(selectors.violations_between(driver, since, now) == [] for driver in drivers)
+
+    # Each load hauled in the last 8 days is in its driver's log: on duty before the pickup was
+    # recorded, driving between leaving and delivering, off duty after.
+    hauled = Load.objects.filter(delivered_at__gte=since, status=LoadStatus.DELIVERED)
+    assert hauled.count() >= 5
+    for load in hauled:
+        records = DutyStatusRecord.objects.filter(
+            driver_id=load.driver_id, started_at__gte=load.picked_up_at - timedelta(hours=1)
+        ).filter(started_at__lte=load.delivered_at)
+        statuses = list(records.order_by("started_at").values_list("status", flat=True))
+        assert statuses[0] == "ON_DUTY" and "DRIVING" in statuses, load.load_number
+        after = DutyStatusRecord.objects.get(driver_id=load.driver_id, started_at=load.delivered_at)
+        assert after.status == "OFF_DUTY"
+    # Multi-day trips show their rests in the sleeper; trucks on the road have drivers at work.
+    assert DutyStatusRecord.objects.filter(status="SLEEPER_BERTH").exists()
+    on_the_road = Load.objects.filter(status=LoadStatus.IN_TRANSIT).values_list("driver_id", flat=True)
+    latest = [DutyStatusRecord.objects.filter(driver_id=pk).latest("started_at") for pk in on_the_road]
+    assert all(record.ended_at is None for record in latest)
+    assert "DRIVING" in {record.status for record in latest}
 
 
 def check_digit_is_valid(vin: str) -> bool:

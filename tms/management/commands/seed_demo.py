@@ -27,9 +27,11 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from drivers import hos
 from drivers import selectors as driver_selectors
 from drivers import services as driver_services
-from drivers.models import Driver, DriverStatus, LicenseClass
+from drivers.models import Driver, DriverStatus, DutyStatus, LicenseClass
+from drivers.planning import plan_driving
 from events.models import AuditLog, OutboxEvent
 from fleet import services as fleet_services
 from fleet.models import Carrier, FuelType, Vehicle, VehicleStatus, VehicleType
@@ -326,6 +328,7 @@ class LoadPlan:
     pickup_datetime: datetime
     delivery_datetime: datetime
     distance_km: float
+    driving_hours: float = 0.0
     load_number: str = ""
     carrier: CarrierSpec | None = None
     vehicle: VehicleSpec | None = None
@@ -483,7 +486,7 @@ def plan_loads(
                     break
             _, hours = estimate_road_trip(points[shipper], points[consignee])
             duration = _trip_duration(float(hours))
-            plan = LoadPlan(kind, shipper, consignee, now, now, distance_km)
+            plan = LoadPlan(kind, shipper, consignee, now, now, distance_km, driving_hours=float(hours))
             _schedule(plan, rng, now, duration)
             plans.append(plan)
     plans.sort(key=lambda plan: plan.pickup_datetime)
@@ -598,6 +601,73 @@ def _freight(plan: LoadPlan, rng: random.Random, vehicle: VehicleSpec | None) ->
     plan.rate = Decimal(f"{max(450, miles * per_mile):.2f}")
     plan.commodity = rng.choice(COMMODITIES[vehicle_type])
     plan.notes = rng.choice(NOTES) if rng.random() < 0.3 else ""
+
+
+# --- Duty-status logs ----------------------------------------------------------------------------
+
+PRE_TRIP = timedelta(minutes=45)  # inspection and loading before the pickup is recorded
+UNLOADING = timedelta(minutes=45)  # at the dock before the delivery is recorded
+SLEEPER_REST = timedelta(hours=10)  # a long-haul driver's rest, in the sleeper berth
+LOG_SINCE = timedelta(days=8, hours=34)  # what the ELD grid and the clock read (drivers.selectors.LOOKBACK)
+
+
+def duty_log(plans: list[LoadPlan], now: datetime) -> list[tuple[str, datetime]]:
+    """A driver's duty-status changes over the last 8 days, from the loads they hauled: on duty
+    for the pre-trip and loading, driving as far as the HOS engine allows (drivers.planning: a
+    30-minute break after 8 hours, a 10-hour rest in the sleeper when the 11 or 14 hours run out),
+    off duty if early, on duty at the dock, off duty after the delivery. A trip shorter than the
+    estimate in its time slot (a delivery recorded early) was driven faster; one still on the
+    road at `now` ends there with what the driver is doing then. Legal by construction: every
+    stretch of driving is one the engine allows after the log before it."""
+    rules = hos.RuleSet()
+    changes: list[tuple[str, datetime]] = []
+    segments: list[hos.Segment] = []
+
+    def add(status: str, start: datetime, end: datetime) -> None:
+        end = min(end, now)
+        if end <= start:
+            return
+        if not changes or changes[-1][0] != status:
+            changes.append((status, start))
+        segments.append(hos.Segment(hos.DutyStatus(status), start, end))
+
+    for plan in sorted(plans, key=lambda plan: plan.pickup_datetime):
+        if plan.picked_up_at is None or (plan.delivered_at or now) < now - LOG_SINCE:
+            continue  # not started, or before what the log shows
+        add(DutyStatus.ON_DUTY, plan.picked_up_at - PRE_TRIP, plan.in_transit_at or now)
+        if plan.in_transit_at is None:
+            continue
+        at = plan.in_transit_at
+        # Driving ends when the truck is at the dock (or now, on the road).
+        arrive_by = plan.delivered_at - UNLOADING if plan.delivered_at else now
+        left = timedelta(hours=plan.driving_hours)
+        while left > timedelta(0) and at < arrive_by:
+            stretch = plan_driving(segments, at, rules, needed=left)
+            driven = timedelta(0)
+            for break_at in [*stretch.breaks, None]:
+                until = at + (stretch.driving - driven) if break_at is None else break_at
+                until = min(until, arrive_by)
+                add(DutyStatus.DRIVING, at, until)
+                driven, at = driven + (until - at), until
+                if break_at is None or at >= arrive_by:
+                    break
+                add(DutyStatus.OFF_DUTY, at, at + BREAK)
+                at += BREAK
+            left -= driven
+            if left > timedelta(0) and at < arrive_by and stretch.binding is not None:
+                add(DutyStatus.SLEEPER_BERTH, at, at + SLEEPER_REST)
+                at += SLEEPER_REST
+        if plan.delivered_at is None:
+            continue
+        dock = max(at, plan.delivered_at - UNLOADING)
+        add(DutyStatus.OFF_DUTY, at, dock)  # early: waiting for the appointment
+        add(DutyStatus.ON_DUTY, dock, plan.delivered_at)
+        if plan.delivered_at < now:
+            changes.append((DutyStatus.OFF_DUTY, plan.delivered_at))  # a gap in `segments` is off duty
+    return changes
+
+
+BREAK = timedelta(minutes=30, seconds=1)  # as drivers.planning plans it
 
 
 # --- The command ---------------------------------------------------------------------------------
@@ -737,17 +807,31 @@ class Command(BaseCommand):
                 fleet_services.set_vehicle_status(
                     vehicles[vehicle_number], by=by, status=status, reason="demo"
                 )
-        # New drivers start OFF_DUTY; those on no load are on duty and ready for dispatch, except
-        # the one of each carrier on home time.
-        for spec in driver_plan:
-            driver = drivers[spec.employee_number]
+        # New drivers get their last 8 days of duty status from the loads they hauled (duty_log),
+        # then their status now: on duty for a load to pick up, whatever the log says on the road,
+        # ready for dispatch on no load, except the one of each carrier on home time.
+        hauled: dict[str, list[LoadPlan]] = {}
+        for plan in plans:
             if (
-                spec.slot != OFF_DUTY_SLOT
-                and spec.employee_number in new_drivers
-                and driver_selectors.current_load_id(driver) is None
+                plan.driver is not None
+                and plan.kind != CANCELLED_ASSIGNED
+                and plan.load_number not in present
             ):
+                hauled.setdefault(plan.driver.employee_number, []).append(plan)
+        for spec in driver_plan:
+            if spec.employee_number not in new_drivers:
+                continue
+            driver = drivers[spec.employee_number]
+            for status, at in duty_log(hauled.get(spec.employee_number, []), now):
+                driver = driver_services.report_driver_status(
+                    driver, by=by, status=status, at=at, reason="demo log"
+                )
+            kinds = {plan.kind for plan in hauled.get(spec.employee_number, [])}
+            if kinds & {"ASSIGNED", DELAYED_BEFORE_PICKUP}:
+                driver_services.report_driver_status(driver, by=by, status=DriverStatus.ON_DUTY, at=now)
+            elif spec.slot != OFF_DUTY_SLOT and driver_selectors.current_load_id(driver) is None:
                 driver_services.report_driver_status(
-                    driver, by=by, status=DriverStatus.AVAILABLE, reason="ready for dispatch"
+                    driver, by=by, status=DriverStatus.AVAILABLE, reason="ready for dispatch", at=now
                 )
 
         driver1 = Driver.objects.filter(employee_number=DRIVER1_EMPLOYEE_NUMBER).first()
@@ -801,7 +885,6 @@ class Command(BaseCommand):
             load_services.cancel_load(load, by=by, reason=plan.reason)
             return
         if kind in ("ASSIGNED", DELAYED_BEFORE_PICKUP):
-            driver_services.report_driver_status(driver, by=by, status=DriverStatus.ON_DUTY)
             if kind == DELAYED_BEFORE_PICKUP:
                 load_services.delay_load(
                     load, by=by, reason=plan.reason, expected_delivery_at=plan.expected_delivery_at
@@ -809,14 +892,12 @@ class Command(BaseCommand):
             return
         load_services.pick_up_load(load, by=by, at=plan.picked_up_at)
         if kind == "PICKED_UP":
-            driver_services.report_driver_status(driver, by=by, status=DriverStatus.ON_DUTY)
             return
         load_services.start_transit(load, by=by, at=plan.in_transit_at)
         if kind == DELIVERED:
             load_services.deliver_load(load, by=by, at=plan.delivered_at)
             return
         # On the road: the truck and driver report a position along the lane.
-        driver_services.report_driver_status(driver, by=by, status=DriverStatus.DRIVING)
         if kind == DELAYED_IN_TRANSIT:
             load_services.delay_load(
                 load, by=by, reason=plan.reason, expected_delivery_at=plan.expected_delivery_at

@@ -371,6 +371,26 @@ def log_was_reset(kafka: KafkaConsumer, committed: dict[TopicPartition, int]) ->
     return any(tp not in on_broker or on_broker[tp].offset < offset for tp, offset in mine.items())
 
 
+def positions_past_the_end(kafka: KafkaConsumer) -> list[TopicPartition]:
+    """Assigned partitions whose fetch position lies beyond the end of the partition's log: the
+    broker lost its log after this client's positions were set (kafka-python keeps the position of
+    a partition that stays assigned across a rebalance), so fetching from there would wait for
+    offsets the new log reaches only later and skip everything before them. Empty when the
+    broker cannot be asked."""
+    positions = {
+        tp: state.position.offset
+        for tp, state in kafka._subscription.assignment.items()
+        if state.position is not None
+    }
+    if not positions:
+        return []
+    try:
+        ends = kafka.end_offsets(list(positions))
+    except KafkaError:
+        return []
+    return [tp for tp, offset in positions.items() if tp in ends and offset > ends[tp]]
+
+
 # A commit refused because this member is not (or no longer) in a stable group generation.
 MEMBERSHIP_ERRORS = (
     CommitFailedError,
@@ -393,6 +413,7 @@ def run_consumer(
     fetch_max_wait_ms: int = 25,
     retry_backoff_s: float = 1.0,
     rejoin_after_s: float | None = None,
+    idle_check_s: float = 5.0,
 ) -> Counter:
     """Runs the registered consumer `name` as the Kafka consumer group `name` until `stop()` is true;
     returns how many records ended in each outcome.
@@ -408,6 +429,9 @@ def run_consumer(
     positions: fetching from there would skip the new log's first events. Before each commit the
     group's committed offsets are read back; one that went backwards, or vanished, means the log
     was reset, and every partition is re-read from the earliest (idempotency absorbs repeats).
+    A member with nothing to read never commits, so every `idle_check_s` while idle it compares
+    its positions with the end of each log instead: a position past the end (the log restarted
+    below it while a rebalance kept the position) is re-read from the earliest too.
 
     Tansu completes a group join in about half of `session_timeout_ms`, and answers a fetch only
     when `fetch_max_wait_ms` has passed even if records arrived meanwhile (Apache Kafka answers at
@@ -446,6 +470,7 @@ def run_consumer(
     committed: dict[TopicPartition, int] = {}  # what this process committed, per partition
     rejoin_after_s = rejoin_after_s or 3 * session_timeout_ms / 1000
     unstable_since: float | None = None  # since when the member has had no stable generation
+    idle_checked = time.monotonic()  # when an idle member last compared its positions with the log
     try:
         while stop is None or not stop():
             try:
@@ -472,7 +497,18 @@ def run_consumer(
                 unstable_since = None
                 continue
             if not batches:
+                if time.monotonic() - idle_checked > idle_check_s:
+                    idle_checked = time.monotonic()
+                    if past := positions_past_the_end(kafka):
+                        logger.warning(
+                            "consumer %s: the broker's log was reset (positions past its end); "
+                            "re-reading from the earliest",
+                            name,
+                        )
+                        kafka.seek_to_beginning(*past)
+                        committed.clear()
                 continue
+            idle_checked = time.monotonic()
             close_old_connections()
             handled: Counter = Counter()
             try:

@@ -77,8 +77,10 @@ def topics():
     return kafka.ensure_topics(BOOTSTRAP)
 
 
-def start_group_at_end(group: str, topic_names: list[str], bootstrap: str = BOOTSTRAP) -> None:
-    """Commits the current end offsets for `group`, so it reads only what comes next."""
+def start_group_at_end(
+    group: str, topic_names: list[str], bootstrap: str = BOOTSTRAP, beyond: int = 0
+) -> None:
+    """Commits the current end offsets (plus `beyond`) for `group`, so it reads only what comes next."""
     _groups.append(group)
     admin = kafka.admin_client(bootstrap)
     try:
@@ -89,7 +91,7 @@ def start_group_at_end(group: str, topic_names: list[str], bootstrap: str = BOOT
         ]
         ends = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in partitions})
         admin.alter_group_offsets(
-            group, {tp: OffsetAndMetadata(end.offset, None, -1) for tp, end in ends.items()}
+            group, {tp: OffsetAndMetadata(end.offset + beyond, None, -1) for tp, end in ends.items()}
         )
     finally:
         admin.close()
@@ -464,6 +466,31 @@ def test_a_broker_that_lost_its_log_gets_every_retained_event_again_and_no_consu
     expected = {str(event.id) for event in before + after}
     assert sorted(handled) == sorted(expected)  # each once: repeats are recognised by their id
     assert ProcessedEvent.objects.filter(consumer=name).count() == 8
+
+
+@needs_kafka
+def test_an_idle_consumer_past_the_end_of_its_log_reads_it_from_the_start(topics, monkeypatch):
+    """Positions past the end of the log: after a broker restart the new log can be shorter than
+    what a consumer had read, and kafka-python keeps the positions of partitions that stay
+    assigned across the rejoin (seen under the process topology). Such a consumer has nothing to
+    read and nothing to commit, so the check before each commit never runs; its idle check sees
+    the positions past the end and re-reads the log from the start: the new events are handled."""
+    name = f"test-past-end-{uuid.uuid4().hex[:8]}"
+    handled: list[str] = []
+    register(monkeypatch, name, lambda envelope: handled.append(envelope["id"]), {"SYSTEM_ALERT"})
+    start_group_at_end(name, ["tms.system.alerts"], beyond=5)
+    wanted = {str(event.id) for event in alerts(["past-the-end"], 2)}
+    relay_through_kafka()
+
+    kafka.run_consumer(
+        name,
+        bootstrap_servers=BOOTSTRAP,
+        stop=until(lambda: wanted <= set(handled), timeout_s=45),
+        idle_check_s=0.5,
+        **GROUP_TIMEOUTS,
+    )
+
+    assert wanted <= set(handled)
 
 
 @needs_kafka

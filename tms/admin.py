@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.gis.admin import GISModelAdmin
+from django.contrib.gis.forms import OSMWidget
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import ProtectedError, RestrictedError
@@ -26,6 +27,17 @@ ADMIN_ERRORS = (DomainError, ValidationError, ProtectedError, RestrictedError, I
 
 # The continental US: where a new point's map opens.
 US_MAP = {"attrs": {"default_lon": -96.0, "default_lat": 38.5, "default_zoom": 4}}
+
+
+class OfflineOSMWidget(OSMWidget):
+    """GeoDjango's map widget with OpenLayers served from here (npm `ol` at the version Django's
+    widget script is written for; tms.staticfiles), not from a CDN: offline, a location field still
+    shows its point and takes a click. Only the OpenStreetMap background needs the internet."""
+
+    class Media:
+        extend = False
+        css = {"all": ("ol/ol.css", "gis/css/ol3.css")}
+        js = ("ol/dist/ol.js", "gis/js/OLMapWidget.js")
 
 
 def error_message(error: Exception) -> str:
@@ -81,6 +93,7 @@ class ServiceModelAdmin(GISModelAdmin):
     delete_service: Callable[..., Any] | None = None
     # For models with a live position: `location_service(instance, *, by, longitude, latitude)`.
     location_service: Callable[..., Any] | None = None
+    gis_widget = OfflineOSMWidget
     gis_widget_kwargs = US_MAP
 
     def get_fieldsets(self, request, obj=None):

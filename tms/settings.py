@@ -419,6 +419,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 # Leaflet comes from npm (package.json; scripts/bootstrap runs `npm ci`).
 STATICFILES_DIRS = [("leaflet", BASE_DIR / "node_modules" / "leaflet" / "dist"), BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "tms.staticfiles.NodeModulesFinder",
+]
 
 # --- GPS tracking -------------------------------------------------------------------------------------
 GPS_RETENTION_DAYS = env_int("TMS_GPS_RETENTION_DAYS", 365)  # TimescaleDB retention; older fixes refused

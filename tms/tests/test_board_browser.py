@@ -1,6 +1,7 @@
-"""The dispatch board in a real browser (Debian's chromium, driven by Playwright; never a
-downloaded browser) against the served app: names typed by users are shown as text, never run as
-HTML, and the board opens its live stream with a ticket."""
+"""The back office's maps in a real browser (Debian's chromium, driven by Playwright; never a
+downloaded browser) against the served app: on the dispatch board, names typed by users are shown
+as text, never run as HTML, and the board opens its live stream with a ticket; a location field
+draws its map with no internet."""
 
 import contextlib
 import shutil
@@ -57,11 +58,13 @@ def chromium(profile: Path):
             context.close()
 
 
-def staff_session() -> str:
+def staff_session(**user) -> str:
     for role in ROLES:
         Group.objects.get_or_create(name=role)
     client = Client()
-    client.force_login(UserFactory(username="board-browser", is_staff=True, roles=[DISPATCHER]))
+    client.force_login(
+        UserFactory(**{"username": "board-browser", "is_staff": True, "roles": [DISPATCHER], **user})
+    )
     return client.cookies["sessionid"].value
 
 
@@ -120,3 +123,31 @@ def look_at_the_board(page, server: str) -> None:
     assert facility.startswith(HOSTILE + " (")
     assert page.locator("img:not(.leaflet-marker-icon)").count() == 0
     assert page.evaluate("window.__pwned") is None
+
+
+def test_a_location_field_draws_its_map_with_no_internet(server, tmp_path):
+    """The new-facility form's map (its location is required): OpenLayers comes from this server,
+    every other host is unreachable, and the map still draws and takes a click."""
+    # Transactional tests empty the role permissions the migration granted: a superuser instead.
+    session = staff_session(username="map-admin", is_superuser=True, roles=[])
+    offsite: list[str] = []
+
+    def only_this_server(route) -> None:
+        if route.request.url.startswith(f"http://{server}/"):
+            route.continue_()
+        else:
+            offsite.append(route.request.url)
+            route.abort()
+
+    with chromium(tmp_path / "profile") as browser:
+        browser.add_cookies([{"name": "sessionid", "value": session, "url": f"http://{server}"}])
+        browser.route("**/*", only_this_server)
+        page = browser.new_page()
+        page.goto(f"http://{server}/admin/loads/facility/add/")
+        page.wait_for_selector("#id_location_map .ol-viewport")
+        page.locator("#id_location_map").scroll_into_view_if_needed()  # below the fold at 1280x720
+        box = page.locator("#id_location_map").bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.wait_for_function("document.getElementById('id_location').value.includes('Point')")
+
+    assert not [url for url in offsite if url.endswith((".js", ".css"))], offsite  # only map tiles

@@ -335,3 +335,29 @@ def test_the_assign_form_shows_each_drivers_hours_from_their_log(client, world, 
     client.force_login(desk)
     page = client.post(LOADS, {"action": "assign", "_selected_action": [str(world.load.pk)]})
     assert f"{world.driver.name} - {world.carrier} (OFF_DUTY, 2.00 h left" in page.content.decode()
+
+
+def test_the_load_list_shows_each_lane_and_filters_by_state_and_upcoming_pickup(client, desk):
+    now = timezone.now()
+    hours = datetime.timedelta(hours=1)
+    chicago = FacilityFactory(city="Chicago", state="IL")
+    dallas = FacilityFactory(city="Dallas", state="TX")
+    laredo = FacilityFactory(city="Laredo", state="TX")
+    soon = LoadFactory(shipper=chicago, consignee=dallas, pickup_datetime=now + 2 * hours)
+    this_week = LoadFactory(shipper=laredo, consignee=chicago, pickup_datetime=now + 72 * hours)
+    late = LoadFactory(shipper=dallas, consignee=laredo, pickup_datetime=now - 5 * hours)
+    LoadFactory(shipper=chicago, consignee=laredo, pickup_datetime=now + 240 * hours)
+    client.force_login(desk)
+
+    def listed(query: str) -> set[str]:
+        page = client.get(LOADS + query)
+        assert page.status_code == 200
+        return {load.load_number for load in page.context["cl"].result_list}
+
+    page = client.get(LOADS).content.decode()
+    assert "Chicago, IL → Dallas, TX" in page and "Laredo, TX → Chicago, IL" in page
+    assert listed("?pickup=next_24h") == {soon.load_number}
+    assert listed("?pickup=next_7d") == {soon.load_number, this_week.load_number}
+    assert listed("?pickup=overdue") == {late.load_number}
+    assert listed("?origin_state=TX") == {this_week.load_number, late.load_number}
+    assert listed("?destination_state=TX&pickup=next_7d") == {soon.load_number}

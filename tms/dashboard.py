@@ -193,7 +193,9 @@ def home_figures(start: datetime.datetime, end: datetime.datetime, *, after_even
     def compute() -> dict[str, Any]:
         figures = selectors.dashboard(scope, time_zone=settings.TMS_TIME_ZONE)
         answer_range = {"start": start, "end": end, "time_zone": settings.TMS_TIME_ZONE}
-        return DashboardSerializer({"range": answer_range, **figures}).data
+        # The API's answer, shared through the cache: in UTC, whatever zone the back office shows.
+        with timezone.override(datetime.UTC):
+            return DashboardSerializer({"range": answer_range, **figures}).data
 
     params: dict[str, Any] = {**_NO_FILTERS, "start": start, "end": end}
     if after_event is not None:

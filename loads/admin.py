@@ -18,6 +18,7 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from drivers.models import Driver
 from drivers.selectors import dispatchable
@@ -145,6 +146,16 @@ class LoadForm(forms.ModelForm):
                 cleaned[name] = wall_clock.replace(tzinfo=datetime.UTC)
             else:
                 cleaned[name] = instant
+
+    @cached_property
+    def changed_data(self) -> list[str]:
+        """A time typed at a facility means another instant at another facility: with the shipper
+        (consignee) changed, the pickup (delivery) time is a change too, though its text is not."""
+        changed = list(super().changed_data)
+        for name, (facility_field, _label) in FACILITY_TIMES.items():
+            if facility_field in changed and name not in changed and name in self.fields:
+                changed.append(name)
+        return changed
 
     def clean(self):
         cleaned = super().clean()

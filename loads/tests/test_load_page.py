@@ -253,6 +253,38 @@ def test_the_form_shows_and_takes_wall_clock_time_in_each_facilitys_zone(client,
     assert load.delivery_datetime == datetime.datetime(2026, 12, 12, 22, 0, tzinfo=datetime.UTC)
 
 
+def test_a_new_consignee_reads_the_delivery_time_on_its_own_clock(client, desk):
+    load = laredo_to_denver()
+    dallas = FacilityFactory(
+        city="Dallas", state="TX", location=Point(-96.797, 32.7767), timezone="America/Chicago"
+    )
+    client.force_login(desk)
+    form = page(client, load).context["adminform"].form
+
+    response = client.post(
+        admin_url("loads.load", "change", load.pk),
+        {
+            **{name: form[name].value() for name in ("load_number", "shipper", "weight", "volume", "rate")},
+            "consignee": str(dallas.pk),
+            "pickup_address": load.pickup_address,
+            "pickup_location": load.pickup_location.ewkt,
+            "delivery_address": load.delivery_address,
+            "delivery_location": load.delivery_location.ewkt,
+            "pickup_datetime_0": "2026-12-11",
+            "pickup_datetime_1": "20:00",
+            "delivery_datetime_0": "2026-12-12",
+            "delivery_datetime_1": "15:00",  # as typed for Denver: now 15:00 in Dallas
+            **NO_INLINE_ROWS,
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    load.refresh_from_db()
+    assert load.consignee == dallas
+    assert load.pickup_datetime == datetime.datetime(2026, 12, 12, 2, 0, tzinfo=datetime.UTC)
+    assert load.delivery_datetime == datetime.datetime(2026, 12, 12, 21, 0, tzinfo=datetime.UTC)
+
+
 def test_a_time_the_clocks_skip_is_refused_on_its_field(client, desk):
     load = laredo_to_denver()
     client.force_login(desk)

@@ -139,6 +139,7 @@ def dispatch_board(request: HttpRequest) -> HttpResponse:
         "tile_url": settings.TMS_MAP_TILE_URL,
         "tile_attribution": TILE_ATTRIBUTION,
         "feed_size": FEED_SIZE,
+        "time_zone": settings.TMS_TIME_ZONE,  # the feed's times are written on the operator's clock
     }
     context = {
         **admin.site.each_context(request),

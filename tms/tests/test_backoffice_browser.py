@@ -137,10 +137,12 @@ def test_the_dispatch_board_updates_when_an_event_arrives(server, tmp_path):
             for status in ("CREATED", "ASSIGNED")
         }
         row = page.locator("#board-loads tbody tr", has_text=load.load_number).text_content()
+        feed_time = page.locator("#board-feed li:has-text('LOAD_ASSIGNED') time").text_content()
 
     assert created_before == "1"
     assert counts == {"CREATED": "0", "ASSIGNED": "1"}
     assert "ASSIGNED" in row and vehicle.vehicle_number in row
+    assert feed_time.endswith((" CST", " CDT"))  # the operator's clock (TMS_TIME_ZONE), named
 
 
 def test_the_load_page_maps_its_stops_in_order_offline(server, tmp_path):

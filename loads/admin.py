@@ -6,6 +6,8 @@ service call per load. Loads are never deleted: they are cancelled.
 
 import datetime
 import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django import forms
 from django.conf import settings
@@ -316,35 +318,43 @@ def _zoned(field: str):
     return show
 
 
+@dataclass(frozen=True)
 class Transition:
-    """A button on the load page: the service it calls, and whether it asks for a reason first."""
+    """A button on the load page: the load service it calls, and whether it asks for a reason."""
 
-    def __init__(self, name: str, label: str, target: LoadStatus, *, asks_reason: bool = False):
-        self.name, self.label, self.target, self.asks_reason = name, label, target, asks_reason
-
-    def apply(self, load: Load, *, by, reason: str = "") -> Load:
-        if self.target == LoadStatus.PICKED_UP:
-            return services.pick_up_load(load, by=by)
-        if self.target == LoadStatus.IN_TRANSIT:
-            return services.start_transit(load, by=by)
-        if self.target == LoadStatus.DELIVERED:
-            return services.deliver_load(load, by=by)
-        if self.target == LoadStatus.DELAYED:
-            return services.delay_load(load, by=by, reason=reason)
-        if self.target == LoadStatus.CANCELLED:
-            return services.cancel_load(load, by=by, reason=reason)
-        raise InvalidTransition(f"{self.label} is not a button here.")
+    name: str
+    label: str
+    target: LoadStatus
+    run: Callable[..., Load]  # (load, *, by, reason)
+    asks_reason: bool = False
 
 
 # In the order a load goes through them. Assigning has its own page (the assign action's).
 TRANSITIONS = {
     transition.name: transition
     for transition in [
-        Transition("pick-up", "Mark picked up", LoadStatus.PICKED_UP),
-        Transition("in-transit", "Mark in transit", LoadStatus.IN_TRANSIT),
-        Transition("deliver", "Mark delivered", LoadStatus.DELIVERED),
-        Transition("delay", "Report a delay…", LoadStatus.DELAYED, asks_reason=True),
-        Transition("cancel", "Cancel the load…", LoadStatus.CANCELLED, asks_reason=True),
+        Transition(
+            "pick-up",
+            "Mark picked up",
+            LoadStatus.PICKED_UP,
+            lambda load, *, by, reason: services.pick_up_load(load, by=by),
+        ),
+        Transition(
+            "in-transit",
+            "Mark in transit",
+            LoadStatus.IN_TRANSIT,
+            lambda load, *, by, reason: services.start_transit(load, by=by),
+        ),
+        Transition(
+            "deliver",
+            "Mark delivered",
+            LoadStatus.DELIVERED,
+            lambda load, *, by, reason: services.deliver_load(load, by=by),
+        ),
+        Transition("delay", "Report a delay…", LoadStatus.DELAYED, services.delay_load, asks_reason=True),
+        Transition(
+            "cancel", "Cancel the load…", LoadStatus.CANCELLED, services.cancel_load, asks_reason=True
+        ),
     ]
 }
 
@@ -648,14 +658,12 @@ class LoadAdmin(ServiceModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         try:
             with transaction.atomic():
-                chosen.apply(load, by=request.user, reason=form.cleaned_data["reason"] if form else "")
+                chosen.run(load, by=request.user, reason=form.cleaned_data["reason"] if form else "")
         except ADMIN_ERRORS as error:
             self.message_user(request, f"{load}: {error_message(error)}", messages.ERROR)
         else:
             load.refresh_from_db()
-            self.message_user(
-                request, f"{load}: {chosen.label.rstrip('…')} done, now {load.status}.", messages.SUCCESS
-            )
+            self.message_user(request, f"{load} is now {load.status}.", messages.SUCCESS)
         return HttpResponseRedirect(page)
 
     def _reason_page(self, request, load: Load, transition: Transition, form: ReasonForm):

@@ -85,7 +85,7 @@ def test_the_pick_up_button_picks_the_load_up_through_the_service(client, desk):
     load.refresh_from_db()
     assert load.status == LoadStatus.PICKED_UP
     assert response.redirect_chain[-1][0] == admin_url("loads.load", "change", load.pk)
-    assert messages_of(response) == [f"{load}: Mark picked up done, now PICKED_UP."]
+    assert messages_of(response) == [f"{load} is now PICKED_UP."]
     assert OutboxEvent.objects.filter(type="LOAD_PICKED_UP", subject=str(load.pk)).count() == 1
     assert AuditLog.objects.filter(table_name="loads", record_id=str(load.pk), user=desk).exists()
 

@@ -6,10 +6,21 @@ service call per load. Loads are never deleted: they are cancelled.
 
 import datetime
 import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AdminSplitDateTime
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from drivers.models import Driver
 from drivers.selectors import dispatchable
@@ -17,9 +28,10 @@ from drivers.selectors import hours_remaining as driver_hours_remaining
 from fleet.admin import RECORD_FIELDS
 from fleet.models import Vehicle, VehicleStatus
 from loads import services
-from loads.models import TRANSITION_FIELDS, Facility, Load, LoadStatus
-from tms.admin import ServiceModelAdmin
-from tms.exceptions import Conflict
+from loads.models import LOAD_TRANSITIONS, TRANSITION_FIELDS, Facility, Load, LoadStatus
+from tms.admin import ADMIN_ERRORS, ServiceModelAdmin, error_message
+from tms.exceptions import Conflict, InvalidTransition
+from tms.times import local_time, wall_clock_instant
 
 TIME_ZONES = sorted(zoneinfo.available_timezones())
 
@@ -69,6 +81,22 @@ DEFAULTED_ON_CREATE = [
 ]
 
 
+class WallClockDateTimeField(forms.SplitDateTimeField):
+    """A date and a time as typed, with no zone (naive): the form reads it in a facility's zone."""
+
+    def compress(self, data_list):
+        if not data_list:
+            return None
+        day, clock = data_list
+        if day in self.empty_values or clock in self.empty_values:
+            raise forms.ValidationError(self.error_messages["invalid_date"], code="invalid_date")
+        return datetime.datetime.combine(day, clock)
+
+
+# The load's scheduled times, each entered and shown on its facility's clock.
+FACILITY_TIMES = {"pickup_datetime": ("shipper", "Pickup"), "delivery_datetime": ("consignee", "Delivery")}
+
+
 class LoadForm(forms.ModelForm):
     class Meta:
         model = Load
@@ -81,9 +109,59 @@ class LoadForm(forms.ModelForm):
                 if name in self.fields:
                     self.fields[name].required = False
                     self.fields[name].help_text = "Leave blank for the default."
+        self._use_facility_clocks()
+
+    def _use_facility_clocks(self) -> None:
+        """Pickup and delivery times are typed and shown as wall-clock time at the shipper and the
+        consignee, in the facility's zone (the label names it), never in UTC."""
+        load = self.instance
+        for name, (facility_field, label) in FACILITY_TIMES.items():
+            if name not in self.fields:
+                continue
+            facility = getattr(load, facility_field) if getattr(load, f"{facility_field}_id") else None
+            where = "shipper" if facility_field == "shipper" else "consignee"
+            zone = facility.timezone if facility else None
+            self.fields[name] = WallClockDateTimeField(
+                widget=AdminSplitDateTime,
+                label=f"{label} time ({zone})" if zone else f"{label} time (the {where}'s time zone)",
+                help_text=f"Wall-clock time at the {where}, in its time zone.",
+            )
+            moment = getattr(load, name)
+            if zone and moment is not None:
+                self.initial[name] = moment.astimezone(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
+
+    def _facility_instants(self, cleaned: dict) -> None:
+        for name, (facility_field, _label) in FACILITY_TIMES.items():
+            wall_clock = cleaned.get(name)
+            if not isinstance(wall_clock, datetime.datetime) or wall_clock.tzinfo is not None:
+                continue
+            facility = cleaned.get(facility_field)
+            if facility is None:  # its own error is shown; keep the model's validation aware
+                cleaned[name] = wall_clock.replace(tzinfo=datetime.UTC)
+                continue
+            instant = wall_clock_instant(wall_clock, facility.timezone)
+            if instant is None:
+                self.add_error(
+                    name,
+                    f"{wall_clock:%Y-%m-%d %H:%M} does not exist in {facility.timezone} (clocks go forward).",
+                )
+                cleaned[name] = wall_clock.replace(tzinfo=datetime.UTC)
+            else:
+                cleaned[name] = instant
+
+    @cached_property
+    def changed_data(self) -> list[str]:
+        """A time typed at a facility means another instant at another facility: with the shipper
+        (consignee) changed, the pickup (delivery) time is a change too, though its text is not."""
+        changed = list(super().changed_data)
+        for name, (facility_field, _label) in FACILITY_TIMES.items():
+            if facility_field in changed and name not in changed and name in self.fields:
+                changed.append(name)
+        return changed
 
     def clean(self):
         cleaned = super().clean()
+        self._facility_instants(cleaned)
         load = self.instance
         if not load._state.adding and load.status == LoadStatus.ASSIGNED and load.vehicle_id:
             # The same rule update_load enforces; checked here so the form shows it on its field.
@@ -206,6 +284,144 @@ class UpcomingPickupFilter(admin.SimpleListFilter):
         return queryset
 
 
+# --- The load page: times on the facility's clock, transition buttons, map --------------------------
+
+# Shown on the load's pages in a zone, with the zone named: "origin" (the shipper's), "destination"
+# (the consignee's), or None (not tied to a facility: the operator's, TMS_TIME_ZONE).
+ZONED_TIMES = {
+    "pickup_datetime": "origin",
+    "picked_up_at": "origin",
+    "delivery_datetime": "destination",
+    "delivered_at": "destination",
+    "expected_delivery_at": "destination",
+    "assigned_at": None,
+    "in_transit_at": None,
+    "cancelled_at": None,
+    "created_at": None,
+    "updated_at": None,
+}
+
+
+def load_zone(load: Load, where: str | None) -> str:
+    if where == "origin":
+        return load.shipper.timezone
+    if where == "destination":
+        return load.consignee.timezone
+    return settings.TMS_TIME_ZONE
+
+
+def _zoned(field: str):
+    @admin.display(description=Load._meta.get_field(field).verbose_name, ordering=field)
+    def show(self, load: Load) -> str:
+        return local_time(getattr(load, field), load_zone(load, ZONED_TIMES[field])) or "-"
+
+    return show
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A button on the load page: the load service it calls, and whether it asks for a reason."""
+
+    name: str
+    label: str
+    target: LoadStatus
+    run: Callable[..., Load]  # (load, *, by, reason)
+    asks_reason: bool = False
+
+
+# In the order a load goes through them. Assigning has its own page (the assign action's).
+TRANSITIONS = {
+    transition.name: transition
+    for transition in [
+        Transition(
+            "pick-up",
+            "Mark picked up",
+            LoadStatus.PICKED_UP,
+            lambda load, *, by, reason: services.pick_up_load(load, by=by),
+        ),
+        Transition(
+            "in-transit",
+            "Mark in transit",
+            LoadStatus.IN_TRANSIT,
+            lambda load, *, by, reason: services.start_transit(load, by=by),
+        ),
+        Transition(
+            "deliver",
+            "Mark delivered",
+            LoadStatus.DELIVERED,
+            lambda load, *, by, reason: services.deliver_load(load, by=by),
+        ),
+        Transition("delay", "Report a delay…", LoadStatus.DELAYED, services.delay_load, asks_reason=True),
+        Transition(
+            "cancel", "Cancel the load…", LoadStatus.CANCELLED, services.cancel_load, asks_reason=True
+        ),
+    ]
+}
+
+
+def transitions_from(load: Load) -> list[Transition]:
+    """The buttons for the load's status (LOAD_TRANSITIONS), less the ones the services would
+    refuse at this stage (a delayed load resumes where it was)."""
+    allowed = LOAD_TRANSITIONS[load.status]
+    shown = []
+    for transition in TRANSITIONS.values():
+        if transition.target not in allowed:
+            continue
+        try:
+            services._resume_guard(load, transition.target)
+        except InvalidTransition:
+            continue
+        shown.append(transition)
+    return shown
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=255, help_text="Kept on the load and sent with its event.")
+
+
+def load_map(load: Load) -> dict:
+    """What the load page's map draws: the stops in order, the truck's last position, and the
+    current route's geometry when there is one (lon, lat pairs)."""
+    stops = [
+        {
+            "label": str(stop.sequence),
+            "kind": stop.kind,
+            "facility": stop.facility.name,
+            "place": f"{stop.facility.city}, {stop.facility.state}",
+            "location": _lon_lat(stop.location or stop.facility.location),
+            "window": _window(stop),
+        }
+        for stop in load.stops.select_related("facility").order_by("sequence")
+    ]
+    vehicle = load.vehicle
+    truck = None
+    if vehicle is not None and vehicle.current_location is not None:
+        truck = {
+            "vehicle_number": vehicle.vehicle_number,
+            "location": _lon_lat(vehicle.current_location),
+            "at": local_time(vehicle.location_updated_at, settings.TMS_TIME_ZONE),
+        }
+    # The load's routes through the reverse relation: loads does not import routing.
+    route = load.routes.filter(is_current=True).only("path").first()
+    return {
+        "stops": stops,
+        "truck": truck,
+        "path": [list(point) for point in route.path.coords] if route is not None else None,
+        "tile_url": settings.TMS_MAP_TILE_URL,
+    }
+
+
+def _lon_lat(point) -> list[float] | None:
+    return [point.x, point.y] if point is not None else None
+
+
+def _window(stop) -> str:
+    zone = stop.facility.timezone
+    if stop.earliest_at == stop.latest_at:
+        return local_time(stop.earliest_at, zone)
+    return f"{local_time(stop.earliest_at, zone)} to {local_time(stop.latest_at, zone)}"
+
+
 @admin.register(Load)
 class LoadAdmin(ServiceModelAdmin):
     form = LoadForm
@@ -214,8 +430,8 @@ class LoadAdmin(ServiceModelAdmin):
         "load_number",
         "status",
         "lane",
-        "pickup_datetime",
-        "delivery_datetime",
+        "pickup_local",
+        "delivery_local",
         "carrier",
         "vehicle",
         "driver",
@@ -270,8 +486,35 @@ class LoadAdmin(ServiceModelAdmin):
     def lane(self, load: Load) -> str:
         return f"{load.shipper.city}, {load.shipper.state} → {load.consignee.city}, {load.consignee.state}"
 
+    @admin.display(description="pickup", ordering="pickup_datetime")
+    def pickup_local(self, load: Load) -> str:
+        return local_time(load.pickup_datetime, load.shipper.timezone)
+
+    @admin.display(description="delivery", ordering="delivery_datetime")
+    def delivery_local(self, load: Load) -> str:
+        return local_time(load.delivery_datetime, load.consignee.timezone)
+
+    def _zoned_names(self, request, obj) -> set[str]:
+        """The time fields shown read-only: all but the scheduled times a change can edit."""
+        if obj is not None and not self.has_change_permission(request, obj):
+            return set(ZONED_TIMES)
+        return set(ZONED_TIMES) - set(FACILITY_TIMES)
+
+    def get_fieldsets(self, request, obj=None):
+        zoned = self._zoned_names(request, obj)
+        return [
+            (
+                title,
+                {
+                    **options,
+                    "fields": [f"{name}_local" if name in zoned else name for name in options["fields"]],
+                },
+            )
+            for title, options in super().get_fieldsets(request, obj)
+        ]
+
     def get_readonly_fields(self, request, obj=None):
-        readonly = super().get_readonly_fields(request, obj)
+        readonly = [*super().get_readonly_fields(request, obj), *(f"{name}_local" for name in ZONED_TIMES)]
         if obj is not None and obj.status == LoadStatus.ASSIGNED:
             # The load's carrier is its vehicle's: reassign to change it.
             return [*readonly, "carrier"]
@@ -370,3 +613,74 @@ class LoadAdmin(ServiceModelAdmin):
             lambda load: services.deliver_load(load, by=request.user),
             done="Delivered",
         )
+
+    # --- the change page: transition buttons and the map ----------------------------------------
+
+    def get_urls(self):
+        transition = self.admin_site.admin_view(self.transition_view)
+        return [
+            path(
+                "<path:object_id>/transition/<slug:transition>/",
+                transition,
+                name="loads_load_transition",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        load = self.get_object(request, unquote(object_id))
+        if load is not None:
+            may_move = super().has_change_permission(request)  # the actions' permission
+            extra_context = {
+                **(extra_context or {}),
+                "transitions": transitions_from(load) if may_move else [],
+                "may_assign": may_move and LoadStatus.ASSIGNED in LOAD_TRANSITIONS[load.status],
+                "load_map": load_map(load),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def transition_view(self, request, object_id: str, transition: str):
+        """A transition button: one service call (audit row and event), the result as a message.
+        Delay and cancel ask for the reason first (GET shows the form, POST applies it)."""
+        load = self.get_object(request, unquote(object_id))
+        chosen = TRANSITIONS.get(transition)
+        if load is None or chosen is None:
+            raise Http404("No such load or transition.")
+        if not super().has_change_permission(request):
+            raise PermissionDenied
+        page = reverse("admin:loads_load_change", args=[load.pk])
+        form = None
+        if chosen.asks_reason:
+            form = ReasonForm(request.POST if request.method == "POST" else None)
+            if request.method != "POST" or not form.is_valid():
+                return self._reason_page(request, load, chosen, form)
+        elif request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            with transaction.atomic():
+                chosen.run(load, by=request.user, reason=form.cleaned_data["reason"] if form else "")
+        except ADMIN_ERRORS as error:
+            self.message_user(request, f"{load}: {error_message(error)}", messages.ERROR)
+        else:
+            load.refresh_from_db()
+            self.message_user(request, f"{load} is now {load.status}.", messages.SUCCESS)
+        return HttpResponseRedirect(page)
+
+    def _reason_page(self, request, load: Load, transition: Transition, form: ReasonForm):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{transition.label.rstrip('…')}: {load.load_number}",
+            "subtitle": None,
+            "opts": self.opts,
+            "original": load,
+            "form": form,
+            "transition": transition,
+            "description": _describe(load),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/loads/load/transition_reason.html", context)
+
+
+# Read-only times on the facility's clock (or the operator's), named `<field>_local`.
+for _field in ZONED_TIMES:
+    setattr(LoadAdmin, f"{_field}_local", _zoned(_field))

@@ -103,7 +103,12 @@ def _load_filter(scope: Scope) -> tuple[str, dict[str, Any]]:
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
-_LOADS_FROM = """
+def _loads_from(scope: Scope) -> str:
+    """`loads l`, joined to its shipper `s` and consignee `c` only when a state filter needs them
+    (every load has both: the joins never drop a row, they only cost)."""
+    if scope.origin_state is None and scope.destination_state is None:
+        return " FROM loads l "
+    return """
     FROM loads l
     JOIN facilities s ON s.id = l.shipper_id
     JOIN facilities c ON c.id = l.consignee_id
@@ -114,7 +119,7 @@ def loads_by_status(scope: Scope) -> dict[str, int]:
     """The loads to be picked up in the range, by status (every status present, zeros included)."""
     where, params = _load_filter(scope)
     rows = _rows(
-        f"SELECT l.status, count(*) {_LOADS_FROM}"
+        f"SELECT l.status, count(*) {_loads_from(scope)}"
         f" WHERE l.pickup_datetime >= %(start)s AND l.pickup_datetime < %(end)s{where}"
         " GROUP BY l.status",
         {"start": scope.start, "end": scope.end, **params},
@@ -130,11 +135,11 @@ def daily_trend(scope: Scope, time_zone: str) -> list[dict[str, Any]]:
     where, params = _load_filter(scope)
     rows = _rows(
         f"""
-        SELECT 'created', (l.created_at AT TIME ZONE %(tz)s)::date AS day, count(*) {_LOADS_FROM}
+        SELECT 'created', (l.created_at AT TIME ZONE %(tz)s)::date AS day, count(*) {_loads_from(scope)}
         WHERE l.created_at >= %(start)s AND l.created_at < %(end)s{where}
         GROUP BY day
         UNION ALL
-        SELECT 'delivered', (l.delivered_at AT TIME ZONE %(tz)s)::date AS day, count(*) {_LOADS_FROM}
+        SELECT 'delivered', (l.delivered_at AT TIME ZONE %(tz)s)::date AS day, count(*) {_loads_from(scope)}
         WHERE l.delivered_at >= %(start)s AND l.delivered_at < %(end)s{where}
         GROUP BY day
         """,
@@ -188,7 +193,7 @@ def service_figures(scope: Scope) -> dict[str, Any]:
                    l.picked_up_at >= %(start)s AND l.picked_up_at < %(end)s AS picked_up,
                    l.status = 'DELIVERED' AND l.delivered_at >= %(start)s AND l.delivered_at < %(end)s
                        AS delivered
-            {_LOADS_FROM}
+            {_loads_from(scope)}
             WHERE ((l.picked_up_at >= %(start)s AND l.picked_up_at < %(end)s)
                    OR (l.delivered_at >= %(start)s AND l.delivered_at < %(end)s)){where}
         ) l
@@ -343,7 +348,7 @@ def _loaded_intervals(scope: Scope, end: datetime) -> tuple[list, list, list]:
     rows = _rows(
         f"""
         SELECT l.vehicle_id, l.picked_up_at, coalesce(l.delivered_at, l.cancelled_at)
-        {_LOADS_FROM}
+        {_loads_from(scope)}
         WHERE l.picked_up_at IS NOT NULL AND l.picked_up_at < %(end)s
           AND coalesce(l.delivered_at, l.cancelled_at, 'infinity') > %(start)s{where}
         """,
@@ -469,7 +474,7 @@ def open_exceptions(scope: Scope, today: date) -> dict[str, Any]:
         f"""
         SELECT l.id, l.load_number, l.delivery_datetime, l.expected_delivery_at, l.delay_reason,
                count(*) OVER ()
-        {_LOADS_FROM}
+        {_loads_from(scope)}
         WHERE l.status = 'DELAYED'{where}
         ORDER BY l.delivery_datetime, l.id LIMIT {EXCEPTIONS_LISTED}
         """,

@@ -450,6 +450,9 @@ class LoadAdmin(ServiceModelAdmin):
         "driver__name",
     ]
     date_hierarchy = "pickup_datetime"
+    # A filtered page shows "N results" without also counting every load (a second count of the
+    # whole table per page view at 100,000 loads).
+    show_full_result_count = False
     list_select_related = ["shipper", "consignee", "carrier", "vehicle", "driver"]
     autocomplete_fields = ["shipper", "consignee", "carrier"]
     readonly_fields = [*TRANSITION_FIELDS, *RECORD_FIELDS]

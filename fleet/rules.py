@@ -1,12 +1,13 @@
 """Fleet rules that the apps above fleet apply to their own rows too (drivers may import fleet)."""
 
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import models
 
 from fleet.models import Carrier, VehicleType
-from tms.exceptions import BusinessRuleViolation
+from tms.exceptions import BusinessRuleViolation, EquipmentMismatch
 
 # A truck or a driver is on a load while a load in one of these statuses has it (loads.models
 # builds ACTIVE_LOAD_STATUSES from these; fleet and drivers cannot import loads).
@@ -16,6 +17,29 @@ ACTIVE_LOAD_STATUS_VALUES = ("ASSIGNED", "PICKED_UP", "IN_TRANSIT", "DELAYED")
 def is_on_load(row: models.Model) -> bool:
     """Whether a Vehicle or Driver (`row`) is on an active load, read from the loads themselves."""
     return row.loads.filter(status__in=ACTIVE_LOAD_STATUS_VALUES).exists()
+
+
+def check_still_fits_its_load(vehicle: models.Model, fields: dict[str, Any]) -> None:
+    """A truck on a load keeps suiting its freight: `fields` (the edit asked for) may not turn the
+    truck into one the load's equipment rule refuses. Raises EquipmentMismatch (422)."""
+    if not {"vehicle_type", "temperature_min_c", "temperature_max_c"} & fields.keys():
+        return
+    load = vehicle.loads.filter(status__in=ACTIVE_LOAD_STATUS_VALUES).first()
+    if load is None:
+        return
+    edited = SimpleNamespace(
+        **{
+            name: fields.get(name, getattr(vehicle, name))
+            for name in ("vehicle_type", "temperature_min_c", "temperature_max_c")
+        }
+    )
+    reason = equipment_mismatch(edited, load)
+    if reason is not None:
+        raise EquipmentMismatch(
+            f"Vehicle {vehicle.vehicle_number} is on load {load.load_number}, which it would no longer "
+            f"suit: {reason}",
+            details={"current_load_number": load.load_number},
+        )
 
 
 def check_keeps_carrier_on_load(row: models.Model, carrier: Carrier | None, *, what: str) -> None:
@@ -45,11 +69,6 @@ EQUIPMENT_SUBSTITUTES: dict[str, frozenset[str]] = {
     VehicleType.TANKER: frozenset({VehicleType.TANKER}),
     VehicleType.BOX_TRUCK: frozenset({VehicleType.BOX_TRUCK}),
 }
-
-# Plausible refrigerated-freight setpoints, degrees Celsius (deep frozen to cool): outside this a
-# figure is a typo (Fahrenheit, a missing minus) rather than freight.
-REEFER_TEMPERATURE_MIN_C = Decimal(-30)
-REEFER_TEMPERATURE_MAX_C = Decimal(30)
 
 
 def vehicle_types_for(required_equipment: str) -> frozenset[str]:

@@ -10,9 +10,12 @@ from drivers.tests.factories import DriverFactory
 from events.models import AuditLog, OutboxEvent
 from fleet.models import Vehicle, VehicleType
 from fleet.tests.factories import VehicleFactory
+from fleet.tests.test_admin import vehicle_form
 from loads import services
 from loads.models import Load
 from loads.tests.factories import FacilityFactory, LoadFactory
+from tms.tests.admin_cases import admin_url
+from tms.tests.admin_cases import counts as admin_counts
 from tms.tests.api_cases import counts, unchanged
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +252,33 @@ class TestAssignmentEquipment:
             f"/api/loads/{load.pk}/", {"required_equipment": "DRY_VAN"}, format="json"
         )
         assert response.status_code == 200
+
+
+class TestBackOffice:
+    def test_a_reefer_without_its_unit_range_is_a_form_error(self, client, desk):
+        reefer = VehicleFactory(vehicle_type=VehicleType.REEFER)
+        client.force_login(desk)
+        before = admin_counts()
+        form = vehicle_form(reefer, temperature_min_c="", temperature_max_c="")
+        response = client.post(admin_url("fleet.vehicle", "change", reefer.pk), form)
+        assert response.status_code == 200
+        errors = response.context["adminform"].form.errors
+        assert errors["temperature_min_c"] == [
+            "A reefer needs a unit temperature range: both ends, in degrees Celsius."
+        ]
+        assert admin_counts() == before
+        reefer.refresh_from_db()
+        assert reefer.temperature_min_c == Decimal("-25")
+
+    def test_a_truck_on_a_load_cannot_be_made_unfit_in_the_form(self, client, desk):
+        load = LoadFactory(**FROZEN)
+        reefer = VehicleFactory(vehicle_type=VehicleType.REEFER)
+        services.assign_load(load, by=None, vehicle=reefer, driver=DriverFactory(carrier=reefer.carrier))
+        client.force_login(desk)
+        before = admin_counts()
+        form = vehicle_form(reefer, temperature_min_c="0")
+        response = client.post(admin_url("fleet.vehicle", "change", reefer.pk), form)
+        assert response.status_code == 200
+        [error] = response.context["adminform"].form.non_field_errors()
+        assert error.startswith(f"Vehicle {reefer.vehicle_number} is on load {load.load_number}")
+        assert admin_counts() == before

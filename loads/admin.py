@@ -8,6 +8,7 @@ import datetime
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from django import forms
 from django.conf import settings
@@ -23,12 +24,12 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from drivers.models import Driver
-from drivers.selectors import dispatchable
-from drivers.selectors import hours_remaining as driver_hours_remaining
 from fleet.admin import RECORD_FIELDS
-from fleet.models import Vehicle, VehicleStatus
+from fleet.models import Vehicle, VehicleType
+from fleet.rules import equipment_mismatch
 from loads import services
 from loads.models import LOAD_TRANSITIONS, TRANSITION_FIELDS, Facility, Load, LoadStatus
+from loads.selectors import AssignmentCandidates, DriverCandidate, TruckCandidate, assignment_candidates
 from tms.admin import ADMIN_ERRORS, ServiceModelAdmin, error_message
 from tms.exceptions import Conflict, InvalidTransition
 from tms.times import local_time, wall_clock_instant
@@ -176,45 +177,68 @@ class LoadForm(forms.ModelForm):
                 self.add_error(
                     "volume", f"Vehicle {vehicle} holds {vehicle.capacity_volume} m3; reassign first."
                 )
+            freight = SimpleNamespace(
+                **{name: cleaned.get(name) for name in services.EQUIPMENT_FIELDS},
+            )
+            if all(name in cleaned for name in services.EQUIPMENT_FIELDS):
+                reason = equipment_mismatch(vehicle, freight)
+                if reason is not None:
+                    self.add_error("required_equipment", f"{reason} Reassign first.")
         return cleaned
 
 
-class VehicleChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, vehicle: Vehicle) -> str:
-        return (
-            f"{vehicle.vehicle_number} - {vehicle.carrier} ({vehicle.vehicle_type}, "
-            f"{vehicle.capacity_weight:,.0f} kg, {vehicle.capacity_volume} m3)"
-        )
+def _truck_label(candidate: TruckCandidate) -> str:
+    vehicle = candidate.vehicle
+    kind = VehicleType(vehicle.vehicle_type).label.lower()
+    if vehicle.vehicle_type == VehicleType.REEFER:
+        kind += f" {vehicle.temperature_min_c}..{vehicle.temperature_max_c} °C"
+    distance = (
+        f"{candidate.deadhead_m / 1000:,.1f} km to the pickup"
+        if candidate.deadhead_m is not None
+        else "position unknown"
+    )
+    return (
+        f"{vehicle.vehicle_number} - {vehicle.carrier} ({kind}, {vehicle.capacity_weight:,.0f} kg, "
+        f"{vehicle.capacity_volume} m3): {distance}"
+    )
 
 
-class DriverChoiceField(forms.ModelChoiceField):
-    """Each driver with the hours they may legally drive from now, derived from their log as the
-    API's `hours_remaining` is; all the choices' logs are read in one query, once per form."""
-
-    hours: dict | None = None
-
-    def label_from_instance(self, driver: Driver) -> str:
-        if self.hours is None:
-            self.hours = driver_hours_remaining(list(self.queryset), timezone.now())
-        if driver.pk not in self.hours:
-            self.hours.update(driver_hours_remaining([driver], timezone.now()))
-        return (
-            f"{driver.name} - {driver.carrier} ({driver.status}, {self.hours[driver.pk]:.2f} h left, "
-            f"licence to {driver.license_expiry})"
-        )
+def _driver_label(candidate: DriverCandidate) -> str:
+    driver = candidate.driver
+    return (
+        f"{driver.name} - {driver.carrier} ({driver.status}, {candidate.hours_left:.2f} h left, "
+        f"licence to {driver.license_expiry})"
+    )
 
 
 class AssignForm(forms.Form):
-    vehicle = VehicleChoiceField(
-        queryset=Vehicle.objects.filter(status=VehicleStatus.AVAILABLE, carrier__is_active=True)
-        .select_related("carrier")
-        .order_by("carrier__name", "vehicle_number")
+    """A truck and a driver for one load. The page offers only those that may take it
+    (loads.selectors.assignment_candidates); any truck or driver posted is passed to the service,
+    whose rules refuse an illegal one with its reason (the page may be stale, or hand-crafted)."""
+
+    vehicle = forms.ModelChoiceField(
+        queryset=Vehicle.objects.select_related("carrier"), widget=forms.RadioSelect, label="Truck"
     )
-    driver = DriverChoiceField(
-        queryset=dispatchable(Driver.objects.filter(carrier__is_active=True))
-        .select_related("carrier")
-        .order_by("carrier__name", "name")
+    driver = forms.ModelChoiceField(
+        queryset=Driver.objects.select_related("carrier"), widget=forms.RadioSelect, label="Driver"
     )
+
+    def offer(self, candidates: AssignmentCandidates) -> None:
+        """Shows these trucks (nearest first) and drivers (with their hours left) as the choices."""
+        trucks, drivers = candidates.trucks, candidates.drivers
+        self.fields["vehicle"].choices = [(str(c.vehicle.pk), _truck_label(c)) for c in trucks]
+        self.fields["driver"].choices = [(str(c.driver.pk), _driver_label(c)) for c in drivers]
+        self.fields["vehicle"].help_text = (
+            "Nearest first: deadhead distance from the truck's last position to the first pickup."
+            if trucks
+            else "No truck can take this load now: of its carrier, available, big enough, of a "
+            "type that suits the freight, with a driver."
+        )
+        self.fields["driver"].help_text = (
+            "Licensed through the delivery, with the hours the load needs; ready for dispatch first."
+            if drivers
+            else "No driver of these carriers is licensed and has the hours for this load now."
+        )
 
     def clean(self):
         cleaned = super().clean()
@@ -234,6 +258,17 @@ class CancelForm(forms.Form):
 def _describe(load: Load) -> str:
     lane = f"{load.shipper.city} to {load.consignee.city}"
     return f"{load.load_number} ({load.status}): {lane}, {load.weight} kg"
+
+
+def _describe_freight(load: Load) -> str:
+    """The load as the assign page states it: with the equipment its freight needs."""
+    if load.required_equipment == VehicleType.REEFER:
+        needs = f"reefer {load.temperature_min_c}..{load.temperature_max_c} °C"
+    elif load.required_equipment:
+        needs = VehicleType(load.required_equipment).label.lower()
+    else:
+        needs = "any equipment"
+    return f"{_describe(load)}, {load.volume} m3, {needs}"
 
 
 class _StateFilter(admin.SimpleListFilter):
@@ -458,7 +493,20 @@ class LoadAdmin(ServiceModelAdmin):
     readonly_fields = [*TRANSITION_FIELDS, *RECORD_FIELDS]
     fieldsets = [
         (None, {"fields": ["load_number", "status", "shipper", "consignee", "carrier"]}),
-        ("Freight", {"fields": ["commodity", "weight", "volume", "rate", "notes"]}),
+        (
+            "Freight",
+            {
+                "fields": [
+                    "commodity",
+                    "required_equipment",
+                    ("temperature_min_c", "temperature_max_c"),
+                    "weight",
+                    "volume",
+                    "rate",
+                    "notes",
+                ]
+            },
+        ),
         ("Pickup", {"fields": ["pickup_datetime", "pickup_address", "pickup_location"]}),
         ("Delivery", {"fields": ["delivery_datetime", "delivery_address", "delivery_location"]}),
         ("Assignment", {"fields": ["vehicle", "driver", "assigned_at"]}),
@@ -540,6 +588,8 @@ class LoadAdmin(ServiceModelAdmin):
 
     @admin.action(description="Assign to vehicle and driver", permissions=["change"])
     def assign(self, request, queryset):
+        """The assign page: one load, the trucks and drivers that may take it. The choice posted
+        goes to loads.services.assign_load, which refuses an illegal one with its reason."""
         queryset = queryset.select_related("shipper", "consignee").order_by("load_number")
         form = AssignForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
@@ -552,18 +602,37 @@ class LoadAdmin(ServiceModelAdmin):
 
             self.apply_to_each(request, queryset, assign_one, done=f"Assigned to {vehicle} and {driver}")
             return None
+        loads = list(queryset[:2])
+        if len(loads) != 1:
+            self.message_user(
+                request,
+                "Assign one load at a time: the page lists the trucks and drivers that may take it.",
+                messages.WARNING,
+            )
+            return None
+        load = loads[0]
+        if load.status != LoadStatus.CREATED:
+            self.message_user(
+                request,
+                f"{load}: Load is {load.status}; only CREATED loads are assigned here.",
+                messages.ERROR,
+            )
+            return None
+        form.offer(assignment_candidates(load))
         return self.render_action_form(
             request,
             queryset,
             form=form,
             action="assign",
-            title="Assign loads",
+            title="Assign load",
             description=(
-                "Choose an available vehicle and a driver of the same carrier. Each CREATED load is "
-                "assigned in turn; a vehicle or driver takes one load at a time."
+                "Only the trucks and drivers that can take this load are listed: trucks of its carrier "
+                "(any carrier if it has none), available, carrying its weight and volume, of a type "
+                "that suits the freight, nearest to the first pickup first; drivers of the same carrier "
+                "on no other load, licensed through the delivery, with the hours it needs."
             ),
             submit_label="Assign",
-            describe=_describe,
+            describe=_describe_freight,
         )
 
     @admin.action(description="Cancel", permissions=["change"])

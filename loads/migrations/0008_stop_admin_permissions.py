@@ -42,7 +42,7 @@ def revoke(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("loads", "0005_stops_of_existing_loads"),
+        ("loads", "0007_load_equipment_temperature_rules"),
         ("tms", "0002_role_permissions"),
     ]
     operations = [migrations.RunPython(grant, revoke)]

@@ -419,7 +419,9 @@ def save_stops(load: Load, formset: StopInlineFormSet, *, by) -> None:
         for index, form in sorted(kept, key=lambda p: (p[1].cleaned_data["sequence"], p[0]))
         if index in ids
     ]
-    if wanted != list(load.stops.order_by("sequence").values_list("pk", flat=True)):
+    current = list(load.stops.order_by("sequence").values_list("pk", flat=True))
+    # Rows not posted (a form without the inline's rows) leave the order as it is.
+    if set(wanted) == set(current) and wanted != current:
         services.reorder_stops(load, by=by, stop_ids=wanted)
 
 

@@ -4,9 +4,11 @@ outbox event), and refused changes are messages, not 500s. Shared helpers and fi
 tms/tests/admin_cases.py."""
 
 import datetime
+import zoneinfo
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
@@ -368,7 +370,8 @@ def test_the_load_list_shows_each_lane_and_filters_by_state_and_upcoming_pickup(
 
 
 def _local(moment: datetime.datetime, prefix: str) -> dict[str, str]:
-    local = timezone.localtime(moment)
+    # The back office reads times not tied to a facility's clock on the operator's (TMS_TIME_ZONE).
+    local = moment.astimezone(zoneinfo.ZoneInfo(settings.TMS_TIME_ZONE))
     return {f"{prefix}_0": local.strftime("%Y-%m-%d"), f"{prefix}_1": local.strftime("%H:%M:%S")}
 
 

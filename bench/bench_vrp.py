@@ -33,6 +33,7 @@ from ortools_vrp import solve_with_ortools
 from routing.instances import (
     OBJECTIVES,
     PORTFOLIO,
+    PORTFOLIO_MIN_S,
     InstanceFormatError,
     check,
     load_instance,
@@ -95,10 +96,11 @@ def main() -> None:
     solvers = list(SOLVERS) if args.solver == "both" else [args.solver]
     bks_path = args.data / "bks_table.csv"
     bks = read_bks(bks_path) if bks_path.is_file() else {}
+    searches = min(PORTFOLIO, os.cpu_count() or 1) if args.time >= PORTFOLIO_MIN_S else 1
     print(
         f"{args.time:g} s per solve, solvers one after the other; best-known from {bks_path}; "
         f"load average at start {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; "
-        f"PyVRP: {min(PORTFOLIO, os.cpu_count() or 1)} searches side by side, OR-Tools: one"
+        f"PyVRP: {searches} search(es) side by side, OR-Tools: one"
     )
     cell_head = f"{'veh':>3} {'distance':>9} {'gap %':>7} {'s':>5} {'chk':<3}"
     print(

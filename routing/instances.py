@@ -4,8 +4,8 @@ bench/bench_vrp.py read, solve and check. No Django.
 Solomon and CVRPLIB/TSPLIB CVRP files (`parse_solomon`, `parse_cvrplib`, `load_instance`),
 Euclidean distances under a named convention (`distance_matrix`), best-known solution tables
 (`read_bks`, `find_bks_table`), the two objectives of the literature solved with PyVRP (`solve`: a
-portfolio of iterated local searches in parallel processes, https://pyvrp.org) and `check`, the validator the tests, the command and
-the benchmark trust instead of the solver.
+portfolio of iterated local searches in parallel processes, https://pyvrp.org) and `check`, the
+validator the tests, the command and the benchmark trust instead of the solver.
 
 Distance conventions (`Convention`), because a best-known solution is only comparable on its own:
 

@@ -85,6 +85,20 @@ class Vehicle(BaseEntity):
     fuel_type = models.CharField(max_length=16, choices=FuelType.choices, default=FuelType.DIESEL)
     capacity_weight = models.DecimalField(max_digits=9, decimal_places=1, help_text="Payload capacity, kg.")
     capacity_volume = models.DecimalField(max_digits=7, decimal_places=2, help_text="Cargo volume, m3.")
+    temperature_min_c = models.DecimalField(
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="A reefer unit's coldest setting, degrees Celsius.",
+    )
+    temperature_max_c = models.DecimalField(
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="A reefer unit's warmest setting, degrees Celsius.",
+    )
     fuel_consumption_l_per_100km = models.DecimalField(
         max_digits=5, decimal_places=1, default=35, help_text="Litres of fuel per 100 km."
     )

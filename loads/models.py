@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F, Q
 
 from drivers.models import Driver
-from fleet.models import Carrier, Vehicle
+from fleet.models import Carrier, Vehicle, VehicleType
 from fleet.rules import ACTIVE_LOAD_STATUS_VALUES
 from tms.models import BaseEntity, choices_constraint
 
@@ -160,6 +160,26 @@ class Load(BaseEntity):
         null=True, blank=True, help_text="Revised delivery estimate after a delay."
     )
     notes = models.TextField(blank=True)
+    required_equipment = models.CharField(
+        max_length=16,
+        choices=VehicleType.choices,
+        blank=True,
+        help_text="The trailer or truck type the freight needs; blank: any.",
+    )
+    temperature_min_c = models.DecimalField(
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="Lowest temperature the freight may see, degrees Celsius (refrigerated freight).",
+    )
+    temperature_max_c = models.DecimalField(
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        blank=True,
+        help_text="Highest temperature the freight may see, degrees Celsius (refrigerated freight).",
+    )
 
     class Meta:
         db_table = "loads"
@@ -200,6 +220,16 @@ class Load(BaseEntity):
                 condition=Q(status__in=ACTIVE_LOAD_STATUSES),
                 name="loads_one_active_per_driver",
             ),
+            models.CheckConstraint(
+                condition=Q(required_equipment="") | Q(required_equipment__in=VehicleType.values),
+                name="loads_required_equipment_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(temperature_min_c=None)
+                | Q(temperature_max_c=None)
+                | Q(temperature_max_c__gte=F("temperature_min_c")),
+                name="loads_temperature_range_ordered",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -211,6 +241,75 @@ class StopKind(models.TextChoices):
     DELIVERY = "DELIVERY"
 
 
+class Stop(BaseEntity):
+    """One planned stop of a load, in the order the truck makes them: a pickup or a delivery at a
+    facility within an appointment window, with what is loaded or unloaded there.
+
+    A load has at least one pickup and one delivery; its first stop is a pickup and its last a
+    delivery. The load's seed fields `pickup_*` and `delivery_*` are derived from the first pickup
+    and the last delivery (`pickup_datetime` is the first pickup's `earliest_at`,
+    `delivery_datetime` the last delivery's `latest_at`). The window's instants are absolute (UTC in
+    the database); they are shown and entered in the facility's time zone. Arrival and departure
+    are planned by routes and fleet plans, and actual when the geofence (`StopEvent`) or a person
+    records them.
+    """
+
+    load = models.ForeignKey(Load, on_delete=models.CASCADE, related_name="stops")
+    sequence = models.PositiveSmallIntegerField(help_text="Position in the load's route, from 1.")
+    kind = models.CharField(max_length=16, choices=StopKind.choices)
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="load_stops")
+    location = models.PointField(
+        geography=True, help_text="Where the truck stops; the facility's by default."
+    )
+    address = models.CharField(max_length=255)
+    earliest_at = models.DateTimeField(help_text="The appointment window opens.")
+    latest_at = models.DateTimeField(
+        help_text="The appointment window closes (equal to earliest: a fixed time)."
+    )
+    service_minutes = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text="Loading or unloading time; blank: ROUTING_FLEET_STOP_MINUTES.",
+    )
+    pieces = models.PositiveIntegerField(null=True, blank=True, help_text="Pieces loaded or unloaded here.")
+    weight = models.DecimalField(
+        max_digits=9, decimal_places=1, null=True, blank=True, help_text="Weight loaded or unloaded here, kg."
+    )
+    instructions = models.TextField(blank=True)
+    planned_arrival_at = models.DateTimeField(null=True, blank=True)
+    planned_departure_at = models.DateTimeField(null=True, blank=True)
+    arrived_at = models.DateTimeField(null=True, blank=True, help_text="Actual arrival.")
+    departed_at = models.DateTimeField(null=True, blank=True, help_text="Actual departure.")
+
+    class Meta:
+        db_table = "load_stops"
+        ordering = ["load", "sequence"]
+        constraints = [
+            choices_constraint("kind", StopKind, "load_stops"),
+            # Deferred, so a reorder can swap positions inside one transaction.
+            models.UniqueConstraint(
+                fields=["load", "sequence"],
+                name="load_stops_unique_sequence",
+                deferrable=models.Deferrable.DEFERRED,
+            ),
+            models.CheckConstraint(condition=Q(sequence__gte=1), name="load_stops_sequence_from_one"),
+            models.CheckConstraint(
+                condition=Q(latest_at__gte=F("earliest_at")), name="load_stops_window_ordered"
+            ),
+            models.CheckConstraint(
+                condition=Q(weight=None) | Q(weight__gte=0), name="load_stops_weight_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(departed_at=None) | Q(arrived_at__isnull=False, departed_at__gte=F("arrived_at")),
+                name="load_stops_departure_after_arrival",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sequence}. {self.kind} of {self.load_id} at {self.facility_id}"
+
+
 class StopEvent(BaseEntity):
     """A vehicle's visit to its load's pickup or delivery facility, seen by the facility's geofence.
 
@@ -218,9 +317,17 @@ class StopEvent(BaseEntity):
     plus the exit margin (loads.geofence), so GPS jitter at the boundary does not end the visit.
     """
 
-    load = models.ForeignKey(Load, on_delete=models.CASCADE, related_name="stops")
-    vehicle = models.ForeignKey(Vehicle, on_delete=models.PROTECT, related_name="stops")
-    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="stops")
+    load = models.ForeignKey(Load, on_delete=models.CASCADE, related_name="visits")
+    stop = models.ForeignKey(
+        Stop,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="visits",
+        help_text="The planned stop this visit serves (null for visits recorded before stops existed).",
+    )
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.PROTECT, related_name="stop_visits")
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="visits")
     kind = models.CharField(max_length=16, choices=StopKind.choices)
     arrived_at = models.DateTimeField()
     departed_at = models.DateTimeField(null=True, blank=True)

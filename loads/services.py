@@ -28,7 +28,16 @@ from events.taxonomy import EventType
 from fleet.models import Vehicle, VehicleStatus
 from fleet.services import change_vehicle_status
 from loads import geofence
-from loads.models import ACTIVE_LOAD_STATUSES, LOAD_TRANSITIONS, Facility, Load, LoadStatus, StopEvent
+from loads.models import (
+    ACTIVE_LOAD_STATUSES,
+    LOAD_TRANSITIONS,
+    Facility,
+    Load,
+    LoadStatus,
+    Stop,
+    StopEvent,
+    StopKind,
+)
 from tms.exceptions import (
     BusinessRuleViolation,
     CapacityExceeded,
@@ -129,6 +138,7 @@ def create_load(
     )
     save_checked(load)
     audit.record(instance=load, action=AuditAction.CREATE, changed_data=audit.snapshot(load), by=by)
+    _create_end_stops(load, by=by)
     emit(
         EventType.LOAD_CREATED,
         subject=load.pk,
@@ -145,6 +155,35 @@ def create_load(
         ),
     )
     return load
+
+
+def _create_end_stops(load: Load, *, by: User | None) -> None:
+    """The stops of a load booked with one pickup and one delivery: the pickup at the shipper and the
+    delivery at the consignee, each at its one scheduled instant, carrying the whole load."""
+    ends = [
+        (StopKind.PICKUP, load.shipper, load.pickup_location, load.pickup_address, load.pickup_datetime),
+        (
+            StopKind.DELIVERY,
+            load.consignee,
+            load.delivery_location,
+            load.delivery_address,
+            load.delivery_datetime,
+        ),
+    ]
+    for sequence, (kind, facility, location, address, at) in enumerate(ends, start=1):
+        stop = Stop(
+            load=load,
+            sequence=sequence,
+            kind=kind,
+            facility=facility,
+            location=location,
+            address=address,
+            earliest_at=at,
+            latest_at=at,
+            weight=load.weight,
+        )
+        save_checked(stop)
+        audit.record(instance=stop, action=AuditAction.CREATE, changed_data=audit.snapshot(stop), by=by)
 
 
 def _check_capacity(vehicle: Vehicle, weight: Decimal, volume: Decimal) -> None:

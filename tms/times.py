@@ -3,6 +3,7 @@ renders its DateTimeFields. API bodies, event envelopes and payloads and WebSock
 `datetime.isoformat()` of an aware UTC time would give `+00:00` instead."""
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 
 def rfc3339(moment: datetime) -> str:
@@ -10,3 +11,13 @@ def rfc3339(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: times on the wire carry their zone")
     return moment.astimezone(UTC).isoformat().removesuffix("+00:00") + "Z"
+
+
+def local_time(moment: datetime | None, zone: str) -> str:
+    """`moment` as a dispatcher at a facility reads it: wall-clock time in the IANA `zone`, with the
+    zone's abbreviation (`2026-12-07 08:00 CST`); "" for no time. The back office shows every
+    facility time this way, never bare UTC."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(ZoneInfo(zone))
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"

@@ -12,7 +12,7 @@ from events.models import AuditLog, OutboxEvent
 from fleet.tests.factories import VehicleFactory
 from routing.tests.factories import proposed_plan
 from routing.tests.test_fleet import load, truck
-from tms.times import rfc3339
+from tms.times import local_time, rfc3339
 from tms.ws import event_text
 
 pytestmark = pytest.mark.django_db
@@ -137,3 +137,17 @@ def test_a_fleet_plan_gives_its_request_and_schedule_in_utc(dispatcher, eager_ce
     assert body["request"]["at"] in times
     (event,) = OutboxEvent.objects.filter(type="FLEET_PLAN_PROPOSED")
     assert_utc_z(event.envelope, at_least=1)
+
+
+def test_a_facility_time_is_shown_on_the_facility_clock_with_its_zone():
+    # A 02:00 UTC pickup at a Laredo dock is 20:00 the evening before there, in standard time...
+    assert (
+        local_time(datetime.datetime(2026, 12, 7, 2, 0, tzinfo=datetime.UTC), "America/Chicago")
+        == "2026-12-06 20:00 CST"
+    )
+    # ...and 21:00 in summer, when the zone's name changes with its offset.
+    assert (
+        local_time(datetime.datetime(2026, 7, 7, 2, 0, tzinfo=datetime.UTC), "America/Chicago")
+        == "2026-07-06 21:00 CDT"
+    )
+    assert local_time(None, "America/Chicago") == ""

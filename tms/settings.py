@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tms.middleware.BackOfficeTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "tms.urls"
@@ -306,6 +307,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "tms.api_defaults.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
+        "tms.api_defaults.RejectUnknownQueryParams",
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
@@ -348,6 +350,7 @@ SPECTACULAR_SETTINGS = {
         "DriverStatusEnum": "drivers.models.DriverStatus",
         "EventTypeEnum": "events.taxonomy.EventType",
         "StopKindEnum": "loads.models.StopKind",
+        "VehicleTypeEnum": "fleet.models.VehicleType",
     },
     "PREPROCESSING_HOOKS": ["tms.api.schema_paths_without_trailing_slash"],
 }
@@ -407,6 +410,7 @@ ROUTING_FLEET_MAX_QUEUE_ATTEMPTS = env_int("ROUTING_FLEET_MAX_QUEUE_ATTEMPTS", 3
 
 # --- i18n, static --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+FORMAT_MODULE_PATH = ["tms.formats"]  # times written with their zone (2026-12-07 08:00 CST)
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

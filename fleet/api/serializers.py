@@ -18,8 +18,8 @@ from tms.api import (
     UNKNOWN_FIELD,
     BoundedDateTimeField,
     ModelSerializer,
+    PagedQuery,
     PointField,
-    QuerySerializer,
     Serializer,
     TypedJSONField,
 )
@@ -87,6 +87,8 @@ class VehicleSerializer(ModelSerializer):
             "fuel_type",
             "capacity_weight",
             "capacity_volume",
+            "temperature_min_c",
+            "temperature_max_c",
             "fuel_consumption_l_per_100km",
             "status",
             "current_location",
@@ -198,7 +200,7 @@ class BatchResult(Serializer):
     )
 
 
-class TrackingQuery(QuerySerializer):
+class TrackingQuery(PagedQuery):
     start = BoundedDateTimeField(required=False, help_text="Default: `end` minus 24 hours.")
     end = BoundedDateTimeField(required=False, help_text="Default: now.")
     bucket = serializers.ChoiceField(

@@ -498,9 +498,15 @@ def cancel_load(load: Load, *, by: User | None, reason: str) -> Load:
 
 @transaction.atomic
 def delay_load(
-    load: Load, *, by: User | None, reason: str, expected_delivery_at: datetime | None = None
+    load: Load,
+    *,
+    by: User | None,
+    reason: str,
+    expected_delivery_at: datetime | None = None,
+    stop: dict[str, Any] | None = None,
 ) -> Load:
-    """Flags a load as running late, with the reason and the revised delivery estimate."""
+    """Flags a load as running late, with the reason and the revised delivery estimate; `stop`
+    (route following's: the late stop, events.schemas.DelayedStop) goes into LOAD_DELAYED."""
     load = _lock_load(load)
     if expected_delivery_at is not None:
         _check_after(expected_delivery_at, load.picked_up_at or load.pickup_datetime, "Expected delivery")
@@ -516,6 +522,7 @@ def delay_load(
             "reason": reason,
             "expected_delivery_at": expected,
             "predicted_lateness_s": lateness_s,
+            **({"stop": stop} if stop is not None else {}),
         },
     )
     return load

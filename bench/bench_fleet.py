@@ -22,6 +22,7 @@ route replayed against the rules: at most 11 h of driving and no driving past th
 after a 10-hour rest, a 30-minute break before 8 h of driving (waits long enough count).
 """
 
+import math
 import os
 import random
 import sys
@@ -111,8 +112,9 @@ def solve_with_breaks(
     the truck is ready, up to S hours earlier (so at most C - 10 + S hours between rests), a
     30-minute break mid-stretch. Returns VROOM's answer."""
     problem = vroom.Input()
-    problem.set_durations_matrix("truck", model.driving.astype(np.uint32))
-    problem.set_costs_matrix("truck", model.distance.astype(np.uint32))
+    distance, driving, _clock = fleet_engines._through_matrices(model)
+    problem.set_durations_matrix("truck", driving.astype(np.uint32))
+    problem.set_costs_matrix("truck", distance.astype(np.uint32))
     everyone = tuple(range(len(model.trucks)))
     skill_of: dict = {}
     for shipment in model.shipments:
@@ -149,13 +151,14 @@ def solve_with_breaks(
             vroom.ShipmentStep(
                 2 * index,
                 location=shipment.pickup,
-                default_service=model.stop_s,
+                # The model's service is on the paced clock; the breaks take real time.
+                default_service=math.floor(shipment.pickup_service_s / model.pace),
                 time_windows=[vroom.TimeWindow(*shipment.pickup_window)],
             ),
             vroom.ShipmentStep(
                 2 * index + 1,
                 location=shipment.delivery,
-                default_service=model.stop_s,
+                default_service=math.floor(shipment.delivery_service_s / model.pace),
                 time_windows=[vroom.TimeWindow(*shipment.delivery_window)],
             ),
             amount=vroom.Amount([shipment.weight, shipment.volume, 1]),

@@ -415,10 +415,11 @@ def _job(load: Load, request: PlanRequest, clock: _Clock, pace: Pace) -> _Job:
     first, *middle, last = planned
     # Leaving the first stop at x: the truck is at a later stop at max(x + a, b) (b: the waits).
     a, b, leave_by, possible = 0, NEVER, None, True
+    earliest_leave = max(0, first.window.start_s) + first.service_s
     for item in middle:
         a += pace.clock_s(item.leg_s)
         b += pace.clock_s(item.leg_s)
-        if b > item.window.end_s:
+        if max(earliest_leave + a, b) > item.window.end_s:
             possible = False
         leave_by = min(v for v in (leave_by, item.window.end_s - a) if v is not None)
         b = max(b, item.window.start_s) + item.service_s

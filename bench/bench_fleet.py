@@ -102,6 +102,8 @@ def build_world(
         drive_h = fleet._drive_s(road_distance_m(a, b)) / 3600
         pickup_datetime = now + rng.uniform(2, 40) * HOUR
         load = LoadFactory(
+            # Numbered here: 1,000 random six-hex-digit numbers of one day collide now and then.
+            load_number=f"BENCH-{stops}-{index:05d}",
             shipper=FacilityFactory(location=a),
             consignee=FacilityFactory(location=b),
             pickup_datetime=pickup_datetime,

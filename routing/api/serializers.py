@@ -260,13 +260,16 @@ class PlanSummary(Serializer):
 class PlanStop(Serializer):
     load_id = serializers.UUIDField()
     load_number = serializers.CharField()
+    # Absent from plans solved before stops.
+    stop_id = serializers.UUIDField(required=False)
+    sequence = serializers.IntegerField(required=False, help_text="The stop's position in its load, from 1.")
     kind = serializers.ChoiceField(choices=StopKind.choices)
     location = PointField()
     address = serializers.CharField()
     arrive_by = serializers.DateTimeField()
-    window_start = serializers.DateTimeField(allow_null=True)
+    window_start = serializers.DateTimeField(allow_null=True, help_text="Null: a delivery by window_end.")
     window_end = serializers.DateTimeField()
-    leg_m = serializers.IntegerField()
+    leg_m = serializers.IntegerField(help_text="Driven to this stop from the truck's previous stop.")
 
 
 class PlanRoute(Serializer):

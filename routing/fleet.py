@@ -49,6 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from uuid import UUID
 
 import numpy as np
@@ -541,8 +542,10 @@ def _equipment_mismatches(jobs: Sequence[_Job], crews: Sequence[Crew]) -> np.nda
         [
             [
                 equipment_mismatch(
-                    dict(zip(("vehicle_type", *EQUIPMENT_FIELDS), kind, strict=True)),
-                    dict(zip(("required_equipment", *EQUIPMENT_FIELDS), need, strict=True)),
+                    SimpleNamespace(**dict(zip(("vehicle_type", *EQUIPMENT_FIELDS), kind, strict=True))),
+                    SimpleNamespace(
+                        **dict(zip(("required_equipment", *EQUIPMENT_FIELDS), need, strict=True))
+                    ),
                 )
                 is not None
                 for kind in kinds

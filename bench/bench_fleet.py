@@ -2,9 +2,10 @@
 side on the same synthetic regional fleets, in one run.
 
 Run: python bench/bench_fleet.py [--sizes 40x120,200x1000] [--time-limits 10] [--engines vroom,ortools]
-(defaults as shown: 40 trucks/120 loads and 200 trucks/1,000 loads, the request's default time
-limit). Uses the local database of `scripts/services` (migrated); everything it creates is rolled
-back at the end. Prints, never fails.
+[--stops 2,3] (defaults as shown: 40 trucks/120 loads and 200 trucks/1,000 loads, the request's
+default time limit, loads of two stops then the same loads with three). Uses the local database
+of `scripts/services` (migrated); everything it creates is rolled back at the end. Prints, never
+fails.
 
 The world: 4 carriers, trucks and rested drivers scattered over the Midwest (a box 13 degrees by
 8), loads between random points of the same box picked up within 40 hours, each due 12 hours
@@ -14,6 +15,13 @@ the request's time limit bounds all of it), the loads planned, the trucks used, 
 (empty) and total distance. Every plan has passed the plan's own check (routing.fleet
 .route_violations) or the run stops with PlanInvalid.
 
+Stops: with 3, every load of the same world (same random draws: same trucks, same first pickups
+and last deliveries, same weights) gets a drop on the way: a point off the straight line between
+its ends (up to a degree aside), due by the time the 2-stop delivery allows for the drive there
+plus 6 hours, unloading half the weight. Same count of loads, more driving and one more window per
+load: the table shows what multi-drop loads cost the solver (time) and the fleet (loads served,
+deadhead).
+
 With --breaks, the experiment behind the rest-aware clock (routing/fleet.py): VROOM on the same
 model with real driving times and the rests as VROOM breaks (10 hours, and a 30-minute break in
 each stretch) instead of the clock bound. VROOM's break windows are times, not "after so many
@@ -22,6 +30,7 @@ route replayed against the rules: at most 11 h of driving and no driving past th
 after a 10-hour rest, a 30-minute break before 8 h of driving (waits long enough count).
 """
 
+import math
 import os
 import random
 import sys
@@ -49,7 +58,7 @@ from drivers.tests.factories import DriverFactory  # noqa: E402
 from fleet.tests.factories import CarrierFactory, VehicleFactory  # noqa: E402
 from loads.tests.factories import FacilityFactory, LoadFactory  # noqa: E402
 from routing import fleet, fleet_engines  # noqa: E402
-from routing.tests.factories import fleet_request  # noqa: E402
+from routing.tests.factories import fleet_request, set_stops  # noqa: E402
 from tms.geo import road_distance_m  # noqa: E402
 
 
@@ -60,6 +69,7 @@ def option(name: str, default: str) -> str:
 SIZES = [tuple(map(int, size.split("x"))) for size in option("--sizes", "40x120,200x1000").split(",")]
 LIMITS = [int(value) for value in option("--time-limits", "10").split(",")]
 ENGINES = option("--engines", "vroom,ortools").split(",")
+STOPS = [int(value) for value in option("--stops", "2,3").split(",")]
 CADENCES = [(18, 3), (20, 1), (24, 3)] if "--breaks" in sys.argv else []
 HOUR = timedelta(hours=1)
 
@@ -72,9 +82,11 @@ def somewhere(rng: random.Random) -> Point:
     return Point(rng.uniform(-97, -84), rng.uniform(36, 44), srid=4326)
 
 
-def build_world(rng: random.Random, trucks_wanted: int, loads_wanted: int) -> tuple[list, list]:
+def build_world(
+    rng: random.Random, trucks_wanted: int, loads_wanted: int, stops: int = 2
+) -> tuple[list, list]:
     """The bench's trucks and loads (their ids): the plan takes these only, whatever else the
-    database holds."""
+    database holds. With `stops` 3, each load gets a drop on the way (see the module)."""
     settings.EVENTS_RELAY_ON_COMMIT = False
     carriers = [CarrierFactory() for _ in range(4)]
     trucks, loads = [], []
@@ -90,6 +102,8 @@ def build_world(rng: random.Random, trucks_wanted: int, loads_wanted: int) -> tu
         drive_h = fleet._drive_s(road_distance_m(a, b)) / 3600
         pickup_datetime = now + rng.uniform(2, 40) * HOUR
         load = LoadFactory(
+            # Numbered here: 1,000 random six-hex-digit numbers of one day collide now and then.
+            load_number=f"BENCH-{stops}-{index:05d}",
             shipper=FacilityFactory(location=a),
             consignee=FacilityFactory(location=b),
             pickup_datetime=pickup_datetime,
@@ -97,6 +111,33 @@ def build_world(rng: random.Random, trucks_wanted: int, loads_wanted: int) -> tu
             weight=Decimal(rng.randrange(5_000, 20_000, 500)),
             carrier=carriers[0] if index % 10 == 0 else None,
         )
+        # Drawn for every world, so the 2- and 3-stop worlds share all the other draws.
+        share, aside = rng.uniform(0.3, 0.7), rng.uniform(-1, 1)
+        if stops == 3:
+            middle = Point(
+                a.x + share * (b.x - a.x) + aside * 0.5, a.y + share * (b.y - a.y) + aside * 0.5, srid=4326
+            )
+            to_middle_h = fleet._drive_s(road_distance_m(a, middle)) / 3600
+            set_stops(
+                load,
+                [
+                    dict(
+                        kind="PICKUP", facility=load.shipper, earliest_at=pickup_datetime, weight=load.weight
+                    ),
+                    dict(
+                        kind="DELIVERY",
+                        facility=FacilityFactory(location=middle),
+                        earliest_at=pickup_datetime + (to_middle_h * 2 + 6) * HOUR,
+                        weight=load.weight / 2,
+                    ),
+                    dict(
+                        kind="DELIVERY",
+                        facility=load.consignee,
+                        earliest_at=load.delivery_datetime,
+                        weight=load.weight / 2,
+                    ),
+                ],
+            )
         loads.append(load.pk)
     return trucks, loads
 
@@ -111,8 +152,9 @@ def solve_with_breaks(
     the truck is ready, up to S hours earlier (so at most C - 10 + S hours between rests), a
     30-minute break mid-stretch. Returns VROOM's answer."""
     problem = vroom.Input()
-    problem.set_durations_matrix("truck", model.driving.astype(np.uint32))
-    problem.set_costs_matrix("truck", model.distance.astype(np.uint32))
+    distance, driving, _clock = fleet_engines._through_matrices(model)
+    problem.set_durations_matrix("truck", driving.astype(np.uint32))
+    problem.set_costs_matrix("truck", distance.astype(np.uint32))
     everyone = tuple(range(len(model.trucks)))
     skill_of: dict = {}
     for shipment in model.shipments:
@@ -149,13 +191,14 @@ def solve_with_breaks(
             vroom.ShipmentStep(
                 2 * index,
                 location=shipment.pickup,
-                default_service=model.stop_s,
+                # The model's service is on the paced clock; the breaks take real time.
+                default_service=math.floor(shipment.pickup_service_s / model.pace),
                 time_windows=[vroom.TimeWindow(*shipment.pickup_window)],
             ),
             vroom.ShipmentStep(
                 2 * index + 1,
                 location=shipment.delivery,
-                default_service=model.stop_s,
+                default_service=math.floor(shipment.delivery_service_s / model.pace),
                 time_windows=[vroom.TimeWindow(*shipment.delivery_window)],
             ),
             amount=vroom.Amount([shipment.weight, shipment.volume, 1]),
@@ -224,44 +267,46 @@ def main() -> None:
     settings.ROUTING_FLEET_MAX_LOADS = max(loads for _, loads in SIZES)
     load_average = os.getloadavg()[0]
     print(
-        f"fleet plans, VROOM vs OR-Tools "
+        f"fleet plans, VROOM vs OR-Tools, {' vs '.join(map(str, STOPS))}-stop loads "
         f"(load average {load_average:.2f} at the start, {os.cpu_count()} CPUs)"
     )
     print(
-        f"  {'trucks/loads':>12} {'limit':>5} {'engine':>7} {'time':>7} {'planned':>9} {'trucks':>7} "
-        f"{'deadhead km':>11} {'total km':>9}"
+        f"  {'trucks/loads':>12} {'stops':>5} {'limit':>5} {'engine':>7} {'time':>7} {'planned':>9} "
+        f"{'trucks':>7} {'deadhead km':>11} {'total km':>9} {'load avg':>8}"
     )
     for trucks_wanted, loads_wanted in SIZES:
-        rng = random.Random(7)
-        try:
-            with transaction.atomic():
-                trucks, loads = build_world(rng, trucks_wanted, loads_wanted)
-                for limit in LIMITS:
-                    for engine in ENGINES:
-                        request = fleet_request(
-                            time_limit_s=limit,
-                            horizon=48 * HOUR,
-                            shift=settings.ROUTING_FLEET_SHIFT_HOURS * HOUR,
-                            load_ids=loads,
-                            vehicle_ids=trucks,
-                        )
-                        started = time.perf_counter()
-                        result = fleet.plan_fleet(request, engine=engine)
-                        elapsed = time.perf_counter() - started
-                        summary = result["summary"]
-                        size = f"{trucks_wanted}/{loads_wanted}"
-                        print(
-                            f"  {size:>12} {limit:>4}s {engine:>7} {elapsed:6.1f}s "
-                            f"{summary['loads_planned']:>4}/{summary['loads_considered']:<4} "
-                            f"{summary['vehicles_used']:>3}/{summary['vehicles_available']:<3} "
-                            f"{summary['deadhead_m'] / 1000:>11,.0f} {summary['distance_m'] / 1000:>9,.0f}",
-                            flush=True,
-                        )
-                    if CADENCES:
-                        breaks_experiment(request, trucks_wanted, loads_wanted, limit)
-                raise Rollback
-        except Rollback:
-            pass
+        for stops in STOPS:
+            rng = random.Random(7)
+            try:
+                with transaction.atomic():
+                    trucks, loads = build_world(rng, trucks_wanted, loads_wanted, stops)
+                    for limit in LIMITS:
+                        for engine in ENGINES:
+                            request = fleet_request(
+                                time_limit_s=limit,
+                                horizon=48 * HOUR,
+                                shift=settings.ROUTING_FLEET_SHIFT_HOURS * HOUR,
+                                load_ids=loads,
+                                vehicle_ids=trucks,
+                            )
+                            started = time.perf_counter()
+                            result = fleet.plan_fleet(request, engine=engine)
+                            elapsed = time.perf_counter() - started
+                            summary = result["summary"]
+                            size = f"{trucks_wanted}/{loads_wanted}"
+                            print(
+                                f"  {size:>12} {stops:>5} {limit:>4}s {engine:>7} {elapsed:6.1f}s "
+                                f"{summary['loads_planned']:>4}/{summary['loads_considered']:<4} "
+                                f"{summary['vehicles_used']:>3}/{summary['vehicles_available']:<3} "
+                                f"{summary['deadhead_m'] / 1000:>11,.0f} "
+                                f"{summary['distance_m'] / 1000:>9,.0f} {os.getloadavg()[0]:>8.2f}",
+                                flush=True,
+                            )
+                        if CADENCES and stops == 2:
+                            breaks_experiment(request, trucks_wanted, loads_wanted, limit)
+                    raise Rollback
+            except Rollback:
+                pass
     print(f"  load average {os.getloadavg()[0]:.2f} at the end")
 
 

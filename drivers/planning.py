@@ -139,6 +139,45 @@ def plan_driving(
     )
 
 
+def plan_work(
+    segments: Sequence[hos.Segment],
+    start: datetime,
+    rules: hos.RuleSet,
+    work: Sequence[tuple[hos.DutyStatus, timedelta]],
+) -> DrivingPlan:
+    """`plan_driving` for work in pieces, in order: DRIVING pieces (a leg between two stops) and
+    ON_DUTY pieces (loading or unloading: on duty, not driving, so they run the 14-hour window and
+    the cycle down but not the 11 hours of driving, and half an hour of them counts as the
+    30-minute break). Each leg drives as `plan_driving` would, breaks included, from the log as it
+    stands after the pieces before it; the plan stops at the first leg a limit cuts short.
+    `needed` is the driving of all the pieces."""
+    log = _cut(segments, start)
+    at, driven, breaks = start, timedelta(0), []
+    needed = sum((length for status, length in work if status == hos.DutyStatus.DRIVING), timedelta(0))
+    for status, length in work:
+        if status != hos.DutyStatus.DRIVING:
+            if length > timedelta(0):
+                log.append(hos.Segment(status, at, at + length))
+                at += length
+            continue
+        leg = plan_driving(log, at, rules, length)
+        driven += leg.driving
+        breaks += leg.breaks
+        if leg.binding is not None:
+            return DrivingPlan(start, driven, needed, leg.binding, leg.rule, breaks)
+        # The log as plan_driving left it: the leg's driving around the breaks it took.
+        end = at + leg.driving + _PLANNED_BREAK * len(leg.breaks)
+        for taken in leg.breaks:
+            if taken > at:
+                log.append(hos.Segment(hos.DutyStatus.DRIVING, at, taken))
+            log.append(hos.Segment(hos.DutyStatus.OFF_DUTY, taken, taken + _PLANNED_BREAK))
+            at = taken + _PLANNED_BREAK
+        if end > at:
+            log.append(hos.Segment(hos.DutyStatus.DRIVING, at, end))
+        at = end
+    return DrivingPlan(start, driven, needed, None, None, breaks)
+
+
 def _cut(segments: Sequence[hos.Segment], at: datetime) -> list[hos.Segment]:
     cut = []
     for segment in segments:

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from drivers import hos
 from drivers.models import Driver, DriverStatus, DutyStatusRecord
-from drivers.planning import DrivingPlan, hours, plan_driving
+from drivers.planning import DrivingPlan, hours, plan_driving, plan_work
 from fleet.rules import ACTIVE_LOAD_STATUS_VALUES
 
 # Enough history for every rule at an instant: the 8-day cycle, plus a 34-hour restart that began
@@ -133,11 +133,16 @@ def violations_between(driver: Driver, start: datetime, end: datetime) -> list[h
     return [v for v in hos.find_violations(segments, rule_set(driver)) if v.end > start and v.start < end]
 
 
-def legal_driving_time(driver: Driver, at: datetime, *, needed: timedelta | None = None) -> DrivingPlan:
-    """What the driver may legally drive from `at` (see `plan_driving`); the log is read as known
-    now, so for a future `at` the time until then is off duty."""
+def legal_driving_time(
+    driver: Driver, at: datetime, *, needed: timedelta | None = None, need: DrivingNeed | None = None
+) -> DrivingPlan:
+    """What the driver may legally drive from `at` (see `plan_driving`), or whether they may do
+    what a load needs (`need`: `plan_need`); the log is read as known now, so for a future `at`
+    the time until then is off duty."""
     at = at.astimezone(home_zone(driver))
     segments = driver_segments(driver, since=at - LOOKBACK, until=min(at, timezone.now()))
+    if need is not None:
+        return plan_need(segments, at, rule_set(driver), need)
     return plan_driving(segments, at, rule_set(driver), needed)
 
 
@@ -178,11 +183,24 @@ def hours_remaining(drivers: Sequence[Driver], at: datetime) -> dict[UUID, float
 @dataclass(frozen=True)
 class DrivingNeed:
     """What a load asks of its driver: `driving` legal from `start`, a licence valid through
-    `licensed_until`."""
+    `licensed_until`. `work`, when given, is that driving as it happens, stop by stop: DRIVING
+    legs and ON_DUTY service at the stops between them (drivers.planning.plan_work); `driving`
+    is then the sum of its legs."""
 
     driving: timedelta
     start: datetime
     licensed_until: date
+    work: tuple[tuple[hos.DutyStatus, timedelta], ...] = ()
+
+
+def plan_need(
+    segments: Sequence[hos.Segment], start: datetime, rules: hos.RuleSet, need: DrivingNeed
+) -> DrivingPlan:
+    """Whether the driver's log leaves room for what the load needs from `start`: its work stop by
+    stop when it has it, else its driving in one piece."""
+    if need.work:
+        return plan_work(segments, start, rules, need.work)
+    return plan_driving(segments, start, rules, need.driving)
 
 
 # The duty statuses of a driver at work (AVAILABLE: on duty, ready for dispatch).
@@ -230,7 +248,7 @@ def why_not_fit(
             reasons[driver.pk] = f"{driver.name} went off duty ({driver.status}) after the plan was accepted"
         else:
             start = need.start.astimezone(home_zone(driver))
-            plan = plan_driving(to_segments(log, until=now), start, rule_set(driver), need.driving)
+            plan = plan_need(to_segments(log, until=now), start, rule_set(driver), need)
             if plan.binding is not None:
                 reasons[driver.pk] = (
                     f"{driver.name} can legally drive {_hours_text(plan.hours)} h from "

@@ -178,10 +178,28 @@ class LoadCancelled(LoadEvent):
     reason: str
 
 
+class DelayedStop(EventData):
+    """The stop a delay is about: the first not yet reached that the truck will reach after its
+    window closes (`latest_at`), with the ETA there."""
+
+    stop_id: UUID
+    sequence: int = Field(ge=1)
+    kind: str
+    facility_id: UUID
+    facility_name: str
+    latest_at: datetime
+    eta: datetime
+    lateness_s: int
+
+
 class LoadDelayed(LoadEvent):
+    """`stop` (added compatibly: absent or null when a person reports the delay, or the route
+    predates stops) names the stop route following expects to reach late."""
+
     reason: str
     expected_delivery_at: datetime | None
     predicted_lateness_s: int | None
+    stop: DelayedStop | None = None
 
 
 class VehicleStatusChanged(EventData):
@@ -252,7 +270,19 @@ class DriverHosViolation(EventData):
     message: str = ""
 
 
+class RouteStop(EventData):
+    stop_id: UUID
+    sequence: int = Field(ge=1)
+    leg_distance_m: int = Field(ge=0, description="from the previous stop (0 at the first)")
+    leg_duration_s: int = Field(ge=0)
+    planned_arrival_at: datetime
+    planned_departure_at: datetime
+
+
 class RouteOptimized(EventData):
+    """`stops` (added compatibly; empty on older events): the load's stops in route order, each with
+    the leg driven to it and its planned arrival and departure."""
+
     route_id: UUID
     load_id: UUID
     vehicle_id: UUID
@@ -261,6 +291,7 @@ class RouteOptimized(EventData):
     distance_m: int = Field(ge=0)
     duration_s: int = Field(ge=0)
     score: float | None = None
+    stops: list[RouteStop] = Field(default_factory=list)
 
 
 class RouteDeviation(EventData):

@@ -1,6 +1,8 @@
 import functools
 import zoneinfo
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -330,6 +332,13 @@ class Stop(BaseEntity):
 
     def __str__(self) -> str:
         return f"{self.sequence}. {self.kind} of {self.load_id} at {self.facility_id}"
+
+    @property
+    def service_time(self) -> timedelta:
+        """Loading or unloading here: the stop's own, else ROUTING_FLEET_STOP_MINUTES (on duty, not
+        driving, for hours of service)."""
+        minutes = self.service_minutes
+        return timedelta(minutes=settings.ROUTING_FLEET_STOP_MINUTES if minutes is None else minutes)
 
 
 class StopEvent(BaseEntity):

@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from drivers import hos
 from drivers.models import Driver
 from drivers.planning import limit_name
 from drivers.selectors import DrivingNeed, legal_driving_time, rule_set
@@ -747,12 +748,36 @@ def _transition(
 
 
 def driving_need(load: Load) -> DrivingNeed:
-    """What the load asks of a driver assigned now: the first duty period of it (up to 11 h of
-    driving) legal from the later of now and pickup, and a licence valid through delivery."""
+    """What the load asks of a driver assigned now: the work of its first duty period legal from
+    the later of now and the first pickup, and a licence valid through delivery. The work is the
+    load's stops in sequence: service at a stop (on duty, not driving: Stop.service_time), then the
+    leg to the next, up to 11 h of driving (what one duty period allows). A two-stop load's one leg
+    is its `estimated_driving_hours`; with more stops each leg is the road estimate between them
+    (tms.geo). Waiting for a window is not counted (a driver may wait off duty)."""
+    limit = timedelta(hours=float(MAX_DRIVING_HOURS_PER_DUTY_PERIOD))
+    stops = list(load.stops.order_by("sequence"))
+    if len(stops) == 2:
+        legs = [timedelta(hours=float(load.estimated_driving_hours))]
+    else:
+        legs = [
+            timedelta(hours=float(estimate_road_trip(a.location, b.location)[1]))
+            for a, b in itertools.pairwise(stops)
+        ]
+    work: list[tuple[hos.DutyStatus, timedelta]] = []
+    driving = timedelta(0)
+    for stop, leg in zip(stops, legs, strict=False):  # each leg leaves `stop`
+        if driving >= limit:
+            break
+        leg = min(leg, limit - driving)
+        work += [(hos.DutyStatus.ON_DUTY, stop.service_time), (hos.DutyStatus.DRIVING, leg)]
+        driving += leg
+    if not work:  # no stops on file: the load's own estimate in one piece
+        driving = min(timedelta(hours=float(load.estimated_driving_hours)), limit)
     return DrivingNeed(
-        driving=timedelta(hours=float(min(load.estimated_driving_hours, MAX_DRIVING_HOURS_PER_DUTY_PERIOD))),
+        driving=driving,
         start=max(timezone.now(), load.pickup_datetime),
         licensed_until=max(timezone.localdate(), timezone.localdate(load.delivery_datetime)),
+        work=tuple(work),
     )
 
 
@@ -803,9 +828,9 @@ def _check_assignment(load: Load, vehicle: Vehicle, driver: Driver) -> None:
     # Hours of service, from the driver's duty-status log: the first duty period of the load (up
     # to 11 h of driving) must be legal from the later of now and pickup; the time until then is
     # off duty, and 30-minute breaks are taken when 8 hours of driving require one.
-    needed_hours = min(load.estimated_driving_hours, MAX_DRIVING_HOURS_PER_DUTY_PERIOD)
+    needed_hours = Decimal(str(need.driving.total_seconds() / 3600)).quantize(Decimal("0.01"))
     start = need.start
-    plan = legal_driving_time(driver, start, needed=need.driving)
+    plan = legal_driving_time(driver, start, need=need)
     if plan.binding is not None:
         hours_available = Decimal(str(plan.hours)).quantize(Decimal("0.01"))
         raise HoursOfServiceExceeded(
@@ -975,9 +1000,15 @@ def cancel_load(load: Load, *, by: User | None, reason: str) -> Load:
 
 @transaction.atomic
 def delay_load(
-    load: Load, *, by: User | None, reason: str, expected_delivery_at: datetime | None = None
+    load: Load,
+    *,
+    by: User | None,
+    reason: str,
+    expected_delivery_at: datetime | None = None,
+    stop: dict[str, Any] | None = None,
 ) -> Load:
-    """Flags a load as running late, with the reason and the revised delivery estimate."""
+    """Flags a load as running late, with the reason and the revised delivery estimate; `stop`
+    (route following's: the late stop, events.schemas.DelayedStop) goes into LOAD_DELAYED."""
     load = _lock_load(load)
     if expected_delivery_at is not None:
         _check_after(expected_delivery_at, load.picked_up_at or load.pickup_datetime, "Expected delivery")
@@ -993,6 +1024,7 @@ def delay_load(
             "reason": reason,
             "expected_delivery_at": expected,
             "predicted_lateness_s": lateness_s,
+            **({"stop": stop} if stop is not None else {}),
         },
     )
     return load

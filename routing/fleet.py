@@ -48,18 +48,22 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
 from uuid import UUID
 
 import numpy as np
 from django.conf import settings
 from django.contrib.gis.geos import Point
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from drivers.models import Driver
 from drivers.planning import DUTY_PERIOD_DRIVING
 from drivers.selectors import clocks_and_plans, dispatchable
-from fleet.models import Vehicle, VehicleStatus
-from loads.models import Load, LoadStatus
+from fleet.models import Vehicle, VehicleStatus, VehicleType
+from fleet.rules import equipment_mismatch
+from loads.models import Load, LoadStatus, Stop, StopKind
 from routing import fleet_engines
 from routing.fleet_engines import FleetModel, Shipment, Truck, TruckRoute
 from tms.exceptions import DomainError
@@ -177,7 +181,11 @@ def _geojson(point: Point) -> dict:
 def open_loads(request: PlanRequest) -> list[Load]:
     """CREATED loads whose pickup is due within the horizon (or the ones asked for), earliest
     pickups first, at most ROUTING_FLEET_MAX_LOADS."""
-    loads = Load.objects.filter(status=LoadStatus.CREATED).select_related("carrier")
+    loads = (
+        Load.objects.filter(status=LoadStatus.CREATED)
+        .select_related("carrier")
+        .prefetch_related(Prefetch("stops", queryset=Stop.objects.order_by("sequence")))
+    )
     if request.load_ids is not None:
         loads = loads.filter(pk__in=request.load_ids)
     else:
@@ -320,27 +328,121 @@ def _idle_without_driver(truck: Vehicle, candidates: Sequence[Driver]) -> dict:
 
 
 @dataclass(frozen=True)
+class _PlannedStop:
+    """A stop of a load as the planner sees it: its effective window (`Window`, seconds from the
+    plan's start: see `_stop_window`), service on the clock, and the drive to it from the previous
+    stop of its load (0 at the first)."""
+
+    stop: Stop
+    window: Window
+    service_s: int  # on the clock (Pace), as the engines count it
+    work_s: int  # the service itself: loading or unloading
+    leg_m: int
+    leg_s: int  # driving
+
+
+@dataclass(frozen=True)
 class _Job:
+    """A load as one unit of work: its stops in sequence, driven one after the other by one truck
+    (full truckload: nothing else on board in between).
+
+    The engines see it as one pickup (its first stop) and one delivery (its last); the stops
+    between ride on that pickup-to-delivery arc. Leaving the first stop at x, the truck starts
+    serving the last stop at max(x + `through_s`, `through_earliest_s`) - waiting at a middle stop
+    whose window is not open yet is the same on the clock as waiting at the last - and every
+    middle stop is served inside its window as long as x <= `leave_by_s`. A shipment with that
+    arc's duration, the last stop's window opening at `through_earliest_s` and the first stop's
+    closing at `leave_by_s` - service is exactly these stops in order (routing.fleet_engines)."""
+
     load: Load
+    stops: list[_PlannedStop]
     pickup: Window
     delivery: Window
+    through_s: int  # clock seconds from leaving the first stop to arriving at the last, if no waits
+    through_earliest_s: int  # the last stop's service starts no earlier than this (its window, the waits)
+    stops_possible: bool  # every window can be met when the first stop is served as early as it may be
     loaded_m: int
-    loaded_s: int
+    loaded_s: int  # driving, first stop to last
+    peak_weight: Decimal  # the most on board after any stop
     delivery_day: date  # a driver's licence must be valid that day
 
+    @property
+    def pickup_service_s(self) -> int:
+        return self.stops[0].service_s
 
-def _job(load: Load, request: PlanRequest, clock: _Clock) -> _Job:
-    loaded_m = road_distance_m(load.pickup_location, load.delivery_location)
+    @property
+    def delivery_service_s(self) -> int:
+        return self.stops[-1].service_s
+
+
+NEVER = -(10**12)  # "no earlier than" with nothing to wait for
+
+
+def _stop_window(stop: Stop, request: PlanRequest, clock: _Clock) -> Window:
+    """A window with two different ends is kept as it is. A single instant (every load booked with
+    one pickup and one delivery) keeps the planner's reading of the seed's times: a pickup from
+    that instant to `pickup_window` later, a delivery by that instant."""
+    earliest, latest = clock.seconds(stop.earliest_at), clock.seconds(stop.latest_at)
+    if earliest < latest:
+        return Window(earliest, latest)
+    if stop.kind == StopKind.PICKUP:
+        return Window(earliest, clock.seconds(stop.earliest_at + request.pickup_window))
+    return Window(NEVER, latest)
+
+
+def _job(load: Load, request: PlanRequest, clock: _Clock, pace: Pace) -> _Job:
+    stop_s = int(request.stop_time.total_seconds())
+    planned, position, on_board, peak = [], None, Decimal(0), Decimal(0)
+    known_weights = True
+    for stop in load.stops.all():  # prefetched in sequence (open_loads)
+        leg_m = 0 if position is None else road_distance_m(position, stop.location)
+        service = stop_s if stop.service_minutes is None else stop.service_minutes * 60
+        planned.append(
+            _PlannedStop(
+                stop,
+                _stop_window(stop, request, clock),
+                pace.clock_s(service),
+                service,
+                leg_m,
+                _drive_s(leg_m),
+            )
+        )
+        position = stop.location
+        if stop.weight is None:
+            known_weights = False
+        else:
+            on_board += stop.weight if stop.kind == StopKind.PICKUP else -stop.weight
+            peak = max(peak, on_board)
+    first, *middle, last = planned
+    # Leaving the first stop at x: the truck is at a later stop at max(x + a, b) (b: the waits).
+    a, b, leave_by, possible = 0, NEVER, None, True
+    earliest_leave = max(0, first.window.start_s) + first.service_s
+    for item in middle:
+        a += pace.clock_s(item.leg_s)
+        b += pace.clock_s(item.leg_s)
+        if max(earliest_leave + a, b) > item.window.end_s:
+            possible = False
+        leave_by = min(v for v in (leave_by, item.window.end_s - a) if v is not None)
+        b = max(b, item.window.start_s) + item.service_s
+        a += item.service_s
+    a += pace.clock_s(last.leg_s)
+    b = max(b + pace.clock_s(last.leg_s), last.window.start_s)
+    pickup_end = first.window.end_s
+    if leave_by is not None:
+        pickup_end = min(pickup_end, leave_by - first.service_s)
     return _Job(
         load=load,
-        pickup=Window(
-            max(0, clock.seconds(load.pickup_datetime)),
-            clock.seconds(load.pickup_datetime + request.pickup_window),
-        ),
-        delivery=Window(0, clock.seconds(load.delivery_datetime)),
-        loaded_m=loaded_m,
-        loaded_s=_drive_s(loaded_m),
-        delivery_day=timezone.localdate(load.delivery_datetime),
+        stops=planned,
+        pickup=Window(max(0, first.window.start_s), pickup_end),
+        delivery=Window(max(0, last.window.start_s), last.window.end_s),
+        through_s=a,
+        through_earliest_s=max(b, 0),
+        stops_possible=possible,
+        loaded_m=sum(item.leg_m for item in planned),
+        loaded_s=sum(item.leg_s for item in planned),
+        # Stop weights unknown: the load's weight is what it carries.
+        peak_weight=max(peak, load.weight) if known_weights else load.weight,
+        delivery_day=timezone.localdate(last.stop.latest_at),
     )
 
 
@@ -348,8 +450,10 @@ def _job(load: Load, request: PlanRequest, clock: _Clock) -> _Job:
 # the check its best crew failed.
 CHECKS = (
     "carrier",
+    "equipment",
     "license_expires",
     "over_capacity",
+    "stop_windows",
     "pickup_passed",
     "hours_of_service",
     "pickup_unreachable",
@@ -388,24 +492,28 @@ def first_failures(
         per_job([job.pickup.end_s for job in jobs]),
     )
     loaded_s = per_job([job.loaded_s for job in jobs])
-    stop_s = int(request.stop_time.total_seconds())
     pickup_s = np.maximum(
         per_crew([pace.delay_s(crew) for crew in crews]) + np.ceil(deadhead_s * pace.factor), pickup_start
     )
-    delivered_s = pickup_s + np.ceil((stop_s + loaded_s) * pace.factor)
+    delivered_s = np.maximum(
+        pickup_s + per_job([job.pickup_service_s + job.through_s for job in jobs]),
+        per_job([job.through_earliest_s for job in jobs]),
+    )
     failed = np.stack(
         np.broadcast_arrays(
             (load_carrier != -1) & (load_carrier != crew_carrier),
+            _equipment_mismatches(jobs, crews),
             per_crew([crew.driver.license_expiry.toordinal() for crew in crews])
             < per_job([job.delivery_day.toordinal() for job in jobs]),
             (
-                per_job([int(job.load.weight * WEIGHT_SCALE) for job in jobs])
+                per_job([int(job.peak_weight * WEIGHT_SCALE) for job in jobs])
                 > per_crew([int(crew.vehicle.capacity_weight * WEIGHT_SCALE) for crew in crews])
             )
             | (
                 per_job([int(job.load.volume * VOLUME_SCALE) for job in jobs])
                 > per_crew([int(crew.vehicle.capacity_volume * VOLUME_SCALE) for crew in crews])
             ),
+            per_job([not job.stops_possible for job in jobs]),
             pickup_end < 0,
             deadhead_s + loaded_s > per_crew([crew.cycle_driving_s for crew in crews]),
             pickup_s > pickup_end,
@@ -417,21 +525,73 @@ def first_failures(
     return np.argmax(failed, axis=0)
 
 
+EQUIPMENT_FIELDS = ("temperature_min_c", "temperature_max_c")
+
+
+def _equipment_mismatches(jobs: Sequence[_Job], crews: Sequence[Crew]) -> np.ndarray:
+    """jobs x crews: True where fleet.rules.equipment_mismatch refuses the truck for the load,
+    asked once per distinct pair of requirement and equipment (a fleet has a few of each)."""
+    job_keys = [
+        (job.load.required_equipment, *(getattr(job.load, f) for f in EQUIPMENT_FIELDS)) for job in jobs
+    ]
+    crew_keys = [
+        (crew.vehicle.vehicle_type, *(getattr(crew.vehicle, f) for f in EQUIPMENT_FIELDS)) for crew in crews
+    ]
+    needs, kinds = list(dict.fromkeys(job_keys)), list(dict.fromkeys(crew_keys))
+    table = np.array(
+        [
+            [
+                equipment_mismatch(
+                    SimpleNamespace(**dict(zip(("vehicle_type", *EQUIPMENT_FIELDS), kind, strict=True))),
+                    SimpleNamespace(
+                        **dict(zip(("required_equipment", *EQUIPMENT_FIELDS), need, strict=True))
+                    ),
+                )
+                is not None
+                for kind in kinds
+            ]
+            for need in needs
+        ],
+        dtype=bool,
+    ).reshape(len(needs), len(kinds))
+    need_index = {key: index for index, key in enumerate(needs)}
+    kind_index = {key: index for index, key in enumerate(kinds)}
+    return table[
+        np.array([need_index[key] for key in job_keys])[:, None],
+        np.array([kind_index[key] for key in crew_keys])[None, :],
+    ]
+
+
+def _needs(load: Load) -> str:
+    """The load's equipment requirement in words: "a reefer at 2 to 8 °C"."""
+    kind = VehicleType(load.required_equipment).label.lower() if load.required_equipment else "a truck"
+    kind = f"a {kind}" if load.required_equipment else kind
+    low, high = load.temperature_min_c, load.temperature_max_c
+    if low is None and high is None:
+        return kind
+    low, high = (low if low is not None else high), (high if high is not None else low)
+    temperature = f"{low:f} °C" if low == high else f"{low:f} to {high:f} °C"
+    return f"{kind} holding {temperature}"
+
+
 def _local(moment: datetime) -> str:
     return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
 
 
 def _reason(code: str, job: _Job, crews: Sequence[Crew], request: PlanRequest) -> str:
     load = job.load
-    closes = _local(load.pickup_datetime + request.pickup_window)
+    closes = _local(request.at + timedelta(seconds=job.pickup.end_s))
     if code == "carrier":
         carrier = load.carrier.name if load.carrier else "its carrier"
         return f"Tendered to {carrier}; none of its trucks is available with a driver."
+    if code == "equipment":
+        return f"Needs {_needs(load)}; no available truck has that equipment."
+    if code == "stop_windows":
+        return "Its stops' windows cannot all be kept, however early the first stop is served."
     if code == "license_expires":
-        delivery_day = timezone.localdate(load.delivery_datetime)
-        return f"Every available driver's licence expires before the delivery on {delivery_day}."
+        return f"Every available driver's licence expires before the delivery on {job.delivery_day}."
     if code == "over_capacity":
-        return f"{load.weight} kg / {load.volume} m³ is more than any available truck carries."
+        return f"{job.peak_weight} kg / {load.volume} m³ is more than any available truck carries."
     if code == "pickup_passed":
         return f"The pickup window closed at {closes}."
     if code == "hours_of_service":
@@ -447,7 +607,8 @@ def _reason(code: str, job: _Job, crews: Sequence[Crew], request: PlanRequest) -
         )
     if code == "delivery_unreachable":
         return (
-            f"No available truck can deliver by the appointment at {_local(load.delivery_datetime)}, "
+            f"No available truck can deliver by the appointment at "
+            f"{_local(request.at + timedelta(seconds=job.delivery.end_s))}, "
             "with the rests its driver needs on the way."
         )
     return "Every truck that could take it is used better by other loads in this plan."
@@ -476,8 +637,15 @@ def plan_fleet(request: PlanRequest, *, engine: str = "vroom") -> dict:
     vehicles, refused = available_vehicles(request)
     crews, idle = form_crews(vehicles, request)
     idle += refused
-    jobs = [_job(load, request, clock) for load in loads]
     unserved: list[dict] = []
+    jobs = []
+    for load in loads:
+        if len(load.stops.all()) < 2:
+            unserved.append(
+                _unserved(load, "no_stops", "It needs a pickup and a delivery stop to be planned.")
+            )
+        else:
+            jobs.append(_job(load, request, clock, pace))
     feasible: list[tuple[_Job, list[int]]] = []
     for job, failures in zip(jobs, first_failures(jobs, crews, request, pace).tolist(), strict=True):
         allowed = [index for index, failure in enumerate(failures) if failure == len(CHECKS)]
@@ -504,7 +672,7 @@ def plan_fleet(request: PlanRequest, *, engine: str = "vroom") -> dict:
                 raise PlanInvalid(
                     f"The {engine} plan for {crew.vehicle.vehicle_number} breaks a rule: {violations[0]}"
                 )
-            routes.append(_route(crew, truck_route, feasible, clock))
+            routes.append(_route(crew, truck_route, feasible, clock, pace))
             served |= {feasible[visit.shipment][0].load.pk for visit in truck_route.visits}
         for job, _ in feasible:
             if job.load.pk not in served:
@@ -555,17 +723,17 @@ def _model(
     clock: _Clock,
     pace: Pace,
 ) -> FleetModel:
-    """Nodes: each crew's start (its truck's position), then a pickup and a delivery per load."""
+    """Nodes: each crew's start (its truck's position), then per load its first and its last stop;
+    the stops between ride on the arc from one to the other (`_Job`)."""
     fleet = len(crews)
     points = [crew.vehicle.current_location for crew in crews]
     for job, _ in feasible:
-        points += [job.load.pickup_location, job.load.delivery_location]
+        points += [job.stops[0].stop.location, job.stops[-1].stop.location]
     coordinates = _coordinates(points)
     distance = _distance_matrix(coordinates, coordinates)
     return FleetModel(
         distance=distance,
         driving=_drive_matrix_s(distance),
-        stop_s=int(request.stop_time.total_seconds()),
         pace=pace.factor,
         # Past every window, and past every rest: a truck whose driver rests beyond the plan's
         # windows is simply not used (a horizon it cannot start in made the model infeasible).
@@ -589,14 +757,30 @@ def _model(
                 pickup=fleet + 2 * index,
                 delivery=fleet + 2 * index + 1,
                 pickup_window=(job.pickup.start_s, job.pickup.end_s),
-                delivery_window=(job.pickup.start_s, job.delivery.end_s),
-                weight=int(job.load.weight * WEIGHT_SCALE),
+                delivery_window=(max(job.pickup.start_s, job.through_earliest_s), job.delivery.end_s),
+                weight=int(job.peak_weight * WEIGHT_SCALE),
                 volume=int(job.load.volume * VOLUME_SCALE),
                 trucks=tuple(allowed),
+                pickup_service_s=job.pickup_service_s,
+                delivery_service_s=job.delivery_service_s,
+                through_s=job.through_s,
+                through_m=job.loaded_m,
+                through_driving_s=job.loaded_s,
             )
             for index, (job, allowed) in enumerate(feasible)
         ],
     )
+
+
+def _chain(job: _Job, first_s: int, pace: Pace) -> list[int]:
+    """When service starts at each stop of the load, the first's starting at `first_s`: each
+    later stop is reached after the previous one's service and the drive (on the clock, as the
+    engines count them), and waits for its window to open."""
+    starts = [first_s]
+    for previous, item in itertools.pairwise(job.stops):
+        arrive = starts[-1] + previous.service_s + pace.clock_s(item.leg_s)
+        starts.append(max(arrive, item.window.start_s))
+    return starts
 
 
 def route_violations(
@@ -606,48 +790,63 @@ def route_violations(
     request: PlanRequest,
     pace: Pace,
 ) -> list[str]:
-    """What is wrong with an engine's route, checked from the loads and the crew themselves (not
-    from the engine's model): each load picked up, then delivered, before the next (full
-    truckload); the truck may carry it and its carrier may take it; the driver's licence holds;
-    every stop inside its window; the clock leaves room for the work and the rests before each
-    stop (`Pace`, from the departure, which waits for the driver's rest); the route drives no
-    more than the driver's cycle allows. Empty when the route is sound."""
+    """What is wrong with an engine's route, checked from the loads, their stops and the crew
+    themselves (not from the engine's model): each load picked up at its first stop, then every
+    stop of it in sequence, delivered at its last before the next load (full truckload); the truck
+    may carry what is on board after every stop and has the equipment the load needs, and its
+    carrier may take it; the driver's licence holds; every stop served inside its window; the
+    clock leaves room for the work and the rests before each load's first stop (`Pace`, from the
+    departure, which waits for the driver's rest); the route drives no more than the driver's
+    cycle allows. Empty when the route is sound."""
     problems = []
-    vehicle, stop_s = crew.vehicle, int(request.stop_time.total_seconds())
-    position, ready_s, driving_s, on_board = vehicle.current_location, route.depart_s, 0, None
+    vehicle = crew.vehicle
+    position, ready_s, driving_s, on_board, served_s = vehicle.current_location, route.depart_s, 0, None, []
+    previous_work_s = 0
     if route.depart_s < pace.delay_s(crew):
         problems.append(f"leaves at {_hours(route.depart_s)} h, before the driver's rest ends")
-    for index, visit in enumerate(route.visits):
+    for visit in route.visits:
         job = feasible[visit.shipment][0]
         load = job.load
-        kind = "pickup" if visit.pickup else "delivery"
-        location = load.pickup_location if visit.pickup else load.delivery_location
-        leg_s = _drive_s(road_distance_m(position, location))
-        driving_s += leg_s
-        work_s = leg_s + (stop_s if index else 0)  # the previous stop's loading or unloading, then the leg
-        if visit.at_s < ready_s + pace.clock_s(work_s):
-            problems.append(
-                f"{load.load_number} {kind}: too soon after the previous stop for the work and rests"
-            )
         if visit.pickup:
+            first = job.stops[0]
             if on_board is not None:
                 problems.append(f"{load.load_number} picked up with {on_board.load_number} on board")
             on_board = load
-            if not job.pickup.start_s <= visit.at_s <= job.pickup.end_s:
+            leg_s = _drive_s(road_distance_m(position, first.stop.location))
+            driving_s += leg_s + job.loaded_s
+            # One rounding of the work on the clock: never more than the engines' (one per part).
+            if visit.at_s < ready_s + pace.clock_s(previous_work_s + leg_s):
+                problems.append(
+                    f"{load.load_number} pickup: too soon after the previous stop for the work and rests"
+                )
+            if not max(0, first.window.start_s) <= visit.at_s <= first.window.end_s:
                 problems.append(f"{load.load_number} pickup outside its window")
+            served_s = _chain(job, visit.at_s, pace)
+            for item, at_s in zip(job.stops[1:-1], served_s[1:-1], strict=True):
+                if at_s > item.window.end_s:
+                    problems.append(f"{load.load_number} stop {item.stop.sequence} served after its window")
             if load.carrier_id is not None and load.carrier_id != vehicle.carrier_id:
                 problems.append(f"{load.load_number} is tendered to another carrier")
-            if load.weight > vehicle.capacity_weight or load.volume > vehicle.capacity_volume:
+            if job.peak_weight > vehicle.capacity_weight or load.volume > vehicle.capacity_volume:
                 problems.append(f"{load.load_number} is more than the truck carries")
+            mismatch = equipment_mismatch(vehicle, load)
+            if mismatch:
+                problems.append(f"{load.load_number}: {mismatch}")
             if crew.driver.license_expiry < job.delivery_day:
                 problems.append(f"{load.load_number}: the driver's licence expires before the delivery")
         else:
+            last = job.stops[-1]
             if on_board is None or on_board.pk != load.pk:
                 problems.append(f"{load.load_number} delivered without being on board")
+            elif visit.at_s < served_s[-1]:
+                problems.append(
+                    f"{load.load_number} delivery: too soon after the previous stop for the work and rests"
+                )
             on_board = None
-            if visit.at_s > job.delivery.end_s:
+            if visit.at_s > last.window.end_s:
                 problems.append(f"{load.load_number} delivered after its appointment")
-        position, ready_s = location, visit.at_s
+            position, previous_work_s = last.stop.location, last.work_s
+        ready_s = visit.at_s
     if on_board is not None:
         problems.append(f"{on_board.load_number} is never delivered")
     if driving_s > crew.cycle_driving_s:
@@ -655,34 +854,44 @@ def route_violations(
     return problems
 
 
-def _route(crew: Crew, route: TruckRoute, feasible: Sequence[tuple[_Job, list[int]]], clock: _Clock) -> dict:
+def _route(
+    crew: Crew, route: TruckRoute, feasible: Sequence[tuple[_Job, list[int]]], clock: _Clock, pace: Pace
+) -> dict:
     position = crew.vehicle.current_location
     stops, deadhead_m, loaded_m, driving_s = [], 0, 0, 0
     for visit in route.visits:
+        if not visit.pickup:
+            continue  # the load's stops are listed with its pickup
         job = feasible[visit.shipment][0]
-        kind = "PICKUP" if visit.pickup else "DELIVERY"
-        location = job.load.pickup_location if visit.pickup else job.load.delivery_location
-        leg_m = road_distance_m(position, location)
-        driving_s += _drive_s(leg_m)
-        if visit.pickup:
-            deadhead_m += leg_m
-        else:
-            loaded_m += leg_m
-        position = location
-        window = job.pickup if visit.pickup else job.delivery
-        stops.append(
-            {
-                "load_id": str(job.load.pk),
-                "load_number": job.load.load_number,
-                "kind": kind,
-                "location": _geojson(location),
-                "address": job.load.pickup_address if visit.pickup else job.load.delivery_address,
-                "arrive_by": rfc3339(clock.moment(visit.at_s)),
-                "window_start": rfc3339(clock.moment(max(window.start_s, 0))) if visit.pickup else None,
-                "window_end": rfc3339(clock.moment(window.end_s)),
-                "leg_m": leg_m,
-            }
-        )
+        leg_m = road_distance_m(position, job.stops[0].stop.location)
+        deadhead_m += leg_m
+        loaded_m += job.loaded_m
+        driving_s += _drive_s(leg_m) + job.loaded_s
+        starts = _chain(job, visit.at_s, pace)
+        delivered = next(v for v in route.visits if v.shipment == visit.shipment and not v.pickup)
+        starts[-1] = delivered.at_s
+        for index, (item, at_s) in enumerate(zip(job.stops, starts, strict=True)):
+            stop = item.stop
+            stops.append(
+                {
+                    "load_id": str(job.load.pk),
+                    "load_number": job.load.load_number,
+                    "stop_id": str(stop.pk),
+                    "sequence": stop.sequence,
+                    "kind": stop.kind,
+                    "location": _geojson(stop.location),
+                    "address": stop.address,
+                    "arrive_by": rfc3339(clock.moment(at_s)),
+                    "window_start": (
+                        None
+                        if item.window.start_s == NEVER
+                        else rfc3339(clock.moment(max(item.window.start_s, 0)))
+                    ),
+                    "window_end": rfc3339(clock.moment(item.window.end_s)),
+                    "leg_m": leg_m if index == 0 else item.leg_m,
+                }
+            )
+        position = job.stops[-1].stop.location
     load_ids = list(dict.fromkeys(stop["load_id"] for stop in stops))
     return {
         "vehicle_id": str(crew.vehicle.pk),

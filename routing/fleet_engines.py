@@ -63,13 +63,24 @@ class Shipment:
     weight: int
     volume: int
     trucks: tuple[int, ...]  # indices of the trucks allowed to take it
+    # On the clock (pace applied): service at the pickup and at the delivery, and from leaving the
+    # pickup to arriving at the delivery (the load's stops in between, driven and served).
+    pickup_service_s: int
+    delivery_service_s: int
+    through_s: int
+    through_m: int  # distance from pickup to delivery through the stops between
+    through_driving_s: int  # driving, for the cycle's limit
 
 
 @dataclass
 class FleetModel:
+    """Durations between nodes are `driving` x `pace` on the clock, except each shipment's own
+    pickup-to-delivery arc, which is its `through_s` (distance `through_m`): full truckload, a
+    truck goes from a load's pickup to its delivery and nowhere else, so that arc carries the
+    load's stops in between."""
+
     distance: np.ndarray  # metres, node x node
     driving: np.ndarray  # seconds, node x node
-    stop_s: int  # service at each pickup and delivery
     pace: float  # clock seconds per second of work, rests included
     horizon_s: int  # no route runs past this
     trucks: Sequence[Truck]
@@ -132,12 +143,22 @@ def solve_vroom(model: FleetModel, *, time_limit_s: float) -> list[TruckRoute]:
     return _vroom_routes(best)
 
 
+def _through_matrices(model: FleetModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance, driving and clock matrices with each shipment's own arc through its stops."""
+    distance, driving = model.distance.copy(), model.driving.copy()
+    clock = np.ceil(model.driving * model.pace).astype(np.int64)
+    for shipment in model.shipments:
+        distance[shipment.pickup, shipment.delivery] = shipment.through_m
+        driving[shipment.pickup, shipment.delivery] = shipment.through_driving_s
+        clock[shipment.pickup, shipment.delivery] = shipment.through_s
+    return distance, driving, clock
+
+
 def _vroom_input(model: FleetModel) -> vroom.Input:
     problem = vroom.Input()
-    durations = np.ceil(model.driving * model.pace).astype(np.uint32)
-    problem.set_durations_matrix("truck", durations)
-    problem.set_costs_matrix("truck", model.distance.astype(np.uint32))
-    service = model.clock_s(model.stop_s)
+    distance, _driving, durations = _through_matrices(model)
+    problem.set_durations_matrix("truck", durations.astype(np.uint32))
+    problem.set_costs_matrix("truck", distance.astype(np.uint32))
 
     # A load that only some trucks may take needs a skill only those trucks have: one per
     # distinct set of trucks (most loads may go to any truck and need none).
@@ -172,13 +193,13 @@ def _vroom_input(model: FleetModel) -> vroom.Input:
             vroom.ShipmentStep(
                 2 * index,
                 location=shipment.pickup,
-                default_service=service,
+                default_service=shipment.pickup_service_s,
                 time_windows=[vroom.TimeWindow(*shipment.pickup_window)],
             ),
             vroom.ShipmentStep(
                 2 * index + 1,
                 location=shipment.delivery,
-                default_service=service,
+                default_service=shipment.delivery_service_s,
                 time_windows=[vroom.TimeWindow(*shipment.delivery_window)],
             ),
             amount=vroom.Amount([shipment.weight, shipment.volume, FULL_TRUCKLOAD]),
@@ -259,13 +280,19 @@ def _ortools_problem(model: FleetModel) -> vrp.RoutingProblem:
     end per truck: arcs into it cost nothing and take no time."""
     fleet, size = len(model.trucks), len(model.distance)
     total = size + fleet
+    through_distance, through_driving, through_clock = _through_matrices(model)
     distance = np.zeros((total, total), dtype=np.int64)
-    distance[:size, :size] = model.distance
+    distance[:size, :size] = through_distance
     driving = np.zeros((total, total), dtype=np.int64)
-    driving[:size, :size] = model.driving
+    driving[:size, :size] = through_driving
     service = np.zeros(total, dtype=np.int64)
-    service[fleet:size] = model.stop_s
-    elapsed = np.ceil((service[:, None] + driving) * model.pace).astype(np.int64)
+    for shipment in model.shipments:
+        service[shipment.pickup] = shipment.pickup_service_s
+        service[shipment.delivery] = shipment.delivery_service_s
+    # On the clock: the node's service, then the arc (both already paced), as VROOM counts them.
+    elapsed = np.zeros((total, total), dtype=np.int64)
+    elapsed[:size, :size] = service[:size, None] + through_clock
+    elapsed[:size, size:] = service[:size, None]  # the last delivery's service, then the open end
     for truck in model.trucks:
         elapsed[truck.start] += truck.ready_s
     windows = [(0, model.horizon_s)] * total

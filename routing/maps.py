@@ -51,6 +51,43 @@ class ProviderFailed(Exception):
 
 
 @dataclass
+class Leg:
+    """The drive from one stop to the next; `end_fraction`: where it ends along the route's path
+    (0..1, as PostGIS's ST_LineLocatePoint measures the path: planar, in degrees)."""
+
+    distance_m: int
+    duration_s: int
+    duration_in_traffic_s: int | None
+    end_fraction: float
+
+
+def _planar_fractions(coords: Sequence[tuple[float, float]]) -> list[float]:
+    """Each vertex's fraction of the path's planar length (ST_LineLocatePoint's measure)."""
+    lengths = [0.0]
+    for (x1, y1), (x2, y2) in itertools.pairwise(coords):
+        lengths.append(lengths[-1] + ((x2 - x1) ** 2 + (y2 - y1) ** 2) ** 0.5)
+    total = lengths[-1]
+    return [length / total if total else 0.0 for length in lengths]
+
+
+def leg_end_fractions(
+    coords: Sequence[tuple[float, float]], ends: Sequence[tuple[float, float]]
+) -> list[float]:
+    """Where each leg's end (lng, lat) lies along the path: at the nearest vertex not before the
+    previous leg's end, so a route that passes a stop twice (a milk run back through its pickup)
+    puts each leg's end on its own pass. The last leg ends at 1."""
+    fractions = _planar_fractions(coords)
+    found, start = [], 0
+    for x, y in ends[:-1]:
+        index = min(
+            range(start, len(coords)), key=lambda i: (coords[i][0] - x) ** 2 + (coords[i][1] - y) ** 2
+        )
+        found.append(fractions[index])
+        start = index
+    return [*found, 1.0] if ends else []
+
+
+@dataclass
 class RouteResult:
     provider: str
     path: LineString
@@ -61,6 +98,8 @@ class RouteResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
     # Why the fallback answered instead of the street router ("" when it did not).
     fallback_reason: str = ""
+    # One per pair of consecutive points (origin, waypoints in order, destination).
+    legs: list[Leg] = field(default_factory=list)
 
     def to_cache(self) -> dict[str, Any]:
         data = asdict(self)
@@ -73,6 +112,7 @@ class RouteResult:
         data = dict(data)
         data["path"] = LineString([tuple(c) for c in data["path"]], srid=4326)
         data["departure_at"] = datetime.datetime.fromisoformat(data["departure_at"])
+        data["legs"] = [Leg(**leg) for leg in data.get("legs", [])]
         return cls(**data)
 
 
@@ -155,21 +195,23 @@ class GreatCircle:
         fallback_reason: str = "",
     ) -> RouteResult:
         points = [origin, *waypoints, destination]
-        distance_m = 0
-        duration_s = 0
-        for a, b in itertools.pairwise(points):
+        coords = [(p.x, p.y) for p in points]
+        fractions = _planar_fractions(coords)
+        legs = []
+        for index, (a, b) in enumerate(itertools.pairwise(points), start=1):
             leg_m, _hours = estimate_road_trip(a, b)
-            distance_m += leg_m
-            duration_s += round(leg_m / 1000 / settings.ROUTING_AVERAGE_SPEED_KMH * 3600)
+            leg_s = round(leg_m / 1000 / settings.ROUTING_AVERAGE_SPEED_KMH * 3600)
+            legs.append(Leg(leg_m, leg_s, None, 1.0 if index == len(coords) - 1 else fractions[index]))
         return RouteResult(
             provider=self.provider,
-            path=LineString([(p.x, p.y) for p in points], srid=4326),
-            distance_m=distance_m,
-            duration_s=duration_s,
+            path=LineString(coords, srid=4326),
+            distance_m=sum(leg.distance_m for leg in legs),
+            duration_s=sum(leg.duration_s for leg in legs),
             duration_in_traffic_s=None,
             departure_at=_departure(departure_at),
             steps=[],
             fallback_reason=fallback_reason,
+            legs=legs,
         )
 
 
@@ -255,6 +297,9 @@ class GoogleDirections:
         if len(coords) < 2:
             raise ValueError("overview polyline has fewer than two points")
         in_traffic = [leg.get("duration_in_traffic", {}).get("value") for leg in legs]
+        ends = leg_end_fractions(
+            coords, [(leg["end_location"]["lng"], leg["end_location"]["lat"]) for leg in legs]
+        )
         steps = [
             {
                 "instruction": strip_html(step.get("html_instructions", "")),
@@ -272,6 +317,10 @@ class GoogleDirections:
             duration_in_traffic_s=sum(in_traffic) if all(v is not None for v in in_traffic) else None,
             departure_at=departure_at,
             steps=steps,
+            legs=[
+                Leg(leg["distance"]["value"], leg["duration"]["value"], traffic_s, end)
+                for leg, traffic_s, end in zip(legs, in_traffic, ends, strict=True)
+            ],
         )
 
 
@@ -293,7 +342,8 @@ def _cache_key(
         "traffic_model": settings.ROUTING_GOOGLE_TRAFFIC_MODEL,
     }
     digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
-    return f"routing:directions:{digest}"
+    # v2: answers carry their legs.
+    return f"routing:directions:v2:{digest}"
 
 
 def compute_route(

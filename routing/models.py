@@ -45,6 +45,13 @@ class Route(BaseEntity):
     )
     provider = models.CharField(max_length=16, choices=RouteProvider.choices)
     steps = models.JSONField(default=list, blank=True)
+    legs = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Per stop of the load, in order: the leg driven to it from the previous stop (none to "
+        "the first), where it lies along the path, its service time and planned arrival and departure. "
+        "Empty on routes planned before stops.",
+    )
     is_current = models.BooleanField(default=True)
 
     class Meta:
@@ -76,6 +83,9 @@ class RouteFollowing(models.Model):
     excursion_reported = models.BooleanField(default=False)
     completed_at = models.DateTimeField(null=True, blank=True)
     last_prediction_at = models.DateTimeField(null=True, blank=True)
+    reached_sequence = models.PositiveSmallIntegerField(
+        default=1, help_text="The last stop the truck reached, by the follower (the route starts at stop 1)."
+    )
 
     class Meta:
         db_table = "route_followings"

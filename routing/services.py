@@ -4,6 +4,7 @@ discarded, followed as trucks deliver)."""
 
 import copy
 import datetime
+import itertools
 import math
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -23,7 +24,7 @@ from events.models import AuditAction
 from events.outbox import emit
 from events.taxonomy import EventType
 from fleet.models import Vehicle
-from loads.models import Load, LoadStatus
+from loads.models import Load, LoadStatus, Stop
 from loads.services import assign_load, delay_load, driving_need
 from routing import fleet, following, maps, tasks
 from routing.models import FLEET_PLAN_TRANSITIONS, FleetPlan, FleetPlanStatus, Route, RouteFollowing
@@ -134,23 +135,88 @@ def check_routable(load: Load) -> None:
         )
 
 
+def plan_stop_times(
+    stops: list[Stop], legs: list[maps.Leg], *, arrive_first_at: datetime.datetime
+) -> list[tuple[datetime.datetime, datetime.datetime]]:
+    """Planned arrival and departure at each stop: the truck reaches the first stop at
+    `arrive_first_at`, waits there and at every later stop for the window to open (`earliest_at`),
+    serves it (`Stop.service_time`) and drives the next leg (in traffic when the provider says how
+    long that takes, else free flow)."""
+    times = []
+    arrival = arrive_first_at
+    for index, stop in enumerate(stops):
+        if index:
+            leg = legs[index - 1]
+            drive_s = leg.duration_in_traffic_s if leg.duration_in_traffic_s is not None else leg.duration_s
+            arrival = times[-1][1] + datetime.timedelta(seconds=drive_s)
+        departure = max(arrival, stop.earliest_at) + stop.service_time
+        times.append((arrival, departure))
+    return times
+
+
+class StopsChanged(Conflict):
+    code = "stops_changed"
+
+
+def _stop_points(stops: list[Stop]) -> list[tuple[str, tuple[float, float]]]:
+    return [(str(stop.pk), stop.location.coords) for stop in stops]
+
+
+def _route_legs(
+    stops: list[Stop], result: maps.RouteResult, times: list[tuple[datetime.datetime, datetime.datetime]]
+) -> list[dict[str, Any]]:
+    legs = [maps.Leg(0, 0, None, 0.0), *result.legs]
+    return [
+        {
+            "stop_id": str(stop.pk),
+            "sequence": stop.sequence,
+            "kind": stop.kind,
+            "facility_id": str(stop.facility_id),
+            "distance_m": leg.distance_m,
+            "duration_s": leg.duration_s,
+            "duration_in_traffic_s": leg.duration_in_traffic_s,
+            "end_fraction": leg.end_fraction,
+            "service_s": int(stop.service_time.total_seconds()),
+            "planned_arrival_at": rfc3339(arrival),
+            "planned_departure_at": rfc3339(departure),
+        }
+        for stop, leg, (arrival, departure) in zip(stops, legs, times, strict=True)
+    ]
+
+
 def optimize_load_route(
     load: Load, *, vehicle: Vehicle, driver: Driver | None = None, by: User | None
 ) -> Route:
-    """Routes the load from pickup to delivery on the vehicle and makes it the load's current route.
+    """Routes the load through every stop in sequence on the vehicle and makes it the load's
+    current route.
 
-    The street route comes from the provider layer (Google, else the great-circle estimate; the
-    route records which). The previous current route stays as history with is_current=False. A
-    delivered or cancelled load is not routed. The provider is asked before the transaction, so no
-    row lock waits on the network.
+    The street route comes from the provider layer (Google with the stops between the first and the
+    last as waypoints, in order, else the great-circle estimate; the route records which), with a
+    leg per stop. Each stop's planned arrival and departure follow from it (`plan_stop_times`:
+    the truck reaches the first stop when its window opens, or now), each changed stop with its
+    audit row. The previous current route stays as history with is_current=False. A delivered or
+    cancelled load is not routed. The provider is asked before the transaction, so no row lock
+    waits on the network; stops changed meanwhile (a reorder) refuse the route (409, nothing
+    written).
     """
     check_routable(load)
+    stops = list(load.stops.order_by("sequence"))
+    if len(stops) < 2:
+        raise BusinessRuleViolation(f"Load {load.load_number} needs at least two stops to be routed.")
+    first, *between, last = stops
+    arrive_first_at = max(timezone.now(), first.earliest_at)
     result = maps.compute_route(
-        load.pickup_location, load.delivery_location, departure_at=load.pickup_datetime
+        first.location,
+        last.location,
+        waypoints=[stop.location for stop in between],
+        departure_at=max(arrive_first_at, first.earliest_at) + first.service_time,
     )
+    times = plan_stop_times(stops, result.legs, arrive_first_at=arrive_first_at)
     score, explanation = route_score(
         distance_m=result.distance_m,
-        great_circle_distance_m=great_circle_m(load.pickup_location, load.delivery_location),
+        great_circle_distance_m=sum(
+            great_circle_m(a.location, b.location) for a, b in itertools.pairwise(stops)
+        ),
         duration_s=result.duration_s,
         duration_in_traffic_s=result.duration_in_traffic_s,
         departure_at=result.departure_at,
@@ -160,11 +226,17 @@ def optimize_load_route(
     explanation["provider"] = result.provider
     explanation["fallback_reason"] = result.fallback_reason
     costs = route_costs(distance_m=result.distance_m, vehicle=vehicle)
+    legs = _route_legs(stops, result, times)
 
     with transaction.atomic():
         # Locking the load serialises re-optimisations of the same load.
         load = Load.objects.select_for_update().get(pk=load.pk)
         check_routable(load)
+        locked = list(Stop.objects.select_for_update().filter(load=load).order_by("sequence"))
+        if _stop_points(locked) != _stop_points(stops):
+            raise StopsChanged(
+                f"The stops of load {load.load_number} changed while its route was computed; route it again."
+            )
         previous = list(Route.objects.select_for_update().filter(load=load, is_current=True).order_by("pk"))
         Route.objects.filter(pk__in=[route.pk for route in previous]).update(is_current=False)
         for route in previous:
@@ -175,8 +247,8 @@ def optimize_load_route(
             load=load,
             vehicle=vehicle,
             driver=driver,
-            origin=load.pickup_location,
-            destination=load.delivery_location,
+            origin=first.location,
+            destination=last.location,
             path=result.path,
             distance_m=result.distance_m,
             duration_s=result.duration_s,
@@ -185,10 +257,13 @@ def optimize_load_route(
             score_explanation=explanation,
             provider=result.provider,
             steps=result.steps,
+            legs=legs,
             is_current=True,
             **costs,
         )
         record(instance=route, action=AuditAction.CREATE, changed_data=snapshot(route), by=by)
+        for stop, (arrival, departure) in zip(locked, times, strict=True):
+            _plan_stop(stop, arrival=arrival, departure=departure, by=by)
         _emit_route_event(
             EventType.ROUTE_OPTIMIZED,
             route,
@@ -197,8 +272,34 @@ def optimize_load_route(
             distance_m=route.distance_m,
             duration_s=route.duration_s,
             score=float(score),
+            stops=[
+                {
+                    "stop_id": leg["stop_id"],
+                    "sequence": leg["sequence"],
+                    "leg_distance_m": leg["distance_m"],
+                    "leg_duration_s": leg["duration_s"],
+                    "planned_arrival_at": arrival,
+                    "planned_departure_at": departure,
+                }
+                for leg, (arrival, departure) in zip(legs, times, strict=True)
+            ],
         )
     return route
+
+
+STOP_PLAN_FIELDS = ["planned_arrival_at", "planned_departure_at"]
+
+
+def _plan_stop(
+    stop: Stop, *, arrival: datetime.datetime, departure: datetime.datetime, by: User | None
+) -> None:
+    """A locked stop's planned times, with its audit row when they change."""
+    before = snapshot(stop, STOP_PLAN_FIELDS)
+    stop.planned_arrival_at, stop.planned_departure_at = arrival, departure
+    changed = changes(before, snapshot(stop, STOP_PLAN_FIELDS))
+    if changed:
+        stop.save(update_fields=[*STOP_PLAN_FIELDS, "updated_at"])
+        record(instance=stop, action=AuditAction.UPDATE, changed_data=changed, by=by)
 
 
 def _emit_route_event(event_type: EventType, route: Route, **data: Any) -> None:
@@ -237,16 +338,21 @@ def apply_route_fix(
             return state
         before = snapshot(state)
         state.last_fix_at = recorded_at
-        position = following.locate_on_route(route, longitude=longitude, latitude=latitude)
-        if position.arrived:
-            _complete_route(route, state, load=load, arrived_at=recorded_at)
-            reported = True
-        else:
-            deviated = _follow_corridor(
-                route, state, position=position, longitude=longitude, latitude=latitude, at=recorded_at
+        if route.legs:
+            reported = _follow_stops(
+                route, state, load=load, longitude=longitude, latitude=latitude, at=recorded_at
             )
-            predicted = _follow_eta(route, state, load=load, position=position, at=recorded_at)
-            reported = deviated or predicted
+        else:  # a route planned before stops: to its destination, against the delivery time
+            position = following.locate_on_route(route, longitude=longitude, latitude=latitude)
+            if position.arrived:
+                _complete_route(route, state, load=load, arrived_at=recorded_at)
+                reported = True
+            else:
+                deviated = _follow_corridor(
+                    route, state, position=position, longitude=longitude, latitude=latitude, at=recorded_at
+                )
+                predicted = _follow_eta(route, state, load=load, position=position, at=recorded_at)
+                reported = deviated or predicted
         state.save()
         if reported:
             record(
@@ -256,6 +362,89 @@ def apply_route_fix(
                 by=None,
             )
     return state
+
+
+def _follow_stops(
+    route: Route,
+    state: RouteFollowing,
+    *,
+    load: Load,
+    longitude: float,
+    latitude: float,
+    at: datetime.datetime,
+) -> bool:
+    """One fix on a route through the load's stops (routing.following): the truck reaching the next
+    stop moves the cursor (the last stop completes the route); otherwise the corridor, and the ETA
+    at each stop ahead. True when the fix reported something."""
+    ahead = following.stops_ahead(route, reached_sequence=state.reached_sequence)
+    if not ahead:  # the last stop's arrival was recorded on the stop itself
+        _complete_route(route, state, load=load, arrived_at=at)
+        return True
+    position = following.locate_on_route(route, longitude=longitude, latitude=latitude, toward=ahead[0])
+    if position.at_stop:
+        state.reached_sequence = ahead[0].stop.sequence
+        if len(ahead) == 1:
+            _complete_route(route, state, load=load, arrived_at=at)
+            return True
+        return False
+    deviated = _follow_corridor(
+        route, state, position=position, longitude=longitude, latitude=latitude, at=at
+    )
+    if not following.prediction_due(last_prediction_at=state.last_prediction_at, at=at):
+        return deviated
+    etas = following.estimate_stop_etas(route, ahead=ahead, position=position, at=at)
+    late = etas and etas.first_late
+    if not late:
+        return deviated
+    state.last_prediction_at = at
+    delivery = etas.stops[-1]
+    if load.status != LoadStatus.DELAYED:
+        stop = late.stop
+        delay_load(
+            load,
+            by=None,
+            reason=(
+                f"ETA {rfc3339(late.at)} at stop {stop.sequence} ({stop.facility.name}), "
+                f"{late.lateness_s // 60} min after its window closes, from route following"
+            ),
+            expected_delivery_at=delivery.at,
+            stop={
+                "stop_id": stop.pk,
+                "sequence": stop.sequence,
+                "kind": stop.kind,
+                "facility_id": stop.facility_id,
+                "facility_name": stop.facility.name,
+                "latest_at": stop.latest_at,
+                "eta": late.at,
+                "lateness_s": late.lateness_s,
+            },
+        )
+    emit(
+        EventType.AI_PREDICTION,
+        subject=load.pk,
+        data={
+            "model": following.ETA_MODEL,
+            "subject_type": "load",
+            "subject_id": str(load.pk),
+            "prediction": {
+                "eta": rfc3339(delivery.at),
+                "predicted_lateness_s": round((delivery.at - load.delivery_datetime).total_seconds()),
+                "remaining_m": round(etas.remaining_m),
+                "speed_kmh": round(etas.speed_kmh, 1),
+                "stops": [
+                    {
+                        "stop_id": str(eta.stop.pk),
+                        "sequence": eta.stop.sequence,
+                        "eta": rfc3339(eta.at),
+                        "lateness_s": eta.lateness_s,
+                    }
+                    for eta in etas.stops
+                ],
+            },
+            "confidence": 0.8 if etas.measured else 0.3,
+        },
+    )
+    return True
 
 
 def _complete_route(

@@ -1,17 +1,20 @@
 """Assigning a load checks the driver's hours of service from their duty-status log: the load's
-first duty period (up to 11 h of driving) must be legal from the later of now and pickup. Each
-binding limit refuses with 422 and names itself; a rested driver is accepted."""
+first duty period (up to 11 h of driving, with the service at each stop before it on duty) must be
+legal from the later of now and pickup. Each binding limit refuses with 422 and names itself; a
+rested driver is accepted. The limits are shown on loads with no loading time (a preloaded
+trailer); TestStops adds the stops' service and legs."""
 
 import datetime
 from decimal import Decimal
 
 import pytest
+from django.contrib.gis.geos import Point
 from django.utils import timezone
 
 from drivers.tests.factories import DriverFactory, duty_log
 from events.models import AuditLog, OutboxEvent
 from fleet.tests.factories import VehicleFactory
-from loads.models import Load
+from loads.models import Load, Stop
 from loads.tests.factories import LoadFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,9 +27,10 @@ def now():
     return timezone.now().replace(microsecond=0)
 
 
-def make_load(pickup_datetime: datetime.datetime, hours: str = "3.00") -> Load:
+def make_load(pickup_datetime: datetime.datetime, hours: str = "3.00", loading_minutes: int = 0) -> Load:
     load = LoadFactory(pickup_datetime=pickup_datetime)
     Load.objects.filter(pk=load.pk).update(estimated_driving_hours=Decimal(hours))
+    Stop.objects.filter(load=load).update(service_minutes=loading_minutes)
     load.refresh_from_db()
     return load
 
@@ -161,3 +165,59 @@ class TestAccepted:
         load = make_load(now + datetime.timedelta(minutes=5), hours="11.00")
         response, _ = assign(dispatcher, load, DriverFactory())
         assert response.status_code == 200, response.json()
+
+
+class TestStops:
+    def test_loading_at_the_pickup_runs_the_14_hour_window_down(self, dispatcher, now):
+        # As test_the_14_hour_window, with 30 minutes of loading first: half an hour less to drive.
+        driver = DriverFactory()
+        duty_log(driver, now - 12 * H, ("ON_DUTY", 11))
+        load = make_load(now + datetime.timedelta(minutes=5), loading_minutes=30)
+        response, vehicle = assign(dispatcher, load, driver)
+        error = assert_refused(response, load, driver, vehicle)
+        assert error["details"]["limit"] == "DUTY_WINDOW"
+        assert error["details"]["hours_available"] == 1.41
+
+    def test_loading_for_half_an_hour_is_the_30_minute_break(self, dispatcher, now):
+        # As test_the_30_minute_break: 7.5 h driven without a break. The 30 minutes of loading
+        # are on duty, not driving: they count as the break, so none is taken on the way and the
+        # 3 hours fit in what is left of the window (3 h 13 min less the loading).
+        driver = DriverFactory()
+        duty_log(driver, now - 10.7 * H, ("ON_DUTY", 3.2), ("DRIVING", 7.5))
+        load = make_load(now + datetime.timedelta(minutes=5), hours="2.50", loading_minutes=30)
+        response, _ = assign(dispatcher, load, driver)
+        assert response.status_code == 200, response.json()
+
+    def test_every_leg_and_the_service_at_the_stops_between_count(self, dispatcher, now):
+        # Chicago -> Indianapolis -> Cincinnati (5.8 h of road estimate), an hour of unloading at
+        # Indianapolis. The window closes 6.5 h from now: the driving alone would fit, the driving
+        # and the hour of unloading in the middle do not.
+        from loads.tests.factories import FacilityFactory
+        from routing.tests.factories import set_stops
+        from tms.geo import estimate_road_trip
+
+        driver = DriverFactory()
+        duty_log(driver, now - 7.5 * H, ("ON_DUTY", 7))
+        load = LoadFactory(pickup_datetime=now + datetime.timedelta(minutes=5))
+        chicago, indianapolis = load.shipper, load.consignee
+        cincinnati = FacilityFactory(location=Point(-84.5120, 39.1031, srid=4326))
+        start = now + datetime.timedelta(minutes=5)
+        set_stops(
+            load,
+            [
+                dict(kind="PICKUP", facility=chicago, earliest_at=start, service_minutes=0),
+                dict(kind="DELIVERY", facility=indianapolis, earliest_at=start + 3 * H, service_minutes=60),
+                dict(kind="DELIVERY", facility=cincinnati, earliest_at=start + 6 * H, service_minutes=30),
+            ],
+        )
+        legs = [
+            float(estimate_road_trip(chicago.location, indianapolis.location)[1]),
+            float(estimate_road_trip(indianapolis.location, cincinnati.location)[1]),
+        ]
+        assert sum(legs) < 6.5 - 1 / 12 < sum(legs) + 1  # the setting of the test
+        response, vehicle = assign(dispatcher, load, driver)
+        error = assert_refused(response, load, driver, vehicle)
+        assert error["details"]["limit"] == "DUTY_WINDOW"
+        assert error["details"]["hours_needed"] == round(sum(legs), 2)
+        # All of the first leg, then what the window leaves after the hour of unloading.
+        assert error["details"]["hours_available"] == pytest.approx(6.5 - 1 / 12 - 1, abs=0.011)

@@ -30,6 +30,22 @@ class RouteStep(Serializer):
     duration_s = serializers.IntegerField()
 
 
+class RouteLeg(Serializer):
+    stop_id = serializers.UUIDField()
+    sequence = serializers.IntegerField(help_text="The stop's position in the load, from 1.")
+    kind = serializers.CharField(help_text="PICKUP or DELIVERY.")
+    facility_id = serializers.UUIDField()
+    distance_m = serializers.IntegerField(
+        help_text="Driven to this stop from the previous one (0 at the first)."
+    )
+    duration_s = serializers.IntegerField()
+    duration_in_traffic_s = serializers.IntegerField(allow_null=True)
+    end_fraction = serializers.FloatField(help_text="Where the stop lies along the path, 0..1.")
+    service_s = serializers.IntegerField(help_text="Loading or unloading time planned at the stop.")
+    planned_arrival_at = serializers.DateTimeField()
+    planned_departure_at = serializers.DateTimeField()
+
+
 class ScoreDetour(Serializer):
     weight = serializers.FloatField()
     value = serializers.FloatField(help_text="0..1: 2 - distance / great circle, clamped.")
@@ -76,6 +92,12 @@ class RouteSerializer(ModelSerializer):
     path = GeometryField(read_only=True, help_text="GeoJSON LineString, [lon, lat] pairs.")
     score_explanation = TypedJSONField(schema=ScoreExplanation, read_only=True)
     steps = TypedJSONField(schema=RouteStep(many=True), read_only=True, help_text="Turn by turn (Google).")
+    legs = TypedJSONField(
+        schema=RouteLeg(many=True),
+        read_only=True,
+        help_text="Per stop of the load, in order: the leg to it and its planned times (empty on routes "
+        "planned before stops).",
+    )
 
     class Meta:
         model = Route
@@ -97,6 +119,7 @@ class RouteSerializer(ModelSerializer):
             "toll_estimate",
             "provider",
             "steps",
+            "legs",
             "is_current",
             "created_at",
             "updated_at",
@@ -237,13 +260,16 @@ class PlanSummary(Serializer):
 class PlanStop(Serializer):
     load_id = serializers.UUIDField()
     load_number = serializers.CharField()
+    # Absent from plans solved before stops.
+    stop_id = serializers.UUIDField(required=False)
+    sequence = serializers.IntegerField(required=False, help_text="The stop's position in its load, from 1.")
     kind = serializers.ChoiceField(choices=StopKind.choices)
     location = PointField()
     address = serializers.CharField()
     arrive_by = serializers.DateTimeField()
-    window_start = serializers.DateTimeField(allow_null=True)
+    window_start = serializers.DateTimeField(allow_null=True, help_text="Null: a delivery by window_end.")
     window_end = serializers.DateTimeField()
-    leg_m = serializers.IntegerField()
+    leg_m = serializers.IntegerField(help_text="Driven to this stop from the truck's previous stop.")
 
 
 class PlanRoute(Serializer):

@@ -41,3 +41,41 @@ def straight_route(load, *, vehicle, driver) -> Route:
         duration_s=11_900,
         provider="GREAT_CIRCLE",
     )
+
+
+def set_stops(load, stops: list[dict]) -> list:
+    """Gives `load` these stops in order (each: kind, facility, earliest_at, optional latest_at,
+    service_minutes, weight), written directly (the stop services are another change), with the
+    load's derived pickup and delivery fields (first pickup, last delivery) following them."""
+    from loads.models import Load, Stop, StopKind
+
+    Stop.objects.filter(load=load).delete()
+    rows = [
+        Stop.objects.create(
+            load=load,
+            sequence=sequence,
+            kind=spec["kind"],
+            facility=spec["facility"],
+            location=spec["facility"].location,
+            address=spec["facility"].address,
+            earliest_at=spec["earliest_at"],
+            latest_at=spec.get("latest_at", spec["earliest_at"]),
+            service_minutes=spec.get("service_minutes"),
+            weight=spec.get("weight"),
+        )
+        for sequence, spec in enumerate(stops, start=1)
+    ]
+    first = next(stop for stop in rows if stop.kind == StopKind.PICKUP)
+    last = next(stop for stop in reversed(rows) if stop.kind == StopKind.DELIVERY)
+    Load.objects.filter(pk=load.pk).update(
+        shipper=first.facility,
+        pickup_location=first.location,
+        pickup_address=first.address,
+        pickup_datetime=first.earliest_at,
+        consignee=last.facility,
+        delivery_location=last.location,
+        delivery_address=last.address,
+        delivery_datetime=last.latest_at,
+    )
+    load.refresh_from_db()
+    return rows

@@ -8,7 +8,9 @@ well within it.
 import itertools
 import json
 import math
+import multiprocessing
 import random
+import time
 from dataclasses import replace
 from io import StringIO
 from pathlib import Path
@@ -17,9 +19,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from routing.instances import (
+    PORTFOLIO_MIN_S,
     InfeasibleInstanceError,
     InstanceFormatError,
     Solution,
+    _search,
     arc_length,
     check,
     default_convention,
@@ -348,20 +352,24 @@ def _optimum_by_exhaustion(instance, convention, hierarchical):
                         lengths.append(length + back)
             if lengths:
                 shortest[frozenset(c.id for c in subset)] = min(lengths)
-    best: dict[frozenset, tuple[int, float]] = {frozenset(): (0, 0.0)}
+    # The shortest way to serve each subset with each number of vehicles (keeping only the
+    # shortest per subset would lose a longer plan with fewer vehicles that a capped fleet needs).
+    best: dict[frozenset, dict[int, float]] = {frozenset(): {0: 0.0}}
     everyone = frozenset(c.id for c in customers)
     for size in range(1, len(customers) + 1):
         for served in map(frozenset, itertools.combinations(sorted(everyone), size)):
             first = min(served)  # the route holding the smallest id, the rest solved before
-            options = [
-                (best[served - route][0] + 1, best[served - route][1] + length)
-                for route, length in shortest.items()
-                if first in route and route <= served and (served - route) in best
-            ]
-            options = [o for o in options if o[0] <= instance.vehicle_count]
-            if options:
-                best[served] = min(options, key=lambda o: o if hierarchical else (0, o[1]))
-    return best.get(everyone)
+            plans: dict[int, float] = {}
+            for route, length in shortest.items():
+                if first in route and route <= served and (served - route) in best:
+                    for vehicles, rest in best[served - route].items():
+                        if vehicles < instance.vehicle_count:
+                            plans[vehicles + 1] = min(plans.get(vehicles + 1, math.inf), rest + length)
+            if plans:
+                best[served] = plans
+    if everyone not in best:
+        return None
+    return min(best[everyone].items(), key=lambda plan: plan if hierarchical else (plan[1], plan[0]))
 
 
 def random_solomon(seed: int, customers: int, vehicles: int, capacity: int) -> str:
@@ -400,6 +408,66 @@ def test_solve_matches_an_exhaustive_search_on_a_small_vrptw(seed, objective):
     assert solution.distance == pytest.approx(distance)
     assert solution.vehicles == vehicles if hierarchical else solution.vehicles >= vehicles
     assert check(instance, solution) == []
+
+
+@pytest.mark.parametrize("objective", ["vehicles-then-distance", "distance"])
+def test_a_portfolio_of_searches_in_two_processes_finds_the_optimum(objective):
+    # The second search runs in a process of its own and restarts whenever it stalls; with
+    # windows and the distance objective it also cuts the fleet. The portfolio keeps the best.
+    instance = parse_solomon(random_solomon(2, 7, 4, 20))
+    convention = default_convention(instance, objective)
+    seen = []
+
+    solution = solve(
+        instance,
+        time_limit_s=PORTFOLIO_MIN_S,
+        objective=objective,
+        workers=2,
+        on_improvement=lambda *s: seen.append(s),
+    )
+
+    vehicles, distance = _optimum_by_exhaustion(instance, convention, objective != "distance")
+    assert (solution.vehicles, solution.distance) == (vehicles, pytest.approx(distance))
+    assert check(instance, solution) == []
+    assert seen[-1] == (vehicles, pytest.approx(distance, abs=1e-3))
+
+
+def test_the_searches_stay_in_one_process_below_the_portfolio_minimum():
+    # Starting a process takes about a second: a short solve is one search, not a portfolio.
+    instance = parse_cvrplib(LINE)
+    before = set(multiprocessing.active_children())
+
+    solve(instance, time_limit_s=QUICK, objective="distance")
+
+    assert set(multiprocessing.active_children()) == before
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        solve(instance, time_limit_s=QUICK, workers=0)
+
+
+def test_the_fleet_cutting_search_keeps_one_vehicle_more_than_the_fewest():
+    # The shortest plan serves these seven customers with 4 vehicles where 2 suffice. The search
+    # that cuts the fleet finds the shortest plan of 3 vehicles, longer; the portfolio still
+    # answers the shortest plan of all, found by the search with the whole fleet.
+    instance = parse_solomon(random_solomon(9, 7, 7, 20))
+    shortest = _optimum_by_exhaustion(instance, "trunc1", hierarchical=False)
+    fewest = _optimum_by_exhaustion(instance, "trunc1", hierarchical=True)
+    cut = _optimum_by_exhaustion(replace(instance, vehicle_count=fewest[0] + 1), "trunc1", hierarchical=False)
+    assert shortest[0] > cut[0] == fewest[0] + 1 and shortest[1] < cut[1]
+
+    vehicles, _, routes = _search(
+        instance,
+        "trunc1",
+        "distance",
+        time.monotonic() + QUICK,
+        seed=1,
+        seed_step=2,
+        restart_after=100,
+        tight_fleet=True,
+    )
+    solution = solve(instance, time_limit_s=PORTFOLIO_MIN_S, objective="distance", workers=2)
+
+    assert (vehicles, route_distance(instance, routes, "trunc1")) == (cut[0], pytest.approx(cut[1]))
+    assert (solution.vehicles, solution.distance) == (shortest[0], pytest.approx(shortest[1]))
 
 
 def test_the_exhaustive_search_sees_the_objectives_disagree():

@@ -225,7 +225,22 @@ def test_optimizing_records_the_audit_row_and_the_event(google, dispatcher_accou
         "distance_m": 290_000,
         "duration_s": 10_200,
         "score": float(route.score),
+        "stops": [
+            {
+                "stop_id": leg["stop_id"],
+                "sequence": leg["sequence"],
+                "leg_distance_m": leg["distance_m"],
+                "leg_duration_s": leg["duration_s"],
+                "planned_arrival_at": leg["planned_arrival_at"],
+                "planned_departure_at": leg["planned_departure_at"],
+            }
+            for leg in route.legs
+        ],
     }
+    assert [(stop["sequence"], stop["leg_distance_m"]) for stop in event.envelope["data"]["stops"]] == [
+        (1, 0),
+        (2, 290_000),
+    ]
 
 
 def test_re_optimizing_keeps_the_previous_route_as_history(google, dispatcher_account):

@@ -51,8 +51,29 @@ class LoadEvent(EventData):
     driver_id: UUID | None
 
 
+class StopData(EventData):
+    """A planned stop of a load as booked or changed: the API's field names, the location as
+    longitude/latitude, `sequence` its position from 1."""
+
+    stop_id: UUID
+    sequence: int = Field(ge=1)
+    kind: Literal["PICKUP", "DELIVERY"]
+    facility_id: UUID
+    longitude: float = Field(ge=-180, le=180)
+    latitude: float = Field(ge=-90, le=90)
+    address: str
+    earliest_at: datetime
+    latest_at: datetime
+    service_minutes: int | None = Field(default=None, ge=0, description="null: the fleet default")
+    pieces: int | None = Field(default=None, ge=0)
+    weight: float | None = Field(default=None, ge=0, description="kg")
+    instructions: str = ""
+
+
 class LoadCreated(LoadEvent):
-    """v2: the seed's names, as the API's (pickup_datetime, delivery_datetime, weight, volume)."""
+    """v2: the seed's names, as the API's (pickup_datetime, delivery_datetime, weight, volume).
+    `stops`: the planned stops in order (added within v2: events stored before stops existed
+    have none, and mean one pickup at the shipper and one delivery at the consignee)."""
 
     schema_version: ClassVar[int] = 2
 
@@ -63,6 +84,64 @@ class LoadCreated(LoadEvent):
     weight: float = Field(gt=0, description="kg")
     volume: float = Field(gt=0, description="m3")
     rate: float = Field(ge=0, description="USD")
+    stops: list[StopData] = []
+
+
+class LoadStopsChanged(LoadEvent):
+    """`load_changes`: what the change re-derived on the load ({"field": [old, new]} as in the
+    load's audit row: the seed's pickup_*/delivery_*, shipper_id, consignee_id, estimates)."""
+
+    load_changes: dict[str, list[Any]] = {}
+
+
+class LoadStopAdded(LoadStopsChanged):
+    """A stop was added at `stop.sequence`; the stops from there on moved one place later."""
+
+    stop: StopData
+
+
+class LoadStopUpdated(LoadStopsChanged):
+    """A stop's window, facility, place, freight, service time or instructions changed:
+    `changes` is {"field": [old, new]} as in its audit row, `stop` the stop after the change."""
+
+    stop: StopData
+    changes: dict[str, list[Any]]
+
+
+class LoadStopRemoved(LoadStopsChanged):
+    """A stop was removed (`stop`: its last values); the stops after it moved one place earlier."""
+
+    stop: StopData
+
+
+class LoadStopsReordered(LoadStopsChanged):
+    """The load's stops, by id, in their new order (sequence 1 first)."""
+
+    stop_ids: list[UUID]
+
+
+class StopVisit(LoadEvent):
+    """`correction`: a late GPS fix moved a time this stop already had (an earlier arrival or
+    departure); false the first time."""
+
+    stop_id: UUID
+    sequence: int = Field(ge=1)
+    kind: Literal["PICKUP", "DELIVERY"]
+    facility_id: UUID
+    correction: bool = False
+
+
+class StopArrived(StopVisit):
+    """The load's truck arrived at a planned stop (the geofence's first fix inside)."""
+
+    arrived_at: datetime
+
+
+class StopDeparted(StopVisit):
+    """The load's truck left a planned stop (the first fix beyond the exit margin)."""
+
+    arrived_at: datetime
+    departed_at: datetime
 
 
 class LoadUpdated(LoadEvent):
@@ -326,6 +405,12 @@ SCHEMAS: dict[EventType, type[EventData]] = {
     EventType.LOAD_DELIVERED: LoadDelivered,
     EventType.LOAD_CANCELLED: LoadCancelled,
     EventType.LOAD_DELAYED: LoadDelayed,
+    EventType.LOAD_STOP_ADDED: LoadStopAdded,
+    EventType.LOAD_STOP_UPDATED: LoadStopUpdated,
+    EventType.LOAD_STOP_REMOVED: LoadStopRemoved,
+    EventType.LOAD_STOPS_REORDERED: LoadStopsReordered,
+    EventType.STOP_ARRIVED: StopArrived,
+    EventType.STOP_DEPARTED: StopDeparted,
     EventType.VEHICLE_STATUS_CHANGED: VehicleStatusChanged,
     EventType.VEHICLE_MAINTENANCE_DUE: VehicleMaintenanceDue,
     EventType.VEHICLE_LOCATION_UPDATED: VehicleLocationUpdated,

@@ -28,7 +28,7 @@ from fleet.admin import RECORD_FIELDS
 from fleet.models import Vehicle, VehicleType
 from fleet.rules import equipment_mismatch
 from loads import services
-from loads.models import LOAD_TRANSITIONS, TRANSITION_FIELDS, Facility, Load, LoadStatus
+from loads.models import LOAD_TRANSITIONS, TRANSITION_FIELDS, Facility, Load, LoadStatus, Stop
 from loads.selectors import AssignmentCandidates, DriverCandidate, TruckCandidate, assignment_candidates
 from tms.admin import ADMIN_ERRORS, ServiceModelAdmin, error_message
 from tms.exceptions import Conflict, InvalidTransition
@@ -319,6 +319,112 @@ class UpcomingPickupFilter(admin.SimpleListFilter):
         return queryset
 
 
+# --- A load's stops, edited inline in order ------------------------------------------------------
+
+
+class StopInlineFormSet(forms.BaseInlineFormSet):
+    """The load's stops as rows; saved by `save_stops` through the stop services, never by the
+    formset itself."""
+
+    def clean(self):
+        super().clean()
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data
+            and not self._should_delete_form(form)
+            and (form.instance.pk or form.has_changed())
+        ]
+        sequences = [form.cleaned_data.get("sequence") for form in kept]
+        if len(set(sequences)) != len(sequences):
+            raise forms.ValidationError("Give each stop its own sequence number: they set the order.")
+
+    def validate_unique(self):
+        pass  # sequences are renumbered by the services; duplicates are refused in clean()
+
+
+class StopInline(admin.TabularInline):
+    """The load's planned stops in order, edited through loads.services: a deleted row is
+    `remove_stop`, a changed one `update_stop`, a new one `add_stop` at its sequence, and new
+    sequence numbers `reorder_stops` (each audited and evented; a refusal is a message and nothing
+    is written). Each window is also shown on the facility's clock. Stops are added once the load
+    is booked (the add page books the seed's two)."""
+
+    model = Stop
+    formset = StopInlineFormSet
+    extra = 0
+    ordering = ["sequence"]
+    fields = [
+        "sequence",
+        "kind",
+        "facility",
+        "earliest_at",
+        "latest_at",
+        "local_window",
+        "service_minutes",
+        "pieces",
+        "weight",
+        "instructions",
+        "arrived_at",
+        "departed_at",
+    ]
+    readonly_fields = ["local_window", "arrived_at", "departed_at"]
+    autocomplete_fields = ["facility"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("facility")
+
+    @admin.display(description="window, facility's time")
+    def local_window(self, stop: Stop) -> str:
+        if stop.pk is None:
+            return ""
+        zone = stop.facility.timezone
+        opens, closes = local_time(stop.earliest_at, zone), local_time(stop.latest_at, zone)
+        return opens if opens == closes else f"{opens} to {closes}"
+
+
+def save_stops(load: Load, formset: StopInlineFormSet, *, by) -> None:
+    """Applies the inline's rows through the stop services: removals, then changes, then new stops
+    at their sequence (lowest first), then the order the sequence numbers give."""
+    deleted = [form for form in formset.initial_forms if formset._should_delete_form(form)]
+    for form in deleted:
+        services.remove_stop(Stop.objects.get(pk=form.instance.pk), by=by)
+    kept = [(index, form) for index, form in enumerate(formset.forms) if form not in deleted]
+    existing = [(index, form) for index, form in kept if form.instance.pk and form.initial]
+    for _index, form in existing:
+        fields = {name: form.cleaned_data[name] for name in form.changed_data if name in services.STOP_FIELDS}
+        if "kind" in form.changed_data:
+            fields["kind"] = form.cleaned_data["kind"]  # refused by the service: remove and add instead
+        if fields:
+            services.update_stop(Stop.objects.get(pk=form.instance.pk), by=by, **fields)
+    new = sorted(
+        ((index, form) for index, form in kept if not form.initial and form.has_changed()),
+        key=lambda pair: pair[1].cleaned_data["sequence"],
+    )
+    ids: dict[int, object] = {index: form.instance.pk for index, form in existing}
+    for index, form in new:
+        count = load.stops.count()
+        data = {name: form.cleaned_data[name] for name in services.STOP_FIELDS if name in form.cleaned_data}
+        data = {name: value for name, value in data.items() if value not in (None, "")}
+        stop = services.add_stop(
+            load,
+            by=by,
+            sequence=min(form.cleaned_data["sequence"], count + 1),
+            kind=form.cleaned_data["kind"],
+            **data,
+        )
+        ids[index] = stop.pk
+    wanted = [
+        ids[index]
+        for index, form in sorted(kept, key=lambda p: (p[1].cleaned_data["sequence"], p[0]))
+        if index in ids
+    ]
+    current = list(load.stops.order_by("sequence").values_list("pk", flat=True))
+    # Rows not posted (a form without the inline's rows) leave the order as it is.
+    if set(wanted) == set(current) and wanted != current:
+        services.reorder_stops(load, by=by, stop_ids=wanted)
+
+
 # --- The load page: times on the facility's clock, transition buttons, map --------------------------
 
 # Shown on the load's pages in a zone, with the zone named: "origin" (the shipper's), "destination"
@@ -528,7 +634,7 @@ class LoadAdmin(ServiceModelAdmin):
         ("Record", {"fields": RECORD_FIELDS, "classes": ["collapse"]}),
     ]
     # routing.admin adds the routes inline: loads does not import routing.
-    inlines = []
+    inlines = [StopInline]
     actions = ["assign", "mark_picked_up", "mark_in_transit", "mark_delivered", "cancel"]
     create_service = services.create_load
     update_service = services.update_load
@@ -579,6 +685,17 @@ class LoadAdmin(ServiceModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_inline_instances(self, request, obj=None):
+        # A new load is booked with the seed's two stops; its stops are edited once it exists.
+        instances = super().get_inline_instances(request, obj)
+        return instances if obj is not None else [i for i in instances if not isinstance(i, StopInline)]
+
+    def save_related(self, request, form, formsets, change):
+        for formset in formsets:
+            if isinstance(formset, StopInlineFormSet) and change:
+                save_stops(form.instance, formset, by=request.user)
+        super().save_related(request, form, formsets, change)
 
     def create_fields(self, form):
         fields = super().create_fields(form)

@@ -1,6 +1,10 @@
-"""Geofences around facilities: how a GPS fix makes or moves a stop (arrival, dwell, departure), and
-the load's next status that a stop supports. The decisions only: loads.services writes the stops
-(`record_vehicle_fix`) and applies the suggestions (`advance_load`).
+"""Geofences around facilities: how a GPS fix makes or moves a visit (arrival, dwell, departure) at a
+load's planned stop, and the load's next status that a visit supports. The decisions only:
+loads.services writes the visits and the stops' actual times (`record_vehicle_fix`) and applies the
+suggestions (`advance_load`).
+
+A visit serves the planned stop the truck is bound for at that facility: the first one in sequence
+not yet departed (a milk run may come back to a facility: its second visit serves the later stop).
 
 A facility's geofence is its polygon when it has one, else a circle of `geofence_radius_m` around
 its location. A vehicle arrives with its first fix inside the geofence and departs with its first
@@ -37,30 +41,38 @@ class Zone:
 @dataclass(frozen=True)
 class FenceHit:
     load_id: UUID
+    stop_id: UUID  # the planned stop (loads.models.Stop) a visit there serves
     facility_id: UUID
     kind: str
     zone: str
-    has_stop: bool  # an open stop, or one that departed after the fix
+    has_stop: bool  # an open visit, or one that departed after the fix
 
 
-# The facilities to test a fix against: the pickup and delivery sites of the vehicle's active load,
-# and those of its stops that are still open (or departed after the fix, for late fixes).
+# The facilities to test a fix against: for the vehicle's active load, the stop it is bound for at
+# each facility (the first one in sequence not yet departed: a facility can come twice in a load,
+# and a visit serves the earlier stop first), and the planned stops with a visit still open (or
+# departed after the fix, for late fixes).
 _FENCE_HITS_SQL = """
 WITH fix AS (
     SELECT ST_SetSRID(ST_MakePoint(%(longitude)s, %(latitude)s), 4326)::geography AS point
 ),
+bound_for AS (
+    SELECT DISTINCT ON (s.load_id, s.facility_id) s.load_id, s.id AS stop_id, s.facility_id, s.kind
+      FROM load_stops s
+      JOIN loads l ON l.id = s.load_id
+     WHERE l.vehicle_id = %(vehicle_id)s AND l.status = ANY(%(active)s) AND s.departed_at IS NULL
+     ORDER BY s.load_id, s.facility_id, s.sequence
+),
 candidate AS (
-    SELECT id AS load_id, shipper_id AS facility_id, 'PICKUP' AS kind
-      FROM loads WHERE vehicle_id = %(vehicle_id)s AND status = ANY(%(active)s)
+    SELECT load_id, stop_id, facility_id, kind FROM bound_for
     UNION
-    SELECT id, consignee_id, 'DELIVERY'
-      FROM loads WHERE vehicle_id = %(vehicle_id)s AND status = ANY(%(active)s)
-    UNION
-    SELECT load_id, facility_id, kind
+    SELECT load_id, stop_id, facility_id, kind
       FROM stop_events
-     WHERE vehicle_id = %(vehicle_id)s AND (departed_at IS NULL OR departed_at > %(recorded_at)s)
+     WHERE vehicle_id = %(vehicle_id)s AND stop_id IS NOT NULL
+       AND (departed_at IS NULL OR departed_at > %(recorded_at)s)
 )
 SELECT candidate.load_id,
+       candidate.stop_id,
        candidate.facility_id,
        candidate.kind,
        CASE WHEN f.geofence IS NULL THEN ST_DWithin(f.location, fix.point, f.geofence_radius_m)
@@ -70,14 +82,13 @@ SELECT candidate.load_id,
             ELSE ST_DWithin(f.geofence, fix.point, %(margin)s) END AS within_exit,
        EXISTS (
            SELECT 1 FROM stop_events s
-            WHERE s.vehicle_id = %(vehicle_id)s AND s.load_id = candidate.load_id
-              AND s.kind = candidate.kind
+            WHERE s.vehicle_id = %(vehicle_id)s AND s.stop_id = candidate.stop_id
               AND (s.departed_at IS NULL OR s.departed_at > %(recorded_at)s)
        ) AS has_stop
   FROM candidate
   JOIN facilities f ON f.id = candidate.facility_id
  CROSS JOIN fix
- ORDER BY candidate.load_id, candidate.kind
+ ORDER BY candidate.load_id, candidate.stop_id
 """
 
 
@@ -101,12 +112,13 @@ def fence_hits(
     return [
         FenceHit(
             load_id=load_id,
+            stop_id=stop_id,
             facility_id=facility_id,
             kind=kind,
             zone=Zone.INSIDE if inside else Zone.BAND if within_exit else Zone.OUTSIDE,
             has_stop=has_stop,
         )
-        for load_id, facility_id, kind, inside, within_exit, has_stop in rows
+        for load_id, stop_id, facility_id, kind, inside, within_exit, has_stop in rows
     ]
 
 
@@ -168,23 +180,37 @@ class Suggestion:
     at: datetime
 
 
-def suggested_transition(stop: StopEvent, load: Load | None = None) -> Suggestion | None:
-    """The load's next status that this stop supports, and when it happened, or None.
+def last_stop_id(load: Load) -> UUID | None:
+    """The load's last stop (its last delivery)."""
+    return load.stops.order_by("-sequence").values_list("pk", flat=True).first()
 
-    Arrival at pickup suggests PICKED_UP (the truck is at the dock; the dispatcher confirms the
-    freight is on), departure from pickup IN_TRANSIT (after PICKED_UP if that is still open, at the
-    arrival), and arrival at delivery DELIVERED once the load is in transit. Nothing is suggested
-    for a load that is no longer active on this stop's vehicle.
+
+def suggested_transition(
+    stop: StopEvent, load: Load | None = None, *, last_stop: UUID | None = None
+) -> Suggestion | None:
+    """The load's next status that this visit supports, and when it happened, or None.
+
+    Arrival at the first pickup suggests PICKED_UP (the truck is at the dock; the dispatcher
+    confirms the freight is on), departure from it IN_TRANSIT (after PICKED_UP if that is still
+    open, at the arrival), and arrival at the last delivery DELIVERED once the load is in transit.
+    The stops between only record their arrival and departure. Nothing is suggested for a load
+    that is no longer active on this visit's vehicle. `last_stop`: the load's last stop's id when
+    the caller knows it (else one query). A visit recorded before planned stops existed (no
+    `stop`) counts as at the first pickup or the last delivery, by its kind.
     """
     load = load or stop.load
     if load.status not in ACTIVE_LOAD_STATUSES or load.vehicle_id != stop.vehicle_id:
         return None
     progress = _progress(load)
     if stop.kind == StopKind.PICKUP:
+        if stop.stop_id is not None and stop.stop.sequence != 1:
+            return None
         if progress == 0:
             return Suggestion(LoadStatus.PICKED_UP, stop.arrived_at)
         if progress == 1 and stop.departed_at is not None:
             return Suggestion(LoadStatus.IN_TRANSIT, stop.departed_at)
+        return None
+    if stop.stop_id is not None and stop.stop_id != (last_stop or last_stop_id(load)):
         return None
     if progress == 2:
         return Suggestion(LoadStatus.DELIVERED, stop.arrived_at)

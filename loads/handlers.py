@@ -11,8 +11,8 @@ from loads import services
 
 @register("loads-geofence", types=[EventType.VEHICLE_LOCATION_UPDATED])
 def record_stops(envelope: dict) -> None:
-    """Each stored GPS fix: arrivals at and departures from the facilities of the vehicle's load
-    (audited, not evented: see services.record_stops_without_event)."""
+    """Each stored GPS fix: arrivals at and departures from the planned stops of the vehicle's load
+    (audited; evented once per stop: see services.record_stop_visits)."""
     data = envelope["data"]
     services.record_vehicle_fix(
         vehicle_id=UUID(data["vehicle_id"]),

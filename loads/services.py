@@ -1,9 +1,10 @@
 """Every change to facilities, loads and their stops: validated, audited and evented in one
-transaction (stops: audited, not evented, see `record_stops_without_event`).
+transaction (geofence visits: audited, evented once per stop arrival and departure, see
+`record_stop_visits`).
 
-Lock order, always: the load, then vehicles by id, then drivers by id. Two dispatchers assigning
-the same truck serialise on the vehicle row; the second sees it ASSIGNED and gets 409 (the same
-driver: on the driver row; the second sees the driver's other load).
+Lock order, always: the load, then its stops, then vehicles by id, then drivers by id. Two
+dispatchers assigning the same truck serialise on the vehicle row; the second sees it ASSIGNED and
+gets 409 (the same driver: on the driver row; the second sees the driver's other load).
 """
 
 import itertools
@@ -17,6 +18,8 @@ from uuid import UUID
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.gis.geos import Point
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -93,9 +96,14 @@ def _new_load_number() -> str:
     return f"L{timezone.now():%y%m%d}-{secrets.token_hex(3).upper()}"
 
 
-def _with_estimates(fields: dict[str, Any]) -> dict[str, Any]:
-    distance_m, hours = estimate_road_trip(fields["pickup_location"], fields["delivery_location"])
-    return {**fields, "estimated_distance_m": distance_m, "estimated_driving_hours": hours}
+def _estimates(stops: list[Stop]) -> dict[str, Any]:
+    """Road distance and driving time along the stops in order (great circle x circuity per leg)
+    until a route is computed."""
+    distance_m, hours = 0, Decimal(0)
+    for here, there in itertools.pairwise(stops):
+        leg_m, leg_hours = estimate_road_trip(here.location, there.location)
+        distance_m, hours = distance_m + leg_m, hours + leg_hours
+    return {"estimated_distance_m": distance_m, "estimated_driving_hours": hours}
 
 
 def _event_data(load: Load, previous_status: str | None, **extra: Any) -> dict[str, Any]:
@@ -115,36 +123,66 @@ def _event_data(load: Load, previous_status: str | None, **extra: Any) -> dict[s
 def create_load(
     *,
     by: User | None,
-    shipper: Facility,
-    consignee: Facility,
-    pickup_datetime: datetime,
-    delivery_datetime: datetime,
     weight: Decimal,
     volume: Decimal,
     rate: Decimal,
+    stops: list[dict[str, Any]] | None = None,
+    shipper: Facility | None = None,
+    consignee: Facility | None = None,
+    pickup_datetime: datetime | None = None,
+    delivery_datetime: datetime | None = None,
     **fields: Any,
 ) -> Load:
-    """Books a load, CREATED until assigned. Pickup and delivery default to the shipper's and
-    consignee's sites; distance and driving time are estimated until a route is computed."""
-    fields.setdefault("pickup_location", shipper.location)
-    fields.setdefault("pickup_address", f"{shipper.address}, {shipper.city}, {shipper.state}")
-    fields.setdefault("delivery_location", consignee.location)
-    fields.setdefault("delivery_address", f"{consignee.address}, {consignee.city}, {consignee.state}")
+    """Books a load, CREATED until assigned.
+
+    With `stops` (each a dict of a stop's fields: kind, facility, earliest_at, latest_at and
+    optionally location, address, service_minutes, pieces, weight, instructions) the load makes
+    them in that order, and its seed fields (shipper, consignee, pickup_*, delivery_*) are derived
+    from the first pickup and the last delivery: any of them also given must agree. Without, the
+    seed's fields make the two stops: pickup and delivery default to the shipper's and
+    consignee's sites. Distance and driving time are estimated along the stops until a route is
+    computed."""
     if not fields.get("load_number"):
         fields["load_number"] = _new_load_number()
-    load = Load(
-        shipper=shipper,
-        consignee=consignee,
-        pickup_datetime=pickup_datetime,
-        delivery_datetime=delivery_datetime,
-        weight=weight,
-        volume=volume,
-        rate=rate,
-        **_with_estimates(fields),
-    )
+    seed = {
+        "shipper": shipper,
+        "consignee": consignee,
+        "pickup_datetime": pickup_datetime,
+        "delivery_datetime": delivery_datetime,
+    }
+    if stops is None:
+        missing = [name for name, value in seed.items() if value is None]
+        if missing:
+            raise ValidationError({name: ["This field is required without stops."] for name in missing})
+        fields.setdefault("pickup_location", shipper.location)
+        fields.setdefault("pickup_address", _facility_address(shipper))
+        fields.setdefault("delivery_location", consignee.location)
+        fields.setdefault("delivery_address", _facility_address(consignee))
+    load = Load(weight=weight, volume=volume, rate=rate, **seed, **fields)
+    if stops is None:
+        planned = _end_stops(load)
+    else:
+        planned = [_new_stop(load, sequence, **stop) for sequence, stop in enumerate(stops, start=1)]
+        _check_stops(load, planned)
+        derived = _derived_fields(planned)
+        given = {**seed, **fields}
+        disagree = {
+            name: [f"Derived from the stops: {_shown(derived[name])}; omit it or send the same."]
+            for name in derived
+            if given.get(name) is not None and not _same(given[name], derived[name])
+        }
+        if disagree:
+            raise ValidationError(disagree)
+        for name, value in derived.items():
+            setattr(load, name, value)
+    _check_stops(load, planned)
+    for name, value in _estimates(planned).items():
+        setattr(load, name, value)
     save_checked(load)
     audit.record(instance=load, action=AuditAction.CREATE, changed_data=audit.snapshot(load), by=by)
-    _create_end_stops(load, by=by)
+    for stop in planned:
+        save_checked(stop)
+        audit.record(instance=stop, action=AuditAction.CREATE, changed_data=audit.snapshot(stop), by=by)
     emit(
         EventType.LOAD_CREATED,
         subject=load.pk,
@@ -158,38 +196,59 @@ def create_load(
             weight=load.weight,
             volume=load.volume,
             rate=load.rate,
+            stops=[_stop_data(stop) for stop in planned],
         ),
     )
     return load
 
 
-def _create_end_stops(load: Load, *, by: User | None) -> None:
+def _facility_address(facility: Facility) -> str:
+    return f"{facility.address}, {facility.city}, {facility.state}"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    if isinstance(value, Facility):
+        return str(value.pk)
+    if isinstance(value, Point):
+        return f"[{value.x}, {value.y}]"
+    return str(value)
+
+
+def _same(given: Any, derived: Any) -> bool:
+    if isinstance(given, Point) and isinstance(derived, Point):
+        return given.equals_exact(derived, tolerance=1e-9)
+    return given == derived
+
+
+def _end_stops(load: Load) -> list[Stop]:
     """The stops of a load booked with one pickup and one delivery: the pickup at the shipper and the
     delivery at the consignee, each at its one scheduled instant, carrying the whole load."""
-    ends = [
-        (StopKind.PICKUP, load.shipper, load.pickup_location, load.pickup_address, load.pickup_datetime),
-        (
-            StopKind.DELIVERY,
-            load.consignee,
-            load.delivery_location,
-            load.delivery_address,
-            load.delivery_datetime,
+    return [
+        Stop(
+            load=load,
+            sequence=1,
+            kind=StopKind.PICKUP,
+            facility=load.shipper,
+            location=load.pickup_location,
+            address=load.pickup_address,
+            earliest_at=load.pickup_datetime,
+            latest_at=load.pickup_datetime,
+            weight=load.weight,
+        ),
+        Stop(
+            load=load,
+            sequence=2,
+            kind=StopKind.DELIVERY,
+            facility=load.consignee,
+            location=load.delivery_location,
+            address=load.delivery_address,
+            earliest_at=load.delivery_datetime,
+            latest_at=load.delivery_datetime,
+            weight=load.weight,
         ),
     ]
-    for sequence, (kind, facility, location, address, at) in enumerate(ends, start=1):
-        stop = Stop(
-            load=load,
-            sequence=sequence,
-            kind=kind,
-            facility=facility,
-            location=location,
-            address=address,
-            earliest_at=at,
-            latest_at=at,
-            weight=load.weight,
-        )
-        save_checked(stop)
-        audit.record(instance=stop, action=AuditAction.CREATE, changed_data=audit.snapshot(stop), by=by)
 
 
 def _check_capacity(vehicle: Vehicle, weight: Decimal, volume: Decimal) -> None:
@@ -204,6 +263,11 @@ def _check_capacity(vehicle: Vehicle, weight: Decimal, volume: Decimal) -> None:
             f"The load is {volume} m3; vehicle {vehicle.vehicle_number} holds {vehicle.capacity_volume} m3.",
             details={"volume": volume, "capacity_volume": vehicle.capacity_volume},
         )
+
+
+# The seed's fields of a load that its end stops hold: first pickup, last delivery.
+_PICKUP_SEED = {"shipper": "facility", "pickup_location": "location", "pickup_address": "address"}
+_DELIVERY_SEED = {"consignee": "facility", "delivery_location": "location", "delivery_address": "address"}
 
 
 def _check_equipment(vehicle: Vehicle, load: Load) -> None:
@@ -226,7 +290,13 @@ def _check_equipment(vehicle: Vehicle, load: Load) -> None:
 @transaction.atomic
 def update_load(load: Load, *, by: User | None, **fields: Any) -> Load:
     """Edits a load while it is CREATED or ASSIGNED; an assigned load must still fit its truck.
-    Its status moves only through the transitions below."""
+    Its status moves only through the transitions below.
+
+    The seed's pickup and delivery fields move the end stops with them (a LOAD_STOP_UPDATED each):
+    shipper, pickup_location and pickup_address the first pickup, pickup_datetime its window
+    (shifted whole, so a fixed time stays fixed); the consignee and delivery_* the last delivery
+    (delivery_datetime its window's close). A load of one pickup and one delivery that both carry
+    the whole weight carries the new weight at both."""
     locked = Load.objects.select_for_update().get(pk=load.pk)
     if locked.status not in EDITABLE_STATUSES:
         raise Conflict(
@@ -246,18 +316,396 @@ def update_load(load: Load, *, by: User | None, **fields: Any) -> Load:
             **{name: fields.get(name, getattr(locked, name)) for name in EQUIPMENT_FIELDS},
         )
         _check_equipment(locked.vehicle, edited)
-    if "pickup_location" in fields or "delivery_location" in fields:
-        fields = _with_estimates(
-            {
-                "pickup_location": locked.pickup_location,
-                "delivery_location": locked.delivery_location,
-                **fields,
-            }
-        )
+    stops = _lock_stops(locked)
+    before = {stop.pk: audit.snapshot(stop) for stop in stops}
+    _sync_end_stops(locked, stops, fields)
+    changed_stops = [stop for stop in stops if audit.changes(before[stop.pk], audit.snapshot(stop))]
+    if changed_stops:
+        preview = Load(**{**{f.attname: getattr(locked, f.attname) for f in Load._meta.concrete_fields}})
+        for name, value in fields.items():
+            setattr(preview, name, value)
+        _check_stops(preview, stops)
+        fields = {**fields, **_derived_fields(stops), **_estimates(stops)}
+    elif "pickup_location" in fields or "delivery_location" in fields:
+        fields = {**fields, **_estimates(stops)}
     changes = audit.audited_update(load, by=by, **fields)
     if changes:
         load.refresh_from_db()
         emit(EventType.LOAD_UPDATED, subject=load.pk, data=_event_data(load, load.status, changes=changes))
+    for stop in changed_stops:
+        stop_changes = _save_planned_stop(stop, before[stop.pk], by=by)
+        emit(
+            EventType.LOAD_STOP_UPDATED,
+            subject=load.pk,
+            data=_event_data(load, load.status, stop=_stop_data(stop), changes=stop_changes),
+        )
+    return load
+
+
+def _sync_end_stops(load: Load, stops: list[Stop], fields: dict[str, Any]) -> None:
+    """Applies the seed's pickup and delivery fields of an edit to the end stops (unsaved)."""
+    pickup = next(stop for stop in stops if stop.kind == StopKind.PICKUP)
+    delivery = next(stop for stop in reversed(stops) if stop.kind == StopKind.DELIVERY)
+    for stop, seed in ((pickup, _PICKUP_SEED), (delivery, _DELIVERY_SEED)):
+        for name, attribute in seed.items():
+            if name in fields:
+                setattr(stop, attribute, fields[name])
+    if "pickup_datetime" in fields:
+        shift = fields["pickup_datetime"] - pickup.earliest_at
+        pickup.earliest_at, pickup.latest_at = pickup.earliest_at + shift, pickup.latest_at + shift
+    if "delivery_datetime" in fields:
+        shift = fields["delivery_datetime"] - delivery.latest_at
+        delivery.earliest_at, delivery.latest_at = delivery.earliest_at + shift, delivery.latest_at + shift
+    if "weight" in fields and len(stops) == 2 and all(stop.weight == load.weight for stop in stops):
+        for stop in stops:
+            stop.weight = fields["weight"]
+
+
+# --- Stops: the load's planned route -------------------------------------------------------------
+
+# What a stop change may set (its kind and place in the order change by adding, removing and
+# reordering); the actual arrival and departure are the geofence's.
+STOP_FIELDS = (
+    "facility",
+    "location",
+    "address",
+    "earliest_at",
+    "latest_at",
+    "service_minutes",
+    "pieces",
+    "weight",
+    "instructions",
+)
+FINAL_STATUSES = {LoadStatus.DELIVERED, LoadStatus.CANCELLED}
+
+
+def _new_stop(
+    load: Load,
+    sequence: int,
+    *,
+    kind: str,
+    facility: Facility,
+    earliest_at: datetime,
+    latest_at: datetime,
+    location: Point | None = None,
+    address: str = "",
+    **fields: Any,
+) -> Stop:
+    """An unsaved stop; its place and address default to the facility's."""
+    return Stop(
+        load=load,
+        sequence=sequence,
+        kind=kind,
+        facility=facility,
+        location=location or facility.location,
+        address=address or _facility_address(facility),
+        earliest_at=earliest_at,
+        latest_at=latest_at,
+        **fields,
+    )
+
+
+def _stop_data(stop: Stop) -> dict[str, Any]:
+    return {
+        "stop_id": stop.pk,
+        "sequence": stop.sequence,
+        "kind": stop.kind,
+        "facility_id": stop.facility_id,
+        "longitude": stop.location.x,
+        "latitude": stop.location.y,
+        "address": stop.address,
+        "earliest_at": stop.earliest_at,
+        "latest_at": stop.latest_at,
+        "service_minutes": stop.service_minutes,
+        "pieces": stop.pieces,
+        "weight": stop.weight,
+        "instructions": stop.instructions,
+    }
+
+
+def _derived_fields(stops: list[Stop]) -> dict[str, Any]:
+    """The seed's fields of a load from its stops (the contract): pickup_* and the shipper from the
+    first pickup (pickup_datetime: its window's opening), delivery_* and the consignee from the
+    last delivery (delivery_datetime: its window's close)."""
+    pickup = next(stop for stop in stops if stop.kind == StopKind.PICKUP)
+    delivery = next(stop for stop in reversed(stops) if stop.kind == StopKind.DELIVERY)
+    return {
+        "shipper": pickup.facility,
+        "pickup_location": pickup.location,
+        "pickup_address": pickup.address,
+        "pickup_datetime": pickup.earliest_at,
+        "consignee": delivery.facility,
+        "delivery_location": delivery.location,
+        "delivery_address": delivery.address,
+        "delivery_datetime": delivery.latest_at,
+    }
+
+
+def _refuse(message: str, **details: Any) -> None:
+    raise BusinessRuleViolation(message, details=details)
+
+
+def _check_stops(load: Load, stops: list[Stop]) -> None:
+    """The rules of a load's stops, in their order (422 naming the rule and the stops):
+    - at least one pickup and one delivery, the first stop a pickup and the last a delivery;
+    - each window ordered, and no window closing before an earlier stop's window opens (the truck
+      cannot be at a later stop before an earlier one: windows may overlap, not go back in time);
+    - no delivery due before the first pickup opens (the load's pickup precedes its delivery);
+    - the first pickup and the last delivery at different facilities (the seed's shipper and
+      consignee differ);
+    - what is on board, stop by stop (pickups load their weight, deliveries unload theirs; stops
+      without a weight count nothing), never below zero, and within the load's truck when it has one.
+    """
+    kinds = [stop.kind for stop in stops]
+    if StopKind.PICKUP not in kinds or StopKind.DELIVERY not in kinds:
+        _refuse("A load needs at least one pickup and one delivery.", kinds=kinds)
+    if kinds[0] != StopKind.PICKUP:
+        _refuse("The first stop must be a pickup.", sequence=1, kind=kinds[0])
+    if kinds[-1] != StopKind.DELIVERY:
+        _refuse("The last stop must be a delivery.", sequence=len(stops), kind=kinds[-1])
+    opens_latest: Stop | None = None
+    for position, stop in enumerate(stops, start=1):
+        if stop.latest_at < stop.earliest_at:
+            _refuse(
+                f"Stop {position}'s window closes at {rfc3339(stop.latest_at)}, before it opens at "
+                f"{rfc3339(stop.earliest_at)}.",
+                sequence=position,
+                earliest_at=stop.earliest_at,
+                latest_at=stop.latest_at,
+            )
+        if opens_latest is not None and stop.latest_at < opens_latest.earliest_at:
+            earlier = stops.index(opens_latest) + 1
+            _refuse(
+                f"Stop {position}'s window closes at {rfc3339(stop.latest_at)}, before the window of "
+                f"stop {earlier}, which comes first, opens at {rfc3339(opens_latest.earliest_at)}.",
+                sequence=position,
+                latest_at=stop.latest_at,
+                earlier_sequence=earlier,
+                earlier_earliest_at=opens_latest.earliest_at,
+            )
+        if opens_latest is None or stop.earliest_at > opens_latest.earliest_at:
+            opens_latest = stop
+    first_pickup = stops[0]
+    for position, stop in enumerate(stops, start=1):
+        if stop.kind == StopKind.DELIVERY and stop.latest_at <= first_pickup.earliest_at:
+            _refuse(
+                f"Delivery stop {position} is due by {rfc3339(stop.latest_at)}, not after the first "
+                f"pickup at {rfc3339(first_pickup.earliest_at)}.",
+                sequence=position,
+                latest_at=stop.latest_at,
+                pickup_datetime=first_pickup.earliest_at,
+            )
+    if first_pickup.facility_id == stops[-1].facility_id:
+        _refuse(
+            "The first pickup and the last delivery are at the same facility (the load's shipper "
+            "and consignee must differ).",
+            facility_id=first_pickup.facility_id,
+        )
+    on_board, most = Decimal(0), Decimal(0)
+    for position, stop in enumerate(stops, start=1):
+        weight = stop.weight or Decimal(0)
+        on_board += weight if stop.kind == StopKind.PICKUP else -weight
+        if on_board < 0:
+            _refuse(
+                f"Delivery stop {position} unloads {weight} kg; only {on_board + weight} kg is on board.",
+                sequence=position,
+                weight=weight,
+                on_board=on_board + weight,
+            )
+        most = max(most, on_board)
+    vehicle = load.vehicle if load.vehicle_id else None
+    if vehicle is not None and most > vehicle.capacity_weight:
+        raise CapacityExceeded(
+            f"The stops put {most} kg on board; vehicle {vehicle.vehicle_number} carries "
+            f"{vehicle.capacity_weight} kg.",
+            details={"weight": most, "capacity_weight": vehicle.capacity_weight},
+        )
+
+
+def _lock_stops(load: Load) -> list[Stop]:
+    return list(
+        Stop.objects.select_for_update(of=("self",))
+        .filter(load=load)
+        .select_related("facility")
+        .order_by("sequence")
+    )
+
+
+def _lock_for_stop_change(load: Load) -> tuple[Load, list[Stop]]:
+    """The load and its stops, locked (load first), for a change of its stops: refused (409) once
+    the load is DELIVERED or CANCELLED."""
+    locked = Load.objects.select_for_update(of=("self",)).select_related("vehicle").get(pk=load.pk)
+    if locked.status in FINAL_STATUSES:
+        raise Conflict(
+            f"Load {locked.load_number} is {locked.status}; its stops cannot change.",
+            details={"status": locked.status},
+        )
+    return locked, _lock_stops(locked)
+
+
+def _refuse_visited(stop: Stop, what: str) -> None:
+    if stop.arrived_at is not None:
+        raise Conflict(
+            f"Stop {stop.sequence} was visited (arrived {rfc3339(stop.arrived_at)}); it cannot be {what}.",
+            details={"stop_id": stop.pk, "sequence": stop.sequence, "arrived_at": stop.arrived_at},
+        )
+
+
+def _save_planned_stop(stop: Stop, before: dict[str, Any] | None, *, by: User | None) -> dict[str, Any]:
+    """Saves a new or changed stop with its audit row; returns what changed ({} when nothing)."""
+    if before is None:
+        save_checked(stop)
+        after = audit.snapshot(stop)
+        audit.record(instance=stop, action=AuditAction.CREATE, changed_data=after, by=by)
+        return after
+    diff = audit.changes(before, audit.snapshot(stop))
+    if diff:
+        save_checked(stop)
+        audit.record(instance=stop, action=AuditAction.UPDATE, changed_data=diff, by=by)
+    return diff
+
+
+def _apply_order(
+    load: Load, stops: list[Stop], before: dict[Any, dict[str, Any]], *, by: User | None
+) -> dict[str, list[Any]]:
+    """Numbers `stops` 1..n in their order, saves each that changed (audited; the unique sequence
+    is checked at commit), and re-derives the load's seed fields and estimates from them (audited).
+    Returns the load's changes."""
+    for sequence, stop in enumerate(stops, start=1):
+        stop.sequence = sequence
+    for stop in stops:
+        _save_planned_stop(stop, before.get(stop.pk), by=by)
+    return _sync_load(load, stops, by=by)
+
+
+def _sync_load(load: Load, stops: list[Stop], *, by: User | None) -> dict[str, list[Any]]:
+    previous = audit.snapshot(load)
+    for name, value in {**_derived_fields(stops), **_estimates(stops)}.items():
+        setattr(load, name, value)
+    diff = audit.changes(previous, audit.snapshot(load))
+    if diff:
+        save_checked(load)
+        audit.record(instance=load, action=AuditAction.UPDATE, changed_data=diff, by=by)
+    return diff
+
+
+@transaction.atomic
+def add_stop(load: Load, *, by: User | None, sequence: int | None = None, kind: str, **fields: Any) -> Stop:
+    """Adds a stop at `sequence` (1 first; omitted: the end), moving the stops from there on one
+    place later. Not before a stop already visited, nor on a DELIVERED or CANCELLED load."""
+    load, stops = _lock_for_stop_change(load)
+    position = len(stops) + 1 if sequence is None else sequence
+    if not 1 <= position <= len(stops) + 1:
+        raise ValidationError({"sequence": [f"Must be from 1 to {len(stops) + 1}."]})
+    for later in stops[position - 1 :]:
+        _refuse_visited(later, "moved by a stop added before it")
+    stop = _new_stop(load, position, kind=kind, **fields)
+    stop.full_clean(exclude=["load", "sequence"], validate_unique=False, validate_constraints=False)
+    before = {other.pk: audit.snapshot(other) for other in stops}
+    ordered = [*stops[: position - 1], stop, *stops[position - 1 :]]
+    _check_stops(load, ordered)
+    changes = _apply_order(load, ordered, before, by=by)
+    emit(
+        EventType.LOAD_STOP_ADDED,
+        subject=load.pk,
+        data=_event_data(load, load.status, stop=_stop_data(stop), load_changes=changes),
+    )
+    return stop
+
+
+@transaction.atomic
+def update_stop(stop: Stop, *, by: User | None, **fields: Any) -> Stop:
+    """Changes a stop's window, facility (its place and address follow the facility unless given),
+    place, address, service time, pieces, weight or instructions. A visited stop keeps its
+    facility and place."""
+    unknown = set(fields) - set(STOP_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["A stop change cannot set this."] for name in sorted(unknown)})
+    load, stops = _lock_for_stop_change(stop.load)
+    current = next((s for s in stops if s.pk == stop.pk), None)
+    if current is None:
+        raise Conflict("The stop was removed meanwhile.", details={"stop_id": stop.pk})
+    if "facility" in fields and fields["facility"] != current.facility:
+        fields.setdefault("location", fields["facility"].location)
+        fields.setdefault("address", _facility_address(fields["facility"]))
+    moved = [name for name in ("facility", "location") if name in fields]
+    if moved and current.arrived_at is not None:
+        before_place = (current.facility_id, current.location)
+        after_place = (getattr(fields.get("facility"), "pk", current.facility_id), fields.get("location"))
+        if before_place[0] != after_place[0] or (
+            after_place[1] is not None and not _same(after_place[1], current.location)
+        ):
+            _refuse_visited(current, "moved to another place")
+    before = audit.snapshot(current)
+    for name, value in fields.items():
+        setattr(current, name, value)
+    current.full_clean(exclude=["load"], validate_unique=False, validate_constraints=False)
+    _check_stops(load, stops)
+    diff = _save_planned_stop(current, before, by=by)
+    if not diff:
+        return current
+    load_changes = _sync_load(load, stops, by=by)
+    emit(
+        EventType.LOAD_STOP_UPDATED,
+        subject=load.pk,
+        data=_event_data(
+            load, load.status, stop=_stop_data(current), changes=diff, load_changes=load_changes
+        ),
+    )
+    return current
+
+
+@transaction.atomic
+def remove_stop(stop: Stop, *, by: User | None) -> Stop:
+    """Removes a stop not yet visited; the stops after it move one place earlier. The load keeps
+    at least one pickup and one delivery."""
+    load, stops = _lock_for_stop_change(stop.load)
+    current = next((s for s in stops if s.pk == stop.pk), None)
+    if current is None:
+        raise Conflict("The stop was removed meanwhile.", details={"stop_id": stop.pk})
+    _refuse_visited(current, "removed")
+    remaining = [s for s in stops if s.pk != current.pk]
+    _check_stops(load, remaining)
+    data = _stop_data(current)
+    audit.audited_delete(current, by=by)
+    before = {other.pk: audit.snapshot(other) for other in remaining}
+    changes = _apply_order(load, remaining, before, by=by)
+    emit(
+        EventType.LOAD_STOP_REMOVED,
+        subject=load.pk,
+        data=_event_data(load, load.status, stop=data, load_changes=changes),
+    )
+    return current
+
+
+@transaction.atomic
+def reorder_stops(load: Load, *, by: User | None, stop_ids: list[UUID]) -> Load:
+    """Puts the load's stops in the order of `stop_ids` (every stop of the load, once each). Stops
+    already visited keep their places."""
+    load, stops = _lock_for_stop_change(load)
+    by_id = {stop.pk: stop for stop in stops}
+    if len(stop_ids) != len(set(stop_ids)) or set(stop_ids) != set(by_id):
+        raise ValidationError(
+            {
+                "stop_ids": [
+                    f"Must list each of the load's {len(stops)} stops once: {sorted(map(str, by_id))}."
+                ]
+            }
+        )
+    ordered = [by_id[stop_id] for stop_id in stop_ids]
+    if ordered == stops:
+        return load
+    for position, stop in enumerate(stops):
+        if stop.arrived_at is not None and ordered[position] is not stop:
+            _refuse_visited(stop, "moved")
+    _check_stops(load, ordered)
+    before = {stop.pk: audit.snapshot(stop) for stop in stops}
+    changes = _apply_order(load, ordered, before, by=by)
+    emit(
+        EventType.LOAD_STOPS_REORDERED,
+        subject=load.pk,
+        data=_event_data(load, load.status, stop_ids=stop_ids, load_changes=changes),
+    )
     return load
 
 
@@ -588,9 +1036,9 @@ def delay_load(
 def record_vehicle_fix(
     *, vehicle_id: UUID, longitude: float, latitude: float, recorded_at: datetime
 ) -> list[StopEvent]:
-    """Records the arrivals and departures that one GPS fix of a vehicle makes at the facilities of
-    its active load (and of stops it has not yet left), and advances the load when
-    TMS_GEOFENCE_AUTO_ADVANCE is on. Returns the stops whose arrival or departure changed.
+    """Records the arrivals and departures that one GPS fix of a vehicle makes at the planned stops
+    of its active load (and at stops whose visit it has not yet left), and advances the load when
+    TMS_GEOFENCE_AUTO_ADVANCE is on. Returns the visits whose arrival or departure changed.
 
     A fix far from those facilities, the usual case, costs the one query of `fence_hits`."""
     hits = geofence.fence_hits(
@@ -600,26 +1048,27 @@ def record_vehicle_fix(
     if not hits:
         return []
     with transaction.atomic():
-        changed = record_stops_without_event(hits, vehicle_id=vehicle_id, recorded_at=recorded_at)
+        changed = record_stop_visits(hits, vehicle_id=vehicle_id, recorded_at=recorded_at)
         if changed and settings.TMS_GEOFENCE_AUTO_ADVANCE:
-            for stop in changed:
-                advance_load(stop)
+            for visit in changed:
+                advance_load(visit, last_stop=getattr(visit, "last_stop", None))
     return changed
 
 
 @transaction.atomic
-def record_stops_without_event(
+def record_stop_visits(
     hits: list[geofence.FenceHit], *, vehicle_id: UUID, recorded_at: datetime
 ) -> list[StopEvent]:
-    """Applies one GPS fix to the vehicle's stops at these facilities (loads.geofence.apply_fix) and
-    saves each stop it changes with its audit row, but with NO domain event. Only the vehicle's
-    active load starts a stop. Returns the stops whose arrival or departure changed.
+    """Applies one GPS fix to the vehicle's visits at these planned stops
+    (loads.geofence.apply_fix), saves each visit it changes with its audit row, and copies a
+    changed arrival or departure to the planned stop (audited). Only the vehicle's active load
+    starts a visit. Returns the visits whose arrival or departure changed.
 
-    No event, on purpose: this runs for every GPS fix near a facility (each one inside moves the
-    visit's last fix), no event type of the taxonomy describes a stop (LOAD_UPDATED is an edit of
-    the load, replayed by its projection), and what a stop leads to, the load's next status, is
-    evented by the load services when it is applied (`advance_load`, or a dispatcher). Consumers
-    of the event stream never see a stop: read them from the table (GET /api/loads/{id}/stops/).
+    Events: STOP_ARRIVED when a planned stop gets its first arrival and STOP_DEPARTED its first
+    departure, once per stop, never per fix (each fix inside moves only the visit's last fix, which
+    no consumer needs; a late fix that moves a recorded time earlier corrects the rows, audited,
+    without a second event). What a stop leads to, the load's next status, is evented by the load
+    services when it is applied (`advance_load`, or a dispatcher).
     """
     loads = {
         load.pk: load
@@ -627,46 +1076,98 @@ def record_stops_without_event(
         .filter(pk__in={hit.load_id for hit in hits})
         .order_by("pk")
     }
-    stops: dict[tuple[UUID, str], list[StopEvent]] = {}
+    planned = {
+        stop.pk: stop
+        for stop in Stop.objects.select_for_update(of=("self",)).filter(load_id__in=loads).order_by("pk")
+    }
+    last_stop = {}
+    for stop in sorted(planned.values(), key=lambda stop: stop.sequence):
+        last_stop[stop.load_id] = stop.pk
+    visits: dict[UUID, list[StopEvent]] = {}
+    open_kinds: set[tuple[UUID, str]] = set()
     stored: dict[UUID, dict[str, Any]] = {}
-    for stop in (
+    for visit in (
         StopEvent.objects.select_for_update()
         .filter(vehicle_id=vehicle_id, load_id__in=loads)
         .order_by("arrived_at")
     ):
-        stops.setdefault((stop.load_id, stop.kind), []).append(stop)
-        stored[stop.pk] = audit.snapshot(stop)
+        visits.setdefault(visit.stop_id, []).append(visit)
+        stored[visit.pk] = audit.snapshot(visit)
+        if visit.departed_at is None:
+            open_kinds.add((visit.load_id, visit.kind))
     changed: list[StopEvent] = []
     for hit in hits:
-        load = loads[hit.load_id]
-        stop, moved = geofence.apply_fix(
-            stops.get((hit.load_id, hit.kind), []), at=recorded_at, zone=hit.zone
-        )
+        load, stop = loads[hit.load_id], planned.get(hit.stop_id)
         if stop is None:
+            continue  # removed since the fix was matched
+        visit, moved = geofence.apply_fix(visits.get(hit.stop_id, []), at=recorded_at, zone=hit.zone)
+        if visit is None:
             continue
-        if stop._state.adding:
+        if visit._state.adding:
             if load.vehicle_id != vehicle_id or load.status not in ACTIVE_LOAD_STATUSES:
-                continue  # only the vehicle's active load starts stops (it may have changed since)
-            stop.load, stop.vehicle_id = load, vehicle_id
-            stop.facility_id, stop.kind = hit.facility_id, hit.kind
-        _save_stop(stop, stored)
+                continue  # only the vehicle's active load starts visits (it may have changed since)
+            if (load.pk, hit.kind) in open_kinds:
+                continue  # still at another stop of this kind (overlapping geofences): one at a time
+            visit.load, visit.vehicle_id, visit.stop = load, vehicle_id, stop
+            visit.facility_id, visit.kind = hit.facility_id, hit.kind
+            visits.setdefault(hit.stop_id, []).append(visit)
+            open_kinds.add((load.pk, hit.kind))
+        _save_visit(visit, stored)
         if moved:
-            stop.load = load
-            changed.append(stop)
+            visit.load, visit.stop, visit.last_stop = load, stop, last_stop.get(load.pk)
+            changed.append(visit)
+            _record_actual_times(load, stop, visits[hit.stop_id])
             logger.info(
-                "vehicle %s %s %s facility %s of load %s at %s",
+                "vehicle %s %s stop %s (%s) of load %s at %s",
                 vehicle_id,
-                "departed" if stop.departed_at == recorded_at else "arrived at",
+                "departed" if visit.departed_at == recorded_at else "arrived at",
+                stop.sequence,
                 hit.kind.lower(),
-                hit.facility_id,
                 load.load_number,
                 recorded_at.isoformat(),
             )
     return changed
 
 
-def _save_stop(stop: StopEvent, stored: dict[UUID, dict[str, Any]]) -> None:
-    """Saves a new or changed stop with its audit row (the system's: no user); `stored` holds the
+def _record_actual_times(load: Load, stop: Stop, visits: list[StopEvent]) -> None:
+    """The planned stop's actual arrival and departure: its first visit's arrival and that visit's
+    departure, each evented when it changes (STOP_ARRIVED, STOP_DEPARTED): once per stop, and again
+    only if a late fix corrects it (`correction`), so the event stream holds the stop's times."""
+    first = min(visits, key=lambda visit: visit.arrived_at)
+    before = audit.snapshot(stop)
+    previous_arrival, previous_departure = stop.arrived_at, stop.departed_at
+    stop.arrived_at, stop.departed_at = first.arrived_at, first.departed_at
+    if not _save_planned_stop(stop, before, by=None):
+        return
+    visit_data = {
+        "stop_id": stop.pk,
+        "sequence": stop.sequence,
+        "kind": stop.kind,
+        "facility_id": stop.facility_id,
+        "arrived_at": stop.arrived_at,
+    }
+    if stop.arrived_at != previous_arrival:
+        emit(
+            EventType.STOP_ARRIVED,
+            subject=load.pk,
+            data=_event_data(load, load.status, correction=previous_arrival is not None, **visit_data),
+        )
+    if stop.departed_at is not None and stop.departed_at != previous_departure:
+        emit(
+            EventType.STOP_DEPARTED,
+            subject=load.pk,
+            data=_event_data(
+                load,
+                load.status,
+                departed_at=stop.departed_at,
+                correction=previous_departure is not None,
+                **visit_data,
+            ),
+        )
+
+
+def _save_visit(stop: StopEvent, stored: dict[UUID, dict[str, Any]]) -> None:
+    """Saves a new or changed visit with its audit row (the system's: no user); `stored` holds the
     rows as last saved, by id."""
     adding = stop._state.adding
     stop.save()
@@ -687,12 +1188,13 @@ _ADVANCES = {
 }
 
 
-def advance_load(stop: StopEvent) -> Load:
-    """Applies the stop's suggestions (loads.geofence.suggested_transition) through the load
+def advance_load(stop: StopEvent, *, last_stop: UUID | None = None) -> Load:
+    """Applies the visit's suggestions (loads.geofence.suggested_transition) through the load
     services, as a dispatcher would (audit row and event), at the GPS times. A transition the load
     no longer allows (a dispatcher was first) is logged and skipped. Returns the load as it now is."""
     load = stop.load
-    while (suggestion := geofence.suggested_transition(stop, load)) is not None:
+    last_stop = last_stop or geofence.last_stop_id(load)
+    while (suggestion := geofence.suggested_transition(stop, load, last_stop=last_stop)) is not None:
         try:
             load = _ADVANCES[suggestion.status](load, by=None, at=suggestion.at)
         except DomainError as error:

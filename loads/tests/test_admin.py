@@ -4,9 +4,11 @@ outbox event), and refused changes are messages, not 500s. Shared helpers and fi
 tms/tests/admin_cases.py."""
 
 import datetime
+import zoneinfo
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.utils import timezone
 
@@ -16,9 +18,10 @@ from events.models import AuditAction, AuditLog, OutboxEvent
 from fleet.models import VehicleStatus
 from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads import services as load_services
-from loads.models import Load, LoadStatus
+from loads.models import Load, LoadStatus, Stop
 from loads.tests.factories import FacilityFactory, LoadFactory
 from tms.tests.admin_cases import NO_INLINE_ROWS, AdminPageCases, admin_url, counts, messages_of, run_action
+from tms.times import local_time
 
 pytestmark = pytest.mark.django_db
 
@@ -361,3 +364,116 @@ def test_the_load_list_shows_each_lane_and_filters_by_state_and_upcoming_pickup(
     assert listed("?pickup=overdue") == {late.load_number}
     assert listed("?origin_state=TX") == {this_week.load_number, late.load_number}
     assert listed("?destination_state=TX&pickup=next_7d") == {soon.load_number}
+
+
+# --- The stops inline --------------------------------------------------------------------------------
+
+
+def _local(moment: datetime.datetime, prefix: str) -> dict[str, str]:
+    # The back office reads times not tied to a facility's clock on the operator's (TMS_TIME_ZONE).
+    local = moment.astimezone(zoneinfo.ZoneInfo(settings.TMS_TIME_ZONE))
+    return {f"{prefix}_0": local.strftime("%Y-%m-%d"), f"{prefix}_1": local.strftime("%H:%M:%S")}
+
+
+def _load_form(load: Load, rows: list[dict], initial: int) -> dict:
+    form = {
+        "load_number": load.load_number,
+        "shipper": str(load.shipper_id),
+        "consignee": str(load.consignee_id),
+        **_local(load.pickup_datetime, "pickup_datetime"),
+        **_local(load.delivery_datetime, "delivery_datetime"),
+        "pickup_address": load.pickup_address,
+        "pickup_location": load.pickup_location.ewkt,
+        "delivery_address": load.delivery_address,
+        "delivery_location": load.delivery_location.ewkt,
+        "weight": str(load.weight),
+        "volume": str(load.volume),
+        "rate": str(load.rate),
+        **NO_INLINE_ROWS,
+        "stops-TOTAL_FORMS": str(len(rows)),
+        "stops-INITIAL_FORMS": str(initial),
+    }
+    for index, row in enumerate(rows):
+        form.update({f"stops-{index}-{name}": value for name, value in row.items()})
+    return form
+
+
+def _stop_row(stop, **changes) -> dict:
+    row = {
+        "id": str(stop.pk) if stop.pk else "",
+        "load": str(stop.load_id),
+        "sequence": str(stop.sequence),
+        "kind": stop.kind,
+        "facility": str(stop.facility_id),
+        **_local(stop.earliest_at, "earliest_at"),
+        **_local(stop.latest_at, "latest_at"),
+        "service_minutes": "",
+        "pieces": "",
+        "weight": str(stop.weight or ""),
+        "instructions": stop.instructions,
+    }
+    return {**row, **changes}
+
+
+def test_the_stops_inline_shows_each_window_on_the_facility_clock(client, desk):
+    load = LoadFactory()
+    client.force_login(desk)
+    page = client.get(admin_url("loads.load", "change", load.pk)).content.decode()
+    pickup = load.stops.get(sequence=1)
+    assert local_time(pickup.earliest_at, "America/Chicago") in page
+    assert "CST" in page or "CDT" in page
+
+
+def test_the_stops_inline_changes_adds_and_reorders_through_the_services(client, desk):
+    load = LoadFactory()
+    pickup, delivery = load.stops.order_by("sequence")
+    gary = FacilityFactory(name="Gary plant", location=Point(-87.3464, 41.5934, srid=4326))
+    client.force_login(desk)
+    new_window_close = (pickup.latest_at + datetime.timedelta(hours=2)).replace(microsecond=0)
+    drop = Stop(
+        load=load,
+        sequence=2,
+        kind="DELIVERY",
+        facility=gary,
+        earliest_at=pickup.earliest_at + datetime.timedelta(hours=3),
+        latest_at=pickup.earliest_at + datetime.timedelta(hours=5),
+    )
+    rows = [
+        _stop_row(pickup, **_local(new_window_close, "latest_at"), instructions="Gate 2"),
+        _stop_row(delivery, sequence="3"),
+        _stop_row(drop, id="", weight=""),
+    ]
+
+    response = client.post(admin_url("loads.load", "change", load.pk), _load_form(load, rows, initial=2))
+
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    stops = list(load.stops.order_by("sequence"))
+    assert [(s.sequence, s.facility_id) for s in stops] == [
+        (1, pickup.facility_id),
+        (2, gary.pk),
+        (3, delivery.facility_id),
+    ]
+    assert (stops[0].latest_at, stops[0].instructions) == (new_window_close, "Gate 2")
+    types = list(
+        OutboxEvent.objects.filter(subject=str(load.pk), type__startswith="LOAD_STOP").values_list(
+            "type", flat=True
+        )
+    )
+    assert sorted(types) == ["LOAD_STOP_ADDED", "LOAD_STOP_UPDATED"]
+    assert AuditLog.objects.filter(table_name="load_stops", action=AuditAction.CREATE, user=desk).count() == 1
+
+
+def test_a_stop_order_the_rules_refuse_is_a_message_and_changes_nothing(client, desk):
+    load = LoadFactory()
+    pickup, delivery = load.stops.order_by("sequence")
+    client.force_login(desk)
+    before = counts()
+    rows = [_stop_row(pickup, sequence="2"), _stop_row(delivery, sequence="1")]
+
+    response = client.post(
+        admin_url("loads.load", "change", load.pk), _load_form(load, rows, initial=2), follow=True
+    )
+
+    assert "first stop must be a pickup" in " ".join(messages_of(response))
+    assert counts() == before
+    assert list(load.stops.order_by("sequence")) == [pickup, delivery]

@@ -186,16 +186,35 @@ def test_departure_fixes_handled_after_the_yard_backlog_still_depart_exactly(ass
     assert (stop.arrived_at, stop.departed_at, stop.dwell_s) == (ARRIVAL, DEPARTURE, 820)
 
 
-def test_a_second_visit_after_leaving_is_a_second_stop(assigned):
+def test_a_second_visit_serves_the_next_planned_stop_at_that_facility(assigned):
     load, vehicle, shipper = assigned
     send(vehicle, shipper, RECORDED_PATH)
+    # Back at the shipper with no other stop there: not a visit of the load.
     send(vehicle, shipper, [(2000, 900), (2100, 100), (2400, 80), (2500, 1000)])
+    assert [visit.arrived_at for visit in StopEvent.objects.filter(load=load)] == [ARRIVAL]
 
-    stops = list(StopEvent.objects.filter(load=load).order_by("arrived_at"))
-    assert [(s.arrived_at, s.departed_at, s.dwell_s) for s in stops] == [
-        (ARRIVAL, DEPARTURE, 820),
-        (at(2100), at(2500), 400),
+    # The dispatcher adds a drop at the shipper's site after the pickup: the next visit serves it.
+    pickup = load.stops.get(sequence=1)
+    drop = services.add_stop(
+        load,
+        by=None,
+        sequence=2,
+        kind=StopKind.DELIVERY,
+        facility=shipper,
+        earliest_at=pickup.earliest_at,
+        latest_at=pickup.latest_at + timedelta(hours=1),
+    )
+    send(vehicle, shipper, [(3000, 900), (3100, 100), (3400, 80), (3500, 1000)])
+
+    visits = list(StopEvent.objects.filter(load=load).order_by("arrived_at"))
+    assert [(v.stop_id, v.arrived_at, v.departed_at, v.dwell_s) for v in visits] == [
+        (pickup.pk, ARRIVAL, DEPARTURE, 820),
+        (drop.pk, at(3100), at(3500), 400),
     ]
+    pickup.refresh_from_db()
+    drop.refresh_from_db()
+    assert (pickup.arrived_at, pickup.departed_at) == (ARRIVAL, DEPARTURE)
+    assert (drop.arrived_at, drop.departed_at) == (at(3100), at(3500))
 
 
 def test_a_polygon_geofence_replaces_the_radius(assigned):
@@ -224,7 +243,16 @@ def test_a_fix_far_from_the_load_sites_costs_one_query(assigned, django_assert_n
         )
 
 
-def test_each_stop_write_has_its_audit_row_and_no_event(assigned):
+def stop_events(load) -> list[tuple[str, dict]]:
+    return [
+        (event.type, event.envelope["data"])
+        for event in OutboxEvent.objects.filter(subject=str(load.pk), type__startswith="STOP_").order_by(
+            "created_at"
+        )
+    ]
+
+
+def test_each_visit_write_has_its_audit_row_and_the_stop_one_event_per_arrival_and_departure(assigned):
     load, vehicle, shipper = assigned
     events_before = OutboxEvent.objects.count()
     send(vehicle, shipper, RECORDED_PATH[:6])  # up to the arrival
@@ -244,7 +272,33 @@ def test_each_stop_write_has_its_audit_row_and_no_event(assigned):
     assert writes == ["CREATE"] + ["UPDATE"] * (len(fixes_during_the_visit) + 1)
     departure = audits.last().changed_data
     assert (departure["departed_at"], departure["dwell_s"]) == ([None, rfc3339(DEPARTURE)], [None, 820])
-    assert OutboxEvent.objects.count() == events_before
+    # The planned stop: its actual times audited, and one event each, not one per fix.
+    pickup = load.stops.get(sequence=1)
+    assert (pickup.arrived_at, pickup.departed_at) == (ARRIVAL, DEPARTURE)
+    stop_audits = AuditLog.objects.filter(table_name="load_stops", record_id=str(pickup.pk), action="UPDATE")
+    assert [sorted(a.changed_data) for a in stop_audits.order_by("created_at")] == [
+        ["arrived_at"],
+        ["departed_at"],
+    ]
+    assert [(kind, data["stop_id"], data["sequence"]) for kind, data in stop_events(load)] == [
+        ("STOP_ARRIVED", str(pickup.pk), 1),
+        ("STOP_DEPARTED", str(pickup.pk), 1),
+    ]
+    assert stop_events(load)[1][1]["arrived_at"] == rfc3339(ARRIVAL)
+    assert stop_events(load)[1][1]["departed_at"] == rfc3339(DEPARTURE)
+    assert OutboxEvent.objects.count() == events_before + 2
+
+
+def test_a_late_fix_correcting_an_arrival_is_evented_as_a_correction(assigned):
+    load, vehicle, shipper = assigned
+    send(vehicle, shipper, [(400, 35), (600, 20)])
+    send(vehicle, shipper, [(180, 280)])  # uploaded late: the truck was in the yard earlier
+
+    assert load.stops.get(sequence=1).arrived_at == ARRIVAL
+    assert [(kind, data["arrived_at"], data["correction"]) for kind, data in stop_events(load)] == [
+        ("STOP_ARRIVED", rfc3339(at(400)), False),
+        ("STOP_ARRIVED", rfc3339(ARRIVAL), True),
+    ]
 
 
 def test_a_vehicle_without_an_active_load_makes_no_stop():
@@ -270,7 +324,10 @@ def test_without_auto_advance_the_stops_only_suggest_and_the_load_stays(assigned
     load.refresh_from_db()
     assert load.status == LoadStatus.ASSIGNED
     assert geofence.suggested_transition(stop) == geofence.Suggestion(LoadStatus.PICKED_UP, ARRIVAL)
-    assert OutboxEvent.objects.count() == events_before  # no load or vehicle event
+    # No load or vehicle event: only the stop's arrival.
+    assert list(
+        OutboxEvent.objects.order_by("created_at")[events_before:].values_list("type", flat=True)
+    ) == ["STOP_ARRIVED"]
 
     services.pick_up_load(load, by=None, at=ARRIVAL + timedelta(minutes=5))
     stop.refresh_from_db()
@@ -377,14 +434,14 @@ def test_a_stored_location_reaches_the_geofence_through_the_outbox(
     assert stop.kind == StopKind.PICKUP and stop.departed_at is None
 
 
-# --- GET /api/loads/{id}/stops/ --------------------------------------------------------------------
+# --- GET /api/loads/{id}/visits/ -------------------------------------------------------------------
 
 
 def stops_url(load) -> str:
-    return f"/api/loads/{load.pk}/stops/"
+    return f"/api/loads/{load.pk}/visits/"
 
 
-def test_stops_api_lists_stops_with_their_suggestion(assigned, viewer):
+def test_visits_api_lists_visits_with_their_stop_and_suggestion(assigned, viewer):
     load, vehicle, shipper = assigned
     send(vehicle, shipper, RECORDED_PATH)
 
@@ -397,23 +454,23 @@ def test_stops_api_lists_stops_with_their_suggestion(assigned, viewer):
     assert stop["kind"] == "PICKUP"
     assert stop["facility_id"] == str(shipper.pk)
     assert stop["facility_name"] == shipper.name
+    assert stop["stop_id"] == str(load.stops.get(sequence=1).pk)
     assert stop["dwell_s"] == 820
     assert stop["suggested_transition"] == "PICKED_UP"
     assert stop["suggested_at"] == ARRIVAL.isoformat().replace("+00:00", "Z")
 
 
-def test_stops_api_query_count_does_not_grow_with_stops(assigned, viewer, django_assert_max_num_queries):
+def test_visits_api_query_count_does_not_grow_with_visits(assigned, viewer, django_assert_max_num_queries):
     load, vehicle, shipper = assigned
     send(vehicle, shipper, RECORDED_PATH)
-    with django_assert_max_num_queries(8) as one:
+    with django_assert_max_num_queries(9) as one:
         viewer.get(stops_url(load))
-    send(vehicle, shipper, [(2000, 900), (2100, 100), (2400, 80), (2500, 1000)])
     send(vehicle, load.consignee, delivery_path(20_000))
     with django_assert_max_num_queries(len(one.captured_queries)):
-        assert viewer.get(stops_url(load)).json()["count"] == 3
+        assert viewer.get(stops_url(load)).json()["count"] == 2
 
 
-def test_stops_api_hides_other_drivers_loads_and_refuses_anonymous(assigned, driver_client, anon_client):
+def test_visits_api_hides_other_drivers_loads_and_refuses_anonymous(assigned, driver_client, anon_client):
     load, _vehicle, _shipper = assigned
     assert anon_client.get(stops_url(load)).status_code == 401
     assert driver_client.get(stops_url(load)).status_code == 404
@@ -423,7 +480,7 @@ def test_stops_api_hides_other_drivers_loads_and_refuses_anonymous(assigned, dri
     assert driver_client.get(stops_url(load)).status_code == 200
 
 
-def test_stops_api_is_read_only(assigned, dispatcher):
+def test_visits_api_is_read_only(assigned, dispatcher):
     load, *_ = assigned
     assert dispatcher.post(stops_url(load), {}).status_code == 405
     assert Load.objects.filter(pk=load.pk, status=LoadStatus.ASSIGNED).exists()

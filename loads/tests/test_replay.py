@@ -3,13 +3,14 @@ import io
 import json
 
 import pytest
+from django.contrib.gis.geos import Point
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from drivers.tests.factories import DriverFactory
 from events.consumers import REGISTRY, Consumer
 from fleet.tests.factories import VehicleFactory
-from loads.models import Load
+from loads.models import Load, Stop
 from loads.tests.factories import FacilityFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +64,9 @@ def replay(*args) -> dict:
 
 def test_a_load_rebuilt_from_its_events_matches_the_table(delivered_load):
     report = replay("--aggregate", str(delivered_load.pk))
-    assert report == {"loads": [{"load_id": str(delivered_load.pk), "events": 7, "differences": {}}]}
+    # LOAD_CREATED, LOAD_UPDATED and the delivery stop's LOAD_STOP_UPDATED (the new delivery
+    # time), then assign, delay, pickup, in-transit, deliver.
+    assert report == {"loads": [{"load_id": str(delivered_load.pk), "events": 8, "differences": {}}]}
 
 
 def test_a_table_changed_behind_the_services_back_is_reported(delivered_load):
@@ -83,10 +86,97 @@ def test_stored_events_replay_into_a_new_projection(delivered_load):
         again = replay("--aggregate", str(delivered_load.pk), "--consumer", "test-projection")
     finally:
         del REGISTRY["test-projection"]
-    assert first["outcomes"] == {"processed": 7}
-    assert again["outcomes"] == {"duplicate": 7}
+    assert first["outcomes"] == {"processed": 8}
+    assert again["outcomes"] == {"duplicate": 8}
     assert seen[0] == "LOAD_CREATED"
     assert seen[-1] == "LOAD_DELIVERED"
+
+
+@pytest.fixture
+def multi_stop_load(dispatcher, django_capture_on_commit_callbacks, settings):
+    """A milk run booked with its stops over the API, its stops added, changed, reordered and
+    removed, then driven through the GPS path (auto-advance), every commit relayed to the store."""
+    from loads.tests.test_geofence import RECORDED_PATH, delivery_path, send
+
+    settings.TMS_GEOFENCE_AUTO_ADVANCE = True
+    vehicle = VehicleFactory()
+    driver = DriverFactory(carrier=vehicle.carrier)
+    a, b, c, d = (
+        FacilityFactory(location=Point(-87.63, 41.88, srid=4326)),
+        FacilityFactory(location=Point(-87.35, 41.59, srid=4326)),
+        FacilityFactory(location=Point(-86.16, 39.77, srid=4326)),
+        FacilityFactory(location=Point(-83.00, 39.96, srid=4326)),
+    )
+
+    def call(method, path, body=None):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = getattr(dispatcher, method)(path, body, format="json")
+        assert response.status_code < 300, response.json()
+        return response.json() if response.content else None
+
+    start = timezone.now() - datetime.timedelta(hours=30)
+
+    def stop(kind, facility, opens, closes=None):
+        def at(hours):
+            return (start + datetime.timedelta(hours=hours)).isoformat()
+
+        return {
+            "kind": kind,
+            "facility_id": str(facility.pk),
+            "earliest_at": at(opens),
+            "latest_at": at(opens if closes is None else closes),
+            "weight": "100",
+        }
+
+    load = call(
+        "post",
+        "/api/loads/",
+        {
+            "weight": "300",
+            "volume": "10",
+            "rate": "900",
+            "stops": [stop("PICKUP", a, 0, 3), stop("PICKUP", b, 2), stop("DELIVERY", c, 8)],
+        },
+    )
+    url = f"/api/loads/{load['id']}/stops"
+    added = call("post", url, {**stop("DELIVERY", d, 12), "sequence": 4})
+    call("patch", f"{url}/{load['stops'][2]['id']}", {"weight": "50", "instructions": "rear door"})
+    extra = call("post", url, {**stop("PICKUP", d, 1), "sequence": 2})
+    call("delete", f"{url}/{extra['id']}")
+    ids = [load["stops"][1]["id"], load["stops"][0]["id"], load["stops"][2]["id"], added["id"]]
+    call("post", f"{url}/reorder", {"stop_ids": ids})
+    call(
+        "post",
+        f"/api/loads/{load['id']}/assign",
+        {"vehicle_id": str(vehicle.pk), "driver_id": str(driver.pk)},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        send(vehicle, b, RECORDED_PATH)
+        send(vehicle, a, delivery_path(5_000))
+        send(vehicle, c, delivery_path(10_000))
+        send(vehicle, d, delivery_path(20_000))
+    return Load.objects.get(pk=load["id"])
+
+
+def test_a_multi_stop_load_rebuilt_from_its_events_matches_the_table(multi_stop_load):
+    assert multi_stop_load.status == "DELIVERED"
+    assert all(stop.departed_at for stop in multi_stop_load.stops.all())
+    report = replay("--aggregate", str(multi_stop_load.pk))
+
+    [entry] = report["loads"]
+    assert entry["differences"] == {}
+    assert entry["events"] == 1 + 5 + 1 + 3 + 4 * 2  # booked, stop changes, assigned, status, stops
+
+
+def test_a_stop_changed_behind_the_services_back_is_reported(multi_stop_load):
+    stop = multi_stop_load.stops.get(sequence=3)
+    Stop.objects.filter(pk=stop.pk).update(instructions="changed", sequence=9)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="differs"):
+        call_command("replay_events", "--aggregate", str(multi_stop_load.pk), stdout=out)
+    differences = json.loads(out.getvalue())["loads"][0]["differences"]
+    assert set(differences["stops"]) == {"3", "4"}  # stop 3 is now last
+    assert differences["stops"]["3"]["instructions"][0] == "rear door"
 
 
 @pytest.mark.parametrize(

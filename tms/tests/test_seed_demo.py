@@ -78,6 +78,7 @@ def test_seeding_an_empty_database_builds_the_demo_through_the_services():
     assert events["LOAD_CANCELLED"] == 16
     assert events["LOAD_ASSIGNED"] == 200 - 48 - 10  # all but the pending and those cancelled unassigned
     assert events["VEHICLE_LOCATION_UPDATED"] == 50 + 20  # home positions, then the trucks on the road
+    assert_the_multi_stop_loads_were_built_through_the_stop_services(events)
 
     # Plausible data.
     now = timezone.now()
@@ -144,6 +145,26 @@ def assert_the_drivers_have_a_legal_week_of_duty_status_matching_their_loads():
     latest = [DutyStatusRecord.objects.filter(driver_id=pk).latest("started_at") for pk in on_the_road]
     assert all(record.ended_at is None for record in latest)
     assert "DRIVING" in {record.status for record in latest}
+
+
+def assert_the_multi_stop_loads_were_built_through_the_stop_services(events: dict[str, int]) -> None:
+    shapes = {
+        tuple(load.stops.order_by("sequence").values_list("kind", flat=True)): load
+        for load in Load.objects.annotate(n=Count("stops")).filter(n__gt=2)
+    }
+    assert set(shapes) == {
+        ("PICKUP", "PICKUP", "PICKUP", "DELIVERY"),  # the milk run
+        ("PICKUP", "DELIVERY", "DELIVERY"),  # the two-drop retail delivery
+    }
+    for load in shapes.values():
+        stops = list(load.stops.order_by("sequence"))
+        assert (load.shipper_id, load.consignee_id) == (stops[0].facility_id, stops[-1].facility_id)
+        assert (load.pickup_datetime, load.delivery_datetime) == (stops[0].earliest_at, stops[-1].latest_at)
+        assert len({stop.facility_id for stop in stops}) == len(stops)
+        assert sum(s.weight for s in stops if s.kind == "PICKUP") == load.weight
+        assert sum(s.weight for s in stops if s.kind == "DELIVERY") == load.weight
+    assert events["LOAD_STOP_ADDED"] == 2 + 1
+    assert events["LOAD_STOP_UPDATED"] == 2
 
 
 def check_digit_is_valid(vin: str) -> bool:

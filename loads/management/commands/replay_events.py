@@ -9,12 +9,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 
 from events.consumers import REGISTRY, deliver
 from events.models import StoredEvent
 from loads.models import Load
-from loads.projection import PROJECTED_FIELDS, fold_load
+from loads.projection import PROJECTED_FIELDS, PROJECTED_STOP_FIELDS, fold_load
 
 
 def _canonical(value: Any) -> Any:
@@ -44,7 +45,37 @@ def differences(load: Load, state: dict[str, Any]) -> dict[str, list[Any]]:
         projected = state.get(field)
         if _canonical(actual) != _canonical(projected):
             found[field] = [projected, actual]
+    stops = stop_differences(load, state.get("stops", []))
+    if stops:
+        found["stops"] = stops
     return found
+
+
+def stop_differences(load: Load, projected: list[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
+    """Per stop (by sequence), the fields where the table differs from the events. A load booked
+    before stops were evented has stops without ids in its events: those compare without the id."""
+    actual = [
+        {"stop_id": stop.pk, "facility_id": stop.facility_id, **{f: getattr(stop, f) for f in _STOP_COLUMNS}}
+        for stop in load.stops.order_by("sequence")
+    ]
+    found: dict[str, dict[str, list[Any]]] = {}
+    for index in range(max(len(actual), len(projected))):
+        row = actual[index] if index < len(actual) else {}
+        event = projected[index] if index < len(projected) else {}
+        fields = [f for f in PROJECTED_STOP_FIELDS if f in event or not event]
+        if event and event.get("stop_id") is None:
+            fields = [f for f in fields if f != "stop_id"]
+        diff = {
+            field: [event.get(field), row.get(field)]
+            for field in fields
+            if _canonical(row.get(field)) != _canonical(event.get(field))
+        }
+        if diff:
+            found[str(index + 1)] = diff
+    return found
+
+
+_STOP_COLUMNS = [f for f in PROJECTED_STOP_FIELDS if f not in ("stop_id", "facility_id")]
 
 
 class Command(BaseCommand):
@@ -75,7 +106,7 @@ class Command(BaseCommand):
             raise CommandError("give --aggregate LOAD_ID and/or --since TIME")
         if consumer:
             return self._replay_into(consumer, events)
-        events = events.filter(type__startswith="LOAD_")
+        events = events.filter(Q(type__startswith="LOAD_") | Q(type__startswith="STOP_"))
         subjects = list(dict.fromkeys(events.values_list("subject", flat=True)))
         if aggregate and not subjects:
             raise CommandError(f"no events for load {aggregate}")

@@ -695,6 +695,74 @@ BREAK = timedelta(minutes=30, seconds=1)  # as drivers.planning plans it
 # --- The command ---------------------------------------------------------------------------------
 
 
+# --- Multi-stop loads ----------------------------------------------------------------------------
+
+MILK_RUN, TWO_DROP = "milk run", "two-drop"
+
+
+def multi_stop_plans(plans: list[LoadPlan]) -> dict[str, str]:
+    """Which booked (unassigned) loads of the demo get more stops: the first a milk run (three
+    pickups near the shipper), the second a two-drop retail delivery (a first drop near the
+    consignee). Chosen from the plans alone, so every run picks the same loads."""
+    pending = [plan for plan in plans if plan.kind == "CREATED"]
+    return {pending[0].load_number: MILK_RUN, pending[1].load_number: TWO_DROP}
+
+
+def _nearest(facilities: list[Facility], to: Facility, excluded: set, count: int) -> list[Facility]:
+    others = [f for f in facilities if f.pk not in excluded]
+    return sorted(others, key=lambda f: great_circle_m(f.location, to.location))[:count]
+
+
+def add_demo_stops(load: Load, shape: str, by, facilities: list[Facility]) -> None:
+    """Turns a booked two-stop load into a milk run or a two-drop delivery through the stop
+    services (audited and evented as a dispatcher's changes); the freight is split between the
+    stops, and the load keeps its shipper, consignee and times."""
+    pickup, delivery = load.stops.order_by("sequence")
+    span = load.delivery_datetime - load.pickup_datetime
+    excluded = {load.shipper_id, load.consignee_id}
+    if shape == MILK_RUN:
+        third = (load.weight / 3).quantize(Decimal("0.1"))
+        for sequence, (site, share) in enumerate(
+            zip(
+                _nearest(facilities, load.shipper, excluded, 2), (third, load.weight - 2 * third), strict=True
+            ),
+            start=2,
+        ):
+            at = load.pickup_datetime + span * (sequence - 1) / 6
+            load_services.add_stop(
+                load,
+                by=by,
+                sequence=sequence,
+                kind="PICKUP",
+                facility=site,
+                earliest_at=at,
+                latest_at=at + timedelta(hours=1),
+                weight=share,
+                service_minutes=30,
+            )
+        # The first pickup's share last: the freight on board never drops below what is delivered.
+        load_services.update_stop(
+            pickup, by=by, weight=third, instructions="Milk run: first of three pickups"
+        )
+        return
+    half = (load.weight / 2).quantize(Decimal("0.1"))
+    [site] = _nearest(facilities, load.consignee, excluded, 1)
+    load_services.update_stop(delivery, by=by, weight=load.weight - half, instructions="Second drop")
+    at = load.pickup_datetime + span / 2
+    load_services.add_stop(
+        load,
+        by=by,
+        sequence=2,
+        kind="DELIVERY",
+        facility=site,
+        earliest_at=at,
+        latest_at=at + timedelta(hours=2),
+        weight=half,
+        pieces=12,
+        instructions="First drop: store receiving, rear door",
+    )
+
+
 class Command(BaseCommand):
     help = "Seeds a realistic demo (carriers, fleet, drivers, facilities, 200 loads) through the services."
 
@@ -812,6 +880,7 @@ class Command(BaseCommand):
             facilities.append(facility)
 
         plans = plan_loads(rng, now, vehicle_plan, driver_plan)
+        self._multi_stop = multi_stop_plans(plans)
         present = set(
             Load.objects.filter(load_number__startswith="DEMO-").values_list("load_number", flat=True)
         )
@@ -902,6 +971,9 @@ class Command(BaseCommand):
             temperature_max_c=plan.temperature_range[1] if plan.temperature_range else None,
             notes=plan.notes,
         )
+        shape = self._multi_stop.get(plan.load_number)
+        if shape is not None:
+            add_demo_stops(load, shape, by, facilities)
         kind = plan.kind
         if kind == "CREATED":
             return

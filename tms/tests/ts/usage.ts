@@ -50,6 +50,12 @@ export function loadSummary(load: Load): string {
   return `${load.load_number} ${statusLabel(load.status)} from ${load.pickup_address} (${lon}, ${lat})`;
 }
 
+// A load's planned stops, in order: a stop not yet reached has no actual arrival.
+export function nextStop(load: Load): string | null {
+  const next = load.stops.find((stop) => stop.arrived_at === null);
+  return next ? `${next.sequence}. ${next.kind} by ${next.latest_at}` : null;
+}
+
 // A vehicle or driver that has not reported yet has no location: the types say so.
 const notReportedYet: Vehicle["current_location"] = null;
 const driverNotReportedYet: Driver["current_location"] = null;

@@ -1,0 +1,48 @@
+"""Role permissions for a load's stops (see tms/migrations/0002_role_permissions.py), so the load
+page's stops inline shows and edits them: DISPATCHER and ADMIN add, change, delete (through the stop
+services) and view; VIEWER views."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+GRANTS = {
+    "ADMIN": ("add", "change", "delete", "view"),
+    "DISPATCHER": ("add", "change", "delete", "view"),
+    "VIEWER": ("view",),
+}
+
+
+def _permissions(apps, actions):
+    Permission = apps.get_model("auth", "Permission")
+    codenames = [f"{action}_stop" for action in actions]
+    found = list(Permission.objects.filter(content_type__app_label="loads", codename__in=codenames))
+    if len(found) != len(codenames):
+        raise RuntimeError(f"permissions not found: {codenames}")
+    return found
+
+
+def grant(apps, schema_editor):
+    app_config = apps.get_app_config("loads")
+    app_config.models_module = True  # historical app configs have none; create_permissions skips those
+    create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
+    app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    for role, actions in GRANTS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.add(*_permissions(apps, actions))
+
+
+def revoke(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    for role, actions in GRANTS.items():
+        group = Group.objects.filter(name=role).first()
+        if group is not None:
+            group.permissions.remove(*_permissions(apps, actions))
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("loads", "0007_load_equipment_temperature_rules"),
+        ("tms", "0002_role_permissions"),
+    ]
+    operations = [migrations.RunPython(grant, revoke)]

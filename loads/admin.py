@@ -43,7 +43,7 @@ class FacilityAdmin(ServiceModelAdmin):
     search_fields = ["name", "city", "address", "postal_code"]
     readonly_fields = RECORD_FIELDS
     fieldsets = [
-        (None, {"fields": ["name", "facility_type"]}),
+        (None, {"fields": ["name", "facility_type", "customer"]}),
         (
             "Address",
             {"fields": ["address", "city", "state", "postal_code", "country", "timezone", "location"]},
@@ -232,14 +232,19 @@ class LoadAdmin(ServiceModelAdmin):
         "delivery_address",
         "vehicle__vehicle_number",
         "driver__name",
+        "po_number",
+        "bol_number",
+        "customer_reference",
+        "customer__name",
     ]
     date_hierarchy = "pickup_datetime"
     list_select_related = ["shipper", "consignee", "carrier", "vehicle", "driver"]
-    autocomplete_fields = ["shipper", "consignee", "carrier"]
+    autocomplete_fields = ["shipper", "consignee", "carrier", "customer"]
     readonly_fields = [*TRANSITION_FIELDS, *RECORD_FIELDS]
     fieldsets = [
         (None, {"fields": ["load_number", "status", "shipper", "consignee", "carrier"]}),
         ("Freight", {"fields": ["commodity", "weight", "volume", "rate", "notes"]}),
+        ("Customer", {"fields": ["customer", "po_number", "bol_number", "customer_reference"]}),
         ("Pickup", {"fields": ["pickup_datetime", "pickup_address", "pickup_location"]}),
         ("Delivery", {"fields": ["delivery_datetime", "delivery_address", "delivery_location"]}),
         ("Assignment", {"fields": ["vehicle", "driver", "assigned_at"]}),

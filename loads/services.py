@@ -16,8 +16,10 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from customers.models import Customer
 from drivers.models import Driver
 from drivers.planning import limit_name
 from drivers.selectors import DrivingNeed, legal_driving_time, rule_set
@@ -47,6 +49,7 @@ from tms.exceptions import (
     HoursOfServiceExceeded,
     InvalidTransition,
     LicenseExpired,
+    ProofOfDeliveryRequired,
     ResourceUnavailable,
 )
 from tms.geo import estimate_road_trip
@@ -120,6 +123,7 @@ def create_load(
 ) -> Load:
     """Books a load, CREATED until assigned. Pickup and delivery default to the shipper's and
     consignee's sites; distance and driving time are estimated until a route is computed."""
+    _check_bill_to(fields.get("customer"))
     fields.setdefault("pickup_location", shipper.location)
     fields.setdefault("pickup_address", f"{shipper.address}, {shipper.city}, {shipper.state}")
     fields.setdefault("delivery_location", consignee.location)
@@ -155,6 +159,15 @@ def create_load(
         ),
     )
     return load
+
+
+def _check_bill_to(customer: Customer | None) -> None:
+    """A load is billed to an active customer (a deactivated one keeps its past loads)."""
+    if customer is not None and not customer.is_active:
+        raise BusinessRuleViolation(
+            f"Customer {customer.code} is inactive; it cannot be given loads.",
+            details={"customer_id": customer.pk},
+        )
 
 
 def _create_end_stops(load: Load, *, by: User | None) -> None:
@@ -218,6 +231,8 @@ def update_load(load: Load, *, by: User | None, **fields: Any) -> Load:
             fields.get("weight", locked.weight),
             fields.get("volume", locked.volume),
         )
+    if fields.get("customer") is not None and fields["customer"].pk != locked.customer_id:
+        _check_bill_to(fields["customer"])
     if "pickup_location" in fields or "delivery_location" in fields:
         fields = _with_estimates(
             {
@@ -465,6 +480,8 @@ def deliver_load(load: Load, *, by: User | None, at: datetime | None = None) -> 
     at = at or timezone.now()
     _resume_guard(load, LoadStatus.DELIVERED)
     _check_after(at, load.picked_up_at, "Delivery")
+    if settings.TMS_REQUIRE_POD_ON_DELIVERY:
+        _check_proof_of_delivery(load)
     late_by_s = max(0, int((at - load.delivery_datetime).total_seconds()))
     _transition(
         load,
@@ -476,6 +493,22 @@ def deliver_load(load: Load, *, by: User | None, at: datetime | None = None) -> 
     )
     _set_vehicle_status(load, VehicleStatus.AVAILABLE, by=by, reason=f"delivered {load.load_number}")
     return load
+
+
+def _check_proof_of_delivery(load: Load) -> None:
+    """With TMS_REQUIRE_POD_ON_DELIVERY, the last delivery needs its proof: a POD document attached
+    to that stop or to the load as a whole (documents.Document, read through the reverse relation:
+    loads does not import documents). The load is locked, and an upload locks it too."""
+    last_delivery = load.stops.filter(kind=StopKind.DELIVERY).order_by("-sequence").first()
+    proofs = load.documents.filter(kind="POD")
+    if last_delivery is not None:
+        proofs = proofs.filter(Q(stop=None) | Q(stop=last_delivery))
+    if not proofs.exists():
+        raise ProofOfDeliveryRequired(
+            f"Load {load.load_number} cannot be delivered without a proof of delivery: upload a POD "
+            f"document for its last delivery (POST /api/loads/{load.pk}/documents/).",
+            details={"stop_id": last_delivery.pk if last_delivery else None, "required_kind": "POD"},
+        )
 
 
 @transaction.atomic

@@ -36,7 +36,15 @@ class LoadViewSet(TmsModelViewSet):
     queryset = Load.objects.all()
     serializer_class = LoadSerializer
     filterset_class = LoadFilter
-    search_fields = ["load_number", "commodity", "pickup_address", "delivery_address"]
+    search_fields = [
+        "load_number",
+        "commodity",
+        "pickup_address",
+        "delivery_address",
+        "po_number",
+        "bol_number",
+        "customer_reference",
+    ]
     ordering_fields = ["pickup_datetime", "delivery_datetime", "status", "rate", "weight", "created_at"]
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
     create_service = services.create_load

@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.gis.geos import GEOSGeometry
-from django.db.models.fields.files import FieldFile
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
+from django.db.models.fields.files import FieldFile
 
 from events.models import AuditAction, AuditLog
 from tms.context import current_correlation_id

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from documents import services
 from documents.models import Document
 from documents.tests.conftest import HEIC, JPEG, PDF, PNG, stored_files
 from events.models import AuditLog, OutboxEvent
@@ -38,7 +39,6 @@ def world(driver_user):
     mine.driver.user = driver_user
     mine.driver.save()
     theirs = load_in("IN_TRANSIT")
-    from documents import services
 
     def attach(load):
         return services.upload_document(
@@ -151,24 +151,24 @@ def test_a_driver_uploads_the_pod_for_the_delivery_of_their_load(driver_client, 
 def test_the_download_gives_back_the_uploaded_bytes_with_the_original_name(dispatcher, media_root):
     load = LoadFactory()
     content = JPEG + bytes(range(256)) * 40
-    response = upload(dispatcher, load, content, name="Signed POD – dock 4.jpg", content_type="image/jpeg")
+    response = upload(dispatcher, load, content, name="Reçu signé dock 4.jpg", content_type="image/jpeg")
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["sha256"] == hashlib.sha256(content).hexdigest()
     assert (body["size"], body["content_type"], body["original_name"]) == (
         len(content),
         "image/jpeg",
-        "Signed POD – dock 4.jpg",
+        "Reçu signé dock 4.jpg",
     )
     download = dispatcher.get(body["download_url"])
     assert download.status_code == 200
     assert download["Content-Type"] == "image/jpeg"
     assert download["Content-Disposition"].startswith("attachment;")
-    assert "filename*=utf-8''Signed%20POD%20%E2%80%93%20dock%204.jpg" in download["Content-Disposition"]
+    assert "filename*=utf-8''Re%C3%A7u%20sign%C3%A9%20dock%204.jpg" in download["Content-Disposition"]
     assert b"".join(download.streaming_content) == content
     # Stored under the load, by a fresh name: nothing of the client's name reaches the disk.
     (stored,) = stored_files(media_root)
-    assert stored.startswith(f"documents/{load.pk}/") and stored.endswith(".jpg") and "POD" not in stored
+    assert stored.startswith(f"documents/{load.pk}/") and stored.endswith(".jpg") and "sign" not in stored
 
 
 def test_an_upload_is_audited_and_evented(dispatcher):

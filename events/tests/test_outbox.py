@@ -16,7 +16,7 @@ ALERT = {"severity": "WARNING", "message": "hello", "source": "tests"}
 
 def test_every_event_type_has_a_topic():
     assert set(TOPICS) == set(EventType)
-    assert len(EventType) == 25
+    assert len(EventType) == 30
 
 
 def test_emit_writes_a_cloudevent_in_the_callers_transaction():

@@ -350,6 +350,7 @@ SPECTACULAR_SETTINGS = {
         "DriverStatusEnum": "drivers.models.DriverStatus",
         "EventTypeEnum": "events.taxonomy.EventType",
         "StopKindEnum": "loads.models.StopKind",
+        "DocumentKindEnum": "documents.models.DocumentKind",
     },
     "PREPROCESSING_HOOKS": ["tms.api.schema_paths_without_trailing_slash"],
 }

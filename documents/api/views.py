@@ -16,12 +16,15 @@ from tms.api import TmsReadOnlyViewSet
 from tms.api_defaults import OPERATORS, VIEWER, is_operator, roles_of
 
 LOAD_ID = OpenApiParameter("load_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The load's id.")
+DOCUMENT_ID = OpenApiParameter(
+    "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="The document's id."
+)
 
 
 @extend_schema_view(
     list=extend_schema(parameters=[LOAD_ID], summary="List a load's documents"),
-    retrieve=extend_schema(parameters=[LOAD_ID], summary="Get a load's document"),
-    destroy=extend_schema(parameters=[LOAD_ID], summary="Delete a load's document"),
+    retrieve=extend_schema(parameters=[LOAD_ID, DOCUMENT_ID], summary="Get a load's document"),
+    destroy=extend_schema(parameters=[LOAD_ID, DOCUMENT_ID], summary="Delete a load's document"),
 )
 class LoadDocumentViewSet(mixins.DestroyModelMixin, TmsReadOnlyViewSet):
     """A load's documents (/api/loads/{load_id}/documents/), with the load's permissions: whoever
@@ -80,7 +83,7 @@ class LoadDocumentViewSet(mixins.DestroyModelMixin, TmsReadOnlyViewSet):
         return super().perform_content_negotiation(request, force=force or self.action == "download")
 
     @extend_schema(
-        parameters=[LOAD_ID],
+        parameters=[LOAD_ID, DOCUMENT_ID],
         responses={
             (200, "application/octet-stream"): OpenApiResponse(
                 OpenApiTypes.BINARY,

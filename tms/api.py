@@ -322,9 +322,26 @@ class Serializer(RejectUnknownFields, serializers.Serializer):
     """The base of every API serializer that is not a ModelSerializer (bodies and responses)."""
 
 
-class QuerySerializer(serializers.Serializer):
-    """Validates query parameters: a query string also carries what belongs to others (`page`,
-    `ordering`, `format`, the filters), so keys it does not know are left to them."""
+class QuerySerializer(RejectUnknownFields, serializers.Serializer):
+    """Validates an endpoint's own query parameters: a key it has no field for is a 400 naming it,
+    except DRF's `format` (and the paginator's, for a PagedQuery). List endpoints check theirs with
+    tms.api_defaults.RejectUnknownQueryParams."""
+
+    PASSED_ON: tuple[str, ...] = ("format",)
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping) and any(name in data for name in self.PASSED_ON):
+            data = data.copy()  # a QueryDict's copy is mutable and keeps repeated keys
+            for name in self.PASSED_ON:
+                data.pop(name, None)
+        return super().to_internal_value(data)
+
+
+class PagedQuery(QuerySerializer):
+    """The query of an endpoint that pages its answer itself: `page` and `page_size` are the
+    paginator's."""
+
+    PASSED_ON = ("page", "page_size", "format")
 
 
 class ModelSerializer(RejectUnknownFields, serializers.ModelSerializer):

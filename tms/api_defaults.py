@@ -10,10 +10,13 @@ from django.contrib.auth.models import AnonymousUser, Group
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
 from django.db.models import OuterRef
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
+from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
 from tms.net import client_ip
@@ -169,3 +172,54 @@ class AuthThrottle(SettingsRateThrottle, AnonRateThrottle):
     """Login attempts per client address: slows password guessing."""
 
     scope = "auth"
+
+
+class RejectUnknownQueryParams(BaseFilterBackend):
+    """A list request's query parameter that nothing reads is a 400 naming it, as an unknown body
+    field is (tms.api.RejectUnknownFields): `?statuss=CREATED` would otherwise answer every load,
+    and the client would believe it filtered. The known ones are what the view's other backends
+    and its paginator read: the filter set's fields, `ordering`, `search`, `page`, `page_size`
+    and DRF's `format`. First in DEFAULT_FILTER_BACKENDS; only list actions are checked (an action
+    with its own query serializer validates its own)."""
+
+    def filter_queryset(self, request, queryset, view):
+        if getattr(view, "action", None) != "list":
+            return queryset
+        known = _known_query_params.get(type(view))
+        if known is None:
+            known = _known_query_params[type(view)] = known_query_params(request, queryset, view)
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        return queryset
+
+
+# Per list view class: what its paginator and filter backends read (they do not change at run time).
+_known_query_params: dict[type, frozenset[str]] = {}
+
+
+def known_query_params(request, queryset, view) -> frozenset[str]:
+    known = {api_settings.URL_FORMAT_OVERRIDE}
+    paginator = getattr(view, "paginator", None)
+    if paginator is not None:
+        known |= {
+            name
+            for name in (
+                getattr(paginator, "page_query_param", None),
+                getattr(paginator, "page_size_query_param", None),
+                getattr(paginator, "cursor_query_param", None),
+            )
+            if name
+        }
+    for backend_class in getattr(view, "filter_backends", ()):
+        backend = backend_class()
+        if isinstance(backend, DjangoFilterBackend):
+            filterset_class = backend.get_filterset_class(view, queryset)
+            if filterset_class is not None:
+                known |= set(filterset_class(request=request, queryset=queryset).form.fields)
+        elif isinstance(backend, OrderingFilter):
+            if backend.get_valid_fields(queryset, view, {"request": request}):
+                known.add(backend.ordering_param)
+        elif isinstance(backend, SearchFilter) and backend.get_search_fields(view, request):
+            known.add(backend.search_param)
+    return frozenset(known)

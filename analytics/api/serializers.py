@@ -12,7 +12,7 @@ from rest_framework import serializers
 from analytics.selectors import DUTY_STATUSES
 from events.taxonomy import TOPICS
 from loads.models import LoadStatus
-from tms.api import EARLIEST_TIME, LATEST_TIME, QuerySerializer, RejectUnknownFields, Serializer
+from tms.api import EARLIEST_TIME, LATEST_TIME, QuerySerializer, Serializer
 
 _STATE = re.compile(r"^[A-Z]{2}$")
 
@@ -66,7 +66,7 @@ def _query_fields(fields: dict) -> dict:
     return fields
 
 
-class RangeQuery(RejectUnknownFields, QuerySerializer):
+class RangeQuery(QuerySerializer):
     """`from` and `to`; any other parameter is refused (400), since none would be applied."""
 
     def get_fields(self):

@@ -18,8 +18,8 @@ from tms.api import (
     UNKNOWN_FIELD,
     BoundedDateTimeField,
     ModelSerializer,
+    PagedQuery,
     PointField,
-    QuerySerializer,
     Serializer,
     TypedJSONField,
 )
@@ -198,7 +198,7 @@ class BatchResult(Serializer):
     )
 
 
-class TrackingQuery(QuerySerializer):
+class TrackingQuery(PagedQuery):
     start = BoundedDateTimeField(required=False, help_text="Default: `end` minus 24 hours.")
     end = BoundedDateTimeField(required=False, help_text="Default: now.")
     bucket = serializers.ChoiceField(

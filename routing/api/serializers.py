@@ -14,6 +14,7 @@ from routing.models import FleetPlan, Route
 from tms.api import (
     BoundedDateTimeField,
     ModelSerializer,
+    PagedQuery,
     PointField,
     QuerySerializer,
     Serializer,
@@ -375,7 +376,7 @@ class RelayPathSerializer(Serializer):
     total_average_transit_s = serializers.FloatField()
 
 
-class LanesQuery(QuerySerializer):
+class LanesQuery(PagedQuery):
     limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
 
 

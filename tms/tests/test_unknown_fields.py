@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
+from drivers.tests.factories import DriverFactory
 from events.models import AuditLog, OutboxEvent
 from fleet.models import GpsPoint, Vehicle
 from fleet.tests.factories import CarrierFactory, VehicleFactory
@@ -255,3 +256,54 @@ def _subclasses(cls: type) -> set[type]:
     for sub in cls.__subclasses__():
         found |= {sub} | _subclasses(sub)
     return found
+
+
+class TestListQueryParameters:
+    """A list request's query parameter that nothing reads is refused, as a body field is: a typo in
+    a filter would otherwise answer the whole list."""
+
+    def test_a_misspelt_filter_is_a_400_naming_it(self, dispatcher):
+        LoadFactory()
+        response = dispatcher.get("/api/loads/?statuss=DELIVERED&colour=red")
+        assert details(response) == {
+            "statuss": ["Unknown query parameter."],
+            "colour": ["Unknown query parameter."],
+        }
+
+    def test_filters_ordering_search_and_paging_are_known(self, dispatcher):
+        load = LoadFactory()
+        response = dispatcher.get(
+            "/api/loads/",
+            {
+                "status": load.status,
+                "carrier_id": "",
+                "pickup_after": "2000-01-01T00:00:00Z",
+                "ordering": "-pickup_datetime",
+                "page": 1,
+                "page_size": 10,
+                "format": "json",
+            },
+        )
+        assert response.status_code == 200, response.content
+        assert [row["id"] for row in response.json()["results"]] == [str(load.pk)]
+
+    def test_search_is_known_only_where_the_list_searches(self, dispatcher):
+        load, _other = LoadFactory(), LoadFactory()
+        response = dispatcher.get("/api/loads/", {"search": load.load_number})
+        assert response.status_code == 200, response.content
+        assert [row["id"] for row in response.json()["results"]] == [str(load.pk)]
+        # Routes are not searchable: `search` there would be silently ignored.
+        assert details(dispatcher.get("/api/routes/", {"search": load.load_number})) == {
+            "search": ["Unknown query parameter."]
+        }
+
+    def test_an_endpoint_with_its_own_query_refuses_a_misspelt_parameter(self, dispatcher):
+        driver = DriverFactory()
+        # `?att=` (for `at`) used to answer the clock of now, as if the client had asked for it.
+        assert details(dispatcher.get(f"/api/drivers/{driver.pk}/hos", {"att": "2026-01-01T00:00:00Z"})) == {
+            "att": ["Unknown field."]
+        }
+        response = dispatcher.get(
+            f"/api/drivers/{driver.pk}/hos", {"at": "2026-01-01T00:00:00Z", "format": "json"}
+        )
+        assert response.status_code == 200, response.content

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from events.api.views import CloudEventSerializer
 from events.taxonomy import EventType
-from tms.api import ModelSerializer, QuerySerializer, Serializer, TypedJSONField
+from tms.api import ModelSerializer, PagedQuery, Serializer, TypedJSONField
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 
 
@@ -81,5 +81,5 @@ class NoInput(Serializer):
     """An action that takes no body."""
 
 
-class DeliveryQuery(QuerySerializer):
+class DeliveryQuery(PagedQuery):
     status = serializers.ChoiceField(choices=DeliveryStatus.choices, required=False)

@@ -70,8 +70,12 @@ class LoadDocumentViewSet(mixins.DestroyModelMixin, TmsReadOnlyViewSet):
         load = self.get_load()
         payload = DocumentUploadInput(data=request.data, context=self.get_serializer_context())
         payload.is_valid(raise_exception=True)
-        if not is_operator(request.user) and payload.validated_data["kind"] != DocumentKind.POD:
-            raise exceptions.PermissionDenied("A driver uploads proofs of delivery (kind POD) only.")
+        if not is_operator(request.user):
+            # A driver (whatever other read-only role they hold): the POD of a load they drive.
+            if payload.validated_data["kind"] != DocumentKind.POD:
+                raise exceptions.PermissionDenied("A driver uploads proofs of delivery (kind POD) only.")
+            if load.driver is None or load.driver.user_id != request.user.pk:
+                raise exceptions.PermissionDenied("A driver uploads proofs of delivery of their own loads.")
         document = services.upload_document(load=load, by=request.user, **payload.validated_data)
         return Response(self.get_serializer(document).data, status=status.HTTP_201_CREATED)
 

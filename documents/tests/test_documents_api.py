@@ -5,6 +5,7 @@ the bytes come back as they went in."""
 import hashlib
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from documents import services
@@ -13,6 +14,7 @@ from documents.tests.conftest import HEIC, JPEG, PDF, PNG, stored_files
 from events.models import AuditLog, OutboxEvent
 from loads.models import StopKind
 from loads.tests.factories import LoadFactory, load_in
+from tms.api_defaults import VIEWER
 
 
 def url(load, document=None, suffix=""):
@@ -136,6 +138,16 @@ def test_who_may_delete_a_document(request, world, media_root, client_name, whos
         assert counts() == before
         assert stored_files(media_root) == files_before
         assert Document.objects.filter(pk=document.pk).exists()
+
+
+def test_a_driver_who_also_reads_everything_uploads_pods_only_for_their_own_loads(driver_client, world):
+    """DRIVER and VIEWER together: reads every load's documents, uploads only to loads they drive."""
+    driver_client.user.groups.add(Group.objects.get(name=VIEWER))
+    before = counts()
+    response = upload(driver_client, world["other"])
+    assert response.status_code == 403
+    assert counts() == before
+    assert upload(driver_client, world["own"]).status_code == 201
 
 
 def test_a_driver_uploads_the_pod_for_the_delivery_of_their_load(driver_client, world):

@@ -3,7 +3,7 @@ PY := .venv/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench services services-stop bootstrap migrate seed worker
+.PHONY: run test lint format bench bench-dashboard services services-stop bootstrap migrate seed worker
 
 bootstrap:
 	@scripts/bootstrap
@@ -59,3 +59,8 @@ format: bootstrap
 
 bench: services
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || true; done
+
+# The dashboard and the admin's load list on the seed_scale dataset (database tms_scale, built by
+# `manage.py seed_scale` on the first run, about 10 minutes, and reused after).
+bench-dashboard: services
+	@$(PY) bench/bench_dashboard.py

@@ -13,6 +13,7 @@ minute) does not bump it: GPS miles and the event counts per topic refresh when 
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -45,14 +46,38 @@ def bump_version() -> None:
         cache.incr(VERSION_KEY)
 
 
+# Single flight: while one process computes an answer, the others asking for the same key wait
+# for it instead of computing it too (a dashboard's cold computation takes a second on a large
+# fleet; thirty dispatchers opening it after a change would otherwise run thirty).
+COMPUTE_LOCK_S = 60  # the lock outlives no computation: a crashed worker's lock expires
+WAIT_POLL_S = 0.02
+
+
 def cached(kind: str, params: dict[str, Any], compute: Callable[[], dict[str, Any]]) -> bytes:
     """The answer for `kind` and `params` as rendered JSON, from the cache, else computed, rendered
-    and stored: a hit costs two Redis reads and no rendering."""
+    and stored: a hit costs two Redis reads and no rendering. On a miss, one caller computes
+    (it holds the key's lock, a Redis SET NX) and the others wait for its answer; a waiter whose
+    computing caller gives up (error, or the lock expired) computes the answer itself."""
     version = cache.get(VERSION_KEY, 0)
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
     key = f"analytics:{kind}:{version}:{digest}"
     answer = cache.get(key)
-    if answer is None:
-        answer = JSONRenderer().render(compute())
-        cache.set(key, answer, timeout=settings.TMS_DASHBOARD_CACHE_TTL_S)
-    return answer
+    if answer is not None:
+        return answer
+    lock = f"{key}:computing"
+    deadline = time.monotonic() + COMPUTE_LOCK_S
+    while not cache.add(lock, 1, timeout=COMPUTE_LOCK_S):
+        time.sleep(WAIT_POLL_S)
+        answer = cache.get(key)
+        if answer is not None:
+            return answer
+        if time.monotonic() > deadline:
+            break
+    try:
+        answer = cache.get(key)  # computed between our miss and our lock
+        if answer is None:
+            answer = JSONRenderer().render(compute())
+            cache.set(key, answer, timeout=settings.TMS_DASHBOARD_CACHE_TTL_S)
+        return answer
+    finally:
+        cache.delete(lock)

@@ -103,7 +103,12 @@ def _load_filter(scope: Scope) -> tuple[str, dict[str, Any]]:
     return "".join(f" AND {clause}" for clause in clauses), params
 
 
-_LOADS_FROM = """
+def _loads_from(scope: Scope) -> str:
+    """`loads l`, joined to its shipper `s` and consignee `c` only when a state filter needs them
+    (every load has both: the joins never drop a row, they only cost)."""
+    if scope.origin_state is None and scope.destination_state is None:
+        return " FROM loads l "
+    return """
     FROM loads l
     JOIN facilities s ON s.id = l.shipper_id
     JOIN facilities c ON c.id = l.consignee_id
@@ -114,7 +119,7 @@ def loads_by_status(scope: Scope) -> dict[str, int]:
     """The loads to be picked up in the range, by status (every status present, zeros included)."""
     where, params = _load_filter(scope)
     rows = _rows(
-        f"SELECT l.status, count(*) {_LOADS_FROM}"
+        f"SELECT l.status, count(*) {_loads_from(scope)}"
         f" WHERE l.pickup_datetime >= %(start)s AND l.pickup_datetime < %(end)s{where}"
         " GROUP BY l.status",
         {"start": scope.start, "end": scope.end, **params},
@@ -130,11 +135,11 @@ def daily_trend(scope: Scope, time_zone: str) -> list[dict[str, Any]]:
     where, params = _load_filter(scope)
     rows = _rows(
         f"""
-        SELECT 'created', (l.created_at AT TIME ZONE %(tz)s)::date AS day, count(*) {_LOADS_FROM}
+        SELECT 'created', (l.created_at AT TIME ZONE %(tz)s)::date AS day, count(*) {_loads_from(scope)}
         WHERE l.created_at >= %(start)s AND l.created_at < %(end)s{where}
         GROUP BY day
         UNION ALL
-        SELECT 'delivered', (l.delivered_at AT TIME ZONE %(tz)s)::date AS day, count(*) {_LOADS_FROM}
+        SELECT 'delivered', (l.delivered_at AT TIME ZONE %(tz)s)::date AS day, count(*) {_loads_from(scope)}
         WHERE l.delivered_at >= %(start)s AND l.delivered_at < %(end)s{where}
         GROUP BY day
         """,
@@ -188,7 +193,7 @@ def service_figures(scope: Scope) -> dict[str, Any]:
                    l.picked_up_at >= %(start)s AND l.picked_up_at < %(end)s AS picked_up,
                    l.status = 'DELIVERED' AND l.delivered_at >= %(start)s AND l.delivered_at < %(end)s
                        AS delivered
-            {_LOADS_FROM}
+            {_loads_from(scope)}
             WHERE ((l.picked_up_at >= %(start)s AND l.picked_up_at < %(end)s)
                    OR (l.delivered_at >= %(start)s AND l.delivered_at < %(end)s)){where}
         ) l
@@ -229,25 +234,42 @@ def vehicle_utilisation(scope: Scope, now: datetime) -> dict[str, Any]:
     if scope.carrier_id is not None:
         carrier_clause = " AND carrier_id = %(carrier_id)s"
         vehicle_params["carrier_id"] = scope.carrier_id
-    ((vehicles,),) = _rows(
-        f"SELECT count(*) FROM vehicles WHERE created_at < %(end)s{carrier_clause}", vehicle_params
+    # The fleet counted, and every vehicle's id (the subjects of the status history below).
+    ((vehicles, subjects),) = _rows(
+        f"SELECT count(*) FILTER (WHERE created_at < %(end)s{carrier_clause}),"
+        " coalesce(array_agg(id::text), '{}') FROM vehicles",
+        vehicle_params,
     )
     if end <= scope.start or not vehicles:
         return {"vehicles": vehicles, "busy_hours": 0.0, "utilisation": None}
     event_carrier = (
         " AND envelope -> 'data' ->> 'carrier_id' = %(carrier_id)s" if scope.carrier_id is not None else ""
     )
+    # Only the changes in the range count, and each vehicle's last change before it (its status
+    # at the start): an earlier change ends before the range. That last one is an index probe per
+    # vehicle (event_store_type_subject_time), not a window over the whole history.
     ((busy_s,),) = _rows(
         f"""
         WITH changes AS (
-            SELECT time, envelope -> 'data' ->> 'status' AS status,
-                   lead(time) OVER (PARTITION BY subject ORDER BY time, event_id) AS until
+            SELECT subject, time, event_id, envelope -> 'data' ->> 'status' AS status
             FROM event_store
-            WHERE type = %(type)s AND time < %(end)s{event_carrier}
+            WHERE type = %(type)s AND time >= %(start)s AND time < %(end)s{event_carrier}
+            UNION ALL
+            SELECT last.* FROM unnest(%(subjects)s::varchar[]) AS vehicle (subject)
+            CROSS JOIN LATERAL (
+                SELECT subject, time, event_id, envelope -> 'data' ->> 'status' AS status
+                FROM event_store
+                WHERE type = %(type)s AND subject = vehicle.subject AND time < %(start)s{event_carrier}
+                ORDER BY time DESC, event_id DESC LIMIT 1
+            ) last
+        ),
+        spans AS (
+            SELECT time, status, lead(time) OVER (PARTITION BY subject ORDER BY time, event_id) AS until
+            FROM changes
         )
         SELECT coalesce(sum(extract(epoch FROM least(coalesce(until, %(end)s), %(end)s)
                                                - greatest(time, %(start)s))), 0)
-        FROM changes
+        FROM spans
         WHERE status = ANY(%(busy)s) AND coalesce(until, 'infinity') > %(start)s
         """,
         {
@@ -256,6 +278,7 @@ def vehicle_utilisation(scope: Scope, now: datetime) -> dict[str, Any]:
             "end": end,
             "busy": BUSY_VEHICLE_STATUSES,
             "carrier_id": str(scope.carrier_id) if scope.carrier_id else None,
+            "subjects": subjects,
         },
         using=_timeseries(),
         jit=False,
@@ -280,6 +303,11 @@ def _driver_ids(scope: Scope) -> list[UUID] | None:
     return None
 
 
+# A duty record's period [started_at, ended_at), as the GiST index duty_status_records_period spells
+# it (drivers.models.DutyStatusRecord): a record overlaps [start, end) when its period && the range's.
+DUTY_PERIOD_SQL = "tstzrange(started_at, coalesce(ended_at, 'infinity'::timestamptz))"
+
+
 def driver_activity(scope: Scope, now: datetime) -> dict[str, Any]:
     """Hours by duty status within the elapsed range, from the duty-status records (the ELD log),
     and how many drivers were on duty (driving or on duty) at some point in it."""
@@ -296,7 +324,7 @@ def driver_activity(scope: Scope, now: datetime) -> dict[str, Any]:
                                       - greatest(started_at, %(start)s))),
                count(DISTINCT driver_id) FILTER (WHERE status = ANY(%(on_duty)s))
         FROM duty_status_records
-        WHERE started_at < %(end)s AND coalesce(ended_at, 'infinity') > %(start)s{driver_clause}
+        WHERE {DUTY_PERIOD_SQL} && tstzrange(%(start)s, %(end)s){driver_clause}
         GROUP BY ROLLUP (status)
         """,
         {"start": scope.start, "end": end, "drivers": drivers, "on_duty": list(ON_DUTY_STATUSES)},
@@ -320,7 +348,7 @@ def _loaded_intervals(scope: Scope, end: datetime) -> tuple[list, list, list]:
     rows = _rows(
         f"""
         SELECT l.vehicle_id, l.picked_up_at, coalesce(l.delivered_at, l.cancelled_at)
-        {_LOADS_FROM}
+        {_loads_from(scope)}
         WHERE l.picked_up_at IS NOT NULL AND l.picked_up_at < %(end)s
           AND coalesce(l.delivered_at, l.cancelled_at, 'infinity') > %(start)s{where}
         """,
@@ -446,7 +474,7 @@ def open_exceptions(scope: Scope, today: date) -> dict[str, Any]:
         f"""
         SELECT l.id, l.load_number, l.delivery_datetime, l.expected_delivery_at, l.delay_reason,
                count(*) OVER ()
-        {_LOADS_FROM}
+        {_loads_from(scope)}
         WHERE l.status = 'DELAYED'{where}
         ORDER BY l.delivery_datetime, l.id LIMIT {EXCEPTIONS_LISTED}
         """,

@@ -3,8 +3,10 @@ import zoneinfo
 
 from django.conf import settings
 from django.contrib.gis.db import models
+from django.contrib.postgres.indexes import GistIndex
 from django.core.exceptions import ValidationError
-from django.db.models import F, Q
+from django.db.models import F, Func, Q, Value
+from django.db.models.functions import Cast, Coalesce
 
 from fleet.models import Carrier
 from tms.models import BaseEntity, choices_constraint
@@ -203,8 +205,21 @@ class DutyStatusRecord(models.Model):
     class Meta:
         db_table = "duty_status_records"
         ordering = ["driver_id", "started_at"]
-        # The unique constraint's (driver_id, started_at) B-tree is the index every read uses:
-        # one driver's records over a time range.
+        # The unique constraint's (driver_id, started_at) B-tree is the index every read of one
+        # driver uses: their records over a time range. Reads across every driver (the dashboard's
+        # hours by duty status) find the records overlapping a range by this GiST index on the
+        # record's period (DUTY_PERIOD_SQL, spelled the same in the query).
+        indexes = [
+            GistIndex(
+                Func(
+                    F("started_at"),
+                    Coalesce(F("ended_at"), Cast(Value("infinity"), models.DateTimeField())),
+                    function="tstzrange",
+                    output_field=models.DateTimeField(),
+                ),
+                name="duty_status_records_period",
+            ),
+        ]
         constraints = [
             choices_constraint("status", DutyStatus, "duty_status_records"),
             models.UniqueConstraint(

@@ -122,6 +122,9 @@ class StoredEvent(models.Model):
         indexes = [
             models.Index(fields=["subject", "time"]),
             models.Index(fields=["type", "time"]),
+            # One subject's last event of a type before a moment (the dashboard's vehicle status
+            # at the start of a range), however many events of other types the subject has.
+            models.Index(fields=["type", "subject", "time"], name="event_store_type_subject_time"),
             BrinIndex(fields=["time"], name="event_store_time_brin"),
         ]
 

@@ -6,7 +6,7 @@ from django.db.models import Count
 
 from fleet import services
 from fleet.models import Carrier, Vehicle, VehicleStatus
-from fleet.rules import check_keeps_carrier_on_load
+from fleet.rules import check_keeps_carrier_on_load, check_still_fits_its_load
 from tms.admin import ReadOnlyInline, ServiceModelAdmin
 from tms.api_defaults import is_operator
 from tms.exceptions import BusinessRuleViolation
@@ -65,6 +65,22 @@ class VehicleForm(KeepsCarrierOnLoadForm):
     class Meta:
         model = Vehicle
         fields = "__all__"  # noqa: DJ007 - the admin narrows them to its fieldsets
+        labels = {"temperature_min_c": "Reefer unit from (°C)", "temperature_max_c": "to (°C)"}
+
+    def clean(self):
+        """A truck on a load keeps suiting its freight (fleet.rules), said on the form."""
+        cleaned = super().clean()
+        if not self.instance._state.adding:
+            equipment = {
+                name: cleaned[name]
+                for name in ("vehicle_type", "temperature_min_c", "temperature_max_c")
+                if name in cleaned and name in self.changed_data
+            }
+            try:
+                check_still_fits_its_load(self.instance, equipment)
+            except BusinessRuleViolation as error:
+                self.add_error(None, error.message)
+        return cleaned
 
 
 @admin.register(Vehicle)
@@ -94,6 +110,7 @@ class VehicleAdmin(ServiceModelAdmin):
             {
                 "fields": [
                     "vehicle_type",
+                    ("temperature_min_c", "temperature_max_c"),
                     "make",
                     "model",
                     "year",

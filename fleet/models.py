@@ -1,7 +1,10 @@
+from decimal import Decimal
+
 from django.contrib.gis.db import models
 from django.contrib.postgres.indexes import BrinIndex, GistIndex
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Cast
 
 from tms.models import BaseEntity, choices_constraint
@@ -59,6 +62,55 @@ class VehicleType(models.TextChoices):
     STEP_DECK = "STEP_DECK"
     TANKER = "TANKER"
     BOX_TRUCK = "BOX_TRUCK"
+
+
+# Plausible refrigerated setpoints, degrees Celsius, for freight and for a reefer unit's range (the
+# common units hold about -30 to +30 C): a figure outside is a typo (Fahrenheit, a lost minus).
+REEFER_TEMPERATURE_MIN_C = Decimal(-30)
+REEFER_TEMPERATURE_MAX_C = Decimal(30)
+
+
+def reefer_range_errors(
+    low: Decimal | None, high: Decimal | None, *, reefer: bool, what: str
+) -> dict[str, str]:
+    """What is wrong with a temperature range (`low`, `high`: the temperature_min_c and
+    temperature_max_c fields) of a load's freight or a vehicle's unit: a reefer needs both ends,
+    plausible and in order; anything else has none. `what` names the range in the messages."""
+    if not reefer:
+        message = f"Only a reefer has {what}; leave it empty or choose REEFER."
+        return {
+            name: message
+            for name, value in (("temperature_min_c", low), ("temperature_max_c", high))
+            if value is not None
+        }
+    errors = {}
+    for name, value in (("temperature_min_c", low), ("temperature_max_c", high)):
+        if value is None:
+            errors[name] = f"A reefer needs {what}: both ends, in degrees Celsius."
+        elif not REEFER_TEMPERATURE_MIN_C <= value <= REEFER_TEMPERATURE_MAX_C:
+            bounds = f"{REEFER_TEMPERATURE_MIN_C}..{REEFER_TEMPERATURE_MAX_C}"
+            errors[name] = f"{value} °C is outside the plausible {bounds} °C."
+    if not errors and low > high:
+        errors["temperature_max_c"] = f"The warmest setting ({high} °C) is below the coldest ({low} °C)."
+    return errors
+
+
+def reefer_range_constraint(table: str, reefer: Q) -> models.CheckConstraint:
+    """The database's side of `reefer_range_errors` for rows where `reefer` holds: a range only
+    there, plausible and in order (whether a reefer row must have one is left to the model)."""
+    return models.CheckConstraint(
+        condition=Q(temperature_min_c=None, temperature_max_c=None)
+        | (
+            reefer
+            & Q(
+                temperature_min_c__gte=REEFER_TEMPERATURE_MIN_C,
+                temperature_max_c__lte=REEFER_TEMPERATURE_MAX_C,
+                temperature_max_c__gte=F("temperature_min_c"),
+            )
+        ),
+        name=f"{table}_temperature_range_reefer_only",
+        violation_error_message="Only a reefer has a temperature range, within -30..30 °C and in order.",
+    )
 
 
 class FuelType(models.TextChoices):
@@ -150,10 +202,23 @@ class Vehicle(BaseEntity):
                 condition=Q(fuel_level__isnull=True) | (Q(fuel_level__gte=0) & Q(fuel_level__lte=100)),
                 name="vehicles_fuel_level_percent",
             ),
+            reefer_range_constraint("vehicles", Q(vehicle_type=VehicleType.REEFER)),
         ]
 
     def __str__(self) -> str:
         return self.vehicle_number
+
+    def clean(self) -> None:
+        """A reefer has its unit's range (the equipment rule trusts no unknown unit); other
+        trucks have none."""
+        errors = reefer_range_errors(
+            self.temperature_min_c,
+            self.temperature_max_c,
+            reefer=self.vehicle_type == VehicleType.REEFER,
+            what="a unit temperature range",
+        )
+        if errors:
+            raise ValidationError(errors)
 
 
 class GpsPoint(models.Model):

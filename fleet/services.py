@@ -25,7 +25,7 @@ from fleet.models import (
     Vehicle,
     VehicleStatus,
 )
-from fleet.rules import check_keeps_carrier_on_load
+from fleet.rules import check_keeps_carrier_on_load, check_still_fits_its_load
 from tms import metrics
 from tms.exceptions import InvalidTransition
 from tms.models import check_transition
@@ -93,10 +93,12 @@ def report_carrier_capacity(*, carrier_ids: Sequence[UUID]) -> None:
 @transaction.atomic
 def update_vehicle(vehicle: Vehicle, *, by: AbstractBaseUser | None, **fields) -> Vehicle:
     """Edits a vehicle's description. Its status moves only through `set_vehicle_status` and loads;
-    a vehicle on a load keeps its carrier, since the load's carrier was checked against it."""
+    a vehicle on a load keeps its carrier, since the load's carrier was checked against it, and
+    keeps suiting the load's freight (type, reefer range)."""
     locked = Vehicle.objects.select_for_update().get(pk=vehicle.pk)
     if "carrier" in fields:
         check_keeps_carrier_on_load(locked, fields["carrier"], what="vehicle")
+    check_still_fits_its_load(locked, fields)
     audit.audited_update(vehicle, by=by, **fields)
     if vehicle.carrier_id != locked.carrier_id and locked.status == VehicleStatus.AVAILABLE:
         # An available truck moved to another carrier: both carriers' capacity changed.

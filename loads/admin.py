@@ -6,20 +6,33 @@ service call per load. Loads are never deleted: they are cancelled.
 
 import datetime
 import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AdminSplitDateTime
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from drivers.models import Driver
-from drivers.selectors import dispatchable
-from drivers.selectors import hours_remaining as driver_hours_remaining
 from fleet.admin import RECORD_FIELDS
-from fleet.models import Vehicle, VehicleStatus
+from fleet.models import Vehicle, VehicleType
+from fleet.rules import equipment_mismatch
 from loads import services
-from loads.models import TRANSITION_FIELDS, Facility, Load, LoadStatus
-from tms.admin import ServiceModelAdmin
-from tms.exceptions import Conflict
+from loads.models import LOAD_TRANSITIONS, TRANSITION_FIELDS, Facility, Load, LoadStatus
+from loads.selectors import AssignmentCandidates, DriverCandidate, TruckCandidate, assignment_candidates
+from tms.admin import ADMIN_ERRORS, ServiceModelAdmin, error_message
+from tms.exceptions import Conflict, InvalidTransition
+from tms.times import local_time, wall_clock_instant
 
 TIME_ZONES = sorted(zoneinfo.available_timezones())
 
@@ -69,6 +82,22 @@ DEFAULTED_ON_CREATE = [
 ]
 
 
+class WallClockDateTimeField(forms.SplitDateTimeField):
+    """A date and a time as typed, with no zone (naive): the form reads it in a facility's zone."""
+
+    def compress(self, data_list):
+        if not data_list:
+            return None
+        day, clock = data_list
+        if day in self.empty_values or clock in self.empty_values:
+            raise forms.ValidationError(self.error_messages["invalid_date"], code="invalid_date")
+        return datetime.datetime.combine(day, clock)
+
+
+# The load's scheduled times, each entered and shown on its facility's clock.
+FACILITY_TIMES = {"pickup_datetime": ("shipper", "Pickup"), "delivery_datetime": ("consignee", "Delivery")}
+
+
 class LoadForm(forms.ModelForm):
     class Meta:
         model = Load
@@ -81,9 +110,59 @@ class LoadForm(forms.ModelForm):
                 if name in self.fields:
                     self.fields[name].required = False
                     self.fields[name].help_text = "Leave blank for the default."
+        self._use_facility_clocks()
+
+    def _use_facility_clocks(self) -> None:
+        """Pickup and delivery times are typed and shown as wall-clock time at the shipper and the
+        consignee, in the facility's zone (the label names it), never in UTC."""
+        load = self.instance
+        for name, (facility_field, label) in FACILITY_TIMES.items():
+            if name not in self.fields:
+                continue
+            facility = getattr(load, facility_field) if getattr(load, f"{facility_field}_id") else None
+            where = "shipper" if facility_field == "shipper" else "consignee"
+            zone = facility.timezone if facility else None
+            self.fields[name] = WallClockDateTimeField(
+                widget=AdminSplitDateTime,
+                label=f"{label} time ({zone})" if zone else f"{label} time (the {where}'s time zone)",
+                help_text=f"Wall-clock time at the {where}, in its time zone.",
+            )
+            moment = getattr(load, name)
+            if zone and moment is not None:
+                self.initial[name] = moment.astimezone(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
+
+    def _facility_instants(self, cleaned: dict) -> None:
+        for name, (facility_field, _label) in FACILITY_TIMES.items():
+            wall_clock = cleaned.get(name)
+            if not isinstance(wall_clock, datetime.datetime) or wall_clock.tzinfo is not None:
+                continue
+            facility = cleaned.get(facility_field)
+            if facility is None:  # its own error is shown; keep the model's validation aware
+                cleaned[name] = wall_clock.replace(tzinfo=datetime.UTC)
+                continue
+            instant = wall_clock_instant(wall_clock, facility.timezone)
+            if instant is None:
+                self.add_error(
+                    name,
+                    f"{wall_clock:%Y-%m-%d %H:%M} does not exist in {facility.timezone} (clocks go forward).",
+                )
+                cleaned[name] = wall_clock.replace(tzinfo=datetime.UTC)
+            else:
+                cleaned[name] = instant
+
+    @cached_property
+    def changed_data(self) -> list[str]:
+        """A time typed at a facility means another instant at another facility: with the shipper
+        (consignee) changed, the pickup (delivery) time is a change too, though its text is not."""
+        changed = list(super().changed_data)
+        for name, (facility_field, _label) in FACILITY_TIMES.items():
+            if facility_field in changed and name not in changed and name in self.fields:
+                changed.append(name)
+        return changed
 
     def clean(self):
         cleaned = super().clean()
+        self._facility_instants(cleaned)
         load = self.instance
         if not load._state.adding and load.status == LoadStatus.ASSIGNED and load.vehicle_id:
             # The same rule update_load enforces; checked here so the form shows it on its field.
@@ -98,45 +177,68 @@ class LoadForm(forms.ModelForm):
                 self.add_error(
                     "volume", f"Vehicle {vehicle} holds {vehicle.capacity_volume} m3; reassign first."
                 )
+            freight = SimpleNamespace(
+                **{name: cleaned.get(name) for name in services.EQUIPMENT_FIELDS},
+            )
+            if all(name in cleaned for name in services.EQUIPMENT_FIELDS):
+                reason = equipment_mismatch(vehicle, freight)
+                if reason is not None:
+                    self.add_error("required_equipment", f"{reason} Reassign first.")
         return cleaned
 
 
-class VehicleChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, vehicle: Vehicle) -> str:
-        return (
-            f"{vehicle.vehicle_number} - {vehicle.carrier} ({vehicle.vehicle_type}, "
-            f"{vehicle.capacity_weight:,.0f} kg, {vehicle.capacity_volume} m3)"
-        )
+def _truck_label(candidate: TruckCandidate) -> str:
+    vehicle = candidate.vehicle
+    kind = VehicleType(vehicle.vehicle_type).label.lower()
+    if vehicle.vehicle_type == VehicleType.REEFER:
+        kind += f" {vehicle.temperature_min_c}..{vehicle.temperature_max_c} °C"
+    distance = (
+        f"{candidate.deadhead_m / 1000:,.1f} km to the pickup"
+        if candidate.deadhead_m is not None
+        else "position unknown"
+    )
+    return (
+        f"{vehicle.vehicle_number} - {vehicle.carrier} ({kind}, {vehicle.capacity_weight:,.0f} kg, "
+        f"{vehicle.capacity_volume} m3): {distance}"
+    )
 
 
-class DriverChoiceField(forms.ModelChoiceField):
-    """Each driver with the hours they may legally drive from now, derived from their log as the
-    API's `hours_remaining` is; all the choices' logs are read in one query, once per form."""
-
-    hours: dict | None = None
-
-    def label_from_instance(self, driver: Driver) -> str:
-        if self.hours is None:
-            self.hours = driver_hours_remaining(list(self.queryset), timezone.now())
-        if driver.pk not in self.hours:
-            self.hours.update(driver_hours_remaining([driver], timezone.now()))
-        return (
-            f"{driver.name} - {driver.carrier} ({driver.status}, {self.hours[driver.pk]:.2f} h left, "
-            f"licence to {driver.license_expiry})"
-        )
+def _driver_label(candidate: DriverCandidate) -> str:
+    driver = candidate.driver
+    return (
+        f"{driver.name} - {driver.carrier} ({driver.status}, {candidate.hours_left:.2f} h left, "
+        f"licence to {driver.license_expiry})"
+    )
 
 
 class AssignForm(forms.Form):
-    vehicle = VehicleChoiceField(
-        queryset=Vehicle.objects.filter(status=VehicleStatus.AVAILABLE, carrier__is_active=True)
-        .select_related("carrier")
-        .order_by("carrier__name", "vehicle_number")
+    """A truck and a driver for one load. The page offers only those that may take it
+    (loads.selectors.assignment_candidates); any truck or driver posted is passed to the service,
+    whose rules refuse an illegal one with its reason (the page may be stale, or hand-crafted)."""
+
+    vehicle = forms.ModelChoiceField(
+        queryset=Vehicle.objects.select_related("carrier"), widget=forms.RadioSelect, label="Truck"
     )
-    driver = DriverChoiceField(
-        queryset=dispatchable(Driver.objects.filter(carrier__is_active=True))
-        .select_related("carrier")
-        .order_by("carrier__name", "name")
+    driver = forms.ModelChoiceField(
+        queryset=Driver.objects.select_related("carrier"), widget=forms.RadioSelect, label="Driver"
     )
+
+    def offer(self, candidates: AssignmentCandidates) -> None:
+        """Shows these trucks (nearest first) and drivers (with their hours left) as the choices."""
+        trucks, drivers = candidates.trucks, candidates.drivers
+        self.fields["vehicle"].choices = [(str(c.vehicle.pk), _truck_label(c)) for c in trucks]
+        self.fields["driver"].choices = [(str(c.driver.pk), _driver_label(c)) for c in drivers]
+        self.fields["vehicle"].help_text = (
+            "Nearest first: deadhead distance from the truck's last position to the first pickup."
+            if trucks
+            else "No truck can take this load now: of its carrier, available, big enough, of a "
+            "type that suits the freight, with a driver."
+        )
+        self.fields["driver"].help_text = (
+            "Licensed through the delivery, with the hours the load needs; ready for dispatch first."
+            if drivers
+            else "No driver of these carriers is licensed and has the hours for this load now."
+        )
 
     def clean(self):
         cleaned = super().clean()
@@ -156,6 +258,17 @@ class CancelForm(forms.Form):
 def _describe(load: Load) -> str:
     lane = f"{load.shipper.city} to {load.consignee.city}"
     return f"{load.load_number} ({load.status}): {lane}, {load.weight} kg"
+
+
+def _describe_freight(load: Load) -> str:
+    """The load as the assign page states it: with the equipment its freight needs."""
+    if load.required_equipment == VehicleType.REEFER:
+        needs = f"reefer {load.temperature_min_c}..{load.temperature_max_c} °C"
+    elif load.required_equipment:
+        needs = VehicleType(load.required_equipment).label.lower()
+    else:
+        needs = "any equipment"
+    return f"{_describe(load)}, {load.volume} m3, {needs}"
 
 
 class _StateFilter(admin.SimpleListFilter):
@@ -206,6 +319,144 @@ class UpcomingPickupFilter(admin.SimpleListFilter):
         return queryset
 
 
+# --- The load page: times on the facility's clock, transition buttons, map --------------------------
+
+# Shown on the load's pages in a zone, with the zone named: "origin" (the shipper's), "destination"
+# (the consignee's), or None (not tied to a facility: the operator's, TMS_TIME_ZONE).
+ZONED_TIMES = {
+    "pickup_datetime": "origin",
+    "picked_up_at": "origin",
+    "delivery_datetime": "destination",
+    "delivered_at": "destination",
+    "expected_delivery_at": "destination",
+    "assigned_at": None,
+    "in_transit_at": None,
+    "cancelled_at": None,
+    "created_at": None,
+    "updated_at": None,
+}
+
+
+def load_zone(load: Load, where: str | None) -> str:
+    if where == "origin":
+        return load.shipper.timezone
+    if where == "destination":
+        return load.consignee.timezone
+    return settings.TMS_TIME_ZONE
+
+
+def _zoned(field: str):
+    @admin.display(description=Load._meta.get_field(field).verbose_name, ordering=field)
+    def show(self, load: Load) -> str:
+        return local_time(getattr(load, field), load_zone(load, ZONED_TIMES[field])) or "-"
+
+    return show
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A button on the load page: the load service it calls, and whether it asks for a reason."""
+
+    name: str
+    label: str
+    target: LoadStatus
+    run: Callable[..., Load]  # (load, *, by, reason)
+    asks_reason: bool = False
+
+
+# In the order a load goes through them. Assigning has its own page (the assign action's).
+TRANSITIONS = {
+    transition.name: transition
+    for transition in [
+        Transition(
+            "pick-up",
+            "Mark picked up",
+            LoadStatus.PICKED_UP,
+            lambda load, *, by, reason: services.pick_up_load(load, by=by),
+        ),
+        Transition(
+            "in-transit",
+            "Mark in transit",
+            LoadStatus.IN_TRANSIT,
+            lambda load, *, by, reason: services.start_transit(load, by=by),
+        ),
+        Transition(
+            "deliver",
+            "Mark delivered",
+            LoadStatus.DELIVERED,
+            lambda load, *, by, reason: services.deliver_load(load, by=by),
+        ),
+        Transition("delay", "Report a delay…", LoadStatus.DELAYED, services.delay_load, asks_reason=True),
+        Transition(
+            "cancel", "Cancel the load…", LoadStatus.CANCELLED, services.cancel_load, asks_reason=True
+        ),
+    ]
+}
+
+
+def transitions_from(load: Load) -> list[Transition]:
+    """The buttons for the load's status (LOAD_TRANSITIONS), less the ones the services would
+    refuse at this stage (a delayed load resumes where it was)."""
+    allowed = LOAD_TRANSITIONS[load.status]
+    shown = []
+    for transition in TRANSITIONS.values():
+        if transition.target not in allowed:
+            continue
+        try:
+            services._resume_guard(load, transition.target)
+        except InvalidTransition:
+            continue
+        shown.append(transition)
+    return shown
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=255, help_text="Kept on the load and sent with its event.")
+
+
+def load_map(load: Load) -> dict:
+    """What the load page's map draws: the stops in order, the truck's last position, and the
+    current route's geometry when there is one (lon, lat pairs)."""
+    stops = [
+        {
+            "label": str(stop.sequence),
+            "kind": stop.kind,
+            "facility": stop.facility.name,
+            "place": f"{stop.facility.city}, {stop.facility.state}",
+            "location": _lon_lat(stop.location or stop.facility.location),
+            "window": _window(stop),
+        }
+        for stop in load.stops.select_related("facility").order_by("sequence")
+    ]
+    vehicle = load.vehicle
+    truck = None
+    if vehicle is not None and vehicle.current_location is not None:
+        truck = {
+            "vehicle_number": vehicle.vehicle_number,
+            "location": _lon_lat(vehicle.current_location),
+            "at": local_time(vehicle.location_updated_at, settings.TMS_TIME_ZONE),
+        }
+    # The load's routes through the reverse relation: loads does not import routing.
+    route = load.routes.filter(is_current=True).only("path").first()
+    return {
+        "stops": stops,
+        "truck": truck,
+        "path": [list(point) for point in route.path.coords] if route is not None else None,
+        "tile_url": settings.TMS_MAP_TILE_URL,
+    }
+
+
+def _lon_lat(point) -> list[float] | None:
+    return [point.x, point.y] if point is not None else None
+
+
+def _window(stop) -> str:
+    zone = stop.facility.timezone
+    if stop.earliest_at == stop.latest_at:
+        return local_time(stop.earliest_at, zone)
+    return f"{local_time(stop.earliest_at, zone)} to {local_time(stop.latest_at, zone)}"
+
+
 @admin.register(Load)
 class LoadAdmin(ServiceModelAdmin):
     form = LoadForm
@@ -214,8 +465,8 @@ class LoadAdmin(ServiceModelAdmin):
         "load_number",
         "status",
         "lane",
-        "pickup_datetime",
-        "delivery_datetime",
+        "pickup_local",
+        "delivery_local",
         "carrier",
         "vehicle",
         "driver",
@@ -238,12 +489,28 @@ class LoadAdmin(ServiceModelAdmin):
         "customer__name",
     ]
     date_hierarchy = "pickup_datetime"
+    # A filtered page shows "N results" without also counting every load (a second count of the
+    # whole table per page view at 100,000 loads).
+    show_full_result_count = False
     list_select_related = ["shipper", "consignee", "carrier", "vehicle", "driver"]
     autocomplete_fields = ["shipper", "consignee", "carrier", "customer"]
     readonly_fields = [*TRANSITION_FIELDS, *RECORD_FIELDS]
     fieldsets = [
         (None, {"fields": ["load_number", "status", "shipper", "consignee", "carrier"]}),
-        ("Freight", {"fields": ["commodity", "weight", "volume", "rate", "notes"]}),
+        (
+            "Freight",
+            {
+                "fields": [
+                    "commodity",
+                    "required_equipment",
+                    ("temperature_min_c", "temperature_max_c"),
+                    "weight",
+                    "volume",
+                    "rate",
+                    "notes",
+                ]
+            },
+        ),
         ("Customer", {"fields": ["customer", "po_number", "bol_number", "customer_reference"]}),
         ("Pickup", {"fields": ["pickup_datetime", "pickup_address", "pickup_location"]}),
         ("Delivery", {"fields": ["delivery_datetime", "delivery_address", "delivery_location"]}),
@@ -275,8 +542,35 @@ class LoadAdmin(ServiceModelAdmin):
     def lane(self, load: Load) -> str:
         return f"{load.shipper.city}, {load.shipper.state} → {load.consignee.city}, {load.consignee.state}"
 
+    @admin.display(description="pickup", ordering="pickup_datetime")
+    def pickup_local(self, load: Load) -> str:
+        return local_time(load.pickup_datetime, load.shipper.timezone)
+
+    @admin.display(description="delivery", ordering="delivery_datetime")
+    def delivery_local(self, load: Load) -> str:
+        return local_time(load.delivery_datetime, load.consignee.timezone)
+
+    def _zoned_names(self, request, obj) -> set[str]:
+        """The time fields shown read-only: all but the scheduled times a change can edit."""
+        if obj is not None and not self.has_change_permission(request, obj):
+            return set(ZONED_TIMES)
+        return set(ZONED_TIMES) - set(FACILITY_TIMES)
+
+    def get_fieldsets(self, request, obj=None):
+        zoned = self._zoned_names(request, obj)
+        return [
+            (
+                title,
+                {
+                    **options,
+                    "fields": [f"{name}_local" if name in zoned else name for name in options["fields"]],
+                },
+            )
+            for title, options in super().get_fieldsets(request, obj)
+        ]
+
     def get_readonly_fields(self, request, obj=None):
-        readonly = super().get_readonly_fields(request, obj)
+        readonly = [*super().get_readonly_fields(request, obj), *(f"{name}_local" for name in ZONED_TIMES)]
         if obj is not None and obj.status == LoadStatus.ASSIGNED:
             # The load's carrier is its vehicle's: reassign to change it.
             return [*readonly, "carrier"]
@@ -299,6 +593,8 @@ class LoadAdmin(ServiceModelAdmin):
 
     @admin.action(description="Assign to vehicle and driver", permissions=["change"])
     def assign(self, request, queryset):
+        """The assign page: one load, the trucks and drivers that may take it. The choice posted
+        goes to loads.services.assign_load, which refuses an illegal one with its reason."""
         queryset = queryset.select_related("shipper", "consignee").order_by("load_number")
         form = AssignForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
@@ -311,18 +607,37 @@ class LoadAdmin(ServiceModelAdmin):
 
             self.apply_to_each(request, queryset, assign_one, done=f"Assigned to {vehicle} and {driver}")
             return None
+        loads = list(queryset[:2])
+        if len(loads) != 1:
+            self.message_user(
+                request,
+                "Assign one load at a time: the page lists the trucks and drivers that may take it.",
+                messages.WARNING,
+            )
+            return None
+        load = loads[0]
+        if load.status != LoadStatus.CREATED:
+            self.message_user(
+                request,
+                f"{load}: Load is {load.status}; only CREATED loads are assigned here.",
+                messages.ERROR,
+            )
+            return None
+        form.offer(assignment_candidates(load))
         return self.render_action_form(
             request,
             queryset,
             form=form,
             action="assign",
-            title="Assign loads",
+            title="Assign load",
             description=(
-                "Choose an available vehicle and a driver of the same carrier. Each CREATED load is "
-                "assigned in turn; a vehicle or driver takes one load at a time."
+                "Only the trucks and drivers that can take this load are listed: trucks of its carrier "
+                "(any carrier if it has none), available, carrying its weight and volume, of a type "
+                "that suits the freight, nearest to the first pickup first; drivers of the same carrier "
+                "on no other load, licensed through the delivery, with the hours it needs."
             ),
             submit_label="Assign",
-            describe=_describe,
+            describe=_describe_freight,
         )
 
     @admin.action(description="Cancel", permissions=["change"])
@@ -375,3 +690,74 @@ class LoadAdmin(ServiceModelAdmin):
             lambda load: services.deliver_load(load, by=request.user),
             done="Delivered",
         )
+
+    # --- the change page: transition buttons and the map ----------------------------------------
+
+    def get_urls(self):
+        transition = self.admin_site.admin_view(self.transition_view)
+        return [
+            path(
+                "<path:object_id>/transition/<slug:transition>/",
+                transition,
+                name="loads_load_transition",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        load = self.get_object(request, unquote(object_id))
+        if load is not None:
+            may_move = super().has_change_permission(request)  # the actions' permission
+            extra_context = {
+                **(extra_context or {}),
+                "transitions": transitions_from(load) if may_move else [],
+                "may_assign": may_move and LoadStatus.ASSIGNED in LOAD_TRANSITIONS[load.status],
+                "load_map": load_map(load),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def transition_view(self, request, object_id: str, transition: str):
+        """A transition button: one service call (audit row and event), the result as a message.
+        Delay and cancel ask for the reason first (GET shows the form, POST applies it)."""
+        load = self.get_object(request, unquote(object_id))
+        chosen = TRANSITIONS.get(transition)
+        if load is None or chosen is None:
+            raise Http404("No such load or transition.")
+        if not super().has_change_permission(request):
+            raise PermissionDenied
+        page = reverse("admin:loads_load_change", args=[load.pk])
+        form = None
+        if chosen.asks_reason:
+            form = ReasonForm(request.POST if request.method == "POST" else None)
+            if request.method != "POST" or not form.is_valid():
+                return self._reason_page(request, load, chosen, form)
+        elif request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            with transaction.atomic():
+                chosen.run(load, by=request.user, reason=form.cleaned_data["reason"] if form else "")
+        except ADMIN_ERRORS as error:
+            self.message_user(request, f"{load}: {error_message(error)}", messages.ERROR)
+        else:
+            load.refresh_from_db()
+            self.message_user(request, f"{load} is now {load.status}.", messages.SUCCESS)
+        return HttpResponseRedirect(page)
+
+    def _reason_page(self, request, load: Load, transition: Transition, form: ReasonForm):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{transition.label.rstrip('…')}: {load.load_number}",
+            "subtitle": None,
+            "opts": self.opts,
+            "original": load,
+            "form": form,
+            "transition": transition,
+            "description": _describe(load),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/loads/load/transition_reason.html", context)
+
+
+# Read-only times on the facility's clock (or the operator's), named `<field>_local`.
+for _field in ZONED_TIMES:
+    setattr(LoadAdmin, f"{_field}_local", _zoned(_field))

@@ -9,7 +9,7 @@ from django.db.models.functions import Upper
 
 from customers.models import Customer
 from drivers.models import Driver
-from fleet.models import Carrier, Vehicle, VehicleType
+from fleet.models import Carrier, Vehicle, VehicleType, reefer_range_constraint, reefer_range_errors
 from fleet.rules import ACTIVE_LOAD_STATUS_VALUES
 from tms.models import BaseEntity, choices_constraint
 
@@ -214,6 +214,9 @@ class Load(BaseEntity):
             models.Index(Upper("po_number"), name="loads_po_number_upper"),
             models.Index(Upper("bol_number"), name="loads_bol_number_upper"),
             models.Index(Upper("customer_reference"), name="loads_customer_reference_upper"),
+            # The default order (the admin's list adds the primary key as a tie-breaker): the
+            # newest page of 100,000 loads is read from this index, not sorted from all of them.
+            models.Index(fields=["pickup_datetime", "id"], name="loads_pickup_datetime_id"),
         ]
         constraints = [
             choices_constraint("status", LoadStatus, "loads"),
@@ -257,10 +260,29 @@ class Load(BaseEntity):
                 | Q(temperature_max_c__gte=F("temperature_min_c")),
                 name="loads_temperature_range_ordered",
             ),
+            reefer_range_constraint("loads", Q(required_equipment=VehicleType.REEFER)),
+            # Refrigerated freight always states its range (no old rows to spare: the columns are new).
+            models.CheckConstraint(
+                condition=~Q(required_equipment=VehicleType.REEFER)
+                | Q(temperature_min_c__isnull=False, temperature_max_c__isnull=False),
+                name="loads_reefer_has_temperature_range",
+                violation_error_message="Reefer freight needs its temperature range.",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.load_number
+
+    def clean(self) -> None:
+        """Reefer freight states the range it must stay in; other freight has none."""
+        errors = reefer_range_errors(
+            self.temperature_min_c,
+            self.temperature_max_c,
+            reefer=self.required_equipment == VehicleType.REEFER,
+            what="a temperature range",
+        )
+        if errors:
+            raise ValidationError(errors)
 
 
 class StopKind(models.TextChoices):

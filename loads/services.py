@@ -10,6 +10,7 @@ import logging
 import secrets
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -28,6 +29,7 @@ from events.models import AuditAction
 from events.outbox import emit
 from events.taxonomy import EventType
 from fleet.models import Vehicle, VehicleStatus
+from fleet.rules import equipment_mismatch
 from fleet.services import change_vehicle_status
 from loads import geofence
 from loads.models import (
@@ -46,6 +48,7 @@ from tms.exceptions import (
     CarrierMismatch,
     Conflict,
     DomainError,
+    EquipmentMismatch,
     HoursOfServiceExceeded,
     InvalidTransition,
     LicenseExpired,
@@ -62,6 +65,7 @@ logger = logging.getLogger(__name__)
 # 10-hour break (49 CFR 395.3(a)(3)): later days start with a fresh 11 hours.
 MAX_DRIVING_HOURS_PER_DUTY_PERIOD = Decimal(11)
 EDITABLE_STATUSES = {LoadStatus.CREATED, LoadStatus.ASSIGNED}
+EQUIPMENT_FIELDS = ("required_equipment", "temperature_min_c", "temperature_max_c")
 
 
 # --- Facilities ----------------------------------------------------------------------------------
@@ -213,6 +217,23 @@ def _check_capacity(vehicle: Vehicle, weight: Decimal, volume: Decimal) -> None:
         )
 
 
+def _check_equipment(vehicle: Vehicle, load: Load) -> None:
+    """The truck's type and reefer unit must suit the freight (fleet.rules.equipment_mismatch)."""
+    reason = equipment_mismatch(vehicle, load)
+    if reason is not None:
+        raise EquipmentMismatch(
+            f"Vehicle {vehicle.vehicle_number} cannot haul load {load.load_number}: {reason}",
+            details={
+                "vehicle_type": vehicle.vehicle_type,
+                "vehicle_temperature_min_c": vehicle.temperature_min_c,
+                "vehicle_temperature_max_c": vehicle.temperature_max_c,
+                "required_equipment": load.required_equipment,
+                "temperature_min_c": load.temperature_min_c,
+                "temperature_max_c": load.temperature_max_c,
+            },
+        )
+
+
 @transaction.atomic
 def update_load(load: Load, *, by: User | None, **fields: Any) -> Load:
     """Edits a load while it is CREATED or ASSIGNED; an assigned load must still fit its truck.
@@ -231,6 +252,11 @@ def update_load(load: Load, *, by: User | None, **fields: Any) -> Load:
             fields.get("weight", locked.weight),
             fields.get("volume", locked.volume),
         )
+        edited = SimpleNamespace(
+            load_number=locked.load_number,
+            **{name: fields.get(name, getattr(locked, name)) for name in EQUIPMENT_FIELDS},
+        )
+        _check_equipment(locked.vehicle, edited)
     if fields.get("customer") is not None and fields["customer"].pk != locked.customer_id:
         _check_bill_to(fields["customer"])
     if "pickup_location" in fields or "delivery_location" in fields:
@@ -331,6 +357,7 @@ def _check_assignment(load: Load, vehicle: Vehicle, driver: Driver) -> None:
             details={"driver_id": driver.pk, "current_load_number": other_load},
         )
     _check_capacity(vehicle, load.weight, load.volume)
+    _check_equipment(vehicle, load)
     need = driving_need(load)
     needed_until = need.licensed_until
     if driver.license_expiry < needed_until:
@@ -366,10 +393,11 @@ def _check_assignment(load: Load, vehicle: Vehicle, driver: Driver) -> None:
 @transaction.atomic
 def assign_load(load: Load, *, by: User | None, vehicle: Vehicle, driver: Driver) -> Load:
     """Puts a load on a vehicle and driver of the same carrier: the vehicle must carry its weight
-    and volume and be AVAILABLE; the driver must be active, on no other active load, licensed
-    through delivery and have enough legal driving time (their duty status now does not matter:
-    hours of service decide). Reassigning an ASSIGNED load frees the previous vehicle. The
-    driver's status is theirs to report; assignment does not change it."""
+    and volume, suit its freight (equipment type, reefer range) and be AVAILABLE; the driver must
+    be active, on no other active load, licensed through delivery and have enough legal driving
+    time (their duty status now does not matter: hours of service decide). Reassigning an
+    ASSIGNED load frees the previous vehicle. The driver's status is theirs to report; assignment
+    does not change it."""
     load = _lock_load(load)
     check_transition(LOAD_TRANSITIONS, load.status, LoadStatus.ASSIGNED, entity="load")
     if load.vehicle_id == vehicle.pk and load.driver_id == driver.pk and load.status == LoadStatus.ASSIGNED:

@@ -36,6 +36,12 @@ class CapacityExceeded(BusinessRuleViolation):
     code = "capacity_exceeded"
 
 
+class EquipmentMismatch(BusinessRuleViolation):
+    """A truck whose type or reefer unit cannot haul the freight (fleet.rules.equipment_mismatch)."""
+
+    code = "equipment_mismatch"
+
+
 class CarrierMismatch(BusinessRuleViolation):
     code = "carrier_mismatch"
 

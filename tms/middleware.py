@@ -1,9 +1,12 @@
 import re
 import time
+import zoneinfo
 
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import timezone
 
 from tms import metrics
 from tms.api import error_response
@@ -102,3 +105,21 @@ class MetricsMiddleware:
         )
         metrics.sample_database_pool(connection)
         return response
+
+
+class BackOfficeTimeZoneMiddleware:
+    """The back office (/admin/) shows and reads the times not tied to a facility in the operator's
+    time zone (TMS_TIME_ZONE), written with the zone named (tms/formats); facility times are on
+    the facility's clock (tms.times.local_time). The API stays in UTC."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.prefix: str | None = None
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if self.prefix is None:
+            self.prefix = reverse("admin:index")
+        if not request.path.startswith(self.prefix):
+            return self.get_response(request)
+        with timezone.override(zoneinfo.ZoneInfo(settings.TMS_TIME_ZONE)):
+            return self.get_response(request)

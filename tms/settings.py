@@ -93,6 +93,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "tms.middleware.BackOfficeTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "tms.urls"
@@ -352,6 +353,7 @@ SPECTACULAR_SETTINGS = {
         "EventTypeEnum": "events.taxonomy.EventType",
         "StopKindEnum": "loads.models.StopKind",
         "DocumentKindEnum": "documents.models.DocumentKind",
+        "VehicleTypeEnum": "fleet.models.VehicleType",
     },
     "PREPROCESSING_HOOKS": ["tms.api.schema_paths_without_trailing_slash"],
 }
@@ -411,6 +413,7 @@ ROUTING_FLEET_MAX_QUEUE_ATTEMPTS = env_int("ROUTING_FLEET_MAX_QUEUE_ATTEMPTS", 3
 
 # --- i18n, static --------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
+FORMAT_MODULE_PATH = ["tms.formats"]  # times written with their zone (2026-12-07 08:00 CST)
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -11,6 +11,7 @@ from django.core.files.storage import FileSystemStorage
 # Package -> the files of it served, as "PACKAGE/FILE" static paths.
 NODE_MODULES_FILES: dict[str, tuple[str, ...]] = {
     "ol": ("ol.css", "dist/ol.js"),  # GeoDjango's map widget (tms.admin.OfflineOSMWidget)
+    "chart.js": ("dist/chart.umd.min.js",),  # the admin home's charts (tms/dashboard.py)
 }
 
 

@@ -21,3 +21,16 @@ def local_time(moment: datetime | None, zone: str) -> str:
         return ""
     local = moment.astimezone(ZoneInfo(zone))
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def wall_clock_instant(wall_clock: datetime, zone: str) -> datetime | None:
+    """The instant a wall-clock time (naive) names in the IANA `zone`, as a dispatcher types an
+    appointment at a facility; None for a time the zone skips (clocks going forward). A time the
+    zone repeats (clocks going back) is its first occurrence."""
+    if wall_clock.tzinfo is not None:
+        raise ValueError(f"{wall_clock!r} already has a zone")
+    tz = ZoneInfo(zone)
+    instant = wall_clock.replace(tzinfo=tz, fold=0)
+    if instant.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != wall_clock:
+        return None
+    return instant.astimezone(UTC)

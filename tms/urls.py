@@ -14,6 +14,8 @@ urlpatterns = [
     path("metrics", monitoring.metrics, name="metrics"),
     # Before the admin's catch-all:
     path("admin/dispatch-board/", dashboard.dispatch_board, name="dispatch-board"),
+    path("admin/", admin.site.admin_view(dashboard.admin_home), name="admin-home"),
+    path("admin/dashboard/figures/", dashboard.admin_home_figures, name="admin-home-figures"),
     path("admin/", admin.site.urls),
     api.api_path("api/auth/token", api.ObtainTokenView.as_view(), name="auth-token"),
     api.api_path("api/ws/ticket", api.WebSocketTicketView.as_view(), name="ws-ticket"),

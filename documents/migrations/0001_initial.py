@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('loads', '0006_customers_and_references'),
+        ('loads', '0008_customers_and_references'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from fleet.models import Carrier, Vehicle, VehicleStatus, VehicleType
+from fleet.rules import vehicle_types_for
 from tms import parsers
 from tms.filters import MultipleChoiceFilter, NearbyFilterSet
 
@@ -95,6 +96,12 @@ class VehicleFilter(NearbyFilterSet):
     status = MultipleChoiceFilter(choices=VehicleStatus.choices)
     vehicle_type = MultipleChoiceFilter(choices=VehicleType.choices)
     available = django_filters.BooleanFilter(method="filter_available", label="status is AVAILABLE")
+    required_equipment = django_filters.ChoiceFilter(
+        choices=VehicleType.choices,
+        method="filter_required_equipment",
+        label="Only vehicles whose type may haul freight needing this equipment (a reefer also takes "
+        "DRY_VAN freight, a step deck FLATBED freight)",
+    )
     carrier_id = django_filters.ModelChoiceFilter(field_name="carrier", queryset=Carrier.objects.all())
     min_capacity_weight = django_filters.NumberFilter(
         field_name="capacity_weight", lookup_expr="gte", label="kg"
@@ -109,6 +116,9 @@ class VehicleFilter(NearbyFilterSet):
     class Meta:
         model = Vehicle
         fields = ["carrier_id", "status", "vehicle_type", "fuel_type"]
+
+    def filter_required_equipment(self, queryset, name, value):
+        return queryset.filter(vehicle_type__in=vehicle_types_for(value))
 
     def filter_available(self, queryset, name, value):
         if value:

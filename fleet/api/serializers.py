@@ -87,6 +87,8 @@ class VehicleSerializer(ModelSerializer):
             "fuel_type",
             "capacity_weight",
             "capacity_volume",
+            "temperature_min_c",
+            "temperature_max_c",
             "fuel_consumption_l_per_100km",
             "status",
             "current_location",

@@ -29,3 +29,10 @@ class VehicleFactory(factory.django.DjangoModelFactory):
     capacity_weight = Decimal("20000")
     capacity_volume = Decimal("95")
     current_location = factory.LazyFunction(lambda: Point(-87.6298, 41.8781, srid=4326))
+    # A reefer's unit holds what most units do; other trucks have none (Vehicle.clean).
+    temperature_min_c = factory.LazyAttribute(
+        lambda o: Decimal("-25") if o.vehicle_type == VehicleType.REEFER else None
+    )
+    temperature_max_c = factory.LazyAttribute(
+        lambda o: Decimal("25") if o.vehicle_type == VehicleType.REEFER else None
+    )

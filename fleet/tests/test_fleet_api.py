@@ -56,6 +56,13 @@ class TestVehicleApi(CrudCases):
         ({"year": 1850}, "year"),
         ({"carrier_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7"}, "carrier_id"),
         ({"vin": "X" * 18}, "vin"),
+        # A reefer has its unit's range, plausible and in order; other trucks have none.
+        ({"temperature_min_c": None}, "temperature_min_c"),
+        ({"temperature_max_c": None}, "temperature_max_c"),
+        ({"temperature_min_c": "-45"}, "temperature_min_c"),
+        ({"temperature_max_c": "86"}, "temperature_max_c"),
+        ({"temperature_min_c": "5", "temperature_max_c": "2"}, "temperature_max_c"),
+        ({"vehicle_type": "DRY_VAN"}, "temperature_min_c"),
     ]
 
     def create_body(self):
@@ -67,6 +74,8 @@ class TestVehicleApi(CrudCases):
             "model": "Cascadia",
             "year": 2023,
             "vehicle_type": "REEFER",
+            "temperature_min_c": "-30",
+            "temperature_max_c": "30",
             "capacity_weight": "19000",
             "capacity_volume": "76",
         }

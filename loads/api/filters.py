@@ -4,7 +4,7 @@ from django.db.models.functions import Upper
 
 from customers.models import Customer
 from drivers.models import Driver
-from fleet.models import Carrier, Vehicle
+from fleet.models import Carrier, Vehicle, VehicleType
 from loads.models import Facility, FacilityType, Load, LoadStatus
 from tms.filters import MultipleChoiceFilter, NearbyFilterSet
 
@@ -20,6 +20,9 @@ class FacilityFilter(NearbyFilterSet):
 
 class LoadFilter(django_filters.FilterSet):
     status = MultipleChoiceFilter(choices=LoadStatus.choices)
+    required_equipment = MultipleChoiceFilter(
+        choices=VehicleType.choices, label="Loads whose freight needs any of these equipment types"
+    )
     carrier_id = django_filters.ModelChoiceFilter(field_name="carrier", queryset=Carrier.objects.all())
     vehicle_id = django_filters.ModelChoiceFilter(field_name="vehicle", queryset=Vehicle.objects.all())
     driver_id = django_filters.ModelChoiceFilter(field_name="driver", queryset=Driver.objects.all())

@@ -31,7 +31,10 @@
   function shortTime(iso) {
     if (!iso) return "";
     const date = new Date(iso);
-    return isNaN(date) ? "" : date.toLocaleTimeString();
+    // The operator's clock with its zone named (TMS_TIME_ZONE), as everywhere in the back office.
+    const options = { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZoneName: "short" };
+    if (config.time_zone) options.timeZone = config.time_zone;
+    return isNaN(date) ? "" : date.toLocaleTimeString("en-US", options);
   }
 
   // --- Map -----------------------------------------------------------------------------------------

@@ -82,6 +82,9 @@ def _typed_answers(api, schema: dict) -> str:
     assigned = load_in("ASSIGNED")
     route = straight_route(assigned, vehicle=assigned.vehicle, driver=assigned.driver)
     LoadFactory()
+    # Refrigerated freight and a reefer: the equipment fields with their numbers, not only nulls.
+    LoadFactory(required_equipment="REEFER", temperature_min_c=-20, temperature_max_c=-18)
+    reefer = VehicleFactory(vehicle_type="REEFER")
     # A scored route (the great-circle fallback: no Maps key here) and an accepted fleet plan with
     # a route of two loads, an unserved load and idle trucks: the JSON the schema types.
     scored = load_in("ASSIGNED")
@@ -101,6 +104,7 @@ def _typed_answers(api, schema: dict) -> str:
         (f"/api/loads/{assigned.pk}/", 200),
         (f"/api/vehicles/{vehicle.pk}/", 200),
         (f"/api/vehicles/{unseen.pk}/", 200),
+        (f"/api/vehicles/{reefer.pk}/", 200),
         ("/api/vehicles/", 200),
         (f"/api/drivers/{driver.pk}/", 200),
         (f"/api/carriers/{vehicle.carrier_id}/", 200),

@@ -62,6 +62,9 @@ FUNCTION_VIEWS: dict[str, set[str]] = {
     "admin:drivers_driver_eld": set(),
     "admin:drivers_driver_eld_day": set(),
     "admin:routing_fleetplan_plan": {"post"},
+    "admin-home": set(),
+    "admin-home-figures": set(),
+    "admin:loads_load_transition": {"post"},
 }
 # Writes a method scan cannot see: the OsmAnd protocol reports positions with GET.
 WRITING_GETS: set[Endpoint] = {("osmand", "get")}
@@ -212,6 +215,12 @@ def _published(response):
 def _planned_in_the_back_office(client):
     response = staff_session(client).post("/admin/routing/fleetplan/plan/")
     return response, "fleet_plans", str(FleetPlan.objects.get().pk)
+
+
+def _moved_in_the_back_office(client):
+    load = load_in("ASSIGNED")
+    response = staff_session(client).post(f"/admin/loads/load/{load.pk}/transition/pick-up/")
+    return response, "loads", str(load.pk)
 
 
 def _optimized_route(client):
@@ -405,6 +414,7 @@ AUDITED: dict[Endpoint, Case] = {
         "/api/routes/optimize-fleet", lambda: {"time_limit_s": 1}, "fleet_plans"
     ),
     ("admin:routing_fleetplan_plan", "post"): lambda client: _planned_in_the_back_office(client),
+    ("admin:loads_load_transition", "post"): lambda client: _moved_in_the_back_office(client),
 }
 
 

@@ -5,6 +5,7 @@ import io
 import itertools
 import random
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import User
@@ -16,6 +17,7 @@ from drivers import selectors
 from drivers.models import Driver, DutyStatusRecord, HosViolation
 from events.models import AuditAction, AuditLog, OutboxEvent
 from fleet.models import Carrier, Vehicle
+from fleet.rules import equipment_mismatch
 from loads.models import Facility, Load, LoadStatus
 from loads.tests.factories import LoadFactory
 from tms.management.commands import seed_demo
@@ -86,6 +88,15 @@ def test_seeding_an_empty_database_builds_the_demo_through_the_services():
         assert load.pickup_datetime < load.delivery_datetime
         assert load.picked_up_at <= load.in_transit_at <= load.delivered_at
         assert load.weight <= load.vehicle.capacity_weight
+    # Equipment: each load needs what its freight was picked for, reefer loads with their range,
+    # and every truck a load was given suits it.
+    assert not Load.objects.filter(required_equipment="").exists()
+    reefer_loads = Load.objects.filter(required_equipment="REEFER")
+    assert reefer_loads.count() >= 10
+    assert not reefer_loads.filter(temperature_min_c=None).exists()
+    assert not Vehicle.objects.filter(vehicle_type="REEFER", temperature_min_c=None).exists()
+    for load in Load.objects.exclude(vehicle=None).select_related("vehicle"):
+        assert equipment_mismatch(load.vehicle, load) is None, load.load_number
     vins = list(Vehicle.objects.values_list("vin", flat=True))
     assert all(len(vin) == 17 and check_digit_is_valid(vin) for vin in vins)
     assert Driver.objects.filter(license_expiry__lt=timezone.localdate()).count() == 2
@@ -235,3 +246,12 @@ def test_no_truck_or_driver_is_booked_on_overlapping_loads():
             assert plan.vehicle.carrier is plan.driver.carrier
             assert plan.weight <= plan.vehicle.fields["capacity_weight"]
             assert plan.volume <= plan.vehicle.fields["capacity_volume"]
+            freight = SimpleNamespace(
+                required_equipment=plan.required_equipment,
+                temperature_min_c=plan.temperature_range[0] if plan.temperature_range else None,
+                temperature_max_c=plan.temperature_range[1] if plan.temperature_range else None,
+            )
+            truck = SimpleNamespace(
+                **{"temperature_min_c": None, "temperature_max_c": None, **plan.vehicle.fields}
+            )
+            assert equipment_mismatch(truck, freight) is None, plan.load_number

@@ -4,6 +4,7 @@ WebSocket messages; never `+00:00` or another offset (issue 12, item 2)."""
 import datetime
 import json
 import re
+import zoneinfo
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from events.models import AuditLog, OutboxEvent
 from fleet.tests.factories import VehicleFactory
 from routing.tests.factories import proposed_plan
 from routing.tests.test_fleet import load, truck
-from tms.times import local_time, rfc3339
+from tms.tests.factories import UserFactory
+from tms.times import local_time, rfc3339, wall_clock_instant
 from tms.ws import event_text
 
 pytestmark = pytest.mark.django_db
@@ -151,3 +153,41 @@ def test_a_facility_time_is_shown_on_the_facility_clock_with_its_zone():
         == "2026-07-06 21:00 CDT"
     )
     assert local_time(None, "America/Chicago") == ""
+
+
+@pytest.mark.parametrize(
+    ("wall_clock", "zone", "expected"),
+    [
+        # Laredo's 20:00 on a winter evening is 02:00 UTC the next day.
+        (datetime.datetime(2026, 12, 6, 20, 0), "America/Chicago", datetime.datetime(2026, 12, 7, 2, 0)),
+        (datetime.datetime(2026, 7, 6, 21, 0), "America/Chicago", datetime.datetime(2026, 7, 7, 2, 0)),
+        (datetime.datetime(2026, 12, 7, 8, 0), "America/Phoenix", datetime.datetime(2026, 12, 7, 15, 0)),
+        # Clocks going back: 01:30 happens twice; the first (daylight time) is meant.
+        (datetime.datetime(2026, 11, 1, 1, 30), "America/Chicago", datetime.datetime(2026, 11, 1, 6, 30)),
+        # Clocks going forward: 02:30 never happens.
+        (datetime.datetime(2027, 3, 14, 2, 30), "America/Chicago", None),
+    ],
+)
+def test_a_wall_clock_time_at_a_facility_names_one_instant(wall_clock, zone, expected):
+    instant = wall_clock_instant(wall_clock, zone)
+    assert instant == (expected.replace(tzinfo=datetime.UTC) if expected else None)
+
+
+def test_the_back_office_names_the_zone_of_times_not_tied_to_a_facility(client, settings, world, desk):
+    settings.TMS_TIME_ZONE = "America/Denver"
+    client.force_login(desk)
+
+    page = client.get(f"/admin/routing/route/{world.route.pk}/change/").content.decode()
+    api = client.get(f"/api/routes/{world.route.pk}")
+
+    created = world.route.created_at.astimezone(zoneinfo.ZoneInfo("America/Denver"))
+    assert f"{created:%Y-%m-%d %H:%M} {created.tzname()}" in page  # e.g. 2026-12-07 01:00 MST
+    assert api.json()["created_at"] == rfc3339(world.route.created_at)  # the API stays in UTC
+
+
+def test_the_admin_homes_figures_stay_in_utc_like_the_api(client):
+    client.force_login(UserFactory(username="zone-desk", is_staff=True))
+
+    figures = client.get("/admin/dashboard/figures/").json()
+
+    assert figures["range"]["start"].endswith("Z") and figures["range"]["end"].endswith("Z")

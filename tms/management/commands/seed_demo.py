@@ -223,6 +223,18 @@ COMMODITIES = {
     VehicleType.TANKER: ["Liquid sweetener", "Vegetable oil", "Food-grade glycerin"],
     VehicleType.BOX_TRUCK: ["Furniture", "Appliances", "Restaurant supplies"],
 }  # fmt: skip
+# What each refrigerated commodity must be kept at, degrees Celsius (frozen at -18 or colder,
+# fresh just above freezing). Every demo reefer unit covers them all (REEFER_UNITS).
+REEFER_TEMPERATURES = {
+    "Frozen poultry": (Decimal(-22), Decimal(-18)),
+    "Fresh produce": (Decimal(1), Decimal(4)),
+    "Dairy products": (Decimal(1), Decimal(4)),
+    "Frozen seafood": (Decimal(-25), Decimal(-20)),
+    "Ice cream": (Decimal(-25), Decimal("-22.5")),
+}
+# A carrier's two reefers: a multi-temperature unit and a standard one (no random draw, so the rest
+# of the demo stays as it was).
+REEFER_UNITS = [(Decimal(-30), Decimal(30)), (Decimal(-25), Decimal(25))]
 RATE_PER_MILE = {VehicleType.REEFER: 0.35, VehicleType.FLATBED: 0.45, VehicleType.STEP_DECK: 0.6}
 NOTES = [
     "Appointment required; call 24 h ahead.",
@@ -345,6 +357,8 @@ class LoadPlan:
     volume: Decimal = Decimal(0)
     rate: Decimal = Decimal(0)
     commodity: str = ""
+    required_equipment: str = ""
+    temperature_range: tuple[Decimal, Decimal] | None = None
     notes: str = ""
     picked_up_at: datetime | None = None
     in_transit_at: datetime | None = None
@@ -384,6 +398,10 @@ def vehicle_specs(rng: random.Random) -> list[VehicleSpec]:
                 carrier.latitude + rng.uniform(-0.18, 0.18),
             )
             vehicle_number = f"{carrier.prefix}-{101 + slot}"
+            unit = {}
+            if vehicle_type == VehicleType.REEFER:
+                low, high = REEFER_UNITS[mix[:slot].count(VehicleType.REEFER) % len(REEFER_UNITS)]
+                unit = {"temperature_min_c": low, "temperature_max_c": high}
             specs.append(
                 VehicleSpec(
                     carrier=carrier,
@@ -403,6 +421,7 @@ def vehicle_specs(rng: random.Random) -> list[VehicleSpec]:
                         "fuel_consumption_l_per_100km": Decimal(f"{consumption:.1f}"),
                         "odometer": Decimal(odometer),
                         "engine_hours": Decimal(odometer // 70),
+                        **unit,
                     },
                 )
             )
@@ -608,6 +627,9 @@ def _freight(plan: LoadPlan, rng: random.Random, vehicle: VehicleSpec | None) ->
     plan.volume = Decimal(f"{volume:.1f}")
     plan.rate = Decimal(f"{max(450, miles * per_mile):.2f}")
     plan.commodity = rng.choice(COMMODITIES[vehicle_type])
+    # The freight asks for the equipment it was picked for; a reefer load states its range.
+    plan.required_equipment = vehicle_type
+    plan.temperature_range = REEFER_TEMPERATURES.get(plan.commodity)
     plan.notes = rng.choice(NOTES) if rng.random() < 0.3 else ""
 
 
@@ -753,6 +775,10 @@ class Command(BaseCommand):
                 )
                 new_vehicles.add(spec.vehicle_number)
                 created["vehicles"] += 1
+            elif vehicle.vehicle_type == VehicleType.REEFER and vehicle.temperature_min_c is None:
+                # A reefer seeded before units had a range: the equipment rule trusts no unknown unit.
+                unit = {name: spec.fields[name] for name in ("temperature_min_c", "temperature_max_c")}
+                vehicle = fleet_services.update_vehicle(vehicle, by=by, **unit)
             vehicles[spec.vehicle_number] = vehicle
 
         driver_plan = driver_specs(rng, timezone.localdate(now))
@@ -885,6 +911,9 @@ class Command(BaseCommand):
             volume=plan.volume,
             rate=plan.rate,
             commodity=plan.commodity,
+            required_equipment=plan.required_equipment,
+            temperature_min_c=plan.temperature_range[0] if plan.temperature_range else None,
+            temperature_max_c=plan.temperature_range[1] if plan.temperature_range else None,
             notes=plan.notes,
             **demo_billing(plan.load_number, shipper),
         )

@@ -62,6 +62,17 @@ export function position(vehicle: Vehicle): [number, number] | typeof notReporte
 }
 export const driverPosition = (driver: Driver) => driver.current_location ?? driverNotReportedYet;
 
+// The equipment a load's freight needs ("" when any truck will do) and the reefer ranges, in °C:
+// a dry load has no range (null), a reefer load and a reefer's unit have both ends.
+export function equipmentNeeded(load: Load, vehicle: Vehicle): string {
+  if (load.required_equipment !== "REEFER") {
+    return load.required_equipment === "" ? "any equipment" : `${load.required_equipment}`;
+  }
+  const freight: [number | null, number | null] = [load.temperature_min_c, load.temperature_max_c];
+  const unit = vehicle.temperature_min_c === null ? "unknown" : `${vehicle.temperature_min_c}..${vehicle.temperature_max_c}`;
+  return `reefer ${freight.join("..")} °C on a unit holding ${unit} °C`;
+}
+
 export const vehicleStatuses: Schemas["VehicleStatusEnum"][] = ["AVAILABLE", "MAINTENANCE", "OUT_OF_SERVICE"];
 
 // Errors are one envelope, documented on the operations that give them.

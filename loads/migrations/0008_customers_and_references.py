@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
         ('customers', '0001_initial'),
         ('drivers', '0004_driver_hours_remaining_derived_from_the_log'),
         ('fleet', '0006_vehicle_temperature_range'),
-        ('loads', '0005_stops_of_existing_loads'),
+        ('loads', '0007_load_equipment_temperature_rules'),
     ]
 
     operations = [

@@ -51,6 +51,13 @@ def _isolated_cache(settings):
 
 
 @pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path_factory):
+    """Uploaded files (load documents, the demo's PODs) go to the test session's own folder, never
+    to the working tree's var/media."""
+    settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media")
+
+
+@pytest.fixture(autouse=True)
 def _throttle_clock(monkeypatch):
     """Rate limits count per window aligned to the clock (tms.api_defaults.SettingsRateThrottle):
     a test whose requests straddled the end of a minute saw its count start again (CI did). The

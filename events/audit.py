@@ -14,6 +14,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.gis.geos import GEOSGeometry
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
+from django.db.models.fields.files import FieldFile
 
 from events.models import AuditAction, AuditLog
 from tms.context import current_correlation_id
@@ -29,7 +30,9 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, GEOSGeometry):
         return json.loads(value.geojson)
     if isinstance(value, datetime.datetime):
-        return rfc3339(value)  # full precision: Django's encoder keeps only milliseconds
+        return rfc3339(value)
+    if isinstance(value, FieldFile):  # a stored file: its name in the storage
+        return value.name or None  # full precision: Django's encoder keeps only milliseconds
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 

@@ -396,6 +396,53 @@ class AnomalySuspected(EventData):
     last_at: datetime
 
 
+class CustomerEvent(EventData):
+    """A customer was added, edited (`changes`: {column: [old, new]}) or deleted: its state after
+    the change (before it, for a deletion)."""
+
+    customer_id: UUID
+    code: str
+    name: str
+    is_shipper: bool
+    is_consignee: bool
+    is_bill_to: bool
+    is_active: bool
+
+
+class CustomerCreated(CustomerEvent):
+    pass
+
+
+class CustomerUpdated(CustomerEvent):
+    changes: dict[str, list[Any]]
+
+
+class CustomerDeleted(CustomerEvent):
+    pass
+
+
+class DocumentEvent(LoadEvent):
+    """A document was attached to a load (or one of its stops: `stop_id`) or removed from it. The
+    load's fields are its state at that moment (`previous_status` equals `status`: paperwork does
+    not move a load), so a load's events fold into its state whatever their type."""
+
+    document_id: UUID
+    stop_id: UUID | None
+    kind: Literal["RATE_CONFIRMATION", "BOL", "POD", "OTHER"]
+    original_name: str
+    content_type: str
+    size: int = Field(ge=0, description="bytes")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class DocumentUploaded(DocumentEvent):
+    pass
+
+
+class DocumentDeleted(DocumentEvent):
+    pass
+
+
 SCHEMAS: dict[EventType, type[EventData]] = {
     EventType.LOAD_CREATED: LoadCreated,
     EventType.LOAD_UPDATED: LoadUpdated,
@@ -428,6 +475,11 @@ SCHEMAS: dict[EventType, type[EventData]] = {
     EventType.SYSTEM_ALERT: SystemAlert,
     EventType.AI_PREDICTION: AiPrediction,
     EventType.ANOMALY_SUSPECTED: AnomalySuspected,
+    EventType.CUSTOMER_CREATED: CustomerCreated,
+    EventType.CUSTOMER_UPDATED: CustomerUpdated,
+    EventType.CUSTOMER_DELETED: CustomerDeleted,
+    EventType.DOCUMENT_UPLOADED: DocumentUploaded,
+    EventType.DOCUMENT_DELETED: DocumentDeleted,
 }
 
 

@@ -35,6 +35,11 @@ class EventType(StrEnum):
     SYSTEM_ALERT = "SYSTEM_ALERT"
     AI_PREDICTION = "AI_PREDICTION"
     ANOMALY_SUSPECTED = "ANOMALY_SUSPECTED"
+    CUSTOMER_CREATED = "CUSTOMER_CREATED"
+    CUSTOMER_UPDATED = "CUSTOMER_UPDATED"
+    CUSTOMER_DELETED = "CUSTOMER_DELETED"
+    DOCUMENT_UPLOADED = "DOCUMENT_UPLOADED"
+    DOCUMENT_DELETED = "DOCUMENT_DELETED"
 
 
 TOPICS: dict[EventType, str] = {
@@ -74,6 +79,12 @@ TOPICS: dict[EventType, str] = {
     EventType.SYSTEM_ALERT: "tms.system.alerts",
     EventType.AI_PREDICTION: "tms.ai.predictions",
     EventType.ANOMALY_SUSPECTED: "tms.anomalies",
+    EventType.CUSTOMER_CREATED: "tms.customers",
+    EventType.CUSTOMER_UPDATED: "tms.customers",
+    EventType.CUSTOMER_DELETED: "tms.customers",
+    # A load's paperwork travels with the load's events (same key: in order with its status).
+    EventType.DOCUMENT_UPLOADED: "tms.loads",
+    EventType.DOCUMENT_DELETED: "tms.loads",
 }
 DEAD_LETTER_TOPIC = "tms.dlq"
 

@@ -56,7 +56,7 @@ class FacilityAdmin(ServiceModelAdmin):
     search_fields = ["name", "city", "address", "postal_code"]
     readonly_fields = RECORD_FIELDS
     fieldsets = [
-        (None, {"fields": ["name", "facility_type"]}),
+        (None, {"fields": ["name", "facility_type", "customer"]}),
         (
             "Address",
             {"fields": ["address", "city", "state", "postal_code", "country", "timezone", "location"]},
@@ -589,13 +589,17 @@ class LoadAdmin(ServiceModelAdmin):
         "delivery_address",
         "vehicle__vehicle_number",
         "driver__name",
+        "po_number",
+        "bol_number",
+        "customer_reference",
+        "customer__name",
     ]
     date_hierarchy = "pickup_datetime"
     # A filtered page shows "N results" without also counting every load (a second count of the
     # whole table per page view at 100,000 loads).
     show_full_result_count = False
     list_select_related = ["shipper", "consignee", "carrier", "vehicle", "driver"]
-    autocomplete_fields = ["shipper", "consignee", "carrier"]
+    autocomplete_fields = ["shipper", "consignee", "carrier", "customer"]
     readonly_fields = [*TRANSITION_FIELDS, *RECORD_FIELDS]
     fieldsets = [
         (None, {"fields": ["load_number", "status", "shipper", "consignee", "carrier"]}),
@@ -613,6 +617,7 @@ class LoadAdmin(ServiceModelAdmin):
                 ]
             },
         ),
+        ("Customer", {"fields": ["customer", "po_number", "bol_number", "customer_reference"]}),
         ("Pickup", {"fields": ["pickup_datetime", "pickup_address", "pickup_location"]}),
         ("Delivery", {"fields": ["delivery_datetime", "delivery_address", "delivery_location"]}),
         ("Assignment", {"fields": ["vehicle", "driver", "assigned_at"]}),

@@ -7,7 +7,9 @@ from django.contrib.gis.db import models
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import F, Q
+from django.db.models.functions import Upper
 
+from customers.models import Customer
 from drivers.models import Driver
 from fleet.models import Carrier, Vehicle, VehicleType, reefer_range_constraint, reefer_range_errors
 from fleet.rules import ACTIVE_LOAD_STATUS_VALUES
@@ -59,6 +61,14 @@ class Facility(BaseEntity):
         null=True,
         blank=True,
         help_text="The site's outline; when set, it is the geofence instead of the radius.",
+    )
+    customer = models.ForeignKey(
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="facilities",
+        help_text="The customer whose site this is, if any.",
     )
 
     class Meta:
@@ -162,6 +172,19 @@ class Load(BaseEntity):
         null=True, blank=True, help_text="Revised delivery estimate after a delay."
     )
     notes = models.TextField(blank=True)
+    customer = models.ForeignKey(
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="loads",
+        help_text="Who pays for the load (the bill-to); the shipper and consignee stay facilities.",
+    )
+    po_number = models.CharField(max_length=64, blank=True, help_text="The customer's purchase order number.")
+    bol_number = models.CharField(max_length=64, blank=True, help_text="Bill of lading number.")
+    customer_reference = models.CharField(
+        max_length=64, blank=True, help_text="The customer's own reference for the shipment."
+    )
     required_equipment = models.CharField(
         max_length=16,
         choices=VehicleType.choices,
@@ -189,6 +212,10 @@ class Load(BaseEntity):
         indexes = [
             models.Index(fields=["status", "pickup_datetime"]),
             models.Index(fields=["carrier", "status"]),
+            # References are looked up whatever their letter case (`?reference=`, the searches).
+            models.Index(Upper("po_number"), name="loads_po_number_upper"),
+            models.Index(Upper("bol_number"), name="loads_bol_number_upper"),
+            models.Index(Upper("customer_reference"), name="loads_customer_reference_upper"),
             # The default order (the admin's list adds the primary key as a tie-breaker): the
             # newest page of 100,000 loads is read from this index, not sorted from all of them.
             models.Index(fields=["pickup_datetime", "id"], name="loads_pickup_datetime_id"),

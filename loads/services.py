@@ -21,8 +21,10 @@ from django.contrib.auth.models import User
 from django.contrib.gis.geos import Point
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from customers.models import Customer
 from drivers import hos
 from drivers.models import Driver
 from drivers.planning import limit_name
@@ -55,6 +57,7 @@ from tms.exceptions import (
     HoursOfServiceExceeded,
     InvalidTransition,
     LicenseExpired,
+    ProofOfDeliveryRequired,
     ResourceUnavailable,
 )
 from tms.geo import estimate_road_trip
@@ -142,6 +145,7 @@ def create_load(
     seed's fields make the two stops: pickup and delivery default to the shipper's and
     consignee's sites. Distance and driving time are estimated along the stops until a route is
     computed."""
+    _check_bill_to(fields.get("customer"))
     if not fields.get("load_number"):
         fields["load_number"] = _new_load_number()
     seed = {
@@ -200,6 +204,15 @@ def create_load(
         ),
     )
     return load
+
+
+def _check_bill_to(customer: Customer | None) -> None:
+    """A load is billed to an active customer (a deactivated one keeps its past loads)."""
+    if customer is not None and not customer.is_active:
+        raise BusinessRuleViolation(
+            f"Customer {customer.code} is inactive; it cannot be given loads.",
+            details={"customer_id": customer.pk},
+        )
 
 
 def _facility_address(facility: Facility) -> str:
@@ -316,6 +329,8 @@ def update_load(load: Load, *, by: User | None, **fields: Any) -> Load:
             **{name: fields.get(name, getattr(locked, name)) for name in EQUIPMENT_FIELDS},
         )
         _check_equipment(locked.vehicle, edited)
+    if fields.get("customer") is not None and fields["customer"].pk != locked.customer_id:
+        _check_bill_to(fields["customer"])
     stops = _lock_stops(locked)
     before = {stop.pk: audit.snapshot(stop) for stop in stops}
     _sync_end_stops(locked, stops, fields)
@@ -967,6 +982,8 @@ def deliver_load(load: Load, *, by: User | None, at: datetime | None = None) -> 
     at = at or timezone.now()
     _resume_guard(load, LoadStatus.DELIVERED)
     _check_after(at, load.picked_up_at, "Delivery")
+    if settings.TMS_REQUIRE_POD_ON_DELIVERY:
+        _check_proof_of_delivery(load)
     late_by_s = max(0, int((at - load.delivery_datetime).total_seconds()))
     _transition(
         load,
@@ -978,6 +995,22 @@ def deliver_load(load: Load, *, by: User | None, at: datetime | None = None) -> 
     )
     _set_vehicle_status(load, VehicleStatus.AVAILABLE, by=by, reason=f"delivered {load.load_number}")
     return load
+
+
+def _check_proof_of_delivery(load: Load) -> None:
+    """With TMS_REQUIRE_POD_ON_DELIVERY, the last delivery needs its proof: a POD document attached
+    to that stop or to the load as a whole (documents.Document, read through the reverse relation:
+    loads does not import documents). The load is locked, and an upload locks it too."""
+    last_delivery = load.stops.filter(kind=StopKind.DELIVERY).order_by("-sequence").first()
+    proofs = load.documents.filter(kind="POD")
+    if last_delivery is not None:
+        proofs = proofs.filter(Q(stop=None) | Q(stop=last_delivery))
+    if not proofs.exists():
+        raise ProofOfDeliveryRequired(
+            f"Load {load.load_number} cannot be delivered without a proof of delivery: upload a POD "
+            f"document for its last delivery (POST /api/loads/{load.pk}/documents/).",
+            details={"stop_id": last_delivery.pk if last_delivery else None, "required_kind": "POD"},
+        )
 
 
 @transaction.atomic

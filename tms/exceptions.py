@@ -66,3 +66,23 @@ class DependencyUnavailable(DomainError):
 
     status_code = 503
     code = "dependency_unavailable"
+
+
+class DocumentTooLarge(DomainError):
+    """A document over TMS_DOCUMENT_MAX_BYTES: nothing is stored."""
+
+    status_code = 413
+    code = "document_too_large"
+
+
+class UnsupportedDocumentType(DomainError):
+    """A document whose content is not one of the accepted types: nothing is stored."""
+
+    status_code = 415
+    code = "unsupported_document_type"
+
+
+class ProofOfDeliveryRequired(BusinessRuleViolation):
+    """TMS_REQUIRE_POD_ON_DELIVERY is on and the last delivery has no POD document."""
+
+    code = "proof_of_delivery_required"

@@ -1,3 +1,4 @@
+import re
 import time
 import zoneinfo
 
@@ -52,6 +53,12 @@ def _user_id(request: HttpRequest) -> int | None:
     return user.pk if user is not None and user.is_authenticated else None
 
 
+# POST /api/loads/{id}/documents/ (documents.api.urls), and the room its multipart form needs
+# beside the file (boundaries, headers, the kind and stop fields).
+DOCUMENT_UPLOAD = re.compile(r"^/api/loads/[0-9a-fA-F-]{36}/documents/?$")
+MULTIPART_ALLOWANCE_BYTES = 64 * 1024
+
+
 class RequestSizeLimitMiddleware:
     """Refuses oversize bodies before anything reads them.
 
@@ -64,6 +71,9 @@ class RequestSizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and request.method == "POST" and DOCUMENT_UPLOAD.match(request.path_info):
+            # A document upload carries a file up to TMS_DOCUMENT_MAX_BYTES, in multipart form.
+            limit = max(limit, settings.TMS_DOCUMENT_MAX_BYTES + MULTIPART_ALLOWANCE_BYTES)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "routing",
     "webhooks",
     "analytics",
+    "customers",
+    "documents",
 ]
 
 MIDDLEWARE = [
@@ -350,6 +352,7 @@ SPECTACULAR_SETTINGS = {
         "DriverStatusEnum": "drivers.models.DriverStatus",
         "EventTypeEnum": "events.taxonomy.EventType",
         "StopKindEnum": "loads.models.StopKind",
+        "DocumentKindEnum": "documents.models.DocumentKind",
         "VehicleTypeEnum": "fleet.models.VehicleType",
     },
     "PREPROCESSING_HOOKS": ["tms.api.schema_paths_without_trailing_slash"],
@@ -416,8 +419,30 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
+# Uploaded files (load documents): local files under MEDIA_ROOT, or an S3-compatible bucket
+# (AWS S3, MinIO, Ceph, R2...) through django-storages when TMS_DOCUMENT_S3_BUCKET is set, with
+# boto3's usual credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, an instance role...).
+# Never served at MEDIA_URL: downloads go through the API, which checks who may read them.
+MEDIA_ROOT = env("TMS_MEDIA_ROOT", str(BASE_DIR / "var" / "media"))
+MEDIA_URL = "media/"
+DOCUMENT_S3_BUCKET = env("TMS_DOCUMENT_S3_BUCKET")
+if DOCUMENT_S3_BUCKET:
+    DOCUMENT_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": DOCUMENT_S3_BUCKET,
+            "endpoint_url": env("TMS_DOCUMENT_S3_ENDPOINT_URL") or None,
+            "region_name": env("TMS_DOCUMENT_S3_REGION") or None,
+            "location": env("TMS_DOCUMENT_S3_PREFIX", ""),
+            "file_overwrite": False,
+            "default_acl": None,  # the bucket's own policy: private
+            "querystring_auth": True,
+        },
+    }
+else:
+    DOCUMENT_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": DOCUMENT_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
@@ -437,6 +462,13 @@ GPS_BATCH_MAX_POINTS = env_int("TMS_GPS_BATCH_MAX_POINTS", 10_000)
 
 # --- Geofences and the dispatch board ------------------------------------------------------------
 TMS_GEOFENCE_AUTO_ADVANCE = env_bool("TMS_GEOFENCE_AUTO_ADVANCE", False)
+
+# --- Documents ----------------------------------------------------------------------------------
+# The largest document accepted (a phone photo of a signed POD is 2-5 MB); the upload request may
+# be this much larger than TMS_MAX_REQUEST_BYTES (tms.middleware.RequestSizeLimitMiddleware).
+TMS_DOCUMENT_MAX_BYTES = env_int("TMS_DOCUMENT_MAX_BYTES", 15 * 1024 * 1024)
+# Delivering a load (its last delivery) needs a POD document on that stop or on the load.
+TMS_REQUIRE_POD_ON_DELIVERY = env_bool("TMS_REQUIRE_POD_ON_DELIVERY", False)
 TMS_GEOFENCE_EXIT_MARGIN_M = env_int("TMS_GEOFENCE_EXIT_MARGIN_M", 100)
 TMS_MAP_TILE_URL = env("TMS_MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
 

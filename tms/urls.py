@@ -27,6 +27,8 @@ urlpatterns = [
     path("api/", include("events.api.urls")),
     path("api/", include("fleet.api.urls")),
     path("api/", include("drivers.api.urls")),
+    path("api/", include("customers.api.urls")),
+    path("api/", include("documents.api.urls")),
     path("api/", include("loads.api.urls")),
     path("api/", include("routing.api.urls")),
     path("api/", include("webhooks.api.urls")),

@@ -206,6 +206,7 @@ ALL_TOPICS = [
     "tms.ai.predictions",
     "tms.anomalies",
     "tms.carriers",
+    "tms.customers",
     "tms.drivers",
     "tms.loads",
     "tms.routes",

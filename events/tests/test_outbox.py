@@ -16,7 +16,7 @@ ALERT = {"severity": "WARNING", "message": "hello", "source": "tests"}
 
 def test_every_event_type_has_a_topic():
     assert set(TOPICS) == set(EventType)
-    assert len(EventType) == 31
+    assert len(EventType) == 36
 
 
 def test_emit_writes_a_cloudevent_in_the_callers_transaction():

@@ -1,5 +1,8 @@
 import django_filters
+from django.db.models import Q
+from django.db.models.functions import Upper
 
+from customers.models import Customer
 from drivers.models import Driver
 from fleet.models import Carrier, Vehicle, VehicleType
 from loads.models import Facility, FacilityType, Load, LoadStatus
@@ -29,9 +32,29 @@ class LoadFilter(django_filters.FilterSet):
     pickup_before = django_filters.IsoDateTimeFilter(field_name="pickup_datetime", lookup_expr="lt")
     delivery_after = django_filters.IsoDateTimeFilter(field_name="delivery_datetime", lookup_expr="gte")
     delivery_before = django_filters.IsoDateTimeFilter(field_name="delivery_datetime", lookup_expr="lt")
+    customer_id = django_filters.ModelChoiceFilter(field_name="customer", queryset=Customer.objects.all())
+    reference = django_filters.CharFilter(
+        method="filter_reference",
+        label="A PO number, BOL number or customer reference, exactly (any letter case).",
+    )
     min_weight = django_filters.NumberFilter(field_name="weight", lookup_expr="gte", label="kg")
     max_weight = django_filters.NumberFilter(field_name="weight", lookup_expr="lte", label="kg")
 
     class Meta:
         model = Load
-        fields = ["status", "carrier_id", "vehicle_id", "driver_id", "shipper_id", "consignee_id"]
+        fields = [
+            "status",
+            "carrier_id",
+            "vehicle_id",
+            "driver_id",
+            "shipper_id",
+            "consignee_id",
+            "customer_id",
+        ]
+
+    def filter_reference(self, queryset, name, value):
+        # Upper(column) = UPPER(value): the expression indexes of loads.models.Load serve each arm.
+        wanted = value.strip().upper()
+        return queryset.alias(
+            po=Upper("po_number"), bol=Upper("bol_number"), ref=Upper("customer_reference")
+        ).filter(Q(po=wanted) | Q(bol=wanted) | Q(ref=wanted))

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.utils import timezone
 from rest_framework import serializers
 
+from customers.models import Customer
 from drivers.models import Driver
 from fleet.models import Carrier, Vehicle
 from loads.geofence import suggested_transition
@@ -152,6 +153,13 @@ class LoadSerializer(ModelSerializer):
     driver_id = serializers.UUIDField(
         read_only=True, allow_null=True, help_text="Set by assignment (POST .../assign)."
     )
+    customer_id = serializers.PrimaryKeyRelatedField(
+        source="customer",
+        queryset=Customer.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Who pays for the load (the bill-to customer); an inactive customer is refused.",
+    )
     pickup_location = PointField(required=False, help_text="Defaults to the shipper's location.")
     delivery_location = PointField(required=False, help_text="Defaults to the consignee's location.")
 
@@ -191,6 +199,10 @@ class LoadSerializer(ModelSerializer):
             "expected_delivery_at",
             "notes",
             "stops",
+            "customer_id",
+            "po_number",
+            "bol_number",
+            "customer_reference",
             "created_at",
             "updated_at",
         ]

@@ -48,7 +48,15 @@ class LoadViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, TmsReadOnlyV
     queryset = Load.objects.prefetch_related(Prefetch("stops", queryset=Stop.objects.order_by("sequence")))
     serializer_class = LoadSerializer
     filterset_class = LoadFilter
-    search_fields = ["load_number", "commodity", "pickup_address", "delivery_address"]
+    search_fields = [
+        "load_number",
+        "commodity",
+        "pickup_address",
+        "delivery_address",
+        "po_number",
+        "bol_number",
+        "customer_reference",
+    ]
     ordering_fields = ["pickup_datetime", "delivery_datetime", "status", "rate", "weight", "created_at"]
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 

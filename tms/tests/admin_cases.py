@@ -27,7 +27,7 @@ from tms.tests.factories import UserFactory
 # The read-only inlines' management forms: a page with inlines is only valid with them.
 NO_INLINE_ROWS = {
     f"{prefix}-{name}": value
-    for prefix in ("vehicles", "drivers", "routes", "stops")
+    for prefix in ("vehicles", "drivers", "routes", "stops", "documents")
     for name, value in (("TOTAL_FORMS", "0"), ("INITIAL_FORMS", "0"), ("MIN_NUM_FORMS", "0"))
 }
 

@@ -16,11 +16,14 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from customers.services import create_customer
+from documents.services import upload_document
 from drivers.tests.factories import DriverFactory
 from events.models import AuditLog, OutboxEvent
 from fleet.models import GpsPoint
@@ -228,7 +231,39 @@ def _optimized_route(client):
     return response, "routes", str(Route.objects.get(load=load).pk)
 
 
+def _customer():
+    return create_customer(by=None, name="Acme Retail", code=f"C{uuid.uuid4().hex[:8]}")
+
+
+def _document():
+    return upload_document(
+        load=LoadFactory(), by=None, kind="BOL", file=SimpleUploadedFile("bol.pdf", b"%PDF-1.4\n%%EOF\n")
+    )
+
+
+def _uploaded_document(client):
+    load = LoadFactory()
+    body = {"file": SimpleUploadedFile("pod.pdf", b"%PDF-1.4\n%%EOF\n"), "kind": "POD"}
+    return client.post(f"/api/loads/{load.pk}/documents/", body, format="multipart"), "load_documents", None
+
+
+def _deleted_document(client):
+    document = _document()
+    response = client.delete(f"/api/loads/{document.load_id}/documents/{document.pk}/")
+    return response, "load_documents", str(document.pk)
+
+
 AUDITED: dict[Endpoint, Case] = {
+    ("customer-list", "post"): _create("/api/customers/", lambda: {"name": "A", "code": "A1"}, "customers"),
+    ("customer-detail", "put"): _on(
+        _customer, "put", "/api/customers/{pk}/", {"name": "B", "code": "B1"}, "customers"
+    ),
+    ("customer-detail", "patch"): _on(
+        _customer, "patch", "/api/customers/{pk}/", {"notes": "n"}, "customers"
+    ),
+    ("customer-detail", "delete"): _on(_customer, "delete", "/api/customers/{pk}/", None, "customers"),
+    ("load-documents-list", "post"): _uploaded_document,
+    ("load-documents-detail", "delete"): _deleted_document,
     ("carrier-list", "post"): _create(
         "/api/carriers/", lambda: {"name": "A", "dot_number": "42"}, "carriers"
     ),

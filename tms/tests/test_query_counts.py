@@ -35,10 +35,13 @@ import pytest
 from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from customers.services import create_customer
+from documents.services import upload_document
 from drivers.tests.factories import DriverFactory, duty_log
 from events.handlers import store_event
 from events.services import publish_event
@@ -68,6 +71,7 @@ NOT_MEASURED: dict[str, str] = {
     "swagger-ui": "a page that loads the OpenAPI document: it reads no row",
     "redoc": "a page that loads the OpenAPI document: it reads no row",
     "osmand": "a tracker reporting a fix (GET is a write here, see test_audit_coverage), not a read",
+    "load-documents-download": "streams a file, not JSON; its queries are load-documents-detail's",
 }
 
 CHICAGO = (-87.6298, 41.8781)
@@ -143,6 +147,32 @@ def drivers_available_for_hours(n: int) -> tuple[str, Shown]:
 def facilities(n: int) -> tuple[str, Shown]:
     FacilityFactory.create_batch(n)
     return "/api/facilities/", results
+
+
+def customers(n: int) -> tuple[str, Shown]:
+    for _ in range(n):
+        create_customer(by=None, name="Acme", code=f"C{uuid.uuid4().hex[:8]}")
+    return "/api/customers/", results
+
+
+def uploaded_documents(n: int):
+    """n documents on one load, uploaded by n different users."""
+    (load,) = assigned_loads(1)
+    return [
+        upload_document(
+            load=load,
+            by=UserFactory(username=f"clerk-{uuid.uuid4().hex[:8]}"),
+            kind="POD",
+            file=SimpleUploadedFile("pod.pdf", b"%PDF-1.4\n%%EOF\n"),
+            stop=load.stops.last(),
+        )
+        for _ in range(n)
+    ]
+
+
+def documents(n: int) -> tuple[str, Shown]:
+    load_id = uploaded_documents(n)[0].load_id if n else assigned_loads(1)[0].pk
+    return f"/api/loads/{load_id}/documents/", results
 
 
 def assigned_loads(n: int) -> list:
@@ -358,6 +388,8 @@ LISTS: dict[str, Callable[[int], tuple[str, Shown]]] = {
     "facility-list": facilities,
     "load-list": loads,
     "load-stops": load_stops,
+    "customer-list": customers,
+    "load-documents-list": documents,
     "route-list": route_list,
     "fleet-plan-list": fleet_plan_list,
     "event-list": event_list,
@@ -389,6 +421,10 @@ DETAILS: dict[str, Callable[[], str]] = {
     "driver-scorecard": lambda: f"/api/drivers/{a_driver().pk}/scorecard",
     "carrier-scorecard": lambda: f"/api/carriers/{CarrierFactory().pk}/scorecard",
     "webhook-detail": lambda: f"/api/webhooks/{SubscriptionFactory().pk}/",
+    "customer-detail": lambda: f"/api/customers/{create_customer(by=None, name='Acme', code='ACME').pk}/",
+    "load-documents-detail": lambda: "/api/loads/{0.load_id}/documents/{0.pk}/".format(
+        uploaded_documents(1)[0]
+    ),
 }
 CASES = {**LISTS, **DETAILS}
 # Measured as an ADMIN, the only role that reads them.

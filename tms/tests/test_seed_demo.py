@@ -183,7 +183,7 @@ def test_a_second_run_creates_nothing_and_the_demo_logins_work(client, monkeypat
     output = seed()
 
     assert totals() == before
-    assert "created: 0 users, 0 carriers, 0 vehicles, 0 drivers, 0 facilities, 0 loads" in output
+    assert "created: 0 users, 0 carriers, 0 vehicles, 0 drivers, 0 customers, 0 facilities, 0 loads" in output
     assert "Log in at http://127.0.0.1:9010/admin/" in output
     # Logins, each with its role's back-office rights.
     assert client.login(username="dispatcher", password=PASSWORD)

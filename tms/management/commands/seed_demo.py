@@ -10,10 +10,13 @@ run writes nothing but the demo users' passwords. The data come from a seeded ra
 databases seeded the same day hold the same demo.
 """
 
+import hashlib
 import math
 import os
 import random
+import struct
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -22,11 +25,16 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.gis.geos import Point
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from customers import services as customer_services
+from customers.models import Customer
+from documents import services as document_services
+from documents.models import DocumentKind
 from drivers import hos
 from drivers import selectors as driver_selectors
 from drivers import services as driver_services
@@ -793,7 +801,9 @@ class Command(BaseCommand):
         rng = random.Random(SEED)  # the demo's content: drawn in full on every run
         live = random.Random(SEED + 1)  # positions reported as entities are created
         now = timezone.now().replace(second=0, microsecond=0)
-        created = dict.fromkeys(["users", "carriers", "vehicles", "drivers", "facilities", "loads"], 0)
+        created = dict.fromkeys(
+            ["users", "carriers", "vehicles", "drivers", "customers", "facilities", "loads"], 0
+        )
         users = self._users(created)
         by = users["admin"]
 
@@ -855,6 +865,7 @@ class Command(BaseCommand):
                 created["drivers"] += 1
             drivers[spec.employee_number] = driver
 
+        customers = demo_customers(by, created)
         facilities = []
         existing = {f.name: f for f in Facility.objects.filter(name__in=[row[0] for row in FACILITIES])}
         for name, facility_type, address, city, state, postal_code, lon, lat, zone in FACILITIES:
@@ -875,8 +886,11 @@ class Command(BaseCommand):
                     timezone=zone,
                     contact_name=contact,
                     contact_phone=phone,
+                    customer=customers[name],
                 )
                 created["facilities"] += 1
+            elif facility.customer_id is None:
+                facility = load_services.update_facility(facility, by=by, customer=customers[name])
             facilities.append(facility)
 
         plans = plan_loads(rng, now, vehicle_plan, driver_plan)
@@ -970,6 +984,7 @@ class Command(BaseCommand):
             temperature_min_c=plan.temperature_range[0] if plan.temperature_range else None,
             temperature_max_c=plan.temperature_range[1] if plan.temperature_range else None,
             notes=plan.notes,
+            **demo_billing(plan.load_number, shipper),
         )
         shape = self._multi_stop.get(plan.load_number)
         if shape is not None:
@@ -996,6 +1011,8 @@ class Command(BaseCommand):
             return
         load_services.start_transit(load, by=by, at=plan.in_transit_at)
         if kind == DELIVERED:
+            # Every delivered demo load has its proof (so TMS_REQUIRE_POD_ON_DELIVERY may be on).
+            attach_demo_pod(load, consignee, by=by, driver=driver)
             load_services.deliver_load(load, by=by, at=plan.delivered_at)
             return
         # On the road: the truck and driver report a position along the lane.
@@ -1035,6 +1052,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  carriers    {Carrier.objects.count()}")
         self.stdout.write(f"  vehicles    {Vehicle.objects.count()}  ({by_status(Vehicle)})")
         self.stdout.write(f"  drivers     {Driver.objects.count()}  ({by_status(Driver)})")
+        self.stdout.write(f"  customers   {Customer.objects.count()}")
         self.stdout.write(f"  facilities  {Facility.objects.count()}")
         self.stdout.write(f"  loads       {Load.objects.count()}  ({by_status(Load)})")
         self.stdout.write(
@@ -1047,3 +1065,143 @@ class Command(BaseCommand):
         self.stdout.write(f"Log in at {admin_url} with password {settings.TMS_DEMO_PASSWORD!r}:")
         for username, _, _, _, purpose in USERS:
             self.stdout.write(f"  {username:<11} {purpose}")
+
+
+# --- Customers, references and proofs of delivery -----------------------------------------------
+
+# A freight broker that pays for some loads it arranged between the demo's shippers and consignees.
+BROKER = ("Crossroads Freight Brokerage", "XROADS")
+
+
+def _customer_code(name: str, taken: set[str]) -> str:
+    base = "".join(word[0] for word in name.split() if word[0].isalpha()).upper()[:6]
+    code, n = base, 1
+    while code in taken:
+        n += 1
+        code = f"{base}{n}"
+    taken.add(code)
+    return code
+
+
+def demo_customers(by, created: dict[str, int]) -> dict[str, Customer]:
+    """The company behind each demo facility (it ships, receives or both, and pays for what it
+    ships), by facility name, and the broker (under its own name)."""
+    taken: set[str] = set()
+    wanted = [
+        (
+            name,
+            _customer_code(name, taken),
+            facility_type in PICKUP_TYPES,
+            facility_type in DELIVERY_TYPES,
+            city,
+            state,
+        )
+        for name, facility_type, _, city, state, *_ in FACILITIES
+    ]
+    wanted.append((BROKER[0], BROKER[1], False, False, "Chicago", "IL"))
+    existing = {c.code: c for c in Customer.objects.filter(code__in=[row[1] for row in wanted])}
+    customers = {}
+    for name, code, ships, receives, city, state in wanted:
+        customer = existing.get(code)
+        if customer is None:
+            domain = f"{code.lower()}.example"
+            customer = customer_services.create_customer(
+                by=by,
+                name=name,
+                code=code,
+                is_shipper=ships,
+                is_consignee=receives,
+                is_bill_to=ships or code == BROKER[1],
+                contact_email=f"logistics@{domain}",
+                billing_email=f"ap@{domain}",
+                billing_city=city,
+                billing_state=state,
+                reference=f"V-{int(hashlib.sha256(code.encode()).hexdigest()[:6], 16) % 100000:05d}",
+            )
+            created["customers"] += 1
+        customers[name] = customer
+    return customers
+
+
+def demo_billing(load_number: str, shipper: Facility) -> dict:
+    """Who pays (the shipper's company; one load in five the broker's) and the load's reference
+    numbers, derived from its number (the demo's random draws stay as they were)."""
+    digest = int(hashlib.sha256(load_number.encode()).hexdigest()[:12], 16)
+    customer = shipper.customer
+    if digest % 5 == 0 or customer is None:
+        customer = Customer.objects.filter(code=BROKER[1]).first()
+    return {
+        "customer": customer,
+        "po_number": f"PO-{digest % 10_000_000:07d}",
+        "bol_number": f"BOL-{(digest // 10_000_000) % 1_000_000:06d}",
+        "customer_reference": f"{customer.code}-{digest % 9973:04d}" if customer else "",
+    }
+
+
+def pod_pdf(lines: list[str]) -> bytes:
+    """A one-page PDF with these lines of text: a delivery receipt."""
+    text = (
+        "BT /F1 12 Tf 72 720 Td 16 TL "
+        + " ".join(
+            "({}) '".format(line.replace("\\", "").replace("(", "").replace(")", "")) for line in lines
+        )
+        + " ET"
+    )
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(text), text.encode("latin-1", "replace")),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    body, offsets = b"%PDF-1.4\n", []
+    for number, content in enumerate(objects, start=1):
+        offsets.append(len(body))
+        body += b"%d 0 obj\n%s\nendobj\n" % (number, content)
+    xref = len(body)
+    body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    body += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    body += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%EOF\n" % (len(objects) + 1, xref)
+    return body
+
+
+def signature_png(seed: int, width: int = 160, height: int = 48) -> bytes:
+    """A greyscale PNG of a scribbled signature: a photo of a signed receipt, in miniature."""
+    ink = set()
+    for x in range(8, width - 8):
+        y = int(height / 2 + (height / 3) * math.sin((x + seed % 97) / (6 + seed % 5)) * math.cos(x / 23))
+        ink.update({(x, y), (x, y + 1)})
+    rows = b"".join(b"\x00" + bytes(0 if (x, y) in ink else 255 for x in range(width)) for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def attach_demo_pod(load: Load, consignee: Facility, *, by, driver: Driver) -> None:
+    """The signed proof of delivery of a demo load, on its delivery stop: a PDF receipt, or (one in
+    three) the driver's photo of the signature, as the driver's app would upload it."""
+    delivery = load.stops.filter(kind="DELIVERY").order_by("-sequence").first()
+    digest = int(hashlib.sha256(load.load_number.encode()).hexdigest()[:8], 16)
+    if digest % 3 == 0:
+        name, content = f"POD-{load.load_number}.png", signature_png(digest)
+    else:
+        lines = [
+            "PROOF OF DELIVERY",
+            f"Load {load.load_number}   BOL {load.bol_number}   PO {load.po_number}",
+            f"Consignee: {consignee.name}, {consignee.city}, {consignee.state}",
+            f"Driver: {driver.name}",
+            "Received in good order. Signed: receiving clerk",
+        ]
+        name, content = f"POD-{load.load_number}.pdf", pod_pdf(lines)
+    document_services.upload_document(
+        load=load, by=by, kind=DocumentKind.POD, file=SimpleUploadedFile(name, content), stop=delivery
+    )

@@ -1,0 +1,43 @@
+"""Role permissions for load documents (see tms/migrations/0002_role_permissions.py): ADMIN,
+DISPATCHER and VIEWER see them on the load's page (uploads and deletions go through the API)."""
+
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+GRANTS = {"ADMIN": ("view",), "DISPATCHER": ("view",), "VIEWER": ("view",)}
+
+
+def _permissions(apps, actions):
+    Permission = apps.get_model("auth", "Permission")
+    codenames = [f"{action}_document" for action in actions]
+    found = list(Permission.objects.filter(content_type__app_label="documents", codename__in=codenames))
+    if len(found) != len(codenames):
+        raise RuntimeError(f"permissions not found: {codenames}")
+    return found
+
+
+def grant(apps, schema_editor):
+    app_config = apps.get_app_config("documents")
+    app_config.models_module = True  # historical app configs have none; create_permissions skips those
+    create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
+    app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    for role, actions in GRANTS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.add(*_permissions(apps, actions))
+
+
+def revoke(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    for role, actions in GRANTS.items():
+        group = Group.objects.filter(name=role).first()
+        if group is not None:
+            group.permissions.remove(*_permissions(apps, actions))
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("documents", "0001_initial"),
+        ("tms", "0002_role_permissions"),
+    ]
+    operations = [migrations.RunPython(grant, revoke)]

@@ -180,7 +180,7 @@ def service_figures(scope: Scope) -> dict[str, Any]:
         SELECT
             count(*) FILTER (WHERE picked_up),
             count(*) FILTER (
-                WHERE picked_up AND least(l.picked_up_at, st.pickup_arrival) <= l.pickup_datetime
+                WHERE picked_up AND least(l.picked_up_at, st.pickup_arrival) <= st.pickup_due
             ),
             count(*) FILTER (WHERE delivered),
             count(*) FILTER (
@@ -198,9 +198,16 @@ def service_figures(scope: Scope) -> dict[str, Any]:
                    OR (l.delivered_at >= %(start)s AND l.delivered_at < %(end)s)){where}
         ) l
         LEFT JOIN LATERAL (
-            SELECT min(arrived_at) FILTER (WHERE kind = 'PICKUP') AS pickup_arrival,
-                   min(arrived_at) FILTER (WHERE kind = 'DELIVERY') AS delivery_arrival
-            FROM stop_events WHERE stop_events.load_id = l.id
+            -- The first pickup and the last delivery, as the load's seed times are: arriving by
+            -- the close of the first pickup's window, and at the last drop by the load's delivery
+            -- time (that drop's close); an earlier drop's arrival says nothing of the last one.
+            SELECT coalesce((array_agg(latest_at ORDER BY sequence) FILTER (WHERE kind = 'PICKUP'))[1],
+                            l.pickup_datetime) AS pickup_due,
+                   (array_agg(arrived_at ORDER BY sequence) FILTER (WHERE kind = 'PICKUP'))[1]
+                       AS pickup_arrival,
+                   (array_agg(arrived_at ORDER BY sequence DESC) FILTER (WHERE kind = 'DELIVERY'))[1]
+                       AS delivery_arrival
+            FROM load_stops WHERE load_stops.load_id = l.id
         ) st ON true
         LEFT JOIN routes r ON r.load_id = l.id AND r.is_current
         """,

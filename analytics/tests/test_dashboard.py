@@ -23,7 +23,8 @@ from drivers.tests.factories import DriverFactory
 from events.models import AuditLog, OutboxEvent, StoredEvent
 from fleet.models import GpsPoint, Vehicle
 from fleet.tests.factories import CarrierFactory, VehicleFactory
-from loads.models import Load, StopEvent
+from loads.models import Load, Stop, StopEvent
+from loads.services import add_stop
 from loads.tests.factories import FacilityFactory, LoadFactory
 from routing.models import Route, RouteFollowing
 from tms.api_defaults import DRIVER
@@ -86,6 +87,17 @@ def _load(shipper, consignee, *, pickup: float, delivery: float, rate: str, crea
     return load
 
 
+def _arrived(load, vehicle, *, sequence: int, hours: float) -> None:
+    """The geofence's record of the truck at a stop for half an hour: the visit, and the stop's
+    arrival and departure."""
+    stop = load.stops.get(sequence=sequence)
+    StopEvent.objects.create(
+        load=load, stop=stop, vehicle=vehicle, facility=stop.facility, kind=stop.kind,
+        arrived_at=at(hours), last_inside_at=at(hours + 0.5), departed_at=at(hours + 0.5), dwell_s=1800,
+    )  # fmt: skip
+    Stop.objects.filter(pk=stop.pk).update(arrived_at=at(hours), departed_at=at(hours + 0.5))
+
+
 @pytest.fixture
 def world():
     chicago = FacilityFactory(name="Chicago DC", state="IL")
@@ -110,9 +122,7 @@ def world():
     l2 = _load(chicago, dallas, pickup=4, delivery=30, rate="2000", created=-24, status="DELIVERED",
                carrier=acme, vehicle=a2, driver=da2, picked_up_at=at(5), delivered_at=at(33),
                estimated_distance_m=1_287_475)  # fmt: skip
-    StopEvent.objects.create(
-        load=l2, vehicle=a2, facility=chicago, kind="PICKUP", arrived_at=at(3), last_inside_at=at(3)
-    )
+    _arrived(l2, a2, sequence=1, hours=3)
     Route.objects.create(
         load=l2, vehicle=a2, driver=da2, origin=Point(0, 0), destination=Point(1, 0),
         path=LineString((0, 0), (1, 0)), distance_m=1_609_344, duration_s=60_000, provider="GREAT_CIRCLE",
@@ -513,3 +523,24 @@ def test_a_computed_dashboard_takes_the_same_queries_however_many_loads(dispatch
     assert counts[0] == counts[1]
     # 14 statements, 3 of them each in a transaction of their own that turns JIT off (selectors._rows)
     assert counts[0] <= 23
+
+
+def test_a_multi_drop_load_is_on_time_only_if_its_last_drop_is(dispatcher):
+    """The first drop reached early says nothing of the last one: the load is late when its last
+    drop is reached after the load's delivery time (that drop's window close)."""
+    chicago, indy, dallas = FacilityFactory(), FacilityFactory(), FacilityFactory()
+    truck = VehicleFactory()
+    load = LoadFactory(shipper=chicago, consignee=dallas, pickup_datetime=at(2), delivery_datetime=at(30))
+    add_stop(load, by=None, sequence=2, kind="DELIVERY", facility=indy, earliest_at=at(8), latest_at=at(12))
+    Load.objects.filter(pk=load.pk).update(
+        status="DELIVERED", carrier=truck.carrier, vehicle=truck, driver=DriverFactory(carrier=truck.carrier),
+        created_at=at(0), picked_up_at=at(2), delivered_at=at(33),
+    )  # fmt: skip
+    _arrived(load, truck, sequence=1, hours=1.5)
+    _arrived(load, truck, sequence=2, hours=9)  # the first drop, early
+    _arrived(load, truck, sequence=3, hours=32)  # the last, 2 h after its window closed
+
+    service = _get(dispatcher, "/api/dashboard", **RANGE)["service"]
+
+    assert (service["pickups"], service["pickups_on_time"]) == (1, 1)
+    assert (service["deliveries"], service["deliveries_on_time"]) == (1, 0)

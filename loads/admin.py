@@ -94,6 +94,29 @@ class WallClockDateTimeField(forms.SplitDateTimeField):
         return datetime.datetime.combine(day, clock)
 
 
+def read_at_facility(form: forms.Form, cleaned: dict, name: str, facility: Facility | None) -> None:
+    """Replaces the wall-clock time typed in `name` with the instant it names at `facility` (in
+    its zone); a time the zone skips is an error on the field."""
+    wall_clock = cleaned.get(name)
+    if not isinstance(wall_clock, datetime.datetime) or wall_clock.tzinfo is not None:
+        return
+    instant = wall_clock_instant(wall_clock, facility.timezone) if facility is not None else None
+    if facility is not None and instant is None:
+        form.add_error(
+            name, f"{wall_clock:%Y-%m-%d %H:%M} does not exist in {facility.timezone} (clocks go forward)."
+        )
+    # Without a facility (its own error is shown), the time stays readable for the model's checks.
+    cleaned[name] = instant or wall_clock.replace(tzinfo=datetime.UTC)
+
+
+def show_at_facility(
+    form: forms.ModelForm, name: str, moment: datetime.datetime | None, zone: str | None
+) -> None:
+    """Fills `name`'s initial value with `moment` as the wall-clock time at a facility in `zone`."""
+    if zone and moment is not None:
+        form.initial[name] = moment.astimezone(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
+
+
 # The load's scheduled times, each entered and shown on its facility's clock.
 FACILITY_TIMES = {"pickup_datetime": ("shipper", "Pickup"), "delivery_datetime": ("consignee", "Delivery")}
 
@@ -127,28 +150,11 @@ class LoadForm(forms.ModelForm):
                 label=f"{label} time ({zone})" if zone else f"{label} time (the {where}'s time zone)",
                 help_text=f"Wall-clock time at the {where}, in its time zone.",
             )
-            moment = getattr(load, name)
-            if zone and moment is not None:
-                self.initial[name] = moment.astimezone(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
+            show_at_facility(self, name, getattr(load, name), zone)
 
     def _facility_instants(self, cleaned: dict) -> None:
         for name, (facility_field, _label) in FACILITY_TIMES.items():
-            wall_clock = cleaned.get(name)
-            if not isinstance(wall_clock, datetime.datetime) or wall_clock.tzinfo is not None:
-                continue
-            facility = cleaned.get(facility_field)
-            if facility is None:  # its own error is shown; keep the model's validation aware
-                cleaned[name] = wall_clock.replace(tzinfo=datetime.UTC)
-                continue
-            instant = wall_clock_instant(wall_clock, facility.timezone)
-            if instant is None:
-                self.add_error(
-                    name,
-                    f"{wall_clock:%Y-%m-%d %H:%M} does not exist in {facility.timezone} (clocks go forward).",
-                )
-                cleaned[name] = wall_clock.replace(tzinfo=datetime.UTC)
-            else:
-                cleaned[name] = instant
+            read_at_facility(self, cleaned, name, cleaned.get(facility_field))
 
     @cached_property
     def changed_data(self) -> list[str]:
@@ -322,6 +328,37 @@ class UpcomingPickupFilter(admin.SimpleListFilter):
 # --- A load's stops, edited inline in order ------------------------------------------------------
 
 
+class StopForm(forms.ModelForm):
+    """A stop's row: its window typed and shown as wall-clock time at the stop's facility, in the
+    facility's zone, as the load's own pickup and delivery times are."""
+
+    WINDOW = ("earliest_at", "latest_at")
+
+    class Meta:
+        model = Stop
+        fields = "__all__"  # noqa: DJ007 - the inline narrows them to its fields
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stop = self.instance
+        zone = stop.facility.timezone if stop.facility_id else None
+        for name in self.WINDOW:
+            if name not in self.fields:
+                continue
+            self.fields[name] = WallClockDateTimeField(
+                widget=AdminSplitDateTime,
+                label=self.fields[name].label,
+                help_text="Wall-clock time at the stop's facility, in its time zone.",
+            )
+            show_at_facility(self, name, getattr(stop, name), zone)
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.WINDOW:
+            read_at_facility(self, cleaned, name, cleaned.get("facility"))
+        return cleaned
+
+
 class StopInlineFormSet(forms.BaseInlineFormSet):
     """The load's stops as rows; saved by `save_stops` through the stop services, never by the
     formset itself."""
@@ -347,10 +384,11 @@ class StopInline(admin.TabularInline):
     """The load's planned stops in order, edited through loads.services: a deleted row is
     `remove_stop`, a changed one `update_stop`, a new one `add_stop` at its sequence, and new
     sequence numbers `reorder_stops` (each audited and evented; a refusal is a message and nothing
-    is written). Each window is also shown on the facility's clock. Stops are added once the load
+    is written). Each window is typed and shown on the facility's clock. Stops are added once the load
     is booked (the add page books the seed's two)."""
 
     model = Stop
+    form = StopForm
     formset = StopInlineFormSet
     extra = 0
     ordering = ["sequence"]

@@ -369,9 +369,9 @@ def test_the_load_list_shows_each_lane_and_filters_by_state_and_upcoming_pickup(
 # --- The stops inline --------------------------------------------------------------------------------
 
 
-def _local(moment: datetime.datetime, prefix: str) -> dict[str, str]:
-    # The back office reads times not tied to a facility's clock on the operator's (TMS_TIME_ZONE).
-    local = moment.astimezone(zoneinfo.ZoneInfo(settings.TMS_TIME_ZONE))
+def _local(moment: datetime.datetime, prefix: str, zone: str | None = None) -> dict[str, str]:
+    # Times are typed on a facility's clock (`zone`), or else on the operator's (TMS_TIME_ZONE).
+    local = moment.astimezone(zoneinfo.ZoneInfo(zone or settings.TMS_TIME_ZONE))
     return {f"{prefix}_0": local.strftime("%Y-%m-%d"), f"{prefix}_1": local.strftime("%H:%M:%S")}
 
 
@@ -405,8 +405,8 @@ def _stop_row(stop, **changes) -> dict:
         "sequence": str(stop.sequence),
         "kind": stop.kind,
         "facility": str(stop.facility_id),
-        **_local(stop.earliest_at, "earliest_at"),
-        **_local(stop.latest_at, "latest_at"),
+        **_local(stop.earliest_at, "earliest_at", stop.facility.timezone),
+        **_local(stop.latest_at, "latest_at", stop.facility.timezone),
         "service_minutes": "",
         "pieces": "",
         "weight": str(stop.weight or ""),
@@ -439,7 +439,9 @@ def test_the_stops_inline_changes_adds_and_reorders_through_the_services(client,
         latest_at=pickup.earliest_at + datetime.timedelta(hours=5),
     )
     rows = [
-        _stop_row(pickup, **_local(new_window_close, "latest_at"), instructions="Gate 2"),
+        _stop_row(
+            pickup, **_local(new_window_close, "latest_at", pickup.facility.timezone), instructions="Gate 2"
+        ),
         _stop_row(delivery, sequence="3"),
         _stop_row(drop, id="", weight=""),
     ]
@@ -461,6 +463,56 @@ def test_the_stops_inline_changes_adds_and_reorders_through_the_services(client,
     )
     assert sorted(types) == ["LOAD_STOP_ADDED", "LOAD_STOP_UPDATED"]
     assert AuditLog.objects.filter(table_name="load_stops", action=AuditAction.CREATE, user=desk).count() == 1
+
+
+def test_a_stop_window_is_typed_on_the_clock_of_the_stop_s_facility(client, desk):
+    load = LoadFactory()
+    pickup, delivery = load.stops.order_by("sequence")
+    phoenix = FacilityFactory(name="Phoenix DC", timezone="America/Phoenix")
+    client.force_login(desk)
+    day = (
+        (pickup.earliest_at + datetime.timedelta(days=1))
+        .astimezone(zoneinfo.ZoneInfo("America/Phoenix"))
+        .date()
+    )
+    drop = {
+        "id": "",
+        "load": str(load.pk),
+        "sequence": "2",
+        "kind": "DELIVERY",
+        "facility": str(phoenix.pk),
+        # 08:00 to 10:00 at the Phoenix dock (MST all year, UTC-7), whatever the operator's zone.
+        "earliest_at_0": f"{day:%Y-%m-%d}",
+        "earliest_at_1": "08:00:00",
+        "latest_at_0": f"{day:%Y-%m-%d}",
+        "latest_at_1": "10:00:00",
+        "service_minutes": "",
+        "pieces": "",
+        "weight": "",
+        "instructions": "",
+    }
+    delivery_at = datetime.datetime.combine(day, datetime.time(20), tzinfo=datetime.UTC)
+    rows = [
+        _stop_row(pickup),
+        _stop_row(
+            delivery,
+            sequence="3",
+            **_local(delivery_at, "earliest_at", delivery.facility.timezone),
+            **_local(delivery_at, "latest_at", delivery.facility.timezone),
+        ),
+        drop,
+    ]
+
+    response = client.post(admin_url("loads.load", "change", load.pk), _load_form(load, rows, initial=2))
+
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    added = load.stops.get(facility=phoenix)
+    assert (added.earliest_at, added.latest_at) == (
+        datetime.datetime.combine(day, datetime.time(15), tzinfo=datetime.UTC),
+        datetime.datetime.combine(day, datetime.time(17), tzinfo=datetime.UTC),
+    )
+    page = client.get(admin_url("loads.load", "change", load.pk)).content.decode()
+    assert f"{day:%Y-%m-%d} 08:00 MST to {day:%Y-%m-%d} 10:00 MST" in page
 
 
 def test_a_stop_order_the_rules_refuse_is_a_message_and_changes_nothing(client, desk):

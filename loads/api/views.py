@@ -58,6 +58,13 @@ class LoadViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, TmsReadOnlyV
         "customer_reference",
     ]
     ordering_fields = ["pickup_datetime", "delivery_datetime", "status", "rate", "weight", "created_at"]
+    # Actions that answer stops or visits, not the load: its stops need no prefetch.
+    STOP_ACTIONS = frozenset({"stops", "stop", "visits"})
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        return queryset.prefetch_related(None) if self.action in self.STOP_ACTIONS else queryset
+
     http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
 
     def perform_create(self, serializer):

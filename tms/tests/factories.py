@@ -13,5 +13,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
+        # get_or_create: a transactional test's flush (TransactionTestCase) empties the role groups
+        # the migrations made, and a later test on the same worker still needs its roles.
         for name in extracted or ():
-            self.groups.add(Group.objects.get(name=name))
+            self.groups.add(Group.objects.get_or_create(name=name)[0])

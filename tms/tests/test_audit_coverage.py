@@ -28,12 +28,14 @@ from drivers.tests.factories import DriverFactory
 from events.models import AuditLog, OutboxEvent
 from fleet.models import GpsPoint
 from fleet.tests.factories import CarrierFactory, VehicleFactory
+from loads.services import add_stop
 from loads.tests.factories import FacilityFactory, LoadFactory, load_in
 from routing.models import FleetPlan, Route
 from routing.tests.factories import proposed_plan
 from tms.admin import ReadOnlyAdmin, ServiceModelAdmin
 from tms.api_defaults import ADMIN, DISPATCHER, roles_of
 from tms.tests.factories import UserFactory
+from tms.times import rfc3339
 from webhooks.models import WebhookDelivery, WebhookSubscription
 from webhooks.tests.factories import SubscriptionFactory
 
@@ -253,7 +255,61 @@ def _deleted_document(client):
     return response, "load_documents", str(document.pk)
 
 
+def _drop(load, sequence: int):
+    """A delivery added on the way, an hour after the load's pickup opens."""
+    opens = load.stops.get(sequence=1).earliest_at
+    return add_stop(
+        load,
+        by=None,
+        sequence=sequence,
+        kind="DELIVERY",
+        facility=FacilityFactory(),
+        earliest_at=opens + datetime.timedelta(hours=1),
+        latest_at=opens + datetime.timedelta(hours=2),
+    )
+
+
+def _stop_of_a_load():
+    return _drop(LoadFactory(), 2)
+
+
+def _stop_added(client):
+    load = LoadFactory()
+    pickup = load.stops.get(sequence=1)
+    body = {
+        "kind": "DELIVERY",
+        "facility_id": str(FacilityFactory().pk),
+        "earliest_at": rfc3339(pickup.earliest_at + datetime.timedelta(hours=1)),
+        "latest_at": rfc3339(pickup.earliest_at + datetime.timedelta(hours=2)),
+        "sequence": 2,
+    }
+    response = client.post(f"/api/loads/{load.pk}/stops/", body, format="json")
+    return response, "load_stops", str(load.stops.get(sequence=2).pk)
+
+
+def _stop_changed(method: str, body: dict | None) -> Case:
+    def run(client):
+        stop = _stop_of_a_load()
+        response = getattr(client, method)(f"/api/loads/{stop.load_id}/stops/{stop.pk}", body, format="json")
+        return response, "load_stops", str(stop.pk)
+
+    return run
+
+
+def _stops_reordered(client):
+    load = LoadFactory()
+    pickup, delivery = load.stops.order_by("sequence")
+    first, second = _drop(load, 2), _drop(load, 3)
+    order = [str(stop.pk) for stop in (pickup, second, first, delivery)]
+    response = client.post(f"/api/loads/{load.pk}/stops/reorder", {"stop_ids": order}, format="json")
+    return response, "load_stops", str(first.pk)
+
+
 AUDITED: dict[Endpoint, Case] = {
+    ("load-stops", "post"): _stop_added,
+    ("load-stop", "patch"): _stop_changed("patch", {"instructions": "Dock 4"}),
+    ("load-stop", "delete"): _stop_changed("delete", None),
+    ("load-reorder-stops", "post"): _stops_reordered,
     ("customer-list", "post"): _create("/api/customers/", lambda: {"name": "A", "code": "A1"}, "customers"),
     ("customer-detail", "put"): _on(
         _customer, "put", "/api/customers/{pk}/", {"name": "B", "code": "B1"}, "customers"

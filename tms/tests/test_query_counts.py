@@ -48,7 +48,8 @@ from events.services import publish_event
 from fleet.ingest import GpsFix, ingest_without_audit
 from fleet.tests.factories import CarrierFactory, VehicleFactory
 from loads.models import StopEvent, StopKind
-from loads.tests.factories import FacilityFactory, load_in
+from loads.services import add_stop
+from loads.tests.factories import FacilityFactory, LoadFactory, load_in
 from routing import graph as graph_module
 from routing.api.views import _job_key
 from routing.graph import Delivery, InProcessGraph
@@ -185,7 +186,28 @@ def loads(n: int) -> tuple[str, Shown]:
     return "/api/loads/", results
 
 
+def a_load_with_stops(n: int):
+    """A booked load of n stops: its pickup, n - 2 drops on the way, its delivery."""
+    load = LoadFactory()
+    pickup = load.stops.get(sequence=1)
+    for _ in range(n - 2):
+        add_stop(
+            load,
+            by=None,
+            sequence=2,
+            kind=StopKind.DELIVERY,
+            facility=FacilityFactory(),
+            earliest_at=pickup.earliest_at + HOUR,
+            latest_at=pickup.earliest_at + 2 * HOUR,
+        )
+    return load
+
+
 def load_stops(n: int) -> tuple[str, Shown]:
+    return f"/api/loads/{a_load_with_stops(n).pk}/stops/", results
+
+
+def load_visits(n: int) -> tuple[str, Shown]:
     """n visits of the load's vehicle at its shipper and consignee, alternately."""
     (load,) = assigned_loads(1)
     start = timezone.now() - n * HOUR
@@ -201,7 +223,7 @@ def load_stops(n: int) -> tuple[str, Shown]:
             departed_at=arrived_at + datetime.timedelta(minutes=30),
             dwell_s=1800,
         )
-    return f"/api/loads/{load.pk}/stops/", results
+    return f"/api/loads/{load.pk}/visits/", results
 
 
 def routes(n: int) -> list[Route]:
@@ -388,6 +410,7 @@ LISTS: dict[str, Callable[[int], tuple[str, Shown]]] = {
     "facility-list": facilities,
     "load-list": loads,
     "load-stops": load_stops,
+    "load-visits": load_visits,
     "customer-list": customers,
     "load-documents-list": documents,
     "route-list": route_list,
@@ -415,6 +438,9 @@ DETAILS: dict[str, Callable[[], str]] = {
     "driver-detail": lambda: f"/api/drivers/{a_driver().pk}/",
     "facility-detail": lambda: f"/api/facilities/{FacilityFactory().pk}/",
     "load-detail": lambda: f"/api/loads/{assigned_loads(1)[0].pk}/",
+    "load-stop": lambda: "/api/loads/{0.load_id}/stops/{0.pk}".format(
+        a_load_with_stops(3).stops.get(sequence=2)
+    ),
     "route-detail": lambda: f"/api/routes/{routes(1)[0].pk}/",
     "fleet-plan-detail": lambda: f"/api/fleet-plans/{fleet_plans(1)[0].pk}/",
     "route-job": route_job,

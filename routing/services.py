@@ -419,30 +419,22 @@ def _follow_stops(
                 "lateness_s": late.lateness_s,
             },
         )
-    emit(
-        EventType.AI_PREDICTION,
-        subject=load.pk,
-        data={
-            "model": following.ETA_MODEL,
-            "subject_type": "load",
-            "subject_id": str(load.pk),
-            "prediction": {
-                "eta": rfc3339(delivery.at),
-                "predicted_lateness_s": round((delivery.at - load.delivery_datetime).total_seconds()),
-                "remaining_m": round(etas.remaining_m),
-                "speed_kmh": round(etas.speed_kmh, 1),
-                "stops": [
-                    {
-                        "stop_id": str(eta.stop.pk),
-                        "sequence": eta.stop.sequence,
-                        "eta": rfc3339(eta.at),
-                        "lateness_s": eta.lateness_s,
-                    }
-                    for eta in etas.stops
-                ],
-            },
-            "confidence": 0.8 if etas.measured else 0.3,
-        },
+    _predict_delivery(
+        load,
+        eta=delivery.at,
+        lateness_s=round((delivery.at - load.delivery_datetime).total_seconds()),
+        remaining_m=etas.remaining_m,
+        speed_kmh=etas.speed_kmh,
+        measured=etas.measured,
+        stops=[
+            {
+                "stop_id": str(eta.stop.pk),
+                "sequence": eta.stop.sequence,
+                "eta": rfc3339(eta.at),
+                "lateness_s": eta.lateness_s,
+            }
+            for eta in etas.stops
+        ],
     )
     return True
 
@@ -512,6 +504,36 @@ def _follow_eta(
             reason=f"ETA {rfc3339(eta.at)} from route following",
             expected_delivery_at=eta.at,
         )
+    _predict_delivery(
+        load,
+        eta=eta.at,
+        lateness_s=eta.lateness_s,
+        remaining_m=eta.remaining_m,
+        speed_kmh=eta.speed_kmh,
+        measured=eta.measured,
+    )
+    return True
+
+
+def _predict_delivery(
+    load: Load,
+    *,
+    eta: datetime.datetime,
+    lateness_s: int,
+    remaining_m: float,
+    speed_kmh: float,
+    measured: bool,
+    stops: list[dict] | None = None,
+) -> None:
+    """The AI_PREDICTION of a late load's delivery (and, routed through its stops, each stop's)."""
+    prediction = {
+        "eta": rfc3339(eta),
+        "predicted_lateness_s": lateness_s,
+        "remaining_m": round(remaining_m),
+        "speed_kmh": round(speed_kmh, 1),
+    }
+    if stops is not None:
+        prediction["stops"] = stops
     emit(
         EventType.AI_PREDICTION,
         subject=load.pk,
@@ -519,17 +541,11 @@ def _follow_eta(
             "model": following.ETA_MODEL,
             "subject_type": "load",
             "subject_id": str(load.pk),
-            "prediction": {
-                "eta": rfc3339(eta.at),
-                "predicted_lateness_s": eta.lateness_s,
-                "remaining_m": round(eta.remaining_m),
-                "speed_kmh": round(eta.speed_kmh, 1),
-            },
+            "prediction": prediction,
             # The planned average speed alone is a weak guess at how this truck is moving.
-            "confidence": 0.8 if eta.measured else 0.3,
+            "confidence": 0.8 if measured else 0.3,
         },
     )
-    return True
 
 
 # --------------------------------------------------------------------------- fleet plans

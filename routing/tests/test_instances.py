@@ -23,6 +23,7 @@ from routing.instances import (
     InfeasibleInstanceError,
     InstanceFormatError,
     Solution,
+    _Restart,
     _search,
     arc_length,
     check,
@@ -468,6 +469,20 @@ def test_the_fleet_cutting_search_keeps_one_vehicle_more_than_the_fewest():
 
     assert (vehicles, route_distance(instance, routes, "trunc1")) == (cut[0], pytest.approx(cut[1]))
     assert (solution.vehicles, solution.distance) == (shortest[0], pytest.approx(shortest[1]))
+
+
+def test_a_restarting_start_ends_when_it_stalls_or_reaches_an_optimum_an_earlier_start_settled_on():
+    settled: set[int] = set()
+    first = _Restart(3, settled)
+    # PyVRP asks the criterion once an iteration with the best cost so far.
+    assert [first(cost) for cost in (90, 80, 80, 80, 70, 70, 70, 70)] == [False] * 7 + [True]
+    settled.add(70)
+
+    second = _Restart(3, settled)
+
+    assert [second(cost) for cost in (95, 85, 75)] == [False] * 3
+    assert second(70) is True  # the earlier start's optimum again: no 3 stalling iterations
+    assert _Restart(3, settled)(65) is False  # better than anything settled on: it goes on
 
 
 def test_the_exhaustive_search_sees_the_objectives_disagree():

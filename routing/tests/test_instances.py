@@ -485,6 +485,32 @@ def test_a_restarting_start_ends_when_it_stalls_or_reaches_an_optimum_an_earlier
     assert _Restart(3, settled)(65) is False  # better than anything settled on: it goes on
 
 
+def test_a_search_cuts_short_the_starts_that_reach_an_optimum_it_already_settled_on(monkeypatch):
+    # Four customers: every start reaches the optimum within a few iterations. The first start
+    # stalls there for restart_after iterations; the later ones stop as soon as they reach it.
+    import pyvrp
+
+    starts = []
+
+    def recorded(*args, **kwargs):
+        result = real(*args, **kwargs)
+        starts.append((result.num_iterations, result.best.distance()))
+        return result
+
+    real = pyvrp.solve
+    monkeypatch.setattr(pyvrp, "solve", recorded)
+
+    found = _search(
+        parse_cvrplib(LINE), "nint", "distance", time.monotonic() + QUICK, 0, 1, restart_after=500
+    )
+
+    assert found[1] == 120
+    assert len(starts) > 3
+    first, *later, _last_cut_by_the_deadline = starts
+    assert first == (pytest.approx(500, abs=50), 120)
+    assert all(iterations < 50 and distance == 120 for iterations, distance in later)
+
+
 def test_the_exhaustive_search_sees_the_objectives_disagree():
     # Guards the test above: on these instances the fewest vehicles cost distance.
     instance = parse_solomon(random_solomon(2, 7, 4, 20))

@@ -444,12 +444,14 @@ def problem_data(instance: Instance, convention: Convention, fleet: int | None =
 FLEET_SHARE = 0.3
 # Each search of the portfolio starts again from a new random solution (its next seed) whenever
 # its best has not improved for this many iterations, or at once when its best costs exactly
-# what an earlier start of the search settled on: it has reached that local optimum again and
-# would only stall there. Which local optimum a start settles in depends on the start, and the
-# hard instances have one that most starts reach: on RC201-hier 17 starts in 20 settle at 1413.52
-# (+0.47%), one in 20-40 reaches the best-known 1406.94; on A-n65-k9 19 in 24 settle at 1177 or
-# 1178, 2 reach the optimum 1174, each within ~4,500 iterations. A single long run does worse:
-# 7 runs in 12 of A-n65-k9 were still at 1177 after 60,000 iterations (about 25 s here).
+# what the search's best so far costs: it has reached that local optimum again and would only
+# stall there. Which local optimum a start settles in depends on the start, and the hard
+# instances have one that most starts reach: on RC201-hier 17 starts in 20 settle at 1413.52
+# (+0.47%), one in 20-40 reaches the best-known 1406.94; on A-n65-k9 53 in 64 settle at 1177 or
+# 1178, 3 reach the optimum 1174, each within ~4,500 iterations. A single long run does worse:
+# 7 runs in 12 of A-n65-k9 were still at 1177 after 60,000 iterations (about 25 s here). Only the
+# best counts, not every cost an earlier start ended at: a start passes through worse optima on
+# its way down (A-n65-k9, seed 30: 1185, 1184, 1181, then 1174).
 RESTART_AFTER = 2_000
 # A feasible solution's cost, as PyVRP hands it to stopping criteria.
 _COST = pyvrp.CostEvaluator([0], 0, 0)
@@ -457,15 +459,15 @@ _COST = pyvrp.CostEvaluator([0], 0, 0)
 
 class _Restart:
     """PyVRP stopping criterion ending one start of a restarting search: when its best has not
-    improved for `after` iterations, or at once when its best costs what an earlier start
-    settled on (`settled`, the costs the search adds as its starts end)."""
+    improved for `after` iterations, or at once when its best costs `settled`, the cost of the
+    best solution earlier starts found (None before the first start ends)."""
 
-    def __init__(self, after: int, settled: set[int]) -> None:
+    def __init__(self, after: int, settled: int | None) -> None:
         self._stalled = NoImprovement(after)
         self._settled = settled
 
     def __call__(self, best_cost: int) -> bool:
-        return best_cost in self._settled or self._stalled(best_cost)
+        return best_cost == self._settled or self._stalled(best_cost)
 
 
 # Independent searches run side by side, one process each, at most one per core; the best kept.
@@ -531,17 +533,14 @@ def _search(
             # Distances found with a larger fleet no longer count as improvements.
             reported.clear()
         start = 0
-        # Costs of the local optima earlier starts settled in (see RESTART_AFTER).
-        settled: set[int] = set()
         while (remaining := deadline - time.monotonic()) > 0:
+            settled = None if best is None else _COST.cost(best)  # see RESTART_AFTER
             stop = MultipleCriteria([MaxRuntime(remaining), _Restart(restart_after, settled)])
             found = pyvrp.solve(
                 data, stop, seed=seed + start * seed_step, collect_stats=False, params=params
             ).best
             start += 1
             feasible = found.is_feasible() and not found.num_missing_clients()
-            if feasible:
-                settled.add(_COST.cost(found))
             if feasible and (best is None or key(found) < key(best)):
                 best = found
     if best is None:

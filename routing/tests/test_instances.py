@@ -471,21 +471,19 @@ def test_the_fleet_cutting_search_keeps_one_vehicle_more_than_the_fewest():
     assert (solution.vehicles, solution.distance) == (shortest[0], pytest.approx(shortest[1]))
 
 
-def test_a_restarting_start_ends_when_it_stalls_or_reaches_an_optimum_an_earlier_start_settled_on():
-    settled: set[int] = set()
-    first = _Restart(3, settled)
+def test_a_restarting_start_ends_when_it_stalls_or_reaches_the_best_an_earlier_start_found():
+    first = _Restart(3, None)
     # PyVRP asks the criterion once an iteration with the best cost so far.
     assert [first(cost) for cost in (90, 80, 80, 80, 70, 70, 70, 70)] == [False] * 7 + [True]
-    settled.add(70)
 
-    second = _Restart(3, settled)
+    second = _Restart(3, 70)
 
-    assert [second(cost) for cost in (95, 85, 75)] == [False] * 3
-    assert second(70) is True  # the earlier start's optimum again: no 3 stalling iterations
-    assert _Restart(3, settled)(65) is False  # better than anything settled on: it goes on
+    assert [second(cost) for cost in (95, 85, 75)] == [False] * 3  # worse optima on the way down
+    assert second(70) is True  # the earlier start's best again: no 3 stalling iterations
+    assert _Restart(3, 70)(65) is False  # better than anything found before: it goes on
 
 
-def test_a_search_cuts_short_the_starts_that_reach_an_optimum_it_already_settled_on(monkeypatch):
+def test_a_search_cuts_short_the_starts_that_reach_the_best_it_already_found(monkeypatch):
     # Four customers: every start reaches the optimum within a few iterations. The first start
     # stalls there for restart_after iterations; the later ones stop as soon as they reach it.
     import pyvrp

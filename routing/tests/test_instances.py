@@ -19,6 +19,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from routing.instances import (
+    FLEET_ITERATIONS,
     PORTFOLIO_MIN_S,
     InfeasibleInstanceError,
     InstanceFormatError,
@@ -507,6 +508,30 @@ def test_a_search_cuts_short_the_starts_that_reach_the_best_it_already_found(mon
     first, *later, _last_cut_by_the_deadline = starts
     assert first == (pytest.approx(500, abs=50), 120)
     assert all(iterations < 50 and distance == 120 for iterations, distance in later)
+
+
+def test_the_fleet_search_ends_after_its_iterations_not_its_share_of_the_time(monkeypatch):
+    # Fewer vehicles than the optimum's can serve these customers by capacity, not by their
+    # windows: looking for them fails, for FLEET_ITERATIONS iterations (milliseconds here), where
+    # 30% of the 2 s would be ~100 times as many. Then the distance with the fewest vehicles.
+    import pyvrp
+
+    instance = parse_solomon(random_solomon(26, 7, 4, 30))
+    vehicles, distance = _optimum_by_exhaustion(instance, "exact", hierarchical=True)
+    assert vehicles > math.ceil(sum(c.demand for c in instance.customers) / instance.vehicle_capacity)
+    asked = []
+
+    def counted(data, stop, **kwargs):
+        return real(data, lambda cost: asked.append(cost) or stop(cost), **kwargs)
+
+    real = pyvrp.minimise_fleet
+    monkeypatch.setattr(pyvrp, "minimise_fleet", counted)
+
+    solution = solve(instance, time_limit_s=PORTFOLIO_MIN_S, workers=1)
+
+    # PyVRP asks once an iteration and once more after each smaller fleet it tries.
+    assert FLEET_ITERATIONS < len(asked) <= FLEET_ITERATIONS + instance.vehicle_count
+    assert (solution.vehicles, solution.distance) == (vehicles, pytest.approx(distance))
 
 
 def test_the_exhaustive_search_sees_the_objectives_disagree():

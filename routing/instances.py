@@ -579,8 +579,9 @@ def solve(
     A portfolio of `workers` searches (default: PORTFOLIO, at most one per core, one below
     PORTFOLIO_MIN_S) runs side by side until the same deadline, the first in this process, each
     other in a process of its own, with seeds seed, seed + 1, ...; the best result counts. Each
-    search restarts when it stalls or reaches the best an earlier start found (RESTART_AFTER), and for
-    the distance objective with time windows the second also cuts the fleet (see `_search`).
+    search restarts when it stalls or reaches the best an earlier start found (RESTART_AFTER),
+    and for the distance objective with time windows the second also cuts the fleet (see
+    `_search`).
     `on_improvement(vehicles, distance)` reports each better feasible solution of this process's
     search as it comes (distance on the integer model), and the other searches' best at the end if
     better. The same `seed` gives the same searches, though how far they get depends on the

@@ -22,6 +22,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from events.taxonomy import TOPICS, EventType
+from fleet import odometer
 from fleet.models import VehicleStatus
 from loads.models import LoadStatus
 
@@ -364,69 +365,80 @@ def _loaded_intervals(scope: Scope, end: datetime) -> tuple[list, list, list]:
     return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
 
-def gps_miles(scope: Scope, now: datetime) -> dict[str, float | None]:
-    """Miles driven in the range from the GPS history: loaded (a load on the truck) and empty
-    (deadhead). Each stretch between two consecutive fixes of a vehicle in the range counts whole,
-    loaded when the later fix falls after a pickup and at or before that load's delivery.
+def _merged(intervals: list[tuple[datetime, datetime | None]]) -> list[tuple[datetime, datetime | None]]:
+    """One truck's loaded intervals (pickup, drop or None while on board), overlapping ones merged:
+    two loads on the truck at once make one loaded stretch, not two."""
+    merged: list[tuple[datetime, datetime | None]] = []
+    for pickup, drop in sorted(intervals, key=lambda interval: interval[0]):
+        if merged and (merged[-1][1] is None or pickup <= merged[-1][1]):
+            last_pickup, last_drop = merged[-1]
+            merged[-1] = (last_pickup, None if drop is None or last_drop is None else max(last_drop, drop))
+        else:
+            merged.append((pickup, drop))
+    return merged
 
-    The loaded state comes from merging each truck's pickup (+1) and delivery (-1) times into its
-    fixes in time order, a running sum: one sort, however many loads. With a lane filter only the
-    lane's loaded miles mean something (empty miles are a truck's, not a lane's): `empty_miles` is
-    None then; for one driver, too.
+
+def gps_miles(scope: Scope, now: datetime) -> dict[str, float | None]:
+    """Miles driven in the elapsed range from the GPS history: loaded (a load on the truck) and
+    empty (deadhead), read from the GPS odometer (fleet.odometer), not from the fixes one by one.
+
+    Which stretch counts: a stretch between two consecutive fixes of a vehicle belongs to the
+    instant of its later fix. It counts in the range when that fix was recorded in [start, end),
+    and loaded when, in addition, it was recorded after a pickup and at or before that load's
+    delivery (or cancellation; still on board: until the range's end). So ranges add up, and the
+    stretch that brings a truck to its delivery is loaded, the one that brings it to a pickup is
+    not. A truck's overlapping loads are merged first: a stretch is loaded once however many loads
+    ride. Empty = the vehicle's whole distance in the range minus its loaded distance; each figure
+    is two odometer readings per truck and per merged interval.
+
+    With a lane filter only the lane's loaded miles mean something (empty miles are a truck's, not a
+    lane's): `empty_miles` is None then; for one driver, too.
     """
     end = scope.elapsed_end(now)
     vehicles, starts, ends = _loaded_intervals(scope, end)
     lane_or_driver = scope.has_lane_filter or scope.driver_id is not None
     if end <= scope.start or (lane_or_driver and not vehicles):
         return {"loaded_miles": 0.0, "empty_miles": None if lane_or_driver else 0.0}
-    params: dict[str, Any] = {"start": scope.start, "end": end, "iv": vehicles, "is": starts, "ie": ends}
-    vehicle_clause = ""
-    if lane_or_driver:
-        vehicle_clause = " AND vehicle_id = ANY(%(vehicles)s)"
-        params["vehicles"] = sorted(set(vehicles), key=str)
-    elif scope.carrier_id is not None:
-        vehicle_clause = " AND vehicle_id = ANY(%(vehicles)s)"
-        params["vehicles"] = [
-            row[0]
-            for row in _rows("SELECT id FROM vehicles WHERE carrier_id = %(c)s", {"c": scope.carrier_id})
-        ]
-    ((loaded_m, empty_m),) = _rows(
-        f"""
-        WITH segments AS (
-            SELECT vehicle_id, recorded_at AS at, 0 AS delta,
-                   ST_Distance(lag(location) OVER (PARTITION BY vehicle_id ORDER BY recorded_at),
-                               location, false) AS metres
-            FROM gps_points
-            WHERE recorded_at >= %(start)s AND recorded_at < %(end)s{vehicle_clause}
-        ),
-        stream AS (
-            SELECT vehicle_id, at, delta, metres FROM segments
-            UNION ALL
-            SELECT vehicle_id, start_at, 1, NULL
-            FROM unnest(%(iv)s::uuid[], %(is)s::timestamptz[]) AS pickups (vehicle_id, start_at)
-            UNION ALL
-            SELECT vehicle_id, end_at, -1, NULL
-            FROM unnest(%(iv)s::uuid[], %(ie)s::timestamptz[]) AS deliveries (vehicle_id, end_at)
-            WHERE end_at IS NOT NULL
-        ),
-        states AS (
-            SELECT metres,
-                   sum(delta) OVER (PARTITION BY vehicle_id ORDER BY at, delta = 0 DESC, delta
-                                    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS loads_on
-            FROM stream
+    by_vehicle: dict[UUID, list[tuple[datetime, datetime | None]]] = {}
+    for vehicle, pickup, drop in zip(vehicles, starts, ends, strict=True):
+        if vehicle is not None:
+            by_vehicle.setdefault(vehicle, []).append((pickup, drop))
+    # Probes: (vehicle, instant, inclusive). A loaded interval (pickup, drop] within [start, end):
+    # from the later of "after the pickup" (inclusive reading at it) and "from the start" (exclusive
+    # at it), to the earlier of "through the drop" and "before the end".
+    probes: list[tuple[UUID, datetime, bool]] = []
+    loaded_pairs: list[tuple[UUID, int]] = []
+    for vehicle, intervals in by_vehicle.items():
+        for pickup, drop in _merged(intervals):
+            low = (vehicle, pickup, True) if pickup >= scope.start else (vehicle, scope.start, False)
+            high = (vehicle, drop, True) if drop is not None and drop < end else (vehicle, end, False)
+            loaded_pairs.append((vehicle, len(probes)))
+            probes.extend((low, high))
+    fleet: list[UUID] = []
+    if not lane_or_driver:
+        clause, params = (
+            ("", {}) if scope.carrier_id is None else (" WHERE carrier_id = %(c)s", {"c": scope.carrier_id})
         )
-        SELECT coalesce(sum(metres) FILTER (WHERE loads_on > 0), 0),
-               coalesce(sum(metres) FILTER (WHERE loads_on <= 0), 0)
-        FROM states
-        WHERE metres IS NOT NULL
-        """,
-        params,
-        using=_timeseries(),
-        jit=False,
+        fleet = [row[0] for row in _rows(f"SELECT id FROM vehicles{clause}", params)]
+    total_at = len(probes)
+    for vehicle in fleet:
+        probes.extend(((vehicle, scope.start, False), (vehicle, end, False)))
+    metres = odometer.readings(probes, using=_timeseries())
+    loaded_by_vehicle: dict[UUID, float] = {}
+    for vehicle, at in loaded_pairs:
+        loaded_by_vehicle[vehicle] = loaded_by_vehicle.get(vehicle, 0.0) + max(
+            metres[at + 1] - metres[at], 0.0
+        )
+    empty_m = sum(
+        max(
+            metres[total_at + 2 * n + 1] - metres[total_at + 2 * n] - loaded_by_vehicle.get(vehicle, 0.0), 0.0
+        )
+        for n, vehicle in enumerate(fleet)
     )
+    loaded_m = sum(loaded_by_vehicle.values())
     return {
-        "loaded_miles": round(float(loaded_m) / METRES_PER_MILE, 1),
-        "empty_miles": None if lane_or_driver else round(float(empty_m) / METRES_PER_MILE, 1),
+        "loaded_miles": round(loaded_m / METRES_PER_MILE, 1),
+        "empty_miles": None if lane_or_driver else round(empty_m / METRES_PER_MILE, 1),
     }
 
 

@@ -234,6 +234,7 @@ CELERY_TASK_SERIALIZER = "json"
 # Periodic jobs (the Procfile's `beat` process).
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-fleet-plans": {"task": "routing.tasks.requeue_stale_fleet_plans_task", "schedule": 60.0},
+    "refresh-gps-odometer": {"task": "fleet.tasks.refresh_gps_odometer_task", "schedule": 60.0},
 }
 CELERY_ACCEPT_CONTENT = ["json"]
 

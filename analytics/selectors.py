@@ -348,34 +348,47 @@ def driver_activity(scope: Scope, now: datetime) -> dict[str, Any]:
     return {"hours_by_duty_status": hours, "drivers_on_duty": on_duty}
 
 
-def _loaded_intervals(scope: Scope, end: datetime) -> tuple[list, list, list]:
-    """Each load's time on its truck (picked up until delivered or cancelled) that overlaps the
-    range, for the loads of the scope: three parallel arrays for the time-series statement (the
-    end is None while the load is on its truck)."""
+def _loaded_spans(scope: Scope, end: datetime) -> list[odometer.Span]:
+    """The loaded stretches of time of the scope's trucks within [start, end), as odometer spans.
+
+    A load is on its truck from its pickup to its delivery (or cancellation; still on board: no
+    end). A truck's overlapping loads are merged first (a new group starts at a pickup after every
+    earlier load's end), then each merged interval (pickup, drop] is clipped to the range: from
+    after the pickup (the reading at it inclusive) or from the start, to through the drop or to
+    before the end. Ids and times come back as text and go to the time-series statement as they
+    are: a month holds ~8,000 intervals, and parsing them to Python and back cost more than the
+    statement."""
     where, params = _load_filter(scope)
     rows = _rows(
         f"""
-        SELECT l.vehicle_id, l.picked_up_at, coalesce(l.delivered_at, l.cancelled_at)
-        {_loads_from(scope)}
-        WHERE l.picked_up_at IS NOT NULL AND l.picked_up_at < %(end)s
-          AND coalesce(l.delivered_at, l.cancelled_at, 'infinity') > %(start)s{where}
+        WITH intervals AS (
+            SELECT l.vehicle_id, l.picked_up_at AS pickup,
+                   coalesce(l.delivered_at, l.cancelled_at, 'infinity') AS drop
+            {_loads_from(scope)}
+            WHERE l.picked_up_at IS NOT NULL AND l.picked_up_at < %(end)s AND l.vehicle_id IS NOT NULL
+              AND coalesce(l.delivered_at, l.cancelled_at, 'infinity') > %(start)s{where}
+        ),
+        groups AS (
+            SELECT *, count(*) FILTER (WHERE starts_group) OVER (w ROWS UNBOUNDED PRECEDING) AS grp
+            FROM (
+                SELECT *,
+                       coalesce(pickup > max(drop) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                                true) AS starts_group
+                FROM intervals
+                WINDOW w AS (PARTITION BY vehicle_id ORDER BY pickup, drop)
+            ) flagged
+            WINDOW w AS (PARTITION BY vehicle_id ORDER BY pickup, drop)
+        ),
+        merged AS (
+            SELECT vehicle_id, min(pickup) AS pickup, max(drop) AS drop FROM groups GROUP BY vehicle_id, grp
+        )
+        SELECT vehicle_id::text, greatest(pickup, %(start)s)::text, pickup >= %(start)s,
+               least(drop, %(end)s)::text, drop < %(end)s
+        FROM merged
         """,
         {"start": scope.start, "end": end, **params},
     )
-    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
-
-
-def _merged(intervals: list[tuple[datetime, datetime | None]]) -> list[tuple[datetime, datetime | None]]:
-    """One truck's loaded intervals (pickup, drop or None while on board), overlapping ones merged:
-    two loads on the truck at once make one loaded stretch, not two."""
-    merged: list[tuple[datetime, datetime | None]] = []
-    for pickup, drop in sorted(intervals, key=lambda interval: interval[0]):
-        if merged and (merged[-1][1] is None or pickup <= merged[-1][1]):
-            last_pickup, last_drop = merged[-1]
-            merged[-1] = (last_pickup, None if drop is None or last_drop is None else max(last_drop, drop))
-        else:
-            merged.append((pickup, drop))
-    return merged
+    return [odometer.Span(*row) for row in rows]
 
 
 def gps_miles(scope: Scope, now: datetime) -> dict[str, float | None]:
@@ -388,56 +401,35 @@ def gps_miles(scope: Scope, now: datetime) -> dict[str, float | None]:
     delivery (or cancellation; still on board: until the range's end). So ranges add up, and the
     stretch that brings a truck to its delivery is loaded, the one that brings it to a pickup is
     not. A truck's overlapping loads are merged first: a stretch is loaded once however many loads
-    ride. Empty = the vehicle's whole distance in the range minus its loaded distance; each figure
-    is two odometer readings per truck and per merged interval.
+    ride. Empty = each vehicle's whole distance in the range minus its loaded distance; each figure
+    is two odometer readings per truck and per merged interval (_loaded_spans).
 
     With a lane filter only the lane's loaded miles mean something (empty miles are a truck's, not a
     lane's): `empty_miles` is None then; for one driver, too.
     """
     end = scope.elapsed_end(now)
-    vehicles, starts, ends = _loaded_intervals(scope, end)
     lane_or_driver = scope.has_lane_filter or scope.driver_id is not None
-    if end <= scope.start or (lane_or_driver and not vehicles):
+    if end <= scope.start:
         return {"loaded_miles": 0.0, "empty_miles": None if lane_or_driver else 0.0}
-    by_vehicle: dict[UUID, list[tuple[datetime, datetime | None]]] = {}
-    for vehicle, pickup, drop in zip(vehicles, starts, ends, strict=True):
-        if vehicle is not None:
-            by_vehicle.setdefault(vehicle, []).append((pickup, drop))
-    # Probes: (vehicle, instant, inclusive). A loaded interval (pickup, drop] within [start, end):
-    # from the later of "after the pickup" (inclusive reading at it) and "from the start" (exclusive
-    # at it), to the earlier of "through the drop" and "before the end".
-    probes: list[tuple[UUID, datetime, bool]] = []
-    loaded_pairs: list[tuple[UUID, int]] = []
-    for vehicle, intervals in by_vehicle.items():
-        for pickup, drop in _merged(intervals):
-            low = (vehicle, pickup, True) if pickup >= scope.start else (vehicle, scope.start, False)
-            high = (vehicle, drop, True) if drop is not None and drop < end else (vehicle, end, False)
-            loaded_pairs.append((vehicle, len(probes)))
-            probes.extend((low, high))
-    fleet: list[UUID] = []
+    spans = _loaded_spans(scope, end)
+    fleet: list[str] = []
     if not lane_or_driver:
-        clause, params = (
-            ("", {}) if scope.carrier_id is None else (" WHERE carrier_id = %(c)s", {"c": scope.carrier_id})
-        )
-        fleet = [row[0] for row in _rows(f"SELECT id FROM vehicles{clause}", params)]
-    total_at = len(probes)
-    for vehicle in fleet:
-        probes.extend(((vehicle, scope.start, False), (vehicle, end, False)))
-    metres = odometer.readings(probes, using=_timeseries())
-    loaded_by_vehicle: dict[UUID, float] = {}
-    for vehicle, at in loaded_pairs:
-        loaded_by_vehicle[vehicle] = loaded_by_vehicle.get(vehicle, 0.0) + max(
-            metres[at + 1] - metres[at], 0.0
-        )
+        clause, params = "", {}
+        if scope.carrier_id is not None:
+            clause, params = " WHERE carrier_id = %(c)s", {"c": scope.carrier_id}
+        fleet = [row[0] for row in _rows(f"SELECT id::text FROM vehicles{clause}", params)]
+    loaded_spans = len(spans)
+    spans += [odometer.Span(vehicle, scope.start, False, end, False) for vehicle in fleet]
+    metres = odometer.span_metres(spans, using=_timeseries())
+    loaded_by_vehicle: dict[str, float] = {}
+    for span, distance in zip(spans[:loaded_spans], metres, strict=False):
+        loaded_by_vehicle[span.vehicle_id] = loaded_by_vehicle.get(span.vehicle_id, 0.0) + max(distance, 0.0)
     empty_m = sum(
-        max(
-            metres[total_at + 2 * n + 1] - metres[total_at + 2 * n] - loaded_by_vehicle.get(vehicle, 0.0), 0.0
-        )
-        for n, vehicle in enumerate(fleet)
+        max(whole - loaded_by_vehicle.get(vehicle, 0.0), 0.0)
+        for vehicle, whole in zip(fleet, metres[loaded_spans:], strict=True)
     )
-    loaded_m = sum(loaded_by_vehicle.values())
     return {
-        "loaded_miles": round(loaded_m / METRES_PER_MILE, 1),
+        "loaded_miles": round(sum(loaded_by_vehicle.values()) / METRES_PER_MILE, 1),
         "empty_miles": None if lane_or_driver else round(empty_m / METRES_PER_MILE, 1),
     }
 

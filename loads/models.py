@@ -135,6 +135,18 @@ TRANSITION_FIELDS = [
 ]
 
 
+# The load's own text fields the admin's search reads, each with a trigram index (migration 0010).
+LOAD_SEARCH_TEXT_FIELDS = (
+    "load_number",
+    "commodity",
+    "pickup_address",
+    "delivery_address",
+    "po_number",
+    "bol_number",
+    "customer_reference",
+)
+
+
 class Load(BaseEntity):
     load_number = models.CharField(max_length=32, unique=True)
     shipper = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="shipments")
@@ -219,6 +231,9 @@ class Load(BaseEntity):
             # The default order (the admin's list adds the primary key as a tie-breaker): the
             # newest page of 100,000 loads is read from this index, not sorted from all of them.
             models.Index(fields=["pickup_datetime", "id"], name="loads_pickup_datetime_id"),
+            # The admin's search also has a trigram GIN index on UPPER(field) for each of
+            # LOAD_SEARCH_TEXT_FIELDS, made by SQL in loads.migrations.0010_load_search_trigram
+            # (Django's OpClass over an expression writes SQL PostgreSQL refuses).
         ]
         constraints = [
             choices_constraint("status", LoadStatus, "loads"),

@@ -24,10 +24,19 @@ from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView, set_rollback
 from rest_framework_gis.fields import GeometryField
 
-from tms.api_defaults import OPERATORS, VIEWER, AuthThrottle, roles_of
+from tms.api_defaults import (
+    OPERATORS,
+    VIEWER,
+    AuthThrottle,
+    is_list,
+    paginator_query_params,
+    reject_unknown_query_params,
+    roles_of,
+)
 from tms.context import current_correlation_id
 from tms.exceptions import DomainError
 from tms.services import api_token_for, issue_ws_ticket
@@ -373,7 +382,28 @@ def json_object(request) -> dict:
     return request.data
 
 
-class TmsReadOnlyViewSet(viewsets.ReadOnlyModelViewSet):
+class ChecksQueryString:
+    """Mixed into the API's views: a query parameter that the request's view does not read is a 400
+    naming it, and nothing runs. Lists are checked by RejectUnknownQueryParams (their filter set,
+    ordering, search and paginator say what they read). A view or action that validates its own
+    query names its QuerySerializer in `query_serializer` (an @action keyword) and is left to it;
+    a paged action that reads nothing else says `paged=True`. Every other request reads only DRF's
+    `format`, so `GET /api/loads/{id}?fields=id` is refused rather than answered whole."""
+
+    query_serializer: type[QuerySerializer] | None = None
+    paged = False
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if self.query_serializer is not None or is_list(self):
+            return
+        known = {api_settings.URL_FORMAT_OVERRIDE}
+        if self.paged and request.method == "GET":
+            known |= paginator_query_params(self.paginator)
+        reject_unknown_query_params(request, known)
+
+
+class TmsReadOnlyViewSet(ChecksQueryString, viewsets.ReadOnlyModelViewSet):
     """Reads narrowed for DRIVER-only users by `driver_queryset(queryset, user)`, and actions
     that run a service (`run_action`)."""
 
@@ -439,7 +469,7 @@ class TokenRequest(RejectUnknownFields, AuthTokenSerializer):
     """DRF's username and password, and nothing else."""
 
 
-class ObtainTokenView(APIView):
+class ObtainTokenView(ChecksQueryString, APIView):
     """Exchanges a username and password for an API token."""
 
     authentication_classes: list = []
@@ -472,7 +502,7 @@ class ObtainTokenView(APIView):
         return Response({"token": api_token_for(user=user).key, "roles": sorted(roles_of(user))})
 
 
-class WebSocketTicketView(APIView):
+class WebSocketTicketView(ChecksQueryString, APIView):
     """A single-use ticket for `/ws?ticket=...` (tms/ws.py), for clients that cannot send the
     Authorization header on a WebSocket (browsers): the API token never goes in a URL."""
 

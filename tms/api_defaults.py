@@ -14,6 +14,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
+from rest_framework.mixins import ListModelMixin
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.settings import api_settings
@@ -188,19 +189,37 @@ class RejectUnknownQueryParams(BaseFilterBackend):
     field is (tms.api.RejectUnknownFields): `?statuss=CREATED` would otherwise answer every load,
     and the client would believe it filtered. The known ones are what the view's other backends
     and its paginator read: the filter set's fields, `ordering`, `search`, `page`, `page_size`
-    and DRF's `format`. First in DEFAULT_FILTER_BACKENDS; only list actions are checked (an action
-    with its own query serializer validates its own)."""
+    and DRF's `format`. First in DEFAULT_FILTER_BACKENDS; only lists are checked here (every other
+    request is checked by tms.api.ChecksQueryString)."""
 
     def filter_queryset(self, request, queryset, view):
-        if getattr(view, "action", None) != "list":
+        if not is_list(view):
             return queryset
         known = _known_query_params.get(type(view))
         if known is None:
             known = _known_query_params[type(view)] = known_query_params(request, queryset, view)
-        unknown = sorted(set(request.query_params) - known)
-        if unknown:
-            raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+        reject_unknown_query_params(request, known)
         return queryset
+
+
+def is_list(view) -> bool:
+    """A viewset's list action, or a generic list view (which has no action)."""
+    if hasattr(view, "action"):
+        return view.action == "list"
+    return isinstance(view, ListModelMixin)
+
+
+def reject_unknown_query_params(request, known) -> None:
+    """A 400 naming each query parameter of the request that is not in `known`."""
+    unknown = sorted(set(request.query_params) - set(known))
+    if unknown:
+        raise exceptions.ValidationError({name: ["Unknown query parameter."] for name in unknown})
+
+
+def paginator_query_params(paginator) -> set[str]:
+    """The query parameters a paginator reads."""
+    names = ("page_query_param", "page_size_query_param", "cursor_query_param")
+    return {name for name in (getattr(paginator, attribute, None) for attribute in names) if name}
 
 
 # Per list view class: what its paginator and filter backends read (they do not change at run time).
@@ -211,15 +230,7 @@ def known_query_params(request, queryset, view) -> frozenset[str]:
     known = {api_settings.URL_FORMAT_OVERRIDE}
     paginator = getattr(view, "paginator", None)
     if paginator is not None:
-        known |= {
-            name
-            for name in (
-                getattr(paginator, "page_query_param", None),
-                getattr(paginator, "page_size_query_param", None),
-                getattr(paginator, "cursor_query_param", None),
-            )
-            if name
-        }
+        known |= paginator_query_params(paginator)
     for backend_class in getattr(view, "filter_backends", ()):
         backend = backend_class()
         if isinstance(backend, DjangoFilterBackend):

@@ -86,10 +86,10 @@ class DriverViewSet(TmsModelViewSet):
         },
         filters=False,
     )
-    @action(detail=True, methods=["get"], url_path="hos", filter_backends=[])
+    @action(detail=True, methods=["get"], url_path="hos", filter_backends=[], query_serializer=HosQuery)
     def hos(self, request, pk=None):
         driver = self.get_object()
-        query = HosQuery(data=request.query_params)
+        query = self.query_serializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         report = hos_report(driver, **query.validated_data)
         return Response(HosClockOutput(report).data)

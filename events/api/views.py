@@ -12,7 +12,7 @@ from events.models import OutboxEvent, StoredEvent
 from events.outbox import InvalidEventData
 from events.services import publish_event
 from events.taxonomy import DEAD_LETTER_TOPIC, TOPICS, EventType
-from tms.api import ModelSerializer, Serializer, TypedJSONField
+from tms.api import ChecksQueryString, ModelSerializer, Serializer, TypedJSONField
 from tms.api_defaults import OperatorsAndViewers
 from tms.exceptions import DependencyUnavailable
 from tms.filters import MultipleChoiceFilter
@@ -61,7 +61,7 @@ class PublishResult(Serializer):
     topic = serializers.CharField()
 
 
-class PublishView(APIView):
+class PublishView(ChecksQueryString, APIView):
     permission_classes = [OperatorsAndViewers]
 
     @extend_schema(request=PublishInput, responses={202: PublishResult}, tags=["events"])
@@ -79,7 +79,7 @@ class PublishView(APIView):
         )
 
 
-class TopicsView(APIView):
+class TopicsView(ChecksQueryString, APIView):
     permission_classes = [OperatorsAndViewers]
 
     @extend_schema(

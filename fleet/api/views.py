@@ -34,7 +34,7 @@ from fleet.api.serializers import (
     validate_points,
 )
 from fleet.models import Carrier, Vehicle
-from tms.api import UNKNOWN_FIELD, TmsModelViewSet
+from tms.api import UNKNOWN_FIELD, ChecksQueryString, TmsModelViewSet
 from tms.api_defaults import Pagination
 from tms.exceptions import TooManyPoints
 from tms.times import rfc3339
@@ -174,6 +174,7 @@ class VehicleViewSet(TmsModelViewSet):
         url_path="tracking",
         renderer_classes=[JSONRenderer, GeoJSONRenderer],
         filter_backends=[],
+        query_serializer=TrackingQuery,
     )
     def history(self, request, pk=None):
         """The vehicle's track between `start` and `end`: its fixes oldest first, or with `bucket`
@@ -183,7 +184,7 @@ class VehicleViewSet(TmsModelViewSet):
         holding the window fixed. `format=geojson` gives a FeatureCollection: the track as a
         LineString (at most `limit` fixes), and with `bucket` a Point per bucket."""
         vehicle = self.get_object()
-        query = TrackingQuery(data=request.query_params)
+        query = self.query_serializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         start, end = query.validated_data["start"], query.validated_data["end"]
         as_geojson = request.accepted_renderer.format == "geojson"
@@ -274,7 +275,7 @@ class VehicleViewSet(TmsModelViewSet):
 # --- Batches ---------------------------------------------------------------------------------------
 
 
-class TrackingBatchView(APIView):
+class TrackingBatchView(ChecksQueryString, APIView):
     """Fixes of many vehicles in one request (ADMIN and DISPATCHER)."""
 
     @extend_schema(request=BatchInput, responses=BatchResult, tags=["tracking"])

@@ -114,7 +114,7 @@ class LoadViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, TmsReadOnlyV
 
     @extend_schema(methods=["GET"], responses=StopSerializer(many=True), filters=False)
     @extend_schema(methods=["POST"], request=StopAddInput, responses={201: StopSerializer})
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], paged=True)
     def stops(self, request, pk=None):
         """GET: the load's planned stops in order, with their actual arrival and departure.
         POST: adds a stop (at `sequence`, or last)."""
@@ -162,7 +162,7 @@ class LoadViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, TmsReadOnlyV
         return self.run_action(ReorderInput, services.reorder_stops)
 
     @extend_schema(responses=StopEventSerializer(many=True), filters=False)
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], paged=True)
     def visits(self, request, pk=None):
         """The geofence's visits of the load's truck at its stops' facilities, oldest first, with
         the status change each suggests."""

@@ -36,7 +36,7 @@ from routing.graph import get_graph
 from routing.models import FleetPlan, FleetPlanStatus, Route
 from routing.services import check_routable
 from routing.tasks import optimize_load_route_task
-from tms.api import TmsModelViewSet, TmsReadOnlyViewSet, json_object
+from tms.api import ChecksQueryString, TmsModelViewSet, TmsReadOnlyViewSet, json_object
 from tms.api_defaults import OperatorsAndViewers, OperatorsOnly
 from tms.context import current_correlation_id
 from tms.exceptions import DependencyUnavailable, DomainError
@@ -63,7 +63,7 @@ def _status_url(request, job_id: str) -> str:
     return request.build_absolute_uri(reverse("route-job", kwargs={"job_id": job_id}))
 
 
-class OptimizeLoadRouteView(APIView):
+class OptimizeLoadRouteView(ChecksQueryString, APIView):
     """Queues the routing of a load on a vehicle; the job's status URL tells how it ended."""
 
     permission_classes = [OperatorsOnly]
@@ -92,7 +92,7 @@ class OptimizeLoadRouteView(APIView):
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
-class RouteJobView(APIView):
+class RouteJobView(ChecksQueryString, APIView):
     """A routing job's state: PENDING, SUCCEEDED with the route's id, or FAILED with the error."""
 
     permission_classes = [OperatorsOnly]
@@ -128,7 +128,7 @@ PlanQueued = inline_serializer(
 )
 
 
-class OptimizeFleetView(APIView):
+class OptimizeFleetView(ChecksQueryString, APIView):
     """Queues a fleet plan: which available trucks and drivers take which open loads, in which
     order. The plan's URL shows it QUEUED, then PROPOSED (or FAILED); FLEET_PLAN_PROPOSED on
     tms.routes announces the result over /ws."""
@@ -185,14 +185,15 @@ def _facility_names(ids) -> dict[str, str]:
     return {str(f.id): f.name for f in Facility.objects.filter(id__in=set(ids)).only("id", "name")}
 
 
-class LanesView(GenericAPIView):
+class LanesView(ChecksQueryString, GenericAPIView):
     permission_classes = [OperatorsAndViewers]
     filter_backends: list = []
+    query_serializer = LanesQuery
 
     @extend_schema(parameters=[LanesQuery], responses=LaneSerializer(many=True), tags=["network"])
     def get(self, request):
         """The busiest lanes: delivered loads, rates and transit times per origin and destination."""
-        query = _valid(LanesQuery, request.query_params)
+        query = _valid(self.query_serializer, request.query_params)
         lanes = get_graph().top_lanes(limit=query["limit"])
         names = _facility_names([lane[end] for lane in lanes for end in ("origin_id", "destination_id")])
         for lane in lanes:
@@ -201,9 +202,10 @@ class LanesView(GenericAPIView):
         return self.get_paginated_response(self.paginate_queryset(lanes))
 
 
-class LaneCarriersView(GenericAPIView):
+class LaneCarriersView(ChecksQueryString, GenericAPIView):
     permission_classes = [OperatorsAndViewers]
     filter_backends: list = []
+    paged = True
 
     @extend_schema(responses=LaneCarrierSerializer(many=True), tags=["network"])
     def get(self, request, origin_id: UUID, destination_id: UUID):
@@ -216,14 +218,15 @@ class LaneCarriersView(GenericAPIView):
         return self.get_paginated_response(self.paginate_queryset(carriers))
 
 
-class PathsView(GenericAPIView):
+class PathsView(ChecksQueryString, GenericAPIView):
     permission_classes = [OperatorsAndViewers]
     filter_backends: list = []
+    query_serializer = PathsQuery
 
     @extend_schema(parameters=[PathsQuery], responses=RelayPathSerializer(many=True), tags=["network"])
     def get(self, request):
         """Relay paths through facilities, fastest total average transit first."""
-        query = _valid(PathsQuery, request.query_params)
+        query = _valid(self.query_serializer, request.query_params)
         paths = get_graph().relay_paths(
             str(query["from"]), str(query["to"]), max_hops=query["max_hops"], limit=query["limit"]
         )

@@ -1,7 +1,7 @@
 /* The dispatch board (tms/dashboard.py): the initial state comes with the page as JSON, then the
- * /ws live stream moves the trucks, updates the loads and fills the event feed. Each connection
- * opens with a single-use ticket asked for with a POST (session cookie and CSRF token): the page
- * never holds the API token. Protocol: tms/ws.py. No framework, no build step. Every text reaches
+ * /ws live stream (live_stream.js: a single-use ticket per connection, so the page never holds the
+ * API token; protocol: tms/ws.py) moves the trucks, updates the loads and fills the event feed. No
+ * framework, no build step. Every text reaches
  * the page as textContent or a DOM node, never as HTML: names are typed by users (a facility named
  * <img onerror=...> must stay a name), and Leaflet reads a string tooltip as HTML. */
 (function () {
@@ -19,7 +19,6 @@
   };
   const OPEN_LOAD_STATUSES = ["CREATED", "ASSIGNED", "PICKED_UP", "IN_TRANSIT", "DELAYED"];
   const POSITION_EVENTS = ["VEHICLE_LOCATION_UPDATED", "DRIVER_LOCATION_UPDATED"];
-  const PING_EVERY_MS = 30000; // the server closes a connection silent for TMS_WS_IDLE_TIMEOUT_S
 
   function el(tag, text, className) {
     const node = document.createElement(tag);
@@ -230,67 +229,7 @@
     connection.textContent = text;
   }
 
-  let socket = null;
-  let retryMs = 1000;
-  let pinger = null;
-
-  async function fetchTicket() {
-    const response = await fetch(config.ticket_url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-CSRFToken": config.csrf_token },
-    });
-    // A lapsed session answers with the login page: not JSON.
-    if (!response.ok || !(response.headers.get("Content-Type") || "").includes("application/json")) {
-      throw new Error(`ticket request answered ${response.status}`);
-    }
-    return (await response.json()).ticket;
-  }
-
-  async function connect() {
-    let ticket;
-    try {
-      ticket = await fetchTicket(); // single-use: a new one for every connection
-    } catch (error) {
-      showConnection("offline", "Could not get a ticket for the live stream: reload the page.");
-      return;
-    }
-    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    const url = `${scheme}${window.location.host}${config.ws_path}?ticket=${encodeURIComponent(ticket)}`;
-    showConnection("connecting", "Connecting to the live stream…");
-    socket = new WebSocket(url);
-    socket.onopen = () => {
-      socket.send(JSON.stringify({ action: "subscribe", topics: config.topics }));
-      pinger = setInterval(() => socket.readyState === WebSocket.OPEN && socket.send('{"action":"ping"}'), PING_EVERY_MS);
-    };
-    socket.onmessage = (message) => {
-      let payload;
-      try {
-        payload = JSON.parse(message.data);
-      } catch (error) {
-        return;
-      }
-      if (payload.type === "event") handle(payload.event);
-      else if (payload.type === "subscribed") {
-        retryMs = 1000;
-        showConnection("live", `Live: ${payload.topics.join(", ")}`);
-      } else if (payload.type === "error") showConnection("offline", `Live stream error: ${payload.message}`);
-    };
-    socket.onclose = (close) => {
-      clearInterval(pinger);
-      if (close.code === 4401 || close.code === 4403) {
-        showConnection("offline", close.code === 4403
-          ? "Live updates need a role (ADMIN, DISPATCHER or VIEWER) for this user."
-          : "The live stream refused this page's ticket: reload the page.");
-        return;
-      }
-      showConnection("offline", `Live stream lost; reconnecting in ${Math.round(retryMs / 1000)} s`);
-      setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 30000);
-    };
-  }
-
   renderCounts();
   renderLoads();
-  connect();
+  TmsLiveStream.open(config, { onEvent: handle, onState: showConnection });
 })();

@@ -1,7 +1,6 @@
 /* The /ws live stream for a back-office page (protocol: tms/ws.py): a single-use ticket asked for
  * with a POST (session cookie and CSRF token) before each connection, so the page never holds the
- * API token; subscribe, ping, reconnect with backoff. The dispatch board has its own copy of this
- * loop (dispatch_board.js); pages added since use this one.
+ * API token; subscribe, ping, reconnect with backoff. The dispatch board and the dashboard home use it.
  *
  * TmsLiveStream.open({ticket_url, csrf_token, ws_path, topics}, {onEvent(event), onState(state, text)})
  * state: "connecting", "live" or "offline". */
@@ -54,7 +53,7 @@
         if (payload.type === "event") handlers.onEvent(payload.event);
         else if (payload.type === "subscribed") {
           retryMs = 1000;
-          onState("live", "Live");
+          onState("live", `Live: ${payload.topics.join(", ")}`);
         } else if (payload.type === "error") onState("offline", `Live stream error: ${payload.message}`);
       };
       socket.onclose = (close) => {

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from django.conf import settings
@@ -562,3 +563,17 @@ def test_a_list_takes_the_same_queries_over_few_or_many_rows(request, baseline, 
 def test_a_detail_takes_its_baseline_queries(request, baseline, key):
     count, queries, _ = measure(client_for(request, key), DETAILS[key]())
     matches_baseline(baseline, key, count, queries)
+
+
+@pytest.mark.parametrize("key", sorted(CASES))
+def test_a_query_parameter_nothing_reads_is_a_400_naming_it(request, key):
+    """Every GET endpoint (a list, a detail, an action, a view with its own query) refuses a query
+    parameter it does not read, as a list's filters do (tms.api.ChecksQueryString): `GET
+    /api/loads/{id}?fields=id` answering the whole load would let the client believe it was
+    understood."""
+    url = LISTS[key](1)[0] if key in LISTS else DETAILS[key]()
+    client = client_for(request, key)
+    assert client.get(url).status_code == 200, url
+    response = client.get(f"{url}{'&' if '?' in url else '?'}colour=red")
+    assert response.status_code == 400, (url, response.content)
+    assert response.json()["error"]["details"] == {"colour": [ANY]}, url

@@ -307,3 +307,26 @@ class TestListQueryParameters:
             f"/api/drivers/{driver.pk}/hos", {"at": "2026-01-01T00:00:00Z", "format": "json"}
         )
         assert response.status_code == 200, response.content
+
+    def test_an_action_with_a_query_parameter_it_does_not_read_changes_nothing(self, dispatcher):
+        """Every GET endpoint is walked by test_query_counts; a write is refused before it runs."""
+        load = LoadFactory()
+        before = (Load.objects.get(pk=load.pk).status, AuditLog.objects.count(), OutboxEvent.objects.count())
+        response = dispatcher.post(
+            f"/api/loads/{load.pk}/cancel?notify=false", {"reason": "shipper called"}, format="json"
+        )
+        assert details(response) == {"notify": ["Unknown query parameter."]}
+        after = (Load.objects.get(pk=load.pk).status, AuditLog.objects.count(), OutboxEvent.objects.count())
+        assert after == before
+
+    def test_a_detail_reads_only_format(self, dispatcher):
+        load = LoadFactory()
+        assert dispatcher.get(f"/api/loads/{load.pk}/", {"format": "json"}).status_code == 200
+        # A detail is not paged: `page` there would be silently ignored.
+        assert details(dispatcher.get(f"/api/loads/{load.pk}/", {"page": 2})) == {
+            "page": ["Unknown query parameter."]
+        }
+        # A paged action of a detail reads the paginator's.
+        response = dispatcher.get(f"/api/loads/{load.pk}/stops", {"page": 1, "page_size": 1})
+        assert response.status_code == 200, response.content
+        assert response.json()["count"] == 2

@@ -61,10 +61,10 @@ class WebhookSubscriptionViewSet(TmsModelViewSet):
         return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(parameters=[DeliveryQuery], responses=WebhookDeliverySerializer(many=True))
-    @action(detail=True, methods=["get"], filter_backends=[])
+    @action(detail=True, methods=["get"], filter_backends=[], query_serializer=DeliveryQuery)
     def deliveries(self, request, pk=None):
         """The subscription's deliveries, newest first, with each one's attempts and last answer."""
-        query = DeliveryQuery(data=request.query_params)
+        query = self.query_serializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         deliveries = selectors.deliveries_of(self.get_object())
         if "status" in query.validated_data:

@@ -29,13 +29,28 @@ def cache_key(token_key: str) -> str:
     return "auth:token:" + hashlib.sha256(token_key.encode()).hexdigest()
 
 
+# What is kept of the user: never the password hash.
+_USER_FIELDS = (
+    "id", "username", "first_name", "last_name", "email", "is_staff", "is_active", "is_superuser",
+    "last_login", "date_joined",
+)  # fmt: skip
+
+
 def get(token_key: str):
-    """(user, roles) cached for the key, or None."""
-    return cache.get(cache_key(token_key))
+    """(user, roles) cached for the key, or None. The user is rebuilt from its cached fields, as
+    if read from the default database, without its password."""
+    hit = cache.get(cache_key(token_key))
+    if hit is None:
+        return None
+    fields, roles = hit
+    user = get_user_model()(**fields)
+    user._state.adding, user._state.db = False, "default"
+    return user, roles
 
 
 def put(token_key: str, user, roles: frozenset[str]) -> None:
-    cache.set(cache_key(token_key), (user, roles), timeout=settings.TMS_TOKEN_CACHE_TTL_S)
+    fields = {name: getattr(user, name) for name in _USER_FIELDS}
+    cache.set(cache_key(token_key), (fields, roles), timeout=settings.TMS_TOKEN_CACHE_TTL_S)
 
 
 def forget(token_keys) -> None:

@@ -87,11 +87,23 @@ def test_a_role_group_renamed_is_seen_at_once(client):
     assert client.get("/api/carriers/").status_code == 403
 
 
-def test_the_cache_never_holds_the_token_itself(client):
+def test_the_cache_holds_neither_the_token_nor_the_password_hash(client, user):
     from django.core.cache import cache
 
     from tms.token_cache import cache_key
 
     key = client._credentials["HTTP_AUTHORIZATION"].split()[1]
     assert key not in cache_key(key)
-    assert cache.get(cache_key(key)) is not None
+    fields, roles = cache.get(cache_key(key))
+    assert roles == {DISPATCHER}
+    assert fields["username"] == "cached-dispatcher"
+    assert "password" not in fields and user.password not in repr(fields)
+
+
+def test_a_cached_user_is_the_same_user_to_the_views(client, user):
+    """A write by a cached user is audited as theirs (the rebuilt user is the database's row)."""
+    from events.models import AuditLog
+
+    response = client.post("/api/carriers/", {"name": "Cached Co", "dot_number": "999002"}, format="json")
+    assert response.status_code == 201, response.json()
+    assert AuditLog.objects.filter(record_id=response.json()["id"]).get().user_id == user.pk

@@ -73,7 +73,9 @@ class StopData(EventData):
 class LoadCreated(LoadEvent):
     """v2: the seed's names, as the API's (pickup_datetime, delivery_datetime, weight, volume).
     `stops`: the planned stops in order (added within v2: events stored before stops existed
-    have none, and mean one pickup at the shipper and one delivery at the consignee)."""
+    have none, and mean one pickup at the shipper and one delivery at the consignee). The bill-to
+    customer, the references and the freight's equipment were added within v2 too: events stored
+    before them lack the keys."""
 
     schema_version: ClassVar[int] = 2
 
@@ -85,6 +87,13 @@ class LoadCreated(LoadEvent):
     volume: float = Field(gt=0, description="m3")
     rate: float = Field(ge=0, description="USD")
     stops: list[StopData] = []
+    customer_id: UUID | None = Field(default=None, description="the bill-to customer")
+    po_number: str = ""
+    bol_number: str = ""
+    customer_reference: str = ""
+    required_equipment: str = Field(default="", description="a vehicle type; blank: any")
+    temperature_min_c: float | None = None
+    temperature_max_c: float | None = None
 
 
 class LoadStopsChanged(LoadEvent):

@@ -27,6 +27,18 @@ PROJECTED_FIELDS = [
     "delay_reason",
     "expected_delivery_at",
 ]
+# What LOAD_CREATED carries of the booking beyond the seed's fields (column names), compared by
+# `replay_events` only when the load's events carry them: events stored before these keys were
+# added have none.
+BOOKING_FIELDS = [
+    "customer_id",
+    "po_number",
+    "bol_number",
+    "customer_reference",
+    "required_equipment",
+    "temperature_min_c",
+    "temperature_max_c",
+]
 # The fields of each stop the events carry, compared by `replay_events`.
 PROJECTED_STOP_FIELDS = [
     "stop_id",
@@ -142,13 +154,14 @@ def fold_load(envelopes: Iterable[dict[str, Any]]) -> dict[str, Any]:
                 "rate",
             ):
                 state[key] = data[key]
+            state.update({key: data[key] for key in BOOKING_FIELDS if key in data})
             stops = data.get("stops") or []
             state["stops"] = [_planned(stop) for stop in stops] or _seed_stops(data)
             _derive(state)
         elif kind == "LOAD_UPDATED":
             # Keys are column names (carrier_id, ...), as in the audit row.
             for column, (_, new) in data["changes"].items():
-                if column in PROJECTED_FIELDS:
+                if column in PROJECTED_FIELDS or column in BOOKING_FIELDS:
                     state[column] = new
         elif kind in _STOP_EVENTS:
             state["stops"] = _apply_stop_event(state.get("stops", []), kind, data)

@@ -47,6 +47,7 @@ from loads.models import (
     StopEvent,
     StopKind,
 )
+from loads.projection import BOOKING_FIELDS
 from tms.exceptions import (
     BusinessRuleViolation,
     CapacityExceeded,
@@ -201,6 +202,7 @@ def create_load(
             volume=load.volume,
             rate=load.rate,
             stops=[_stop_data(stop) for stop in planned],
+            **{name: getattr(load, name) for name in BOOKING_FIELDS},
         ),
     )
     return load

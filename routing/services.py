@@ -45,7 +45,8 @@ SCORE_FORMULA = (
     "score = 100 x (0.4 x detour + 0.3 x traffic + 0.3 x slack), each part clamped to 0..1: "
     "detour = 2 - distance / great-circle distance (1 on the straight line, 0 at twice it); "
     "traffic = 2 - duration in traffic / free-flow duration (1 without delay, 0 when traffic "
-    "doubles the time); slack = time left before the delivery appointment after the drive / "
+    "doubles the time); slack = time left before the delivery appointment at the planned arrival "
+    "at the last stop (the drive, and the waits and service at the stops between) / "
     "ROUTING_SCORE_SLACK_TARGET_S (1 with at least that much margin, 0 when late)"
 )
 
@@ -69,14 +70,19 @@ def route_score(
     departure_at: datetime.datetime,
     delivery_datetime: datetime.datetime,
     slack_target_s: int,
+    arrival_at: datetime.datetime | None = None,
 ) -> tuple[Decimal, dict[str, Any]]:
-    """The route's score 0-100 (SCORE_FORMULA) and the figures behind it."""
+    """The route's score 0-100 (SCORE_FORMULA) and the figures behind it. `arrival_at`: the
+    planned arrival at the last stop (plan_stop_times); without stops between, departure + the
+    drive, its default."""
     detour_ratio = _ratio(distance_m, great_circle_distance_m)
     detour = _clamp(2 - detour_ratio)
     driving_s = duration_in_traffic_s if duration_in_traffic_s is not None else duration_s
     traffic_ratio = _ratio(driving_s, duration_s)
     traffic = _clamp(2 - traffic_ratio)
-    slack_s = int((delivery_datetime - departure_at).total_seconds()) - driving_s
+    if arrival_at is None:
+        arrival_at = departure_at + datetime.timedelta(seconds=driving_s)
+    slack_s = int((delivery_datetime - arrival_at).total_seconds())
     if slack_target_s > 0:
         slack = _clamp(Decimal(slack_s) / Decimal(slack_target_s))
     else:
@@ -105,6 +111,7 @@ def route_score(
             "weight": float(SLACK_WEIGHT),
             "value": round(float(slack), 4),
             "departure_at": rfc3339(departure_at),
+            "arrival_at": rfc3339(arrival_at),
             "delivery_datetime": rfc3339(delivery_datetime),
             "slack_s": slack_s,
             "target_s": slack_target_s,
@@ -220,6 +227,7 @@ def optimize_load_route(
         duration_s=result.duration_s,
         duration_in_traffic_s=result.duration_in_traffic_s,
         departure_at=result.departure_at,
+        arrival_at=times[-1][0],
         delivery_datetime=load.delivery_datetime,
         slack_target_s=settings.ROUTING_SCORE_SLACK_TARGET_S,
     )

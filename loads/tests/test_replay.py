@@ -3,14 +3,17 @@ import io
 import json
 
 import pytest
+from django.conf import settings
 from django.contrib.gis.geos import Point
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from drivers.tests.factories import DriverFactory
 from events.consumers import REGISTRY, Consumer
+from events.models import StoredEvent
 from fleet.tests.factories import VehicleFactory
 from loads.models import Load, Stop
+from loads.projection import BOOKING_FIELDS
 from loads.tests.factories import FacilityFactory
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +195,81 @@ def test_a_stop_changed_behind_the_services_back_is_reported(multi_stop_load):
 def test_bad_arguments_are_clear_errors(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("replay_events", *args, stdout=io.StringIO())
+
+
+@pytest.fixture
+def booked_load(dispatcher, django_capture_on_commit_callbacks):
+    """Refrigerated freight billed to a customer with its references, the PO corrected after
+    booking, every commit relayed to the event store."""
+    from customers.services import create_customer
+
+    customer = create_customer(by=None, name="Cold Chain Foods", code="CCF", is_bill_to=True)
+    shipper, consignee = FacilityFactory(), FacilityFactory(city="Memphis")
+    pickup = timezone.now() + datetime.timedelta(days=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = dispatcher.post(
+            "/api/loads/",
+            {
+                "shipper_id": str(shipper.pk),
+                "consignee_id": str(consignee.pk),
+                "pickup_datetime": pickup.isoformat(),
+                "delivery_datetime": (pickup + datetime.timedelta(days=1)).isoformat(),
+                "weight": "12000",
+                "volume": "60",
+                "rate": "3100.00",
+                "customer_id": str(customer.pk),
+                "po_number": "PO-1",
+                "bol_number": "BOL-77",
+                "customer_reference": "CCF-2026-001",
+                "required_equipment": "REEFER",
+                "temperature_min_c": "-20.0",
+                "temperature_max_c": "-18.0",
+            },
+            format="json",
+        )
+    assert response.status_code == 201, response.json()
+    load_id = response.json()["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = dispatcher.patch(f"/api/loads/{load_id}/", {"po_number": "PO-2"}, format="json")
+    assert response.status_code == 200, response.json()
+    return Load.objects.get(pk=load_id)
+
+
+def _created(load) -> StoredEvent:
+    return StoredEvent.objects.using(settings.TIMESERIES_DATABASE_ALIAS).get(
+        subject=load.pk, type="LOAD_CREATED"
+    )
+
+
+def test_load_created_carries_the_bill_to_references_and_equipment(booked_load):
+    data = _created(booked_load).envelope["data"]
+    assert {key: data[key] for key in BOOKING_FIELDS} == {
+        "customer_id": str(booked_load.customer_id),
+        "po_number": "PO-1",  # as booked: the correction is LOAD_UPDATED's
+        "bol_number": "BOL-77",
+        "customer_reference": "CCF-2026-001",
+        "required_equipment": "REEFER",
+        "temperature_min_c": -20.0,
+        "temperature_max_c": -18.0,
+    }
+    assert replay("--aggregate", str(booked_load.pk))["loads"][0]["differences"] == {}
+
+
+def test_a_reference_changed_behind_the_services_back_is_reported(booked_load):
+    Load.objects.filter(pk=booked_load.pk).update(customer_reference="edited", po_number="PO-3")
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="differs"):
+        call_command("replay_events", "--aggregate", str(booked_load.pk), stdout=out)
+    assert json.loads(out.getvalue())["loads"][0]["differences"] == {
+        "po_number": ["PO-2", "PO-3"],
+        "customer_reference": ["CCF-2026-001", "edited"],
+    }
+
+
+def test_a_load_created_stored_before_the_booking_fields_replays_without_them(booked_load):
+    stored = _created(booked_load)
+    for key in BOOKING_FIELDS:
+        del stored.envelope["data"][key]
+    stored.save(using=settings.TIMESERIES_DATABASE_ALIAS)
+    Load.objects.filter(pk=booked_load.pk).update(po_number="PO-2")  # as the update event says
+    assert replay("--aggregate", str(booked_load.pk))["loads"][0]["differences"] == {}

@@ -143,6 +143,10 @@ def test_the_stops_are_planned_from_the_route_with_waits_and_service(google, mil
         (str(stop.pk), rfc3339(arrival))
         for stop, (arrival, _) in zip((pickup, indy, cincy), expected, strict=True)
     ]
+    # The score's slack is the delivery appointment (+10 h) less the planned arrival at the last
+    # stop, waits and service between included: 2 h 40 min, not the bare drive's 4 h 35 min.
+    assert route.score_explanation["slack"]["arrival_at"] == rfc3339(expected[-1][0])
+    assert route.score_explanation["slack"]["slack_s"] == (2 * HOUR + 40 * MINUTE).total_seconds()
     event = OutboxEvent.objects.get(type="ROUTE_OPTIMIZED")
     assert event.envelope["data"]["stops"] == [
         {

@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 from events.consumers import REGISTRY, deliver
 from events.models import StoredEvent
 from loads.models import Load
-from loads.projection import PROJECTED_FIELDS, PROJECTED_STOP_FIELDS, fold_load
+from loads.projection import BOOKING_FIELDS, PROJECTED_FIELDS, PROJECTED_STOP_FIELDS, fold_load
 
 
 def _canonical(value: Any) -> Any:
@@ -40,7 +40,7 @@ def _canonical(value: Any) -> Any:
 
 def differences(load: Load, state: dict[str, Any]) -> dict[str, list[Any]]:
     found = {}
-    for field in PROJECTED_FIELDS:
+    for field in PROJECTED_FIELDS + [name for name in BOOKING_FIELDS if name in state]:
         actual = getattr(load, field)
         projected = state.get(field)
         if _canonical(actual) != _canonical(projected):

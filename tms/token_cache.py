@@ -37,14 +37,17 @@ _USER_FIELDS = (
 
 
 def get(token_key: str):
-    """(user, roles) cached for the key, or None. The user is rebuilt from its cached fields, as
-    if read from the default database, without its password."""
+    """(user, roles) cached for the key, or None. The user is rebuilt from its cached fields as
+    the default database's row with the password deferred, as `.only()` would read it: reading
+    the password loads it, and a save() writes only the fields it holds, so a cached user saved by
+    mistake keeps its password."""
     hit = cache.get(cache_key(token_key))
     if hit is None:
         return None
     fields, roles = hit
-    user = get_user_model()(**fields)
-    user._state.adding, user._state.db = False, "default"
+    model = get_user_model()
+    names = [field.attname for field in model._meta.concrete_fields if field.attname in fields]
+    user = model.from_db("default", names, [fields[name] for name in names])
     return user, roles
 
 

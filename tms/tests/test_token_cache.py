@@ -107,3 +107,17 @@ def test_a_cached_user_is_the_same_user_to_the_views(client, user):
     response = client.post("/api/carriers/", {"name": "Cached Co", "dot_number": "999002"}, format="json")
     assert response.status_code == 201, response.json()
     assert AuditLog.objects.filter(record_id=response.json()["id"]).get().user_id == user.pk
+
+
+def test_a_cached_user_saved_keeps_its_password(client, user):
+    """The cache holds no password hash: a cached user written back must not blank it."""
+    from tms import token_cache
+
+    key = client._credentials["HTTP_AUTHORIZATION"].split()[1]
+    cached, _ = token_cache.get(key)
+    cached.first_name = "Renamed"
+    cached.save()
+    user.refresh_from_db()
+    assert user.first_name == "Renamed"
+    assert user.check_password("pass-word-123")
+    assert cached.check_password("pass-word-123")  # read from the database when asked for

@@ -9,7 +9,8 @@ its size:
    vehicles queue instead of deadlocking;
 3. one statement inserts the fixes into gps_points (ON CONFLICT DO NOTHING: a repeated fix, same
    vehicle and recorded_at, is ignored) and moves every vehicle to its newest stored fix with ONE
-   UPDATE, only forward in time.
+   UPDATE, only forward in time; a fix stored late marks its vehicle's GPS odometer stale from
+   the fix's hour on (fleet.odometer).
 
 Every stored fix reaches Kafka (or the in-process consumers) as VEHICLE_LOCATION_UPDATED, in one
 of two ways chosen by the caller:
@@ -41,7 +42,7 @@ from django.utils import timezone
 
 from events.outbox import emit
 from events.taxonomy import EventType
-from fleet import relay, timescale
+from fleet import odometer, relay, timescale
 from fleet.selectors import array_literal, carrier_ids_of
 
 
@@ -126,7 +127,8 @@ _STORE = """
             last_recorded_at = greatest(gps_relay_pending.last_recorded_at, excluded.last_recorded_at),
             fixes = gps_relay_pending.fixes + excluded.fixes
     ),
-    {late_buckets}
+    {late_buckets},
+    {odometer_stale}
 """
 
 # The vehicle's fuel level and odometer follow its newest fix that moves it, when the fix has them.
@@ -151,7 +153,9 @@ _ADVANCE = """
 
 
 def _store(returning: str) -> str:
-    return _STORE.format(returning=returning, late_buckets=timescale.LATE_BUCKETS_CTE)
+    return _STORE.format(
+        returning=returning, late_buckets=timescale.LATE_BUCKETS_CTE, odometer_stale=odometer.STALE_CTE
+    )
 
 
 # One database, events by the relay: store and advance in one statement; nothing comes back but counts.

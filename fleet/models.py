@@ -302,6 +302,41 @@ class GpsLateBucket(models.Model):
         return f"{self.vehicle_id} at {self.bucket:%Y-%m-%d %H:%M}"
 
 
+class GpsDistanceMark(models.Model):
+    """A vehicle's GPS odometer at the end of one hour (fleet.odometer): the metres along its fixes
+    from its first fix through the last fix recorded in the hour, and that fix. Distance over a
+    span is the difference of two readings; a reading between marks adds the few raw fixes after
+    the mark. One row per vehicle and hour that holds fixes, written by fleet.odometer.refresh
+    for settled hours only."""
+
+    pk = models.CompositePrimaryKey("vehicle_id", "bucket")
+    vehicle_id = models.UUIDField()
+    bucket = models.DateTimeField(help_text="The hour's start (UTC).")
+    cum_m = models.FloatField(help_text="Metres along the fixes from the first through last_recorded_at.")
+    last_recorded_at = models.DateTimeField()
+    last_location = models.PointField(geography=True, spatial_index=False)
+
+    class Meta:
+        db_table = "gps_distance_marks"
+
+    def __str__(self) -> str:
+        return f"{self.vehicle_id} at {self.bucket:%Y-%m-%d %H:%M}: {self.cum_m:.0f} m"
+
+
+class GpsDistanceStale(models.Model):
+    """A vehicle whose distance marks from `since` (an hour's start) on may miss a fix stored late
+    (fleet.odometer): readings ignore those marks until the next refresh rebuilds them."""
+
+    vehicle_id = models.UUIDField(primary_key=True)
+    since = models.DateTimeField()
+
+    class Meta:
+        db_table = "gps_distance_stale"
+
+    def __str__(self) -> str:
+        return f"{self.vehicle_id} from {self.since:%Y-%m-%d %H:%M}"
+
+
 class TrackingRelayCursor(models.Model):
     """How far the tracking relay has published gps_points: every fix of the transactions up to
     `relay_txid` (fleet.relay.relay_fixes)."""

@@ -4,10 +4,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.gis.db import models
+from django.contrib.postgres.indexes import GistIndex
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db.models import F, Q
-from django.db.models.functions import Upper
+from django.db.models import F, Func, Q, Value
+from django.db.models.functions import Cast, Coalesce, Upper
 
 from customers.models import Customer
 from drivers.models import Driver
@@ -135,6 +136,18 @@ TRANSITION_FIELDS = [
 ]
 
 
+# The load's own text fields the admin's search reads, each with a trigram index (migration 0010).
+LOAD_SEARCH_TEXT_FIELDS = (
+    "load_number",
+    "commodity",
+    "pickup_address",
+    "delivery_address",
+    "po_number",
+    "bol_number",
+    "customer_reference",
+)
+
+
 class Load(BaseEntity):
     load_number = models.CharField(max_length=32, unique=True)
     shipper = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="shipments")
@@ -219,6 +232,27 @@ class Load(BaseEntity):
             # The default order (the admin's list adds the primary key as a tie-breaker): the
             # newest page of 100,000 loads is read from this index, not sorted from all of them.
             models.Index(fields=["pickup_datetime", "id"], name="loads_pickup_datetime_id"),
+            # The dashboard's figures read the loads picked up or delivered in a range
+            # (analytics.selectors.service_figures, daily_trend), and the loads on a truck during
+            # it by this GiST index on the load's time on board (LOADED_PERIOD_SQL, spelled the
+            # same in analytics.selectors._loaded_spans).
+            models.Index(fields=["picked_up_at"], name="loads_picked_up_at"),
+            models.Index(fields=["delivered_at"], name="loads_delivered_at"),
+            GistIndex(
+                Func(
+                    F("picked_up_at"),
+                    Coalesce(
+                        F("delivered_at"), F("cancelled_at"), Cast(Value("infinity"), models.DateTimeField())
+                    ),
+                    function="tstzrange",
+                    output_field=models.DateTimeField(),
+                ),
+                condition=Q(picked_up_at__isnull=False),
+                name="loads_loaded_period",
+            ),
+            # The admin's search also has a trigram GIN index on UPPER(field) for each of
+            # LOAD_SEARCH_TEXT_FIELDS, made by SQL in loads.migrations.0010_load_search_trigram
+            # (Django's OpClass over an expression writes SQL PostgreSQL refuses).
         ]
         constraints = [
             choices_constraint("status", LoadStatus, "loads"),

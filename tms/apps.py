@@ -8,3 +8,6 @@ class TmsConfig(AppConfig):
 
     def ready(self) -> None:
         from tms import checks  # noqa: F401 - registers the database checks
+        from tms.token_cache import connect
+
+        connect()  # the token cache's invalidation signals

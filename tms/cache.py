@@ -3,7 +3,25 @@
 import threading
 from functools import cached_property
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+
+
+class ReusedClientRedisCacheClient(RedisCacheClient):
+    """Django's client makes a new redis.Redis object for every command, whose constructor fills
+    a table of ~170 response callbacks: ~0.2 ms a command, most of a cached answer's Redis time.
+    One redis.Redis per pool is enough (it is thread-safe: each command takes a connection from
+    the pool)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, object] = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(write))
+        return client
 
 
 class SharedRedisCache(RedisCache):
@@ -17,6 +35,10 @@ class SharedRedisCache(RedisCache):
 
     _clients: dict[tuple, object] = {}
     _clients_lock = threading.Lock()
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = ReusedClientRedisCacheClient
 
     @cached_property
     def _cache(self):

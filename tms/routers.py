@@ -7,6 +7,8 @@ TIMESERIES_MODELS: set[str] = {
     "fleet.gpspoint",
     "fleet.gpsrelaypending",
     "fleet.gpslatebucket",
+    "fleet.gpsdistancemark",
+    "fleet.gpsdistancestale",
 }
 
 

@@ -234,6 +234,7 @@ CELERY_TASK_SERIALIZER = "json"
 # Periodic jobs (the Procfile's `beat` process).
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-fleet-plans": {"task": "routing.tasks.requeue_stale_fleet_plans_task", "schedule": 60.0},
+    "refresh-gps-odometer": {"task": "fleet.tasks.refresh_gps_odometer_task", "schedule": 60.0},
 }
 CELERY_ACCEPT_CONTENT = ["json"]
 
@@ -483,6 +484,8 @@ except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
 # A cached dashboard answer is dropped at once by the events that change its figures; telemetry
 # (GPS fixes) and the event counts per topic only refresh when it expires.
 TMS_DASHBOARD_CACHE_TTL_S = env_int("TMS_DASHBOARD_CACHE_TTL_S", 60)
+# How long an API token's user and roles stay cached (tms.token_cache; changes drop them at once).
+TMS_TOKEN_CACHE_TTL_S = env_int("TMS_TOKEN_CACHE_TTL_S", 60)
 TMS_DASHBOARD_MAX_RANGE_DAYS = env_int("TMS_DASHBOARD_MAX_RANGE_DAYS", 366)
 # Open exceptions list the active drivers whose licence expires within this many days.
 TMS_LICENSE_EXPIRY_WARNING_DAYS = env_int("TMS_LICENSE_EXPIRY_WARNING_DAYS", 30)

@@ -167,9 +167,10 @@ def world():
             subject=str(a1.pk), time=at(hours), envelope={"data": {"carrier_id": str(acme.pk)}},
         )  # fmt: skip
 
-    # GPS. A1: loaded 0.1 + 0.2 degrees (L1, 1-9 h), then 0.05 empty; the fix before the range and
-    # the first in it make no stretch. A2: loaded 0.2 + 0.3 (L2, 5-33 h, the fix at delivery
-    # included), 0.1 empty. B1: 0.1 loaded (L3 from 21 h; L6 ended before the range).
+    # GPS. A stretch between two fixes counts at its later fix (fleet.odometer). A1: 0.1 degrees
+    # empty (from the fix before the range to the first in it: it ends in the range), loaded 0.1 +
+    # 0.2 (L1, 1-9 h), then 0.05 empty. A2: loaded 0.2 + 0.3 (L2, 5-33 h, the stretch ending at
+    # delivery included), 0.1 empty. B1: 0.1 loaded (L3 from 21 h; L6 ended before the range).
     for vehicle, fixes in [
         (a1, [(-1, -0.1), (0, 0.0), (2, 0.1), (8, 0.3), (10, 0.35)]),
         (a2, [(4, 10.0), (6, 10.2), (33, 10.5), (34, 10.6)]),
@@ -255,7 +256,7 @@ def test_every_dashboard_figure_matches_the_hand_count(viewer, world):
         "billed_miles": 1300.0,  # 300 (L1's estimate) + 1,000 (L2's route)
         "rate_per_mile": 2.31,  # 3,000 / 1,300
     }
-    assert body["miles"] == {"loaded_miles": miles_of(0.9), "empty_miles": miles_of(0.15)}
+    assert body["miles"] == {"loaded_miles": miles_of(0.9), "empty_miles": miles_of(0.25)}
     assert body["miles"]["loaded_miles"] == 62.2
     assert body["vehicle_utilisation"] == {
         "vehicles": 3,
@@ -308,7 +309,7 @@ def test_a_carrier_filter_narrows_every_figure_to_its_loads_trucks_and_drivers(d
     }
     assert body["service"]["pickups"] == 2
     assert body["service"]["on_time_pickup_rate"] == 1.0
-    assert body["miles"] == {"loaded_miles": miles_of(0.8), "empty_miles": miles_of(0.15)}
+    assert body["miles"] == {"loaded_miles": miles_of(0.8), "empty_miles": miles_of(0.25)}
     assert body["vehicle_utilisation"] == {"vehicles": 2, "busy_hours": 60.0, "utilisation": 0.625}
     assert body["driver_activity"]["hours_by_duty_status"] == {
         "OFF_DUTY": 10.0,

@@ -66,8 +66,13 @@ class ScoreSlack(Serializer):
     weight = serializers.FloatField()
     value = serializers.FloatField(help_text="0..1: slack before the delivery time / target, clamped.")
     departure_at = serializers.DateTimeField()
+    arrival_at = serializers.DateTimeField(
+        required=False,
+        help_text="The planned arrival at the last stop, waits and service at the stops between "
+        "included (absent from routes scored before it was recorded).",
+    )
     delivery_datetime = serializers.DateTimeField(help_text="The load's delivery_datetime.")
-    slack_s = serializers.IntegerField()
+    slack_s = serializers.IntegerField(help_text="delivery_datetime - arrival_at, in seconds.")
     target_s = serializers.IntegerField()
 
 

@@ -8,9 +8,9 @@ vehicle's track, a driver's violations, the freight network's lanes) is requeste
 rows: both must take the same number of queries, so an N+1 fails here whatever the baseline says.
 That number, and a detail's, must equal the endpoint's entry in query_counts.json.
 
-A count is that of one request by a dispatcher (an admin for the ADMIN_ONLY endpoints), token
-authentication included (one query: the token, its user and their roles), after a first request has
-filled the process's caches, on every database the request may use.
+A count is that of one request by a dispatcher (an admin for the ADMIN_ONLY endpoints), after a
+first request has filled the caches (the process's, and the token's user and roles: tms.token_cache,
+so token authentication takes no query), on every database the request may use.
 
 The baseline is exact. A count that grows is a regression: fix it, or raise the entry knowingly. One
 that shrinks must be written down too, so the file stays tight. A new endpoint (or variant) needs an

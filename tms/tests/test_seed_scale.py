@@ -6,12 +6,15 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connections
 from django.db.models import Count, Max, Min
 
 from drivers.models import Driver, DutyStatusRecord
 from events.models import StoredEvent
-from fleet.models import GpsPoint, Vehicle
+from fleet import odometer
+from fleet.models import GpsDistanceMark, GpsPoint, Vehicle
 from loads.models import Load, LoadStatus, StopKind
 
 pytestmark = pytest.mark.django_db
@@ -74,6 +77,22 @@ def test_gps_fixes_follow_each_truck_in_the_time_series_database(seeded):
     assert set(GpsPoint.objects.values_list("vehicle_id", flat=True).distinct()) == set(
         Vehicle.objects.values_list("pk", flat=True)
     )
+
+
+def test_the_gps_odometer_is_marked_over_the_copied_fixes(seeded):
+    """seed_scale writes around ingest, so it marks the odometer itself; a reading from the marks
+    equals the walk over the raw fixes."""
+    vehicle = Vehicle.objects.order_by("pk").first()
+    mark = GpsDistanceMark.objects.filter(vehicle_id=vehicle.pk).order_by("-bucket")[10]
+    with connections[settings.TIMESERIES_DATABASE_ALIAS].cursor() as cursor:
+        cursor.execute(
+            "SELECT sum(d) FROM (SELECT ST_Distance(lag(location) OVER (ORDER BY recorded_at),"
+            " location, false) AS d FROM gps_points WHERE vehicle_id = %s AND recorded_at <= %s) s",
+            [vehicle.pk, mark.last_recorded_at],
+        )
+        (walked,) = cursor.fetchone()
+    assert mark.cum_m == pytest.approx(walked) and walked > 0
+    assert odometer.readings([(vehicle.pk, mark.last_recorded_at, True)]) == pytest.approx([walked])
 
 
 def test_the_dashboard_on_it_counts_what_the_orm_counts(seeded, dispatcher):

@@ -50,8 +50,8 @@ from drivers.hos import RULE_DRIVING_LIMIT
 from drivers.models import Driver, DriverStatus, DutyStatus, DutyStatusRecord, HosViolation
 from events.models import StoredEvent
 from events.taxonomy import EventType
-from fleet import timescale
-from fleet.models import Carrier, GpsPoint, Vehicle, VehicleStatus, VehicleType
+from fleet import odometer, timescale
+from fleet.models import Carrier, GpsDistanceMark, GpsPoint, Vehicle, VehicleStatus, VehicleType
 from loads.models import Facility, FacilityType, Load, LoadStatus, Stop, StopKind
 from tms.geo import haversine_m
 
@@ -311,7 +311,7 @@ def connections_alias(model: type[models.Model]) -> str:
 
 
 ENTITY_MODELS = [Carrier, Facility, Vehicle, Driver, Load, Stop, HosViolation]
-TIMESERIES_WRITTEN = [StoredEvent, DutyStatusRecord, GpsPoint]
+TIMESERIES_WRITTEN = [StoredEvent, DutyStatusRecord, GpsPoint, GpsDistanceMark]
 
 
 class Command(BaseCommand):
@@ -369,6 +369,10 @@ class Command(BaseCommand):
             self.write_fixes(entities, years, options["fixes"], start, now)
             self.update_fleet(entities, years, now)
         self.refresh_aggregate(start, now)
+        # The GPS odometer's marks over the fixes just copied (fleet.odometer; COPY bypasses ingest).
+        began_marks = time.monotonic()
+        marks = odometer.refresh(using=alias)
+        self.stdout.write(f"  GPS odometer: {marks or 0:,} marks in {time.monotonic() - began_marks:.1f} s")
         # Only the tables written: a database-wide ANALYZE also analyses the cluster's shared
         # catalogs (pg_authid...), and inside a transaction (a test's) it holds their lock and
         # stalls every other database's ANALYZE until it ends.

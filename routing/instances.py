@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 import pyvrp
 from pyvrp.exceptions import PenaltyBoundWarning
-from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement, StoppingCriterion
+from pyvrp.stop import MaxIterations, MaxRuntime, MultipleCriteria, NoImprovement
 
 Convention = Literal["exact", "trunc1", "nint"]
 Objective = Literal["vehicles-then-distance", "distance"]
@@ -439,16 +439,42 @@ def problem_data(instance: Instance, convention: Convention, fleet: int | None =
     )
 
 
-# Share of the time a search spends looking for a smaller fleet (PyVRP's minimise_fleet: one
-# vehicle less at a time, each until its first feasible solution) before minimising distance.
+# A search looks for a smaller fleet (PyVRP's minimise_fleet: one vehicle less at a time, each
+# until its first feasible solution) for FLEET_ITERATIONS iterations, at most FLEET_SHARE of the
+# time, before minimising distance. Each smaller fleet a search finds at all it finds within a
+# few hundred iterations (R101: 19 vehicles at ~125, RC101: 14 at ~100 or not in 25,000); the
+# rest went into the fleet one smaller than possible, 30% of every hierarchical solve. Counted in
+# iterations, the fleet found no longer depends on the machine's load.
+FLEET_ITERATIONS = 2_000
 FLEET_SHARE = 0.3
-# The second search of the portfolio starts again from a new random solution (the next seed)
-# whenever its best has not improved for this many iterations; the first runs on, relying on
-# PyVRP's own restarts (back to its best). Which local optimum a run settles in depends on its
-# start: on RC201 (4 vehicles) about one start in eight reaches the best-known, and the others
-# settle for good within ~2,000 iterations; on A-n65-k9 the best-known may come 10,000 iterations
-# into a run, so one search keeps going.
+# Each search of the portfolio starts again from a new random solution (its next seed) whenever
+# its best has not improved for this many iterations, or at once when its best costs exactly
+# what the search's best so far costs: it has reached that local optimum again and would only
+# stall there. Which local optimum a start settles in depends on the start, and the hard
+# instances have one that most starts reach: on RC201-hier 17 starts in 20 settle at 1413.52
+# (+0.47%), one in 20-40 reaches the best-known 1406.94; on A-n65-k9 53 in 64 settle at 1177 or
+# 1178, 3 reach the optimum 1174, each within ~4,500 iterations. A single long run does worse:
+# 7 runs in 12 of A-n65-k9 were still at 1177 after 60,000 iterations (about 25 s here). Only the
+# best counts, not every cost an earlier start ended at: a start passes through worse optima on
+# its way down (A-n65-k9, seed 30: 1185, 1184, 1181, then 1174).
 RESTART_AFTER = 2_000
+# A feasible solution's cost, as PyVRP hands it to stopping criteria.
+_COST = pyvrp.CostEvaluator([0], 0, 0)
+
+
+class _Restart:
+    """PyVRP stopping criterion ending one start of a restarting search: when its best has not
+    improved for `after` iterations, or at once when its best costs `settled`, the cost of the
+    best solution earlier starts found (None before the first start ends)."""
+
+    def __init__(self, after: int, settled: int | None) -> None:
+        self._stalled = NoImprovement(after)
+        self._settled = settled
+
+    def __call__(self, best_cost: int) -> bool:
+        return best_cost == self._settled or self._stalled(best_cost)
+
+
 # Independent searches run side by side, one process each, at most one per core; the best kept.
 PORTFOLIO = 2
 # Below this limit a solve stays in one process: starting another (it imports PyVRP) takes ~1 s.
@@ -465,14 +491,14 @@ def _search(
     deadline: float,
     seed: int,
     seed_step: int,
-    restart_after: int | None = None,
+    restart_after: int = RESTART_AFTER,
     tight_fleet: bool = False,
     on_improvement: Callable[[int, float], None] | None = None,
 ) -> Found | None:
     """One member of the portfolio: PyVRP's iterated local search until `deadline` (time.monotonic,
-    the same clock in every process); with `restart_after`, started again with seed + seed_step,
-    seed + 2 seed_step, ... each time it has not improved for that many iterations. Hierarchical:
-    the smallest fleet first (FLEET_SHARE of the time).
+    the same clock in every process), started again with seed + seed_step, seed + 2 seed_step, ...
+    each time a start has not improved for `restart_after` iterations or reaches the best an
+    earlier one found (RESTART_AFTER). Hierarchical: the smallest fleet first (FLEET_ITERATIONS).
     `tight_fleet` (distance only): the fleet is cut to one more vehicle than the smallest found,
     which steers the search to the few-vehicle plans the best-known uses on tight windows (RC101:
     15 vehicles at the best-known 1619.8; searches with the whole fleet of 25 settle on 15 or 16
@@ -505,7 +531,8 @@ def _search(
         warnings.simplefilter("ignore", PenaltyBoundWarning)
         if hierarchical or tight_fleet:
             budget = FLEET_SHARE * max(deadline - time.monotonic(), 0.0)
-            fleet = pyvrp.minimise_fleet(data, MaxRuntime(budget), seed=seed, params=params)
+            fleet_stop = MultipleCriteria([MaxIterations(FLEET_ITERATIONS), MaxRuntime(budget)])
+            fleet = pyvrp.minimise_fleet(data, fleet_stop, seed=seed, params=params)
             if not hierarchical:
                 fleet = fleet.replace(num_available=min(fleet.num_available + 1, instance.vehicle_count))
             data = data.replace(vehicle_types=[fleet])
@@ -513,9 +540,8 @@ def _search(
             reported.clear()
         start = 0
         while (remaining := deadline - time.monotonic()) > 0:
-            stop: StoppingCriterion = MaxRuntime(remaining)
-            if restart_after is not None:
-                stop = MultipleCriteria([stop, NoImprovement(restart_after)])
+            settled = None if best is None else _COST.cost(best)  # see RESTART_AFTER
+            stop = MultipleCriteria([MaxRuntime(remaining), _Restart(restart_after, settled)])
             found = pyvrp.solve(
                 data, stop, seed=seed + start * seed_step, collect_stats=False, params=params
             ).best
@@ -547,14 +573,15 @@ def solve(
 
     ``distance`` minimises total distance with up to the instance's fleet. ``vehicles-then-distance``
     (Solomon's hierarchical objective) first looks for the smallest fleet that still serves every
-    customer (FLEET_SHARE of the time), then minimises distance with it. Raises
-    InfeasibleInstanceError, before searching, when no solution can exist.
+    customer (FLEET_ITERATIONS, at most FLEET_SHARE of the time), then minimises distance with it.
+    Raises InfeasibleInstanceError, before searching, when no solution can exist.
 
     A portfolio of `workers` searches (default: PORTFOLIO, at most one per core, one below
     PORTFOLIO_MIN_S) runs side by side until the same deadline, the first in this process, each
-    other in a process of its own, with seeds seed, seed + 1, ...; the best result counts. The
-    first search runs on from one start, the others restart when they stall (RESTART_AFTER), and
-    for the distance objective with time windows the second also cuts the fleet (see `_search`).
+    other in a process of its own, with seeds seed, seed + 1, ...; the best result counts. Each
+    search restarts when it stalls or reaches the best an earlier start found (RESTART_AFTER),
+    and for the distance objective with time windows the second also cuts the fleet (see
+    `_search`).
     `on_improvement(vehicles, distance)` reports each better feasible solution of this process's
     search as it comes (distance on the integer model), and the other searches' best at the end if
     better. The same `seed` gives the same searches, though how far they get depends on the
@@ -583,7 +610,7 @@ def solve(
             deadline,
             seed + member,
             workers,
-            RESTART_AFTER if member else None,
+            RESTART_AFTER,
             tight and member == 1,
         )
         for member in range(workers)

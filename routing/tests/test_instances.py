@@ -19,10 +19,12 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from routing.instances import (
+    FLEET_ITERATIONS,
     PORTFOLIO_MIN_S,
     InfeasibleInstanceError,
     InstanceFormatError,
     Solution,
+    _Restart,
     _search,
     arc_length,
     check,
@@ -468,6 +470,68 @@ def test_the_fleet_cutting_search_keeps_one_vehicle_more_than_the_fewest():
 
     assert (vehicles, route_distance(instance, routes, "trunc1")) == (cut[0], pytest.approx(cut[1]))
     assert (solution.vehicles, solution.distance) == (shortest[0], pytest.approx(shortest[1]))
+
+
+def test_a_restarting_start_ends_when_it_stalls_or_reaches_the_best_an_earlier_start_found():
+    first = _Restart(3, None)
+    # PyVRP asks the criterion once an iteration with the best cost so far.
+    assert [first(cost) for cost in (90, 80, 80, 80, 70, 70, 70, 70)] == [False] * 7 + [True]
+
+    second = _Restart(3, 70)
+
+    assert [second(cost) for cost in (95, 85, 75)] == [False] * 3  # worse optima on the way down
+    assert second(70) is True  # the earlier start's best again: no 3 stalling iterations
+    assert _Restart(3, 70)(65) is False  # better than anything found before: it goes on
+
+
+def test_a_search_cuts_short_the_starts_that_reach_the_best_it_already_found(monkeypatch):
+    # Four customers: every start reaches the optimum within a few iterations. The first start
+    # stalls there for restart_after iterations; the later ones stop as soon as they reach it.
+    import pyvrp
+
+    starts = []
+
+    def recorded(*args, **kwargs):
+        result = real(*args, **kwargs)
+        starts.append((result.num_iterations, result.best.distance()))
+        return result
+
+    real = pyvrp.solve
+    monkeypatch.setattr(pyvrp, "solve", recorded)
+
+    found = _search(
+        parse_cvrplib(LINE), "nint", "distance", time.monotonic() + QUICK, 0, 1, restart_after=500
+    )
+
+    assert found[1] == 120
+    assert len(starts) > 3
+    first, *later, _last_cut_by_the_deadline = starts
+    assert first == (pytest.approx(500, abs=50), 120)
+    assert all(iterations < 50 and distance == 120 for iterations, distance in later)
+
+
+def test_the_fleet_search_ends_after_its_iterations_not_its_share_of_the_time(monkeypatch):
+    # Fewer vehicles than the optimum's can serve these customers by capacity, not by their
+    # windows: looking for them fails, for FLEET_ITERATIONS iterations (milliseconds here), where
+    # 30% of the 2 s would be ~100 times as many. Then the distance with the fewest vehicles.
+    import pyvrp
+
+    instance = parse_solomon(random_solomon(26, 7, 4, 30))
+    vehicles, distance = _optimum_by_exhaustion(instance, "exact", hierarchical=True)
+    assert vehicles > math.ceil(sum(c.demand for c in instance.customers) / instance.vehicle_capacity)
+    asked = []
+
+    def counted(data, stop, **kwargs):
+        return real(data, lambda cost: asked.append(cost) or stop(cost), **kwargs)
+
+    real = pyvrp.minimise_fleet
+    monkeypatch.setattr(pyvrp, "minimise_fleet", counted)
+
+    solution = solve(instance, time_limit_s=PORTFOLIO_MIN_S, workers=1)
+
+    # PyVRP asks once an iteration and once more after each smaller fleet it tries.
+    assert FLEET_ITERATIONS < len(asked) <= FLEET_ITERATIONS + instance.vehicle_count
+    assert (solution.vehicles, solution.distance) == (vehicles, pytest.approx(distance))
 
 
 def test_the_exhaustive_search_sees_the_objectives_disagree():

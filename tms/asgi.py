@@ -1,6 +1,7 @@
 """The ASGI application: HTTP through Django, WebSockets (/ws) through Channels."""
 
 import asyncio
+import gc
 import os
 import tempfile
 
@@ -10,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler
 from django.db import close_old_connections
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tms.settings")
 django.setup(set_prefix=False)
@@ -143,3 +145,19 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+
+def freeze_startup_heap() -> None:
+    """Imports every view now (the URLconf is otherwise loaded by the first request), then moves
+    everything the process has built so far into the collector's permanent generation.
+
+    Django, DRF, the models, serializers and schemas are hundreds of thousands of objects that live
+    as long as the process; every full collection walked them all, a pause of tens of milliseconds
+    that landed on whichever requests were running. Served at 32 connections, the cached
+    dashboard's p99 went from 185-520 ms to 62-83 ms and its throughput up 10-15% (four rounds
+    against the same code without it, one run; README, operations)."""
+    get_resolver().url_patterns  # noqa: B018  (the import is the point)
+    gc.freeze()
+
+
+freeze_startup_heap()

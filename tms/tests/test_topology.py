@@ -2,6 +2,8 @@
 run the same processes, and every consumer registered in the code is one of them."""
 
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -58,3 +60,20 @@ def test_every_process_of_the_topology_runs_and_nothing_else(source):
 def test_consumer_processes_are_named_after_the_consumer_they_run():
     for name in REGISTRY:
         assert procfile()[f"consume-{name}"].endswith(f"manage.py consume {name}")
+
+
+def test_the_web_application_starts_with_its_views_imported_and_its_heap_frozen():
+    """tms.asgi.freeze_startup_heap: the objects a web process builds at start (Django, DRF, every
+    view) sit in the collector's permanent generation, so full collections stop pausing requests
+    on them; the views are imported before, not by the first request."""
+    probe = (
+        "import gc, sys; import tms.asgi; "
+        "print(gc.get_freeze_count(), 'loads.api.views' in sys.modules, 'analytics.api.views' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    frozen, loads_views, analytics_views = result.stdout.split()
+    assert int(frozen) > 100_000
+    assert (loads_views, analytics_views) == ("True", "True")

@@ -137,7 +137,10 @@ def fixtures() -> dict:
         Driver.objects.filter(carrier=pairs_carrier, status="AVAILABLE").values_list("pk", flat=True)
     )
     while len(drivers) < ASSIGN_CREWS:
-        drivers.append(DriverFactory(carrier=pairs_carrier).pk)
+        # Numbered from what the database holds: the factory's sequence restarts with each run.
+        n = Driver.objects.filter(carrier=pairs_carrier).count()
+        numbers = {"employee_number": f"BP{n:05d}", "license_number": f"BPL{n:07d}"}
+        drivers.append(DriverFactory(carrier=pairs_carrier, **numbers).pk)
     return {
         "tokens": tokens,
         "read_ids": read_ids,

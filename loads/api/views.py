@@ -21,7 +21,7 @@ from loads.api.serializers import (
     StopSerializer,
 )
 from loads.geofence import last_stop_id
-from loads.models import Facility, Load, Stop, StopEvent
+from loads.models import LOAD_SEARCH_TEXT_FIELDS, Facility, Load, Stop, StopEvent
 from tms.api import TmsModelViewSet, TmsReadOnlyViewSet, json_object
 
 _STOP_ID = OpenApiParameter("stop_id", str, OpenApiParameter.PATH, description="The stop's id (UUID).")
@@ -48,15 +48,7 @@ class LoadViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, TmsReadOnlyV
     queryset = Load.objects.prefetch_related(Prefetch("stops", queryset=Stop.objects.order_by("sequence")))
     serializer_class = LoadSerializer
     filterset_class = LoadFilter
-    search_fields = [
-        "load_number",
-        "commodity",
-        "pickup_address",
-        "delivery_address",
-        "po_number",
-        "bol_number",
-        "customer_reference",
-    ]
+    search_fields = list(LOAD_SEARCH_TEXT_FIELDS)  # each with a trigram index, as the admin's search
     ordering_fields = ["pickup_datetime", "delivery_datetime", "status", "rate", "weight", "created_at"]
     # Actions that answer stops or visits, not the load: its stops need no prefetch.
     STOP_ACTIONS = frozenset({"stops", "stop", "visits"})

@@ -8,9 +8,10 @@ database, storing what it read for TMS_TOKEN_CACHE_TTL_S.
 What drops an entry at once (signals below, connected in tms.apps): the token deleted (revoked,
 or its user deleted: the cascade deletes it); the user saved (deactivated, made superuser or not,
 renamed...); the user's groups changed (a role given or taken), from either side; a role group
-renamed or deleted. Each drops it when the change happens and again when its transaction commits,
-so a request between the two cannot cache the old state for long. A change that bypasses the
-models' signals (a queryset .update(), raw SQL) is seen within the TTL.
+renamed or deleted. Each replaces it with a tombstone, when the change happens and again when its
+transaction commits, for TOMBSTONE_S; entries are stored only where none is (SET NX), so a request
+that read the token before the change and stores it after cannot put the old state back. A
+change that bypasses the models' signals (a queryset .update(), raw SQL) is seen within the TTL.
 """
 
 import hashlib
@@ -36,13 +37,18 @@ _USER_FIELDS = (
 )  # fmt: skip
 
 
+# What a dropped entry holds for a while: longer than any request takes between reading a token
+# from the database and storing it.
+TOMBSTONE, TOMBSTONE_S = "dropped", 30
+
+
 def get(token_key: str):
     """(user, roles) cached for the key, or None. The user is rebuilt from its cached fields as
     the default database's row with the password deferred, as `.only()` would read it: reading
     the password loads it, and a save() writes only the fields it holds, so a cached user saved by
     mistake keeps its password."""
     hit = cache.get(cache_key(token_key))
-    if hit is None:
+    if hit is None or hit == TOMBSTONE:
         return None
     fields, roles = hit
     model = get_user_model()
@@ -53,16 +59,17 @@ def get(token_key: str):
 
 def put(token_key: str, user, roles: frozenset[str]) -> None:
     fields = {name: getattr(user, name) for name in _USER_FIELDS}
-    cache.set(cache_key(token_key), (fields, roles), timeout=settings.TMS_TOKEN_CACHE_TTL_S)
+    # Only where no entry is: not over a tombstone (see the module).
+    cache.add(cache_key(token_key), (fields, roles), timeout=settings.TMS_TOKEN_CACHE_TTL_S)
 
 
 def forget(token_keys) -> None:
-    """Drops the entries now and once the current transaction commits."""
-    keys = [cache_key(key) for key in token_keys]
-    if not keys:
+    """Puts tombstones in place of the entries, now and once the current transaction commits."""
+    tombstones = dict.fromkeys((cache_key(key) for key in token_keys), TOMBSTONE)
+    if not tombstones:
         return
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    cache.set_many(tombstones, timeout=TOMBSTONE_S)
+    transaction.on_commit(lambda: cache.set_many(tombstones, timeout=TOMBSTONE_S))
 
 
 def forget_users(user_ids) -> None:

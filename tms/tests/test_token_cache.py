@@ -121,3 +121,17 @@ def test_a_cached_user_saved_keeps_its_password(client, user):
     assert user.first_name == "Renamed"
     assert user.check_password("pass-word-123")
     assert cached.check_password("pass-word-123")  # read from the database when asked for
+
+
+def test_a_request_that_read_the_token_before_its_revocation_cannot_cache_it_again(client, user):
+    """The race: a request reads the token from the database, the token is revoked (its entry
+    dropped, at once and at commit), then that request stores what it read. The next request must
+    still be refused."""
+    from tms import token_cache
+
+    key = client._credentials["HTTP_AUTHORIZATION"].split()[1]
+    read_before, roles = token_cache.get(key)
+    Token.objects.filter(key=key).get().delete()
+    token_cache.put(key, read_before, roles)  # the slow request, after the revocation
+    assert token_cache.get(key) is None
+    assert _error_code(client.get("/api/carriers/")) == "authentication_failed"

@@ -3,7 +3,6 @@
 stays below, and the figures endpoint the page refreshes from answers for the range and the event
 that prompted the refresh."""
 
-import json
 import re
 import uuid
 
@@ -16,6 +15,7 @@ from loads import services
 from loads.tests.factories import load_in
 from tms.api_defaults import DISPATCHER
 from tms.tests.factories import UserFactory
+from tms.tests.test_dashboard import embedded
 
 pytestmark = pytest.mark.django_db
 
@@ -28,14 +28,6 @@ def staff_client():
     client = Client()
     client.force_login(UserFactory(username="home-staff", is_staff=True, roles=[DISPATCHER]))
     return client
-
-
-def embedded(response, element_id: str):
-    match = re.search(
-        rf'<script id="{element_id}" type="application/json">(.*?)</script>', response.text, re.S
-    )
-    assert match, f"no #{element_id} in the page"
-    return json.loads(match.group(1))
 
 
 def test_the_home_carries_the_dashboards_figures_charts_and_the_model_list(staff_client):

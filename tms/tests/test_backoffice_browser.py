@@ -20,7 +20,7 @@ from loads.models import Load, LoadStatus, Stop, StopKind
 from loads.tests.factories import FacilityFactory, LoadFactory, load_in
 from routing.tests.factories import straight_route
 from tms.tests.served import served
-from tms.tests.test_board_browser import chromium, staff_session
+from tms.tests.test_board_browser import chromium, offline_browser, staff_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,22 +42,6 @@ def in_thread(work):
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(run).result()
-
-
-def offline_browser(browser, server: str, session: str) -> list[str]:
-    """Only this server answers; what else the pages asked for is listed."""
-    offsite: list[str] = []
-
-    def only_this_server(route) -> None:
-        if route.request.url.startswith(f"http://{server}/"):
-            route.continue_()
-        else:
-            offsite.append(route.request.url)
-            route.abort()
-
-    browser.add_cookies([{"name": "sessionid", "value": session, "url": f"http://{server}"}])
-    browser.route("**/*", only_this_server)
-    return offsite
 
 
 def operator_session() -> str:

@@ -68,6 +68,22 @@ def staff_session(**user) -> str:
     return client.cookies["sessionid"].value
 
 
+def offline_browser(browser, server: str, session: str) -> list[str]:
+    """Only this server answers; what else the pages asked for is listed."""
+    offsite: list[str] = []
+
+    def only_this_server(route) -> None:
+        if route.request.url.startswith(f"http://{server}/"):
+            route.continue_()
+        else:
+            offsite.append(route.request.url)
+            route.abort()
+
+    browser.add_cookies([{"name": "sessionid", "value": session, "url": f"http://{server}"}])
+    browser.route("**/*", only_this_server)
+    return offsite
+
+
 def close_tooltips(page, box: dict) -> None:
     """Moves the mouse off the map until no tooltip is open. Leaflet's canvas drops a move that
     comes within 32 ms of the one before it, so a single move away can go unnoticed."""
@@ -130,18 +146,8 @@ def test_a_location_field_draws_its_map_with_no_internet(server, tmp_path):
     every other host is unreachable, and the map still draws and takes a click."""
     # Transactional tests empty the role permissions the migration granted: a superuser instead.
     session = staff_session(username="map-admin", is_superuser=True, roles=[])
-    offsite: list[str] = []
-
-    def only_this_server(route) -> None:
-        if route.request.url.startswith(f"http://{server}/"):
-            route.continue_()
-        else:
-            offsite.append(route.request.url)
-            route.abort()
-
     with chromium(tmp_path / "profile") as browser:
-        browser.add_cookies([{"name": "sessionid", "value": session, "url": f"http://{server}"}])
-        browser.route("**/*", only_this_server)
+        offsite = offline_browser(browser, server, session)
         page = browser.new_page()
         page.goto(f"http://{server}/admin/loads/facility/add/")
         page.wait_for_selector("#id_location_map .ol-viewport")

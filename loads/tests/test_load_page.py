@@ -220,6 +220,27 @@ def test_the_list_shows_pickup_and_delivery_on_the_facilitys_clock(client, desk)
     assert load.load_number in text
 
 
+def change_form(form, load, *, pickup: tuple[str, str], delivery: tuple[str, str], **fields) -> dict:
+    """The load's change form as posted: its fields as the page showed them, the pickup and the
+    delivery typed as (date, time) on their facilities' clocks, `fields` changed."""
+    return {
+        **{
+            name: form[name].value()
+            for name in ("load_number", "shipper", "consignee", "weight", "volume", "rate")
+        },
+        "pickup_address": load.pickup_address,
+        "pickup_location": load.pickup_location.ewkt,
+        "delivery_address": load.delivery_address,
+        "delivery_location": load.delivery_location.ewkt,
+        "pickup_datetime_0": pickup[0],
+        "pickup_datetime_1": pickup[1],
+        "delivery_datetime_0": delivery[0],
+        "delivery_datetime_1": delivery[1],
+        **NO_INLINE_ROWS,
+        **fields,
+    }
+
+
 def test_the_form_shows_and_takes_wall_clock_time_in_each_facilitys_zone(client, desk):
     load = laredo_to_denver()
     client.force_login(desk)
@@ -230,21 +251,8 @@ def test_the_form_shows_and_takes_wall_clock_time_in_each_facilitys_zone(client,
 
     response = client.post(
         admin_url("loads.load", "change", load.pk),
-        {
-            **{
-                name: form[name].value()
-                for name in ("load_number", "shipper", "consignee", "weight", "volume", "rate")
-            },
-            "pickup_address": load.pickup_address,
-            "pickup_location": load.pickup_location.ewkt,
-            "delivery_address": load.delivery_address,
-            "delivery_location": load.delivery_location.ewkt,
-            "pickup_datetime_0": "2026-12-11",
-            "pickup_datetime_1": "18:30",  # Laredo's clock
-            "delivery_datetime_0": "2026-12-12",
-            "delivery_datetime_1": "15:00",  # unchanged
-            **NO_INLINE_ROWS,
-        },
+        # Laredo's clock; the delivery unchanged
+        change_form(form, load, pickup=("2026-12-11", "18:30"), delivery=("2026-12-12", "15:00")),
     )
 
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -263,19 +271,14 @@ def test_a_new_consignee_reads_the_delivery_time_on_its_own_clock(client, desk):
 
     response = client.post(
         admin_url("loads.load", "change", load.pk),
-        {
-            **{name: form[name].value() for name in ("load_number", "shipper", "weight", "volume", "rate")},
-            "consignee": str(dallas.pk),
-            "pickup_address": load.pickup_address,
-            "pickup_location": load.pickup_location.ewkt,
-            "delivery_address": load.delivery_address,
-            "delivery_location": load.delivery_location.ewkt,
-            "pickup_datetime_0": "2026-12-11",
-            "pickup_datetime_1": "20:00",
-            "delivery_datetime_0": "2026-12-12",
-            "delivery_datetime_1": "15:00",  # as typed for Denver: now 15:00 in Dallas
-            **NO_INLINE_ROWS,
-        },
+        # The delivery as typed for Denver: now 15:00 in Dallas
+        change_form(
+            form,
+            load,
+            pickup=("2026-12-11", "20:00"),
+            delivery=("2026-12-12", "15:00"),
+            consignee=str(dallas.pk),
+        ),
     )
 
     assert response.status_code == 302, response.context["adminform"].form.errors
@@ -293,21 +296,8 @@ def test_a_time_the_clocks_skip_is_refused_on_its_field(client, desk):
 
     response = client.post(
         admin_url("loads.load", "change", load.pk),
-        {
-            **{
-                name: form[name].value()
-                for name in ("load_number", "shipper", "consignee", "weight", "volume", "rate")
-            },
-            "pickup_address": load.pickup_address,
-            "pickup_location": load.pickup_location.ewkt,
-            "delivery_address": load.delivery_address,
-            "delivery_location": load.delivery_location.ewkt,
-            "pickup_datetime_0": "2027-03-14",
-            "pickup_datetime_1": "02:30",  # Chicago springs forward from 02:00 to 03:00
-            "delivery_datetime_0": "2027-03-15",
-            "delivery_datetime_1": "15:00",
-            **NO_INLINE_ROWS,
-        },
+        # Chicago springs forward from 02:00 to 03:00
+        change_form(form, load, pickup=("2027-03-14", "02:30"), delivery=("2027-03-15", "15:00")),
     )
 
     assert response.status_code == 200

@@ -126,13 +126,9 @@ def test_the_least_distance_a_brute_force_finds(engine):
 # --------------------------------------------------------------------------- the plan's own check
 
 
-@pytest.fixture
-def solved():
-    """A one-truck, one-load plan as the check sees it: (crew, the engine's route, the loads,
-    request, pace)."""
-    truck(-95.0)
-    load(-95.0, -94.0, pickup_in=3)
-    request = fleet_request()
+def as_checked(request) -> dict:
+    """Plans `request` with VROOM and returns what the plan's own check (route_violations) was
+    given for its last route: crew, the engine's route, the loads, request, pace."""
     captured = {}
     original = fleet.route_violations
 
@@ -146,6 +142,14 @@ def solved():
     finally:
         fleet.route_violations = original
     return captured
+
+
+@pytest.fixture
+def solved():
+    """A one-truck, one-load plan as the check sees it."""
+    truck(-95.0)
+    load(-95.0, -94.0, pickup_in=3)
+    return as_checked(fleet_request())
 
 
 def _broken(route: TruckRoute, how: str) -> TruckRoute:

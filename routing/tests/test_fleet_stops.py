@@ -15,6 +15,7 @@ from loads.tests.factories import FacilityFactory
 from routing import fleet, fleet_engines
 from routing.tests.factories import fleet_request, set_stops
 from routing.tests.test_fleet import at, idle, load, loads_of, truck, unserved
+from routing.tests.test_fleet_engines import as_checked
 
 pytestmark = pytest.mark.django_db
 
@@ -184,19 +185,7 @@ def solved_milk_run():
     """A one-truck plan of a three-stop load as the check sees it."""
     truck(-95.0)
     three_stops([-95.0, -94.0, -93.0], [(1, 3), (1, 5), (1, 24)])
-    captured = {}
-    original = fleet.route_violations
-
-    def spy(crew, route, feasible, request, pace):
-        captured.update(crew=crew, route=route, feasible=feasible, request=request, pace=pace)
-        return original(crew, route, feasible, request, pace)
-
-    fleet.route_violations = spy
-    try:
-        fleet.plan_fleet(fleet_request(), engine="vroom")
-    finally:
-        fleet.route_violations = original
-    return captured
+    return as_checked(fleet_request())
 
 
 def test_the_check_catches_a_middle_stop_served_after_its_window(solved_milk_run):
